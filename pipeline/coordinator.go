@@ -447,9 +447,15 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		// under the same names is newer, and stays.
 		asOf := store.Stamp{Map: c.config.Cluster.Map().Version, Clock: now.UnixNano()}
 		c.abortTargets(context.WithoutCancel(ctx), job, truncate(err.Error(), maxMessage))
+		cause := err.Error()
 		if len(job.outputs) > 0 && !job.plan.Spec.DryRun {
-			if err := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, job.id, asOf); err != nil {
-				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", err)
+			if rerr := c.config.Cluster.RemoveObjects(context.WithoutCancel(ctx), job.plan.Output, job.outputs, job.id, asOf); rerr != nil {
+				// Said where the job is looked at, not only logged: its
+				// shards left look like output.
+				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", rerr)
+				left := fmt.Sprintf("the output of this aborted job could not all be removed (%v): shards of it may be left in %s", rerr, job.plan.Output)
+				job.warn(left)
+				cause += "; " + left
 			}
 		}
 		// An ended job keeps its status, not its names (millions, of a
@@ -462,7 +468,7 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		// Ended (an abort, a removal need not wait for the registry),
 		// then recorded.
 		close(job.done)
-		c.endJob(context.WithoutCancel(ctx), job.id, err.Error())
+		c.endJob(context.WithoutCancel(ctx), job.id, truncate(cause, maxMessage))
 		return
 	}
 	job.outputs, job.keyMap = nil, nil

@@ -75,6 +75,8 @@ type memCluster struct {
 	// registerLost records a job and answers an error, as a proposal
 	// whose answer was lost.
 	registerLost bool
+	// removeFails, when set, is RemoveObjects' error.
+	removeFails error
 }
 
 // kill takes a target away as a crash would: calls to it fail.
@@ -451,6 +453,9 @@ func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []str
 	}
 	p.c.mu.Lock()
 	defer p.c.mu.Unlock()
+	if p.c.removeFails != nil {
+		return p.c.removeFails
+	}
 	for _, st := range p.c.stores {
 		for _, name := range names {
 			meta, err := st.Head(ctx, b, name)

@@ -597,6 +597,52 @@ func (s *blockingStore) Put(ctx context.Context, b store.Bucket, name string, r 
 
 // An abort during creation stops every target and removes the shards
 // already written; the input is untouched and the same job then succeeds.
+// An aborted job whose output could not all be removed says so, in its
+// status and in the cause the registry keeps: its shards left look like
+// output.
+func TestAbortThatLeavesOutputSaysSo(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
+	reached := make(chan struct{})
+	c := newMemCluster(t, 2, func(id string, st store.Store) store.Store {
+		return &blockingStore{Store: st, block: "out-005.tar", reached: reached}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.CreateConcurrencyMaxLimit = 1
+	id, err := c.coordinator.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-reached
+	for deadline := time.Now().Add(30 * time.Second); len(c.outputs("dst")) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no output shard was stored before the blocked one")
+		}
+	}
+	c.mu.Lock()
+	c.removeFails = errors.New("objects moving then may remain")
+	c.mu.Unlock()
+	if err := c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
+		t.Fatal(err)
+	}
+	status, _ := c.coordinator.Status(id)
+	if !status.Aborted || !slices.ContainsFunc(status.Warnings, func(w string) bool { return strings.Contains(w, "could not all be removed") }) {
+		t.Fatalf("an abort whose output removal failed: %+v", status)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		c.mu.Lock()
+		state := c.registry[id]
+		c.mu.Unlock()
+		if strings.Contains(state, "could not all be removed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the registry's cause: %q", state)
+		}
+	}
+}
+
 func TestAbortRemovesWrittenShards(t *testing.T) {
 	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 20, RecordSize: 1000, Seed: 8})
 	reached := make(chan struct{})
