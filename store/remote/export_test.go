@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"context"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -31,3 +32,12 @@ func (s *Store) NameUsers(b store.Bucket, name string) int {
 
 // MayHaveReached is mayHaveReached.
 var MayHaveReached = mayHaveReached
+
+// ColdGet is the cold GET of a reader that found no cached copy.
+func (s *Store) ColdGet(ctx context.Context, b store.Bucket, name string) error {
+	be, _, _, err := s.backend(ctx, b)
+	if err != nil {
+		return err
+	}
+	return s.coldGet(ctx, be, b, name, time.Time{})
+}

@@ -82,6 +82,10 @@ type Store struct {
 	// the number of readers.
 	mu      sync.Mutex
 	flights map[string]*flight
+	// fetched are the names whose cold GET ended well lately (recentFetch):
+	// a reader that missed the copy just before it was stored is not a
+	// reason for another.
+	fetched map[string]bool
 	// fetching counts the cold GETs of each name from their start stamp
 	// to their copy's store (see startStamp).
 	fetching map[string]int
@@ -304,6 +308,24 @@ func (f *flight) finished() bool {
 	}
 }
 
+// recentFetch is how long a cold GET that ended well stands for the
+// readers that missed the copy before it was stored.
+const recentFetch = 5 * time.Second
+
+// markFetchedLocked notes a cold GET of key ended well, for recentFetch;
+// the caller holds mu.
+func (s *Store) markFetchedLocked(key string) {
+	if s.fetched[key] {
+		return
+	}
+	s.fetched[key] = true
+	time.AfterFunc(recentFetch, func() {
+		s.mu.Lock()
+		delete(s.fetched, key)
+		s.mu.Unlock()
+	})
+}
+
 // streamJoinWait is how long a reader waits for a cold GET that streams
 // to another reader before it fetches a copy of its own: a slow client
 // sets the pace of that one.
@@ -311,7 +333,7 @@ var streamJoinWait = 5 * time.Second
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
-	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, fetching: map[string]int{}}
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, fetching: map[string]int{}, fetched: map[string]bool{}}
 }
 
 // backend returns a remote bucket's backend and props; ok is false for an
@@ -519,6 +541,12 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 	key := b.String() + "/" + name
 	s.mu.Lock()
 	f, ok := s.flights[key]
+	if !ok && after.IsZero() && s.fetched[key] {
+		// Ended just now, after this reader missed the copy: it is
+		// there (an evict since, and the read fetches again).
+		s.mu.Unlock()
+		return nil
+	}
 	if !ok {
 		f = &flight{done: make(chan struct{})}
 		s.flights[key] = f
@@ -528,6 +556,9 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 			f.err = s.fetch(context.WithoutCancel(ctx), be, b, name)
 			s.mu.Lock()
 			delete(s.flights, key)
+			if f.err == nil {
+				s.markFetchedLocked(key)
+			}
 			s.mu.Unlock()
 			close(f.done)
 		}()

@@ -249,6 +249,22 @@ func read(t *testing.T, s store.Store, b store.Bucket, name string) (string, err
 	return string(data), err
 }
 
+// A reader that found no copy just before a cold GET stored it (its
+// fetch ended meanwhile) takes that copy: no second remote GET.
+func TestReaderThatMissedAFetchJustEndedTakesItsCopy(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	be.objects["o"] = []byte("fetched once")
+	if data, err := read(t, rs, b, "o"); err != nil || data != "fetched once" {
+		t.Fatalf("cold read: %q %v", data, err)
+	}
+	if err := rs.ColdGet(t.Context(), b, "o"); err != nil {
+		t.Fatal(err)
+	}
+	if n := be.gets.Load(); n != 1 {
+		t.Fatalf("a reader that missed the copy as it was stored made %d remote GETs in all, want 1", n)
+	}
+}
+
 // Many readers of an object not cached make one remote GET; later reads
 // never reach the remote, even when it is down.
 func TestColdGetOnceThenWarm(t *testing.T) {

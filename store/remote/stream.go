@@ -59,9 +59,11 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	// Not cached, or a copy that cannot be served: fetched (again).
 	key := b.String() + "/" + name
 	s.mu.Lock()
-	if _, ok := s.flights[key]; ok {
+	if _, ok := s.flights[key]; ok || s.fetched[key] {
+		// Under way (waited for), or ended just now, after this reader
+		// missed the copy (read).
 		s.mu.Unlock()
-		return s.Open(ctx, b, name, store.OpenOptions{}) // waits for the flight
+		return s.Open(ctx, b, name, store.OpenOptions{})
 	}
 	f := &flight{done: make(chan struct{})}
 	s.flights[key] = f
@@ -79,6 +81,9 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		f.err = err
 		s.mu.Lock()
 		delete(s.flights, key)
+		if err == nil {
+			s.markFetchedLocked(key)
+		}
 		s.mu.Unlock()
 		close(f.done)
 	}
