@@ -1067,6 +1067,23 @@ func TestCustomMetadataCannotSetReservedKeys(t *testing.T) {
 	if meta, err := client.Head(ctx, "b", "lines"); err != nil || meta.Custom["a"] != "1" || meta.Custom["tags"] != "x,y" || meta.Custom["pct"] != "50%" || len(meta.Custom) != 3 {
 		t.Fatalf("custom metadata sent on three lines: %v %v", meta.Custom, err)
 	}
+	// One raw line that is no escaped list is one key=value.
+	for _, tc := range []struct{ line, key, value string }{{"tags=x,y", "tags", "x,y"}, {"pct=50%", "pct", "50%"}, {"c=1", "c", "1"}} {
+		req, _ = http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/line", strings.NewReader("l"))
+		req.ContentLength = 1
+		req.Header.Set("Ais-Custom-Md", tc.line)
+		resp, err = http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a PUT with custom metadata %q: %s", tc.line, resp.Status)
+		}
+		if meta, err := client.Head(ctx, "b", "line"); err != nil || meta.Custom[tc.key] != tc.value || len(meta.Custom) != 1 {
+			t.Fatalf("custom metadata sent as %q: %v %v", tc.line, meta.Custom, err)
+		}
+	}
 }
 
 // A file put into a shard that holds links is refused: the shard is

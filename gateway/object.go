@@ -613,44 +613,56 @@ func reservedCustom(key string) bool {
 // client that copies an object's metadata sends them back, and they are
 // dropped, not refused. Sent on several lines, each line is one raw
 // key=value, as AIStore's clients write them (unescaped: a value may
-// hold a comma or a %).
+// hold a comma or a %); one line that is not this node's escaped list
+// (encodeCustom's never holds a bare comma or a bad escape) is one raw
+// key=value too. (A raw value with a + or a %XX in one line is read as
+// escaped: the two cannot be told apart.)
 func decodeCustom(lines []string, reserved bool) (map[string]string, error) {
 	lines = slices.DeleteFunc(slices.Clone(lines), func(line string) bool { return strings.TrimSpace(line) == "" })
 	if len(lines) == 0 {
 		return nil, nil
 	}
-	m := map[string]string{}
-	if len(lines) > 1 {
-		for _, line := range lines {
-			key, value, ok := strings.Cut(line, "=")
-			if !ok || key == "" {
-				return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, line)
-			}
-			if !reservedCustom(key) || reserved {
-				m[key] = value
-			}
+	if len(lines) == 1 {
+		if m, ok := decodeEscapedCustom(lines[0], reserved); ok {
+			return m, nil
 		}
-		return m, nil
 	}
-	for part := range strings.SplitSeq(lines[0], ",") {
+	m := map[string]string{}
+	for _, line := range lines {
+		key, value, ok := strings.Cut(line, "=")
+		if !ok || key == "" {
+			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, line)
+		}
+		if !reservedCustom(key) || reserved {
+			m[key] = value
+		}
+	}
+	return m, nil
+}
+
+// decodeEscapedCustom reads encodeCustom's list of escaped key=value;
+// false when s is not one.
+func decodeEscapedCustom(s string, reserved bool) (map[string]string, bool) {
+	m := map[string]string{}
+	for part := range strings.SplitSeq(s, ",") {
 		if strings.TrimSpace(part) == "" {
 			continue // (a trailing comma)
 		}
 		k, v, ok := strings.Cut(part, "=")
 		if !ok {
-			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, part)
+			return nil, false
 		}
 		key, err1 := url.QueryUnescape(k)
 		value, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil || key == "" {
-			return nil, badRequest("%s: %q is not key=value", api.HeaderCustom, part)
+			return nil, false
 		}
 		if reservedCustom(key) && !reserved {
 			continue
 		}
 		m[key] = value
 	}
-	return m, nil
+	return m, true
 }
 
 // archiveParam names the first query parameter that selects files of a

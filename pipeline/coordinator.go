@@ -300,7 +300,12 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		}
 	}
 	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
-	if err := peers.RegisterJob(ctx, reg); err != nil {
+	// Not given up with the client: a registration cut on its way may
+	// apply after the end recorded below, and read running for good.
+	regCtx, regCancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
+	err = peers.RegisterJob(regCtx, reg)
+	regCancel()
+	if err != nil {
 		// It may be registered all the same (an answer lost, a leader
 		// changed): its end is recorded, or it would read running for
 		// good. (Not registered, the end finds nothing to end.)
@@ -330,6 +335,9 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	c.wg.Go(func() { c.run(runCtx, job) })
 	return job.id, nil
 }
+
+// registerTimeout bounds a job's registration in the cluster's registry.
+const registerTimeout = time.Minute
 
 func nodeIDs(nodes []cluster.Node) []string {
 	ids := make([]string, len(nodes))
@@ -453,9 +461,9 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 				// Said where the job is looked at, not only logged: its
 				// shards left look like output.
 				c.config.Logger.Warn("remove the output of an aborted job", "job", job.id, "err", rerr)
-				left := fmt.Sprintf("the output of this aborted job could not all be removed (%v): shards of it may be left in %s", rerr, job.plan.Output)
+				left := fmt.Sprintf("the output of this aborted job could not all be removed (%s): shards of it may be left in %s", truncate(rerr.Error(), 512), job.plan.Output)
 				job.warn(left)
-				cause += "; " + left
+				cause = left + "; " + cause // (first: a long cause is cut at its end)
 			}
 		}
 		// An ended job keeps its status, not its names (millions, of a

@@ -94,8 +94,7 @@ func (s *Store) retryProtects(ctx context.Context) {
 	s.dropMu.Unlock()
 	for key, p := range pending {
 		if ctx.Err() != nil {
-			s.sayProtectsLeft()
-			return
+			return // (what is left is said as the retries end)
 		}
 		props, on := s.props(p.bucket)
 		var err error
