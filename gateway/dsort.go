@@ -269,14 +269,18 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 	var lastErr error
 	targets := n.currentMap().Reachable()
 	answers, errs := askTargets(ctx, targets, func(ctx context.Context, t cluster.Node) (pipeline.JobStats, error) { return n.peer.Stats(ctx, t, id) })
+	stats := map[string]pipeline.JobStats{}
 	for i, t := range targets {
 		switch err := errs[i]; {
 		case errors.Is(err, api.ErrJobNotFound):
 		case err != nil:
 			lastErr = fmt.Errorf("target %s: %w", t.ID, err)
 		default:
-			out[t.ID] = jobInfo(answers[i])
+			stats[t.ID] = answers[i]
 		}
+	}
+	for id, s := range currentAttempt(stats) {
+		out[id] = jobInfo(s)
 	}
 	registered, inRegistry := n.registeredJob(id)
 	if len(out) == 0 {
@@ -367,9 +371,31 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 	}
 }
 
+// currentAttempt leaves out of a job's stats, by target, the targets
+// another's attempt leaves out: a job run again on fewer targets (those
+// left) has nothing on the others, whose stats of the first attempt
+// (aborted, or still running to their watchdog) are not the job's.
+// Attempts only shrink: an earlier one leaves out no target of a later.
+func currentAttempt(stats map[string]pipeline.JobStats) map[string]pipeline.JobStats {
+	out := make(map[string]pipeline.JobStats, len(stats))
+	for id, s := range stats {
+		left := false
+		for other, o := range stats {
+			if other != id && len(o.Targets) > 0 && !slices.Contains(o.Targets, id) {
+				left = true
+				break
+			}
+		}
+		if !left {
+			out[id] = s
+		}
+	}
+	return out
+}
+
 // dsortList merges every target's jobs by id.
 func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
-	perJob := map[string]map[string]api.DsortJobInfo{}
+	perJob := map[string]map[string]pipeline.JobStats{}
 	targets := n.currentMap().Reachable()
 	answers, errs := askTargets(ctx, targets, n.peer.Jobs)
 	for i, t := range targets {
@@ -379,13 +405,17 @@ func (n *Node) dsortList(ctx context.Context) ([]api.DsortJobInfo, error) {
 		}
 		for _, s := range answers[i] {
 			if perJob[s.ID] == nil {
-				perJob[s.ID] = map[string]api.DsortJobInfo{}
+				perJob[s.ID] = map[string]pipeline.JobStats{}
 			}
-			perJob[s.ID][t.ID] = jobInfo(s)
+			perJob[s.ID][t.ID] = s
 		}
 	}
 	var out []api.DsortJobInfo
-	for id, per := range perJob {
+	for id, stats := range perJob {
+		per := map[string]api.DsortJobInfo{}
+		for t, s := range currentAttempt(stats) {
+			per[t] = jobInfo(s)
+		}
 		// As the job's metrics show it (a job waiting for a lost target
 		// is running, not aborted).
 		registered, inRegistry := n.registeredJob(id)

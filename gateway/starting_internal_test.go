@@ -5,16 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -124,5 +127,28 @@ func TestMetasyncBeforeStartIsRefused(t *testing.T) {
 	n.handleMetasync(w, req)
 	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
 		t.Fatalf("a push before Start: %d %s, map %v", w.Code, w.Body, n.currentMap())
+	}
+}
+
+// A job run again on fewer targets: the one left out keeps its first
+// attempt's stats (aborted, or running to its watchdog), which are not
+// the job's; with every target in one attempt, all stand.
+func TestCurrentAttemptLeavesOutTheTargetLeftOut(t *testing.T) {
+	all := []string{"t1", "t2", "t3"}
+	survivors := []string{"t1", "t3"}
+	stats := map[string]pipeline.JobStats{
+		"t1": {ID: "srt-x", Archived: true, Targets: survivors},
+		"t2": {ID: "srt-x", Aborted: true, Targets: all},
+		"t3": {ID: "srt-x", Archived: true, Targets: survivors},
+	}
+	got := currentAttempt(stats)
+	if _, ok := got["t2"]; ok || len(got) != 2 {
+		t.Fatalf("the attempt's stats: %v, want t1 and t3", slices.Sorted(maps.Keys(got)))
+	}
+	stats["t2"] = pipeline.JobStats{ID: "srt-x", Targets: all}
+	stats["t1"] = pipeline.JobStats{ID: "srt-x", Targets: all}
+	stats["t3"] = pipeline.JobStats{ID: "srt-x"} // known by its finished mark: no targets
+	if got := currentAttempt(stats); len(got) != 3 {
+		t.Fatalf("one attempt's stats: %v, want all three", slices.Sorted(maps.Keys(got)))
 	}
 }
