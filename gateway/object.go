@@ -903,7 +903,11 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	// A remote bucket's object not cached here was answered by the
 	// remote: it has no access time of ours.
 	h.Set(api.HeaderPresent, strconv.FormatBool(!meta.Atime.IsZero() || !b.IsRemote()))
-	h.Set(api.HeaderName, name)
+	// Not a name a header would alter (net/http trims its spaces and
+	// turns its line breaks into spaces): none rather than another's.
+	if strings.TrimSpace(name) == name && !strings.ContainsAny(name, "\r\n") {
+		h.Set(api.HeaderName, name)
+	}
 	h.Set(api.HeaderBucketName, b.Name)
 	h.Set(api.HeaderBucketProvider, b.Normalize().Provider)
 	location := "t[" + n.config.ID + "]"
