@@ -29,6 +29,13 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+# The ports _free_port handed out, each held by a socket bound but not
+# listening: connections to it are refused (a node down), and nothing else
+# takes it meanwhile (an outgoing connection's source port, which could
+# even connect to itself there). _LaterServer listens on it.
+_reserved: dict = {}
+
+
 def _free_port() -> int:
     """A loopback port nothing listens on (a node down, for now)."""
     import socket
@@ -36,7 +43,7 @@ def _free_port() -> int:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
-    probe.close()
+    _reserved[port] = probe
     return port
 
 
@@ -61,7 +68,17 @@ class _LaterServer:
 
         def start():
             time.sleep(delay)
-            self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+            reserved = _reserved.pop(port, None)
+            if reserved is None:
+                self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+            else:
+                # On the socket that held the port: it listens now.
+                server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler, bind_and_activate=False)
+                server.socket.close()
+                server.socket = reserved
+                server.server_address = reserved.getsockname()
+                server.server_activate()
+                self.server = server
             threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
         self.thread = threading.Thread(target=start, daemon=True)
