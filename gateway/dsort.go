@@ -371,22 +371,21 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 	}
 }
 
-// currentAttempt leaves out of a job's stats, by target, the targets
-// another's attempt leaves out: a job run again on fewer targets (those
-// left) has nothing on the others, whose stats of the first attempt
-// (aborted, or still running to their watchdog) are not the job's.
-// Attempts only shrink: an earlier one leaves out no target of a later.
+// currentAttempt keeps of a job's stats, by target, those of its latest
+// attempt: a job run again on other targets (those left) has nothing on
+// the others, whose stats of an earlier attempt (aborted, or still
+// running to their watchdog) are not the job's. Stats without targets
+// (a job known by its finished mark) stay.
 func currentAttempt(stats map[string]pipeline.JobStats) map[string]pipeline.JobStats {
+	latest := -1
+	for _, s := range stats {
+		if len(s.Targets) > 0 {
+			latest = max(latest, s.Attempt)
+		}
+	}
 	out := make(map[string]pipeline.JobStats, len(stats))
 	for id, s := range stats {
-		left := false
-		for other, o := range stats {
-			if other != id && len(o.Targets) > 0 && !slices.Contains(o.Targets, id) {
-				left = true
-				break
-			}
-		}
-		if !left {
+		if len(s.Targets) == 0 || s.Attempt == latest {
 			out[id] = s
 		}
 	}

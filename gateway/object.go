@@ -608,6 +608,20 @@ func reservedCustom(key string) bool {
 		key == store.CustomETag || strings.HasPrefix(key, "s3.mp-")
 }
 
+// headerSafe reports a value a header carries as it is: no control byte
+// but a tab, no space or tab at either end.
+func headerSafe(v string) bool {
+	if strings.Trim(v, " \t") != v {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; b < 0x20 && b != '\t' || b == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeCustom reads what encodeCustom wrote, less the keys the node
 // keeps for itself unless a node of the cluster sent them (reserved): a
 // client that copies an object's metadata sends them back, and they are
@@ -904,8 +918,9 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	// remote: it has no access time of ours.
 	h.Set(api.HeaderPresent, strconv.FormatBool(!meta.Atime.IsZero() || !b.IsRemote()))
 	// Not a name a header would alter (net/http trims its spaces and
-	// turns its line breaks into spaces): none rather than another's.
-	if strings.TrimSpace(name) == name && !strings.ContainsAny(name, "\r\n") {
+	// turns its line breaks into spaces) or a client refuse (a control
+	// byte): none rather than another's.
+	if headerSafe(name) {
 		h.Set(api.HeaderName, name)
 	}
 	h.Set(api.HeaderBucketName, b.Name)

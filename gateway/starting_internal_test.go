@@ -137,13 +137,22 @@ func TestCurrentAttemptLeavesOutTheTargetLeftOut(t *testing.T) {
 	all := []string{"t1", "t2", "t3"}
 	survivors := []string{"t1", "t3"}
 	stats := map[string]pipeline.JobStats{
-		"t1": {ID: "srt-x", Archived: true, Targets: survivors},
+		"t1": {ID: "srt-x", Archived: true, Targets: survivors, Attempt: 1},
 		"t2": {ID: "srt-x", Aborted: true, Targets: all},
-		"t3": {ID: "srt-x", Archived: true, Targets: survivors},
+		"t3": {ID: "srt-x", Archived: true, Targets: survivors, Attempt: 1},
 	}
 	got := currentAttempt(stats)
 	if _, ok := got["t2"]; ok || len(got) != 2 {
 		t.Fatalf("the attempt's stats: %v, want t1 and t3", slices.Sorted(maps.Keys(got)))
+	}
+	// Attempts need not nest: t2 left out of the second, t3 of the third.
+	stats = map[string]pipeline.JobStats{
+		"t1": {ID: "srt-x", Targets: []string{"t1", "t3"}, Attempt: 2},
+		"t2": {ID: "srt-x", Targets: []string{"t1", "t2"}, Attempt: 1},
+		"t3": {ID: "srt-x", Targets: []string{"t1", "t3"}, Attempt: 2},
+	}
+	if got := currentAttempt(stats); len(got) != 2 || got["t3"].Attempt != 2 {
+		t.Fatalf("the third attempt's stats: %v, want t1 and t3", slices.Sorted(maps.Keys(got)))
 	}
 	stats["t2"] = pipeline.JobStats{ID: "srt-x", Targets: all}
 	stats["t1"] = pipeline.JobStats{ID: "srt-x", Targets: all}

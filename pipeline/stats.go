@@ -65,6 +65,8 @@ type JobStats struct {
 	// job (one restarted on fewer has fewer than the job began with);
 	// unknown for a job known by its finished mark only.
 	Targets []string `json:"targets,omitempty"`
+	// Attempt is that attempt's number, from 0 (one with Targets).
+	Attempt int `json:"attempt,omitempty"`
 }
 
 // Done reports whether the job ended, one way or the other.

@@ -352,7 +352,7 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 	j.mu.stats = JobStats{
 		ID: init.ID, Node: w.config.NodeID, Description: init.Spec.Description,
 		Input: plan.Input, Output: plan.Output, Started: time.Now(), Phase: PhaseInit,
-		MemoryLimit: limit, Targets: nodeIDs(targets),
+		MemoryLimit: limit, Targets: nodeIDs(targets), Attempt: init.Attempt,
 	}
 	j.mu.objects = map[int32]*openInput{}
 	w.mu.Lock()
