@@ -24,20 +24,7 @@ import (
 // TestRoutesOfANodeWithoutAMap: every public route of a node that has no
 // cluster map yet (a target waiting to join) answers, none panics.
 func TestRoutesOfANodeWithoutAMap(t *testing.T) {
-	dir := t.TempDir()
-	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{filepath.Join(dir, "mp")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(Config{ID: "n1", Role: cluster.RoleAll, URL: "http://127.0.0.1:1/", Meta: meta, Store: st, Storage: st,
-		WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := unstartedNode(t, Config{ID: "n1", Role: cluster.RoleAll})
 	defer n.Close()
 	// Given with a "/" after it, its URL is without: routes go after it.
 	if n.self.URL != "http://127.0.0.1:1" {
@@ -94,13 +81,10 @@ func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
 	n.wg.Wait()
 }
 
-// setLoops gives a node made without Start the context of its loops.
-func (n *Node) setLoops(ctx context.Context) { n.loops.Store(&ctx) }
-
-// A push that reaches a target before its Start (it serves first) is
-// refused, to be sent again: taken, the first map's restart rebalance
-// would have no manager to start it, and never run.
-func TestMetasyncBeforeStartIsRefused(t *testing.T) {
+// unstartedNode makes a node of cfg (its ID, role and join) on a
+// directory of the test's, at 127.0.0.1:1, and does not start it.
+func unstartedNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
 	if err != nil {
@@ -110,11 +94,23 @@ func TestMetasyncBeforeStartIsRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(Config{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1/", Join: "http://127.0.0.1:2", Meta: meta, Store: st, Storage: st,
-		WorkDir: filepath.Join(dir, "work"), Secret: peer.NewSecret()})
+	cfg.URL, cfg.Meta, cfg.Store, cfg.Storage, cfg.Secret = "http://127.0.0.1:1/", meta, st, st, peer.NewSecret()
+	cfg.WorkDir, cfg.RaftDir = filepath.Join(dir, "work"), filepath.Join(dir, "meta", "raft")
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return n
+}
+
+// setLoops gives a node made without Start the context of its loops.
+func (n *Node) setLoops(ctx context.Context) { n.loops.Store(&ctx) }
+
+// A push that reaches a target before its Start (it serves first) is
+// refused, to be sent again: taken, the first map's restart rebalance
+// would have no manager to start it, and never run.
+func TestMetasyncBeforeStartIsRefused(t *testing.T) {
+	n := unstartedNode(t, Config{ID: "t1", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"})
 	defer n.Close()
 	m := &cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
 		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"},
