@@ -78,6 +78,29 @@ func TestJoinSlashAndFetchAllowLocal(t *testing.T) {
 	}
 }
 
+// A node told to join through its own URL is refused at start: no member
+// yet, it cannot answer its own join, and it waited for ever.
+func TestJoinOfItsOwnURLIsRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"-role", "gateway", "-port", "8080", "-join", "http://127.0.0.1:8080"},
+		{"-role", "target", "-port", "8081", "-join", "http://localhost:8081/"},
+		{"-role", "gateway", "-url", "http://ais.example:80", "-join", "HTTP://AIS.example"},
+	} {
+		if _, err := parse(args); err == nil || !strings.Contains(err.Error(), "this node's own URL") {
+			t.Errorf("aisnode %v: %v, want the join of its own URL refused", args, err)
+		}
+	}
+	// Another node on the same host, or on another loopback address.
+	for _, args := range [][]string{
+		{"-role", "target", "-port", "8081", "-join", "http://127.0.0.1:8080"},
+		{"-role", "target", "-host", "127.0.0.2", "-port", "8080", "-join", "http://127.0.0.1:8080"},
+	} {
+		if _, err := parse(args); err != nil {
+			t.Errorf("aisnode %v: %v", args, err)
+		}
+	}
+}
+
 // A rebalance batch longer than a receiver takes is refused at start:
 // every batch would fail, and a leaving target never drain.
 func TestRebalanceBatchBeyondTheReceiversBoundIsRefused(t *testing.T) {
