@@ -39,11 +39,13 @@ import (
 // was started for, so a handle works for that name only and a forged one
 // reaches no other file. (AIStore's handle carries the work file's path.)
 
+// maxAppends bounds the sessions a target keeps open at once (a variable
+// for tests).
+var maxAppends = 1024
+
 const (
 	// appendDir holds the sessions, under the target's work directory.
 	appendDir = "append"
-	// maxAppends bounds the sessions a target keeps open at once.
-	maxAppends = 1024
 	// appendExpiry is how long a session is kept after its last piece
 	// when it is not flushed.
 	appendExpiry = time.Hour
@@ -421,7 +423,9 @@ func (n *Node) startAppend(b store.Bucket, name string) (string, error) {
 		return "", err
 	}
 	if open >= maxAppends {
-		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", store.ErrConflict, n.config.ID, open, maxAppends)
+		// Busy, not a conflict of this name: 503, tried again once
+		// sessions are flushed or expire.
+		return "", fmt.Errorf("%w: target %s has %d appends in progress (at most %d): flush some first", api.ErrUnavailable, n.config.ID, open, maxAppends)
 	}
 	raw := make([]byte, appendTokenLength/2)
 	rand.Read(raw)

@@ -105,6 +105,37 @@ func TestAppendPiecesThenFlush(t *testing.T) {
 
 // Handles that are malformed, forged, of another object or of another
 // target are refused with a 400 that says why, and a flush takes no body.
+// A target with all the sessions it keeps is busy, not in conflict over
+// a name: 503, which a client tries again, and a flush frees a place.
+func TestAppendSessionsBeyondTheBoundAreUnavailable(t *testing.T) {
+	defer gateway.SetMaxAppends(2)()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	var handles []string
+	for i := range 2 {
+		handle, err := client.Append(ctx, "logs", fmt.Sprintf("log-%d", i), "", strings.NewReader("piece"), 5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		handles = append(handles, handle)
+	}
+	_, err := client.Append(ctx, "logs", "log-2", "", strings.NewReader("piece"), 5)
+	var e *api.Error
+	if !errors.Is(err, api.ErrUnavailable) || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable || !strings.Contains(err.Error(), "appends in progress") {
+		t.Fatalf("a third append with two sessions kept at most: %v, want 503 naming the bound", err)
+	}
+	if _, err := client.Flush(ctx, "logs", "log-0", handles[0], store.Checksum{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Append(ctx, "logs", "log-2", "", strings.NewReader("piece"), 5); err != nil {
+		t.Fatalf("an append after a flush freed a session: %v", err)
+	}
+}
+
 func TestAppendRefusesBadHandles(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2})
 	client := c.Client()

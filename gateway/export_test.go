@@ -223,6 +223,14 @@ func SweepAppendsEvery(d time.Duration) func() {
 	return func() { appendSweepEvery = old }
 }
 
+// SetMaxAppends bounds the append sessions a target keeps open, and
+// returns the restore.
+func SetMaxAppends(n int) func() {
+	old := maxAppends
+	maxAppends = n
+	return func() { maxAppends = old }
+}
+
 // SetDsortSettleWait sets how long a dSort start waits for the cluster to
 // settle, and returns the restore.
 func SetDsortSettleWait(d time.Duration) func() {
