@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -208,10 +209,11 @@ func newIndexCommand() *cobra.Command {
 
 func newArchiveBucketCommand() *cobra.Command {
 	var (
-		msg    api.ArchiveMessage
-		prefix string
-		list   []string
-		noWait bool
+		msg      api.ArchiveMessage
+		prefix   string
+		lists    []string
+		listFile string
+		noWait   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "bucket ais://SRC ais://DST/SHARD",
@@ -233,6 +235,10 @@ func newArchiveBucketCommand() *cobra.Command {
 			}
 			if shard == "" {
 				return fmt.Errorf("%q names no shard: ais://BUCKET/NAME.tar", args[1])
+			}
+			list, err := objectList(lists, listFile, cmd.InOrStdin())
+			if err != nil {
+				return err
 			}
 			selections := 0
 			for _, given := range []bool{prefix != "", msg.Template != "", len(list) > 0} {
@@ -279,7 +285,10 @@ func newArchiveBucketCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&prefix, "prefix", "", "the objects under this prefix, in name order")
 	cmd.Flags().StringVar(&msg.Template, "template", "", "the objects of a template, in its order, e.g. 'img/{0000..0999}.jpg'")
-	cmd.Flags().StringSliceVar(&list, "list", nil, "these objects, in this order (comma-separated)")
+	// Split on commas as they are: a CSV reading (pflag's StringSlice)
+	// refused names with a quote, and took quotes away.
+	cmd.Flags().StringArrayVar(&lists, "list", nil, "these objects, in this order (comma-separated; may be repeated)")
+	cmd.Flags().StringVar(&listFile, "list-file", "", "these objects, one name a line, from a FILE (- for standard input): for names with commas")
 	cmd.Flags().StringVar(&msg.Mime, "mime", "", "the shard's format when its name does not tell: .tar, .tgz, .zip, .tar.lz4, .tar.zst")
 	cmd.Flags().BoolVar(&msg.AppendIfExists, "append", false, "add the files to the shard's if it exists (else it is replaced)")
 	cmd.Flags().BoolVar(&msg.ContinueOnError, "continue-on-error", false, "skip objects that are missing instead of failing")
@@ -288,4 +297,44 @@ func newArchiveBucketCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&msg.NonRecursive, "non-recursive", false, "with --prefix: leave out the objects below its directories")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
 	return cmd
+}
+
+// objectList is the names of --list (each split on its commas, empty
+// pieces dropped) then of --list-file (a name a line, without its line
+// end; empty lines dropped).
+func objectList(lists []string, file string, stdin io.Reader) ([]string, error) {
+	var names []string
+	for _, l := range lists {
+		for name := range strings.SplitSeq(l, ",") {
+			if name != "" {
+				names = append(names, name)
+			}
+		}
+	}
+	if len(lists) > 0 && len(names) == 0 {
+		// Else read as no selection: every object of the bucket.
+		return nil, errors.New("--list names no object")
+	}
+	if file == "" {
+		return names, nil
+	}
+	var data []byte
+	var err error
+	if file == "-" {
+		data, err = io.ReadAll(stdin)
+	} else {
+		data, err = os.ReadFile(file)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--list-file: %w", err)
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if line = strings.TrimSuffix(line, "\r"); line != "" {
+			names = append(names, line)
+		}
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("--list-file %s names no object", file)
+	}
+	return names, nil
 }

@@ -1085,6 +1085,35 @@ func TestArchiveNonRecursiveNeedsAPrefix(t *testing.T) {
 	}
 }
 
+// --list splits on commas as they are (a CSV reading refused a name with
+// a quote), may be repeated, and --list-file takes names with commas.
+func TestArchiveListTakesNamesAsGiven(t *testing.T) {
+	g := newRecordingGateway(t)
+	file := filepath.Join(t.TempDir(), "names.txt")
+	os.WriteFile(file, []byte("a,b.jpg\r\n\n\"quoted\".jpg\n"), 0o644)
+	runCLI(t, "archive", "bucket", "ais://raw", "ais://raw/x.tar", "--list", `say "hi".jpg, lead.jpg`, "--list", "last.jpg", "--list-file", file)
+	body, ok := g.body("PUT /v1/buckets/raw")
+	if !ok {
+		t.Fatalf("no archive request: %v", g.sent())
+	}
+	var msg struct {
+		Value api.ArchiveMessage `json:"value"`
+	}
+	if err := json.Unmarshal([]byte(body), &msg); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`say "hi".jpg`, " lead.jpg", "last.jpg", "a,b.jpg", `"quoted".jpg`}
+	if !slices.Equal(msg.Value.ObjNames, want) {
+		t.Fatalf("names sent: %q, want %q", msg.Value.ObjNames, want)
+	}
+	for _, args := range [][]string{{"--list", ","}, {"--list-file", os.DevNull}, {"--list-file", filepath.Join(t.TempDir(), "absent")}} {
+		args = append([]string{"archive", "bucket", "ais://raw", "ais://raw/y.tar"}, args...)
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "--list") {
+			t.Errorf("%v: %v, want refused naming the flag", args[4:], err)
+		}
+	}
+}
+
 // A get through a chain of links follows each as the kernel would: one
 // link's target may be another user's link in a shared directory, not to
 // be followed either.
