@@ -187,6 +187,10 @@ type Store interface {
 	Delete(ctx context.Context, b Bucket, name string, opts DeleteOptions) error
 	// Tombstones lists a bucket's tombstones, in no order.
 	Tombstones(ctx context.Context, b Bucket) ([]Tombstone, error)
+	// WalkTombstones calls fn with each of a bucket's tombstones, in no
+	// order, holding no more than a chunk of them at once; fn's error
+	// ends the walk.
+	WalkTombstones(ctx context.Context, b Bucket, fn func(Tombstone) error) error
 	// DropTombstone removes a name's tombstone if it is not newer than
 	// stamp.
 	DropTombstone(ctx context.Context, b Bucket, name string, stamp Stamp) error

@@ -263,21 +263,21 @@ func (mg *Manager) CollectTombstones(ctx context.Context, m *cluster.Map) (int, 
 	cutoff := mg.config.Now().Add(-mg.config.TombstoneTTL).UnixNano()
 	dropped := 0
 	for b := range md.Buckets {
-		tombs, err := st.Tombstones(ctx, b)
+		err := st.WalkTombstones(ctx, b, func(t store.Tombstone) error {
+			if t.Created >= cutoff {
+				return nil
+			}
+			if err := st.DropTombstone(ctx, b, t.Name, t.Stamp); err != nil {
+				return err
+			}
+			dropped++
+			return nil
+		})
 		if errors.Is(err, store.ErrBucketNotFound) {
 			continue
 		}
 		if err != nil {
 			return dropped, err
-		}
-		for _, t := range tombs {
-			if t.Created >= cutoff {
-				continue
-			}
-			if err := st.DropTombstone(ctx, b, t.Name, t.Stamp); err != nil {
-				return dropped, err
-			}
-			dropped++
 		}
 	}
 	return dropped, nil

@@ -186,6 +186,30 @@ func runOn(t *testing.T, all stores, self string, m *cluster.Map, s rebalance.Se
 	return p, err
 }
 
+// Tombstones are walked and sent a page at a time, as objects are: every
+// one of several pages reaches its owner, parts tombstones stay.
+func TestTombstonesMoveInPages(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	for i := range 23 {
+		name := fmt.Sprintf("gone-%02d", i)
+		put(t, all["t2"], name, "x", store.Stamp{Map: 4, Clock: int64(2 * i)})
+		if err := all["t2"].Delete(t.Context(), bucket, name, store.DeleteOptions{Stamp: store.Stamp{Map: 4, Clock: int64(2*i + 1)}, Tombstone: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mapWith(5, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p := new(rebalance.Progress)
+	if err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all}, BatchObjects: 7, PageSize: 4}, m, p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Tombstones.Load() != 23 {
+		t.Fatalf("moved %d tombstones, want 23", p.Tombstones.Load())
+	}
+	if tombs, _ := all["t1"].Tombstones(t.Context(), bucket); len(tombs) != 23 {
+		t.Fatalf("the owner has %d tombstones, want 23", len(tombs))
+	}
+}
+
 // TestRunMovesEverythingOnce: after a target joins, every object is on
 // its owner, once, with its bytes.
 func TestRunMovesEverythingOnce(t *testing.T) {
@@ -795,11 +819,11 @@ type unlistable struct {
 	bad store.Bucket
 }
 
-func (u unlistable) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error) {
+func (u unlistable) WalkTombstones(ctx context.Context, b store.Bucket, fn func(store.Tombstone) error) error {
 	if b == u.bad {
-		return nil, fmt.Errorf("%w: the bucket's directory", store.ErrIO)
+		return fmt.Errorf("%w: the bucket's directory", store.ErrIO)
 	}
-	return u.Store.Tombstones(ctx, b)
+	return u.Store.WalkTombstones(ctx, b, fn)
 }
 
 // A bucket that does not read stays, and the run goes on with the others

@@ -19,7 +19,7 @@ import (
 type Store interface {
 	Buckets(ctx context.Context) (store.BucketMetadata, error)
 	List(ctx context.Context, b store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error)
-	Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error)
+	WalkTombstones(ctx context.Context, b store.Bucket, fn func(store.Tombstone) error) error
 	Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error)
 	Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error
 	DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error
@@ -160,31 +160,45 @@ func (r *run) walk(ctx context.Context, next *cluster.Map, md store.BucketMetada
 	}
 buckets:
 	for b, props := range md.Buckets {
-		tombs, err := r.cfg.Store.Tombstones(ctx, b)
-		if errors.Is(err, store.ErrBucketNotFound) {
-			continue
+		// The tombstones a page at a time, as the objects after them.
+		items := make([]Item, 0, r.cfg.PageSize)
+		var fatal error
+		flush := func() error {
+			moves, err := Plan(next, r.cfg.Self, items)
+			if err == nil {
+				err = enqueue(moves)
+			}
+			items = items[:0]
+			return err
 		}
-		if err != nil {
+		err := r.cfg.Store.WalkTombstones(ctx, b, func(t store.Tombstone) error {
+			// A parts tombstone guards this target's own mountpaths; sent,
+			// it would delete its owner's object.
+			if t.Parts {
+				return nil
+			}
+			items = append(items, Item{Bucket: b, Created: props.Created, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true})
+			if len(items) < r.cfg.PageSize {
+				return nil
+			}
+			fatal = flush()
+			return fatal
+		})
+		if err == nil {
+			err = flush()
+			fatal = err
+		}
+		switch {
+		case fatal != nil:
+			return fatal
+		case errors.Is(err, store.ErrBucketNotFound):
+			continue
+		case err != nil:
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			skip(b, err)
 			continue
-		}
-		items := make([]Item, 0, len(tombs))
-		for _, t := range tombs {
-			// A parts tombstone guards this target's own mountpaths; sent,
-			// it would delete its owner's object.
-			if !t.Parts {
-				items = append(items, Item{Bucket: b, Created: props.Created, Meta: store.ObjectMeta{Name: t.Name, Stamp: t.Stamp}, Tombstone: true})
-			}
-		}
-		moves, err := Plan(next, r.cfg.Self, items)
-		if err != nil {
-			return err
-		}
-		if err := enqueue(moves); err != nil {
-			return err
 		}
 		after := ""
 		for {

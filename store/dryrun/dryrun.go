@@ -258,6 +258,21 @@ func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombsto
 	return out, nil
 }
 
+// WalkTombstones calls fn with each tombstone Delete left, from a copy
+// of the list (fn may drop them).
+func (s *Store) WalkTombstones(ctx context.Context, b store.Bucket, fn func(store.Tombstone) error) error {
+	tombs, err := s.Tombstones(ctx, b)
+	if err != nil {
+		return err
+	}
+	for _, t := range tombs {
+		if err := fn(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // DropTombstone forgets a tombstone not newer than stamp.
 func (s *Store) DropTombstone(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
 	if err := store.ValidateName(name); err != nil {

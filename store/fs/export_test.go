@@ -233,3 +233,11 @@ func MarkUnsynced(s *Store, path string) {
 		}
 	}
 }
+
+// SetTombstoneChunk sets how many entries a walk of tombstones reads at
+// once, and returns the restore.
+func SetTombstoneChunk(n int) func() {
+	old := tombstoneChunk
+	tombstoneChunk = n
+	return func() { tombstoneChunk = old }
+}

@@ -830,6 +830,71 @@ func TestDetachMovesTombstones(t *testing.T) {
 	}
 }
 
+// A walk of tombstones, a few directory entries at a time over three
+// mountpaths, gives each name once, with its newest stamp wherever that
+// copy is, and stops at its callback's error.
+func TestWalkTombstonesGivesEachNameOnceNewest(t *testing.T) {
+	defer fs.SetTombstoneChunk(7)()
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "plain", 1, false)
+	old, newest := store.Stamp{Map: 3, Clock: 100}, store.Stamp{Map: 3, Clock: 200}
+	for i := 1; i < 30; i++ {
+		if err := st.Delete(t.Context(), b, fmt.Sprintf("gone-%02d", i), store.DeleteOptions{Stamp: newest, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	}
+	// gone-00's first copy is older than its second (a write of it
+	// failed there): the newer is given.
+	if err := st.Delete(t.Context(), b, "gone-00", store.DeleteOptions{Stamp: old, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	var copies []string
+	for _, mp := range mps {
+		files, _ := filepath.Glob(filepath.Join(mp, ".ais", "tombstones", "ais", b.Name, "*"))
+		for _, f := range files {
+			if data, _ := os.ReadFile(f); strings.Contains(string(data), "gone-00") {
+				copies = append(copies, f)
+			}
+		}
+	}
+	if len(copies) != 2 {
+		t.Fatalf("copies of gone-00's tombstone: %v, want two", copies)
+	}
+	oldBytes, _ := os.ReadFile(copies[0])
+	if tomb, ok := st.Tombstone(b, "gone-00"); !ok || tomb.Stamp != old {
+		t.Fatalf("gone-00's first tombstone: %+v %v", tomb, ok)
+	}
+	if err := st.Delete(t.Context(), b, "gone-00", store.DeleteOptions{Stamp: newest, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(copies[0], oldBytes, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]store.Stamp{}
+	err := st.WalkTombstones(t.Context(), b, func(tomb store.Tombstone) error {
+		if _, twice := seen[tomb.Name]; twice {
+			t.Errorf("%s given twice", tomb.Name)
+		}
+		seen[tomb.Name] = tomb.Stamp
+		return nil
+	})
+	if err != nil || len(seen) != 30 {
+		t.Fatalf("walked %d names (%v), want 30", len(seen), err)
+	}
+	if seen["gone-00"] != newest {
+		t.Fatalf("gone-00 walked with %+v, want the newer copy's %+v", seen["gone-00"], newest)
+	}
+	stop := errors.New("enough")
+	calls := 0
+	err = st.WalkTombstones(t.Context(), b, func(store.Tombstone) error {
+		calls++
+		return stop
+	})
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Fatalf("a walk whose callback failed: %v after %d calls, want its error after one", err, calls)
+	}
+}
+
 // A tombstone moved by a rebalance is dropped only if the placement it
 // moved by still holds, checked under the name's lock: refused, it stays.
 func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {

@@ -205,47 +205,94 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 
 // Tombstones lists a bucket's tombstones.
 func (s *Store) Tombstones(ctx context.Context, b store.Bucket) ([]store.Tombstone, error) {
+	var out []store.Tombstone
+	err := s.WalkTombstones(ctx, b, func(t store.Tombstone) error {
+		out = append(out, t)
+		return nil
+	})
+	return out, err
+}
+
+// tombstoneChunk is how many directory entries a walk of tombstones
+// reads at once (a variable for tests).
+var tombstoneChunk = 1024
+
+// WalkTombstones calls fn with each of a bucket's tombstones, the newest
+// of a name's across the mountpaths, in no order. It reads the
+// directories a chunk at a time and keeps no set of names: a bucket's
+// tombstones (millions after a long outage with heavy deletes) are never
+// held whole. A file is the same name's on every mountpath, so one
+// present on an earlier mountpath was taken there.
+func (s *Store) WalkTombstones(ctx context.Context, b store.Bucket, fn func(store.Tombstone) error) error {
 	if _, err := s.bucketProps(b); err != nil {
-		return nil, err
+		return err
 	}
-	type key struct {
-		name  string
-		parts bool
+	mps := s.readable()
+	for i := range mps {
+		if err := s.walkTombstoneDir(ctx, b, mps[:i], mps[i:], fn); err != nil {
+			return fmt.Errorf("tombstones of %s: %w", b, err)
+		}
 	}
-	byName := map[key]store.Tombstone{}
-	for _, m := range s.readable() {
-		dir := m.tombstoneDir(b)
-		entries, err := os.ReadDir(dir)
-		if errors.Is(err, os.ErrNotExist) {
-			continue
+	return nil
+}
+
+// walkTombstoneDir walks the tombstone directory of later[0], leaving
+// the files an earlier mountpath has, and takes each other file's newest
+// copy on the later ones.
+func (s *Store) walkTombstoneDir(ctx context.Context, b store.Bucket, earlier, later []mountpath, fn func(store.Tombstone) error) error {
+	dir, err := os.Open(later[0].tombstoneDir(b))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return classify(err)
+	}
+	defer dir.Close()
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		entries, err := dir.ReadDir(tombstoneChunk)
+		if err == io.EOF {
+			return nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("tombstones of %s: %w", b, classify(err))
+			return classify(err)
 		}
+	entries:
 		for _, e := range entries {
-			if atomicfile.IsTemp(e.Name()) {
+			file := e.Name()
+			if atomicfile.IsTemp(file) {
 				continue
 			}
-			data, err := readTombstoneFile(filepath.Join(dir, e.Name()))
-			if err != nil {
-				continue // dropped since the directory was read
+			for _, m := range earlier {
+				if _, err := os.Lstat(filepath.Join(m.tombstoneDir(b), file)); err == nil {
+					continue entries
+				}
 			}
-			t, err := decodeTombstone(data)
-			if err != nil || store.ValidateName(t.Name) != nil {
-				s.logger.Warn("ignoring an unreadable tombstone", "bucket", b.String(), "file", e.Name(), "err", err)
-				continue
+			var newest store.Tombstone
+			found := false
+			for _, m := range later {
+				data, err := readTombstoneFile(filepath.Join(m.tombstoneDir(b), file))
+				if err != nil {
+					continue // none here, or dropped since the directory was read
+				}
+				t, err := decodeTombstone(data)
+				if err != nil || store.ValidateName(t.Name) != nil {
+					s.logger.Warn("ignoring an unreadable tombstone", "bucket", b.String(), "mountpath", m.path, "file", file, "err", err)
+					continue
+				}
+				if !found || t.Stamp.Compare(newest.Stamp) > 0 {
+					newest, found = t, true
+				}
 			}
-			k := key{t.Name, t.Parts}
-			if old, ok := byName[k]; !ok || t.Stamp.Compare(old.Stamp) > 0 {
-				byName[k] = t
+			if found {
+				if err := fn(newest); err != nil {
+					return err
+				}
 			}
 		}
 	}
-	out := make([]store.Tombstone, 0, len(byName))
-	for _, t := range byName {
-		out = append(out, t)
-	}
-	return out, nil
 }
 
 // DropTombstone removes a name's tombstones (of the object and of its
