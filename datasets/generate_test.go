@@ -396,6 +396,45 @@ func TestWriteLocal(t *testing.T) {
 	}
 }
 
+// A shard said written is durable in its directory, and so is each
+// directory the run made: after a crash, it is there.
+func TestWriteLocalSyncsDirectories(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	synced := map[string]int{}
+	defer datasets.OnSyncDir(func(d string) {
+		mu.Lock()
+		defer mu.Unlock()
+		synced[d]++
+	})()
+	spec := datasets.Spec{Template: "a/b/s-{0..3}.tar", Records: 2, RecordSize: 64, Seed: 1}
+	if _, err := datasets.WriteLocal(t.Context(), spec, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, "a")} {
+		if synced[d] == 0 {
+			t.Errorf("%s, where the run made a directory, not synced: %v", d, synced)
+		}
+	}
+	if got := synced[filepath.Join(dir, "a", "b")]; got < 4 {
+		t.Errorf("the shards' directory synced %d times, want once a shard (4): %v", got, synced)
+	}
+}
+
+// A shard name near the 255 bytes of a file name is written: its
+// temporary name is cut to fit.
+func TestWriteLocalLongShardName(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("n", 240)
+	spec := datasets.Spec{Template: long + "-{0..1}.tar", Records: 1, RecordSize: 16, Seed: 1}
+	if _, err := datasets.WriteLocal(t.Context(), spec, dir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, long+"-1.tar")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestWriteLocalCancelLeavesNoPartialShard(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
 )
@@ -27,11 +28,17 @@ func WriteLocal(ctx context.Context, spec Spec, dir string, written func(shardNa
 			return nil, fmt.Errorf("%w: shard name %q leaves the directory", ErrInvalidSpec, name)
 		}
 		path := filepath.Join(dir, filepath.FromSlash(name))
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		if err := mkdirDurable(dir, filepath.Dir(path)); err != nil {
 			return nil, err
 		}
+		// The temporary name is the shard's and 18 bytes more: cut, so a
+		// name near the 255 bytes a file name takes still fits.
+		base := filepath.Base(path)
+		if len(base) > 200 {
+			base = strings.ToValidUTF8(base[:200], "")
+		}
 		// Readable by others as the umask allows, as a shell's file.
-		f, err := atomicfile.CreateUnique(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-", 0o666)
+		f, err := atomicfile.CreateUnique(filepath.Dir(path), ".tmp-"+base+"-", 0o666)
 		if err != nil {
 			return nil, err
 		}
@@ -63,7 +70,40 @@ func (a *atomicFile) Close() error {
 		os.Remove(a.Name())
 		return err
 	}
+	// The rename is durable with its directory: a shard said written
+	// is there after a crash.
+	if err := syncDir(filepath.Dir(a.path)); err != nil {
+		return fmt.Errorf("%s: %w", a.path, err)
+	}
 	a.written()
+	return nil
+}
+
+// syncDir makes a directory's entries durable (a variable for tests).
+var syncDir = atomicfile.SyncDir
+
+// mkdirDurable makes the directory path, under root, and each directory
+// it creates durable in its parent.
+func mkdirDurable(root, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	// The first ancestor that exists: the directories below it are new.
+	var created []string
+	for p := path; p != root && p != filepath.Dir(p); p = filepath.Dir(p) {
+		if _, err := os.Stat(p); err == nil {
+			break
+		}
+		created = append(created, p)
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	for _, p := range created {
+		if err := syncDir(filepath.Dir(p)); err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+	}
 	return nil
 }
 
