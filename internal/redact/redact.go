@@ -12,6 +12,11 @@ func Link(link string) string {
 	if err != nil {
 		return "(a link that does not parse)"
 	}
+	if u.Opaque != "" {
+		// No "//": "user:secret@host/f" reads as scheme "user" and
+		// the rest opaque, secret and all.
+		return u.Scheme + ":..."
+	}
 	u.User = nil
 	if u.RawQuery != "" {
 		u.RawQuery = "..."

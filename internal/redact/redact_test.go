@@ -11,8 +11,9 @@ import (
 func TestLink(t *testing.T) {
 	for link, want := range map[string]string{
 		"http://user:secret@h/f.tar?X-Amz-Signature=abc#x": "http://h/f.tar?...",
-		"https://h/d/f.tar": "https://h/d/f.tar",
-		"http://h/%zz":      "(a link that does not parse)",
+		"https://h/d/f.tar":   "https://h/d/f.tar",
+		"http://h/%zz":        "(a link that does not parse)",
+		"user:secret@h/f.tar": "user:...",
 	} {
 		if got := Link(link); got != want {
 			t.Errorf("Link(%q) = %q, want %q", link, got, want)
