@@ -67,6 +67,13 @@ func (b *Budget) Charge(n int64) bool {
 	return true
 }
 
+// Uncharge returns n bytes Charge took (a duplicate's key, dropped).
+func (b *Budget) Uncharge(n int64) {
+	for p := b; p != nil; p = p.parent {
+		p.metadata.Add(-n)
+	}
+}
+
 // ReleaseMetadata returns every byte Charge took.
 func (b *Budget) ReleaseMetadata() {
 	n := b.metadata.Swap(0)

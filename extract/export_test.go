@@ -47,3 +47,6 @@ func filesystemOfDir(dir string, st syscall.Statfs_t) filesystem {
 	defer f.Close()
 	return filesystemOf(f, st)
 }
+
+// MetadataHeld is the bytes of names and keys b holds.
+func MetadataHeld(b *Budget) int64 { return b.metadata.Load() }

@@ -284,6 +284,9 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 	var files []shards.File
 	var keys []shards.Key // content key by file index, when read
 	var keyFound []bool
+	// A key file's content that is no key fails the job only if the
+	// file is kept: a later duplicate may replace it.
+	var keyErrs []error
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
 	release := func() {
@@ -329,10 +332,15 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				counters.SpilledBytes.Add(-previous.Size)
 			}
 			ReleaseFile(cfg.Budget, previous)
+			if k := &keys[dup.Previous]; len(k.String) > 0 {
+				cfg.Budget.Uncharge(int64(len(k.String)))
+			}
+			keys[dup.Previous], keyErrs[dup.Previous] = shards.Key{}, nil
 		}
 		f := shards.File{Name: e.Name, Size: e.Size}
 		isKey := cfg.Key.Extension != "" && member.Ext == cfg.Key.Extension
 		var key shards.Key
+		var keyErr error
 		if cfg.Format.Offsets() {
 			// The entry stays where it is: creation copies it from the
 			// shard, which the read-ahead above brought into the page
@@ -343,7 +351,7 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				f.RawSize = -1 // copied under a header of its own
 			}
 			if isKey {
-				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
+				if key, keyErr, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()
 					return nil, err
 				}
@@ -351,7 +359,7 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		} else if cfg.HeadersOnly {
 			// The reader skips what is not read at the next entry.
 			if isKey {
-				if key, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
+				if key, keyErr, err = readKey(rd, e, cfg.Key.Kind, in.Name); err != nil {
 					release()
 					return nil, err
 				}
@@ -362,7 +370,7 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				return nil, err
 			}
 			if isKey {
-				if key, err = keyOf(&f, spill, cfg.Key.Kind, in.Name); err != nil {
+				if key, keyErr, err = keyOf(&f, spill, cfg.Key.Kind, in.Name); err != nil {
 					ReleaseFile(cfg.Budget, &f) // not among files yet
 					release()
 					return nil, err
@@ -379,6 +387,7 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		files = append(files, f)
 		keys = append(keys, key)
 		keyFound = append(keyFound, isKey)
+		keyErrs = append(keyErrs, keyErr)
 		counters.Bytes.Add(e.Size)
 	}
 	if lr, ok := rd.(formats.LinkReporter); ok && cfg.OnLinks != nil {
@@ -408,6 +417,10 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 			rec.Files = append(rec.Files, f)
 			rec.Size += shards.EncodedSize(f.Size)
 			if keyFound[m.Index] {
+				if err := keyErrs[m.Index]; err != nil {
+					release()
+					return nil, err
+				}
 				rec.Key, haveKey = keys[m.Index], true
 			}
 		}
@@ -486,25 +499,31 @@ func (c contextReader) Read(p []byte) (int, error) {
 }
 
 // readKey reads the current entry's content as a key.
-func readKey(rd io.Reader, e *formats.Entry, kind shards.KeyKind, shard string) (shards.Key, error) {
+func readKey(rd io.Reader, e *formats.Entry, kind shards.KeyKind, shard string) (key shards.Key, keyErr, err error) {
 	if e.Size > maxKeyFile {
-		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", e.Name, shard, e.Size, maxKeyFile)
+		// The reader skips it at the next entry.
+		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", e.Name, shard, e.Size, maxKeyFile), nil
 	}
 	data := make([]byte, e.Size)
 	if _, err := io.ReadFull(rd, data); err != nil {
-		return shards.Key{}, fmt.Errorf("read key file %s of shard %s: %w", e.Name, shard, err)
+		return shards.Key{}, nil, fmt.Errorf("read key file %s of shard %s: %w", e.Name, shard, err)
 	}
-	key, err := shards.ParseKey(kind, data)
-	if err != nil {
-		return key, fmt.Errorf("key file %s of shard %s: %w", e.Name, shard, err)
+	return parseKey(kind, data, e.Name, shard)
+}
+
+// parseKey parses a key file's content; what is no key is keyErr.
+func parseKey(kind shards.KeyKind, data []byte, file, shard string) (key shards.Key, keyErr, err error) {
+	key, keyErr = shards.ParseKey(kind, data)
+	if keyErr != nil {
+		return key, fmt.Errorf("key file %s of shard %s: %w", file, shard, keyErr), nil
 	}
-	return key, nil
+	return key, nil, nil
 }
 
 // keyOf parses a kept file's content as a key.
-func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) (shards.Key, error) {
+func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) (key shards.Key, keyErr, err error) {
 	if f.Size > maxKeyFile {
-		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", f.Name, shard, f.Size, maxKeyFile)
+		return shards.Key{}, fmt.Errorf("key file %s of shard %s is %d bytes, more than %d", f.Name, shard, f.Size, maxKeyFile), nil
 	}
 	var data []byte
 	if f.Storage == shards.StorageMemory {
@@ -512,16 +531,12 @@ func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) 
 	}
 	if f.Storage == shards.StorageSpill {
 		if err := spill.writer.Flush(); err != nil {
-			return shards.Key{}, err
+			return shards.Key{}, nil, err
 		}
 		data = make([]byte, f.Size)
 		if _, err := spill.file.ReadAt(data, f.Offset); err != nil {
-			return shards.Key{}, fmt.Errorf("read key file %s back: %w", f.Name, err)
+			return shards.Key{}, nil, fmt.Errorf("read key file %s back: %w", f.Name, err)
 		}
 	}
-	key, err := shards.ParseKey(kind, data)
-	if err != nil {
-		return key, fmt.Errorf("key file %s of shard %s: %w", f.Name, shard, err)
-	}
-	return key, nil
+	return parseKey(kind, data, f.Name, shard)
 }

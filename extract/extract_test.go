@@ -354,6 +354,38 @@ func TestChildBudgetsShareTheNodes(t *testing.T) {
 // Content keys (content_key_type string) stay in memory for the whole
 // job, as names do: keys past the budget's share fail the job, however
 // short the names.
+// A key file dropped for a later duplicate is not parsed for the job: the
+// kept one's key counts (as the reference does), in every way a shard is
+// read, and a dropped string key gives back its charge.
+func TestDuplicateKeyFileDroppedIsNotParsed(t *testing.T) {
+	for _, c := range []struct {
+		ext         string
+		headersOnly bool
+	}{{".tar", false}, {".tgz", false}, {".tgz", true}} {
+		data := shard(t, c.ext, entry{"a.jpg", "x"}, entry{"a.cls", "seven"}, entry{"a.cls", "7"})
+		res, err := extract.Run(t.Context(), extract.Config{Format: format(c.ext), HeadersOnly: c.headersOnly, SpillDir: t.TempDir(), Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+			[]extract.Input{{Name: "k" + c.ext}}, memOpener{"k" + c.ext: data}, nil)
+		if err != nil || len(res.Records) != 1 || res.Records[0].Key.Int != 7 {
+			t.Fatalf("%s (headers only %v): %v %+v, want one record keyed 7", c.ext, c.headersOnly, err, res)
+		}
+		// Kept, a bad key still fails the job.
+		data = shard(t, c.ext, entry{"a.jpg", "x"}, entry{"a.cls", "7"}, entry{"a.cls", "seven"})
+		if _, err := extract.Run(t.Context(), extract.Config{Format: format(c.ext), HeadersOnly: c.headersOnly, SpillDir: t.TempDir(), Key: extract.KeyConfig{Extension: ".cls", Kind: shards.KeyInt}},
+			[]extract.Input{{Name: "k" + c.ext}}, memOpener{"k" + c.ext: data}, nil); err == nil || !strings.Contains(err.Error(), "a.cls") {
+			t.Fatalf("%s (headers only %v): a kept key file that is no integer: %v", c.ext, c.headersOnly, err)
+		}
+	}
+	job := extract.NewBudget(1 << 30)
+	data := shard(t, ".tar", entry{"a.txt", strings.Repeat("k", 100<<10)}, entry{"a.txt", "short"})
+	if _, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: job, Key: extract.KeyConfig{Extension: ".txt", Kind: shards.KeyString}},
+		[]extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := extract.MetadataHeld(job); got >= 100<<10 {
+		t.Fatalf("a dropped duplicate's 100 KiB key still charged: %d bytes held", got)
+	}
+}
+
 func TestContentKeysChargedToTheBudget(t *testing.T) {
 	entries := make([]entry, 80)
 	for i := range entries {

@@ -3098,6 +3098,29 @@ func TestDuplicatesMatchTheReference(t *testing.T) {
 			runAndCompare(t, targets, inputs, spec, 0)
 		}
 	}
+	// A content key file dropped for a later one is not read as a key:
+	// the first is no integer, the kept one is.
+	keyed := map[string][]byte{}
+	for s := range 2 {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for r := range 6 {
+			for _, m := range []struct{ name, body string }{{"%d-%d.jpg", "image"}, {"%d-%d.cls", "no number"}, {"%d-%d.cls", fmt.Sprint((r * 7) % 5)}} {
+				name := fmt.Sprintf(m.name, s, r)
+				tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(m.body)), Typeflag: tar.TypeReg})
+				tw.Write([]byte(m.body))
+			}
+		}
+		tw.Close()
+		keyed[fmt.Sprintf("in-%d.tar", s)] = buf.Bytes()
+	}
+	for _, targets := range []int{1, 3} {
+		spec := baseSpec("in-{0..1}.tar", "out-{00..99}.tar")
+		spec.OutputShardSize = "1KiB"
+		spec.Algorithm = pipeline.Algorithm{Kind: "content", Extension: ".cls", ContentKeyType: "int"}
+		spec.Reactions.DuplicatedRecords = "ignore"
+		runAndCompare(t, targets, keyed, spec, 0)
+	}
 }
 
 // A member the output format cannot hold (a name that is not UTF-8, for
