@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,11 +41,34 @@ func TokenFromEnv() string {
 	if path == "" {
 		return ""
 	}
-	data, err := os.ReadFile(path)
-	if err != nil || len(data) > maxTokenFile {
+	data, err := readTokenFile(path)
+	if err != nil {
 		return ""
 	}
 	return strings.TrimSpace(string(data))
+}
+
+// readTokenFile reads a token file of at most maxTokenFile bytes: a
+// regular file only, looked at before it is opened (a FIFO's open would
+// block every client made, or take a pipe's data meant for an upload).
+func readTokenFile(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxTokenFile+1))
+	if err == nil && len(data) > maxTokenFile {
+		err = fmt.Errorf("%s has more than a token (%d bytes at most)", path, maxTokenFile)
+	}
+	return data, err
 }
 
 // maxTokenFile bounds the token file TokenFromEnv reads.
@@ -58,21 +82,22 @@ func CheckTokenFile() error {
 	if strings.TrimSpace(os.Getenv(EnvToken)) != "" || path == "" {
 		return nil
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("%s: %w (log in with `ais auth login`, or unset it)", EnvTokenFile, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
+	info, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", EnvTokenFile, err)
+		return fmt.Errorf("%s: %w (log in with `ais auth login`, or unset it)", EnvTokenFile, err)
 	case info.IsDir():
 		return fmt.Errorf("%s: %s is a directory, not a token file", EnvTokenFile, path)
+	case !info.Mode().IsRegular():
+		return fmt.Errorf("%s: %s is not a regular file (a pipe or a device): a token file is read at every client's start", EnvTokenFile, path)
 	case info.Size() > maxTokenFile:
 		return fmt.Errorf("%s: %s has %d bytes, more than a token (%d at most)", EnvTokenFile, path, info.Size(), maxTokenFile)
 	}
-	return nil
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s: %w", EnvTokenFile, err)
+	}
+	return f.Close()
 }
 
 // tokenKey carries a per-request token in a context.

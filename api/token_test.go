@@ -1,13 +1,17 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,5 +91,43 @@ func TestGatewayFrozenMidAnswerEndsTheCall(t *testing.T) {
 	_, err := client.ListBuckets(ctx)
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "moved no byte") {
 		t.Fatalf("a gateway frozen mid-answer: %v (the caller's context: %v)", err, ctx.Err())
+	}
+}
+
+// A token file that is a FIFO is not opened (the open would block every
+// client made); one past the bound gives no token; CheckTokenFile names
+// why.
+func TestTokenFileMustBeASmallRegularFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv(api.EnvToken, "")
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(api.EnvTokenFile, fifo)
+	got := make(chan string, 1)
+	go func() { got <- api.TokenFromEnv() }()
+	select {
+	case token := <-got:
+		if token != "" {
+			t.Fatalf("a token from a FIFO: %q", token)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("TokenFromEnv blocked on a FIFO")
+	}
+	if err := api.CheckTokenFile(); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Fatalf("CheckTokenFile of a FIFO: %v", err)
+	}
+	big := filepath.Join(dir, "big")
+	os.WriteFile(big, bytes.Repeat([]byte("t"), 65<<10), 0o600)
+	t.Setenv(api.EnvTokenFile, big)
+	if token := api.TokenFromEnv(); token != "" {
+		t.Fatalf("a token of %d bytes from a file past the bound", len(token))
+	}
+	small := filepath.Join(dir, "small")
+	os.WriteFile(small, []byte("token-1\n"), 0o600)
+	t.Setenv(api.EnvTokenFile, small)
+	if token := api.TokenFromEnv(); token != "token-1" {
+		t.Fatalf("the token of a token file: %q", token)
 	}
 }
