@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -277,6 +278,49 @@ func TestSecondNodeOnItsDirectoriesIsRefused(t *testing.T) {
 	}
 	if _, err := gw.client().Health(t.Context()); err != nil {
 		t.Fatalf("the first node after the refusals: %v", err)
+	}
+}
+
+// A node whose log pipe lost its reader (tee in a terminal closed, a log
+// shipper gone) drains and stops at a hang-up: the write of its shutdown
+// line to the broken pipe killed it with SIGPIPE before the store closed.
+func TestBrokenLogPipeDoesNotKillANode(t *testing.T) {
+	port := freePort(t)
+	url := fmt.Sprintf("http://127.0.0.1:%d", port)
+	read, write, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(filepath.Join(binDir, "aisnode"), "-host", "127.0.0.1", "-port", fmt.Sprint(port), "-role", "gateway", "-id", "g1", "-data", t.TempDir())
+	cmd.Env = append(os.Environ(), "AIS_CLUSTER_SECRET="+testSecret.String())
+	cmd.Stderr = write
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	write.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill() })
+	// Its log read while it starts, as tee would.
+	go io.Copy(io.Discard, read)
+	client := api.NewClient(url)
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := client.Health(t.Context()); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the node did not start")
+		}
+	}
+	read.Close()
+	cmd.Process.Signal(syscall.SIGHUP)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("the node at a hang-up with its log pipe broken: %v (%v), want a drained stop", err, cmd.ProcessState)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the node did not stop at a hang-up")
 	}
 }
 

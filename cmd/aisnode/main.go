@@ -436,8 +436,14 @@ func parse(args []string) (config, error) {
 		}
 		cfg.URL = scheme + net.JoinHostPort(h, strconv.Itoa(cfg.Port))
 	}
-	if cfg.TLS.Cert != "" && strings.HasPrefix(cfg.URL, "http://") {
-		return cfg, fmt.Errorf("-url %s is http://, but with -tls-cert the node serves HTTPS only", cfg.URL)
+	if u, err := neturl.Parse(cfg.URL); err == nil {
+		switch scheme := strings.ToLower(u.Scheme); {
+		case cfg.TLS.Cert != "" && scheme == "http":
+			return cfg, fmt.Errorf("-url %s is http://, but with -tls-cert the node serves HTTPS only", cfg.URL)
+		case cfg.TLS.Cert == "" && scheme == "https":
+			// Peers and clients would speak TLS to a plain port.
+			return cfg, fmt.Errorf("-url %s is https://, but without -tls-cert the node serves plain HTTP: give -tls-cert and -tls-key, or an http:// URL", cfg.URL)
+		}
 	}
 	// A node asked to join through itself would wait for ever: it is no
 	// member yet, so it cannot answer its own join.
@@ -795,6 +801,10 @@ func run(args []string) error {
 	// the store's close (queued mirror copies, access times).
 	// A signal ignored when the node started (nohup's SIGHUP, a script's
 	// background SIGINT) stays ignored.
+	// A log pipe whose reader went (tee in a closed terminal, a log
+	// shipper) fails the writes, not the node: by default a write to a
+	// broken stderr kills the process mid-drain.
+	signal.Ignore(syscall.SIGPIPE)
 	stopSignals := []os.Signal{syscall.SIGTERM}
 	for _, s := range []os.Signal{syscall.SIGINT, syscall.SIGHUP} {
 		if !signal.Ignored(s) {

@@ -401,6 +401,8 @@ func TestTLSFlagErrors(t *testing.T) {
 		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-tls-client-auth", "require", "-tls-client-ca", "ca.pem"}, "verify only"},
 		{[]string{"-tls-client-auth", "require"}, "need -tls-cert"},
 		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-url", "http://10.0.0.1:8080"}, "serves HTTPS only"},
+		{[]string{"-tls-cert", "c.pem", "-tls-key", "k.pem", "-url", "HTTP://10.0.0.1:8080"}, "serves HTTPS only"},
+		{[]string{"-url", "https://10.0.0.1:8080"}, "serves plain HTTP"},
 	} {
 		if _, err := parse(tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("aisnode %v: got %v, want an error with %q", tc.args, err, tc.want)
