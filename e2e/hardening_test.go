@@ -324,6 +324,37 @@ func TestBrokenLogPipeDoesNotKillANode(t *testing.T) {
 	}
 }
 
+// A target stopped by SIGTERM (systemd, a shell's kill; no Kubernetes
+// preStop hook) is offline in the map before it exits: gateways stopped
+// sending clients to it while it still served, not at the keepalive's
+// timeout (an hour here) after its port closed.
+func TestStoppedTargetIsOfflineBeforeItExits(t *testing.T) {
+	gw := startNode(t, "-role", "gateway", "-id", "g1", "-data", t.TempDir(), "-keepalive", "200ms", "-keepalive-timeout", "1h")
+	startNode(t, "-role", "target", "-id", "t1", "-data", t.TempDir(), "-join", gw.url, "-no-sync")
+	t2 := startNode(t, "-role", "target", "-id", "t2", "-data", t.TempDir(), "-join", gw.url, "-no-sync")
+	client := gw.client()
+	for deadline := time.Now().Add(20 * time.Second); len(mustMap(t, client).Nodes) != 3; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the map: %+v", mustMap(t, client))
+		}
+	}
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	t2.cmd.Process.Signal(syscall.SIGTERM)
+	if err := t2.cmd.Wait(); err != nil {
+		t.Fatalf("t2 at SIGTERM: %v\n%s", err, t2.log)
+	}
+	if self, _ := mustMap(t, client).Node("t2"); self.State != cluster.StateOffline {
+		t.Fatalf("t2 exited, and the map has it %s, want offline\n%s", self.State, t2.log)
+	}
+	for i := range 10 {
+		if _, err := client.Put(t.Context(), "b", fmt.Sprint(i), strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+			t.Fatalf("a PUT after t2 stopped: %v", err)
+		}
+	}
+}
+
 // TestMetadataSurvivesKill: kill -9 a gateway while it saves the cluster
 // map and the bucket metadata in a loop; every restart finds both whole
 // (never an empty or cut file) and no older than what was acknowledged.

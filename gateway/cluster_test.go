@@ -217,6 +217,44 @@ func TestKeepaliveTakesDeadTargetOfflineAndRestartRejoins(t *testing.T) {
 	}
 }
 
+// A target told to stop is taken offline while it still serves, long
+// before the keepalive's timeout: gateways send the clients elsewhere
+// before its port closes. It refuses the pushes meanwhile, and comes
+// back by its restart's join.
+func TestStoppingTargetGoesOfflineFirst(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Hour})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.Targets()[1]
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := victim.Node.GoOffline(ctx); err != nil {
+		t.Fatalf("going offline: %v", err)
+	}
+	if self, _ := c.Primary().Node.Map().Node(victim.Node.ID()); self.State != cluster.StateOffline {
+		t.Fatalf("the stopping target in the primary's map: %+v, want offline (the keepalive's timeout is an hour)", self)
+	}
+	// Still serving, it is sent no client: every PUT lands on the other.
+	for i := range 20 {
+		if _, err := client.Put(t.Context(), "b", fmt.Sprintf("o-%d", i), strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+			t.Fatalf("PUT while a target stops: %v", err)
+		}
+	}
+	if list, err := victim.Store.List(t.Context(), store.NewBucket("b"), store.ListOptions{}); err != nil || len(list) != 0 {
+		t.Fatalf("the stopping target took %d objects (%v)", len(list), err)
+	}
+	// A gateway is not stopped by it.
+	if err := c.Primary().Node.GoOffline(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(victim)
+	back := c.Restart(victim)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+}
+
 func TestMembershipErrors(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
 	primary := c.Primary().URL()

@@ -28,6 +28,11 @@ func (n *Node) currentMap() *cluster.Map { return n.control.Current().Map }
 func (n *Node) currentBuckets() *store.BucketMetadata { return n.control.Current().Buckets }
 
 func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
+	// Refused, the keepalive takes it offline (see GoOffline).
+	if n.stopping.Load() {
+		n.writeError(w, r, fmt.Errorf("%w: node %s %s", api.ErrUnavailable, n.config.ID, peer.StoppingMessage))
+		return
+	}
 	// Not before Start (the node serves first): the first map taken
 	// starts a target's rebalance after a restart, which needs Start's
 	// manager; taken before, that run would never be.

@@ -348,6 +348,9 @@ type Node struct {
 	// and prefetch jobs to end before it leaves; closing, once Close
 	// began (its jobs are aborted then, to resume at the next start).
 	leaveWaits, closing atomic.Bool
+	// stopping: the target refuses pushes, so that the keepalive takes
+	// it offline (GoOffline).
+	stopping atomic.Bool
 	// leftRetries is set while a leaving target waits to say again that
 	// it left.
 	leftRetries atomic.Bool
@@ -752,6 +755,41 @@ func (n *Node) StepDown() error {
 		return c.StepDown()
 	}
 	return nil
+}
+
+// GoOffline has a stopping target taken offline in the cluster map
+// before its port closes: it refuses the primary's pushes from now on
+// (the keepalive takes it offline at once for that) and returns once
+// the primary's map shows it offline, or ctx ends. Meanwhile it serves
+// on: the clients sent to it until then are answered, and those after
+// go to the other targets. Other nodes return at once.
+func (n *Node) GoOffline(ctx context.Context) error {
+	if !n.config.Role.IsTarget() || n.config.Role.IsGateway() {
+		return nil
+	}
+	n.stopping.Store(true)
+	for {
+		m := n.currentMap()
+		if m == nil {
+			return nil
+		}
+		if self, ok := m.Node(n.config.ID); !ok || self.State == cluster.StateOffline {
+			return nil
+		}
+		primary, ok := m.Node(m.Primary)
+		if ok {
+			if now, err := n.peer.PullMap(ctx, primary); err == nil {
+				if self, in := now.Node(n.config.ID); !in || self.State == cluster.StateOffline {
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 // Close stops the node's background loops and aborts the dSort jobs it

@@ -85,6 +85,16 @@ func (k *Keepalive) Round(now time.Time, m *cluster.Map, failed map[string]error
 		if node.ID == m.Primary || k.Skip != nil && k.Skip(node) {
 			continue
 		}
+		if err, bad := failed[node.ID]; bad && errors.Is(err, ErrStopping) && node.Role.IsTarget() {
+			// Stopping as asked (a SIGTERM): offline now, not after the
+			// timeout, while it still serves the clients sent to it.
+			if node.State != cluster.StateOffline {
+				logger.Info("target stopping: it is offline", "id", node.ID)
+				changes = append(changes, Change{Kind: Offline, Node: cluster.Node{ID: node.ID}, IfMap: m.Version})
+				k.offline[node.ID] = true
+			}
+			continue
+		}
 		if err, bad := failed[node.ID]; bad && errors.Is(err, ErrRefused) {
 			// It answered: alive, though behind. Not activated either:
 			// an offline target that cannot take the map rejoins itself.

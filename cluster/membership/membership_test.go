@@ -420,6 +420,30 @@ func TestKeepalive(t *testing.T) {
 	f.agree()
 }
 
+// A target that refuses a push because it is stopping goes offline at
+// that round, without the timeout; a gateway saying so is judged as a
+// silent one.
+func TestKeepaliveTakesAStoppingTargetOfflineAtOnce(t *testing.T) {
+	m := &cluster.Map{Version: 4, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "g2", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateActive},
+	}}
+	var k membership.Keepalive
+	now := time.Unix(1000, 0)
+	k.Round(now, m, nil)
+	stopping := fmt.Errorf("%w: 503", membership.ErrStopping)
+	changes := k.Round(now.Add(time.Second), m, map[string]error{"t1": stopping, "g2": stopping})
+	if len(changes) != 1 || changes[0].Kind != membership.Offline || changes[0].Node.ID != "t1" || changes[0].IfMap != m.Version {
+		t.Fatalf("a round with a stopping target and gateway: %+v, want t1 offline only", changes)
+	}
+	m.Version, m.Nodes[2].State = 5, cluster.StateOffline
+	if changes := k.Round(now.Add(2*time.Second), m, map[string]error{"t1": stopping}); len(changes) != 0 {
+		t.Fatalf("a stopping target already offline: %+v, want no change", changes)
+	}
+}
+
 // Two targets silent together go offline in the same round: the round's
 // changes follow each other (each as of the map the one before it left),
 // not refused as of a map changed by the first.

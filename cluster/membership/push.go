@@ -45,6 +45,11 @@ var ErrUnreachable = errors.New("membership: node unreachable")
 // keepalive does not take it offline for it.
 var ErrRefused = errors.New("membership: the node refused the snapshot")
 
+// ErrStopping wraps a push a target refused because it is stopping: the
+// keepalive takes it offline at once, so that gateways stop sending
+// clients to it before its port closes.
+var ErrStopping = errors.New("membership: the node is stopping")
+
 // ErrProbe marks a joining node that does not answer at the URL it gave,
 // as itself.
 var ErrProbe = errors.New("membership: the joining node does not answer at its URL as itself")

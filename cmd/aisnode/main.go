@@ -1054,6 +1054,15 @@ func run(args []string) error {
 	signal.Ignore(syscall.SIGHUP)
 	stop()
 	logger.Info("shutting down (a second signal ends it at once)")
+	// A target is taken offline first, while it still serves: gateways
+	// stop sending clients to it before its port closes (they went on
+	// for the keepalive's timeout, and the clients failed). Bounded: a
+	// primary that does not answer does not hold the stop.
+	offline, cancelOffline := context.WithTimeout(context.Background(), 15*time.Second)
+	if err := node.GoOffline(offline); err != nil {
+		logger.Warn("stopping before the cluster map shows this target offline", "err", err)
+	}
+	cancelOffline()
 	// The lead first, while the ports still serve: a leader draining with
 	// its ports closed held every change of the cluster meanwhile.
 	if err := node.StepDown(); err != nil {

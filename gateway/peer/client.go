@@ -288,6 +288,9 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 	}
 	err = c.pushTo(ctx, to, to.URL+"/v1/metasync", body)
 	var answer *api.Error
+	if errors.As(err, &answer) && answer.Status == http.StatusServiceUnavailable && strings.Contains(answer.Message, StoppingMessage) {
+		return fmt.Errorf("%w: %w", membership.ErrStopping, err)
+	}
 	if errors.As(err, &answer) && answer.Status >= 500 && answer.Status != http.StatusServiceUnavailable {
 		return fmt.Errorf("%w: %w", membership.ErrRefused, err)
 	}
@@ -439,6 +442,19 @@ func (c *Client) pullMap(ctx context.Context, url string, m *cluster.Map) (uint6
 	}
 	index, _ := strconv.ParseUint(resp.Header.Get(HeaderLogIndex), 10, 64) // none: 0
 	return index, nil
+}
+
+// StoppingMessage is in the 503 a stopping target answers a push with
+// (membership.ErrStopping).
+const StoppingMessage = "is stopping: it takes no more snapshots"
+
+// PullMap reads a node's cluster map.
+func (c *Client) PullMap(ctx context.Context, from cluster.Node) (*cluster.Map, error) {
+	m := new(cluster.Map)
+	if _, err := c.pullMap(ctx, from.URL+"/v1/cluster?what=smap", m); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // Status asks a node for its own status.
