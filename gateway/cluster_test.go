@@ -255,6 +255,19 @@ func TestStoppingTargetGoesOfflineFirst(t *testing.T) {
 	c.WaitForState(back.Node.ID(), cluster.StateActive)
 }
 
+// With no gateway left (a cluster stopped gateways first), a stopping
+// target does not wait out its bound: no one sends it clients.
+func TestStoppingTargetWithNoGatewayDoesNotWait(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	target := c.Targets()[0]
+	c.Kill(c.Primary())
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := target.Node.GoOffline(ctx); err == nil || !strings.Contains(err.Error(), "no gateway answers") {
+		t.Fatalf("going offline with no gateway: %v, want it said at once", err)
+	}
+}
+
 func TestMembershipErrors(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
 	primary := c.Primary().URL()

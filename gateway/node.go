@@ -768,21 +768,46 @@ func (n *Node) GoOffline(ctx context.Context) error {
 		return nil
 	}
 	n.stopping.Store(true)
+	m := n.currentMap()
+	if m == nil {
+		return nil
+	}
+	if self, ok := m.Node(n.config.ID); !ok || self.State == cluster.StateOffline {
+		return nil
+	}
+	// The primary first; the other gateways when it does not answer (a
+	// leader changed meanwhile, this node refusing the pushes).
+	gateways := m.Gateways()
+	slices.SortStableFunc(gateways, func(a, b cluster.Node) int {
+		switch m.Primary {
+		case a.ID:
+			return -1
+		case b.ID:
+			return 1
+		}
+		return 0
+	})
+	silent := 0
 	for {
-		m := n.currentMap()
-		if m == nil {
-			return nil
-		}
-		if self, ok := m.Node(n.config.ID); !ok || self.State == cluster.StateOffline {
-			return nil
-		}
-		primary, ok := m.Node(m.Primary)
-		if ok {
-			if now, err := n.peer.PullMap(ctx, primary); err == nil {
-				if self, in := now.Node(n.config.ID); !in || self.State == cluster.StateOffline {
-					return nil
-				}
+		answered := false
+		for _, g := range gateways {
+			now, err := n.peer.PullMap(ctx, g)
+			if err != nil {
+				continue
 			}
+			answered = true
+			if self, in := now.Node(n.config.ID); !in || self.State == cluster.StateOffline {
+				return nil
+			}
+			break
+		}
+		// No gateway (the cluster stopping as a whole, gateways first):
+		// no one to send clients here either.
+		if silent++; answered {
+			silent = 0
+		}
+		if silent == 3 {
+			return errors.New("no gateway answers")
 		}
 		select {
 		case <-ctx.Done():

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -854,23 +856,34 @@ func newClusterStopCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			stopped := 0
-			for i := len(c.Nodes) - 1; i >= 0; i-- {
-				if c.Nodes[i].stop() {
-					stopped++
+			// The targets together, then the gateways: each target waits
+			// to be offline in the map before it exits (a keepalive round),
+			// which the gateways, still up, make.
+			var stopped atomic.Int64
+			for _, targets := range []bool{true, false} {
+				var wg sync.WaitGroup
+				for i := len(c.Nodes) - 1; i >= 0; i-- {
+					if n := &c.Nodes[i]; (n.Role == "target") == targets {
+						wg.Go(func() {
+							if n.stop() {
+								stopped.Add(1)
+							}
+							n.PID = 0
+						})
+					}
 				}
-				c.Nodes[i].PID = 0
+				wg.Wait()
 			}
 			if c.AuthN != nil {
 				if c.AuthN.stop() {
-					stopped++
+					stopped.Add(1)
 				}
 				c.AuthN.PID = 0
 			}
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			fmt.Printf("stopped %d node(s) of the cluster in %s\n", stopped, dir)
+			fmt.Printf("stopped %d node(s) of the cluster in %s\n", stopped.Load(), dir)
 			return nil
 		},
 	}
