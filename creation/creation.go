@@ -163,10 +163,10 @@ func (b *shardBody) finish() error {
 	return <-b.built
 }
 
-// fetchBatch bounds the records asked of a holder at once: a shard may
+// FetchBatch bounds the records asked of a holder at once: a shard may
 // have millions of one holder's records, and what one fetch may carry
 // must not decide whether a job succeeds on so many targets.
-const fetchBatch = 16 << 10
+const FetchBatch = 16 << 10
 
 // parkGap is how many bytes of other holders' records a build may read
 // between two of one holder's before that holder's stream is let go: a
@@ -179,7 +179,7 @@ const fetchBatch = 16 << 10
 var parkGap int64 = 64 << 20
 
 // batchedStream is a holder's records of a shard, asked for in batches of
-// fetchBatch at most, each ending where the next record of the holder
+// FetchBatch at most, each ending where the next record of the holder
 // comes after more than parkGap bytes of others'; each batch is asked
 // for when its first record is read.
 type batchedStream struct {
@@ -194,7 +194,7 @@ type batchedStream struct {
 
 // open asks for the next batch.
 func (b *batchedStream) open() error {
-	n := min(len(b.all)-b.end, fetchBatch)
+	n := min(len(b.all)-b.end, FetchBatch)
 	for k := b.end; k < b.end+n; k++ {
 		if b.gaps[k] > parkGap {
 			n = k - b.end + 1 // its stream would wait long after it

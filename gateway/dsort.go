@@ -28,7 +28,7 @@ import (
 // peer.MaxPlan.
 const (
 	maxSpecSize  = 1 << 20
-	maxFetchSize = 128 << 20
+	maxFetchSize = 4 << 20 // 16Ki records of a few dozen bytes, keys left out
 )
 
 // dsortError maps pipeline errors onto the API's kinds.

@@ -91,3 +91,21 @@ func (w *Worker) ChargeNodeNames(n int64) (release func()) {
 
 // NodeNamesLimit is the most the node's budget takes for names.
 func (w *Worker) NodeNamesLimit() int64 { return w.memory.MetadataLimit() }
+
+// SetStreamFiles bounds the input shards a record stream and all of a
+// job's keep open, until the returned func restores them.
+func SetStreamFiles(perStream int, perJob int64) (restore func()) {
+	oldStream, oldJob := maxStreamFiles, maxJobStreamFiles
+	maxStreamFiles, maxJobStreamFiles = perStream, perJob
+	return func() { maxStreamFiles, maxJobStreamFiles = oldStream, oldJob }
+}
+
+// StreamFilesOpen is how many input shards the job's record streams keep
+// open now.
+func (w *Worker) StreamFilesOpen(id string) int64 {
+	j, err := w.job(id)
+	if err != nil {
+		return -1
+	}
+	return j.streamFiles.Load()
+}

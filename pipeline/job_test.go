@@ -1554,12 +1554,16 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 	w := c.worker("t1")
 	// The same records by the file path and by copies: two jobs, as a
 	// record goes to one creator once.
-	var sent, copied bytes.Buffer
+	var sent, copied, bounded bytes.Buffer
 	var length int64
 	for _, run := range []struct {
 		id  string
 		out io.Writer
-	}{{"srt-frames", &sent}, {"srt-frames-2", writerOnly{&copied}}} {
+	}{{"srt-frames", &sent}, {"srt-frames-2", writerOnly{&copied}}, {"srt-frames-3", &bounded}} {
+		if run.out == &bounded {
+			// One file kept a stream, two a job: the rest copied.
+			defer pipeline.SetStreamFiles(1, 2)()
+		}
 		if err := w.Init(t.Context(), pipeline.JobInit{ID: run.id, Spec: baseSpec("in-{0..3}.tar", "out-{000..999}.tar"), Seed: 1, Map: c.smap}); err != nil {
 			t.Fatal(err)
 		}
@@ -1572,6 +1576,9 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 		}
 		if err := w.ServeRecords(t.Context(), run.id, metas, run.out); err != nil {
 			t.Fatal(err)
+		}
+		if open := w.StreamFilesOpen(run.id); open != 0 {
+			t.Fatalf("%d input shards counted open after the stream ended", open)
 		}
 		// What a stream would refuse is refused with the length, before
 		// an answer's status: records served, a job aborted.
@@ -1587,6 +1594,9 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 	}
 	if int64(sent.Len()) != length || int64(copied.Len()) != length || !bytes.Equal(sent.Bytes(), copied.Bytes()) {
 		t.Fatalf("announced %d bytes; sent %d by the file path and %d by copies (equal: %v)", length, sent.Len(), copied.Len(), bytes.Equal(sent.Bytes(), copied.Bytes()))
+	}
+	if !bytes.Equal(bounded.Bytes(), sent.Bytes()) {
+		t.Fatalf("with the files a stream and a job keep open bounded: %d bytes, differing from the file path's %d", bounded.Len(), sent.Len())
 	}
 }
 

@@ -52,8 +52,9 @@ func readKey(b []byte) (shards.Key, []byte, error) {
 const (
 	minRecordBytes = 7
 	minShardBytes  = 8
-	// MaxFetchRecords bounds the records one fetch asks a holder for.
-	MaxFetchRecords = 4 << 20
+	// MaxFetchRecords bounds the records one fetch asks a holder for: a
+	// creator asks for creation.FetchBatch at most.
+	MaxFetchRecords = creation.FetchBatch
 	// MaxPlanRecords bounds the records of one target's extraction answer
 	// or shard plan; MaxPlanBytes their encoding.
 	MaxPlanRecords = 64 << 20
@@ -238,7 +239,7 @@ const minSendfile = 32 << 10
 
 // writeStream copies a stream to w as frames; send, when set, may send
 // big files' bytes itself.
-func writeStream(w io.Writer, s creation.Stream, buf []byte, send rangeSender) error {
+func writeStream(w io.Writer, s creation.Stream, send rangeSender) error {
 	bw := streamWriters.Get().(*bufio.Writer)
 	bw.Reset(w)
 	defer func() {
@@ -271,7 +272,9 @@ func writeStream(w io.Writer, s creation.Stream, buf []byte, send rangeSender) e
 				continue
 			}
 		}
-		copied, err := io.CopyBuffer(bw, io.LimitReader(s, n), buf)
+		// Through bw's own buffer (its ReadFrom): no copy buffer of
+		// the stream's.
+		copied, err := bw.ReadFrom(io.LimitReader(s, n))
 		if err != nil {
 			return err
 		}
@@ -296,9 +299,11 @@ var _ creation.Stream = (*frameReader)(nil)
 const streamReadBuffer = 16 << 10
 
 // Stream buffers are pooled: a job opens a stream per output shard and
-// holder, and fresh buffers cost first-touch memory each time.
+// holder, and fresh buffers cost first-touch memory each time. Each
+// stream open holds its own, on up to (targets-1) x builds streams a
+// holder serves at once: 128 KiB, not more.
 var (
-	streamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+	streamWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 128<<10) }}
 	streamReaders = sync.Pool{New: func() any { return msgp.NewReaderSize(nil, streamReadBuffer) }}
 )
 

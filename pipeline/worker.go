@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aisgo/aisgo/cluster"
@@ -24,7 +25,6 @@ import (
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
-	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/sort"
 	"github.com/aisgo/aisgo/store"
@@ -224,7 +224,10 @@ type targetJob struct {
 	// inputVersions are the inputs as extracted: reopened, they must
 	// still be those.
 	inputVersions inputVersions
-	rawCopy       bool
+	// streamFiles counts the input shards record streams opened for
+	// themselves (streamFiles), bounded by maxJobStreamFiles.
+	streamFiles atomic.Int64
+	rawCopy     bool
 	// mountpaths scales the per-mountpath concurrency limits.
 	mountpaths int
 	budget     *extract.Budget
@@ -1292,8 +1295,6 @@ func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.R
 		return err
 	}
 	defer s.Close()
-	buf := pool.Get(pool.CopyBufferSize)
-	defer pool.Put(buf)
 	var send rangeSender
 	if rf, ok := out.(io.ReaderFrom); ok {
 		files := &streamFiles{j: j, ctx: served, open: map[int32]*os.File{}}
@@ -1317,7 +1318,7 @@ func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.R
 			return true, err
 		}
 	}
-	return writeStream(out, s, buf, send)
+	return writeStream(out, s, send)
 }
 
 // RecordsLength is the length of the stream ServeRecords writes for
@@ -1370,8 +1371,17 @@ type streamFiles struct {
 	objs []store.Object
 }
 
-// maxStreamFiles bounds the input shards one record stream keeps open.
-var maxStreamFiles = 64
+// maxStreamFiles bounds the input shards one record stream keeps open:
+// a holder serves up to (targets-1) x builds streams at once. A shuffled
+// output shard draws on so many input shards that no number kept open
+// would save reopens; a sorted one draws on a few at a time.
+var maxStreamFiles = 8
+
+// maxJobStreamFiles bounds the input shards all of a job's record
+// streams keep open on a target: past it, a stream copies its records'
+// bytes through the job's shared readers instead of sendfile, rather
+// than run the node out of file descriptors on a large cluster.
+var maxJobStreamFiles int64 = 2048
 
 // fileBacked is a stored object that is a plain file.
 type fileBacked interface{ File() *os.File }
@@ -1386,18 +1396,22 @@ func (f *streamFiles) get(shard int32) (*os.File, error) {
 		// A shuffled output shard draws on thousands of input shards:
 		// the stream keeps a few open (none is in use between calls).
 		f.close()
-		f.open, f.objs = map[int32]*os.File{}, nil
+		f.open = map[int32]*os.File{}
+	}
+	if f.j.streamFiles.Add(1) > maxJobStreamFiles {
+		f.j.streamFiles.Add(-1)
+		return nil, nil // copied, not sent from a file of the stream's
 	}
 	name := f.j.inputs.At(int(shard))
 	obj, err := f.j.w.config.Store.Open(f.ctx, f.j.plan.Input, name, store.OpenOptions{})
 	if err != nil {
+		f.j.streamFiles.Add(-1)
 		return nil, fmt.Errorf("reopen input shard %s: %w", name, err)
 	}
+	f.objs = append(f.objs, obj) // closed and counted back by close
 	if err := f.j.inputVersions.check(name, obj.Meta()); err != nil {
-		obj.Close()
 		return nil, err
 	}
-	f.objs = append(f.objs, obj)
 	backed, ok := obj.(fileBacked)
 	if !ok {
 		f.open[shard] = nil
@@ -1411,6 +1425,8 @@ func (f *streamFiles) close() {
 	for _, obj := range f.objs {
 		obj.Close()
 	}
+	f.j.streamFiles.Add(-int64(len(f.objs)))
+	f.objs = nil
 }
 
 // maxOpenInputs bounds the input shards a job keeps open for offset
