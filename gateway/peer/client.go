@@ -104,7 +104,12 @@ type ClientConfig struct {
 // control plane (membership.Transport), the rebalance (rebalance.Sender)
 // and dSort (pipeline.Targets, pipeline.Fetcher) declare.
 type Client struct {
-	http         *http.Client
+	http *http.Client
+	// records carries record streams (Fetch): a creator has one open
+	// per holder of each shard it builds, up to (targets-1) x builds at
+	// once, so its connections take small buffers (the bytes of a big
+	// file go from the connection straight into the shard).
+	records      *http.Client
 	timeout      time.Duration
 	recordsStall time.Duration
 	// pushed is the last snapshot a push encoded, and its body: a round
@@ -148,15 +153,23 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	return &Client{
-		http: &http.Client{
-			Transport:     cfg.Auth.Transport(cfg.Node, cfg.Transport),
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+	noRedirects := func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	c := &Client{
+		http:         &http.Client{Transport: cfg.Auth.Transport(cfg.Node, cfg.Transport), CheckRedirect: noRedirects},
 		timeout:      cfg.Timeout,
 		recordsStall: cmp.Or(cfg.RecordsStall, 2*time.Minute),
 	}
+	c.records = c.http
+	if t, ok := cfg.Transport.(*http.Transport); ok {
+		small := t.Clone()
+		small.ReadBufferSize, small.WriteBufferSize = recordsReadBuffer, 4<<10
+		c.records = &http.Client{Transport: cfg.Auth.Transport(cfg.Node, small), CheckRedirect: noRedirects}
+	}
+	return c
 }
+
+// recordsReadBuffer is the read buffer of a record stream's connection.
+const recordsReadBuffer = 32 << 10
 
 // HTTP returns the signing HTTP client, for requests the methods here do
 // not cover (relaying a stream). Use it for other nodes only.
@@ -209,6 +222,10 @@ func (c *Client) call(ctx context.Context, method, url string, in, out any) erro
 
 // do sends a request and returns a 2xx answer; the caller closes it.
 func (c *Client) do(ctx context.Context, method, url string, body io.Reader, contentType string) (*http.Response, error) {
+	return c.doWith(ctx, c.http, method, url, body, contentType)
+}
+
+func (c *Client) doWith(ctx context.Context, client *http.Client, method, url string, body io.Reader, contentType string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return nil, err
@@ -216,7 +233,7 @@ func (c *Client) do(ctx context.Context, method, url string, body io.Reader, con
 	if body != nil && contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := c.http.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s %s: %w", api.ErrUnavailable, method, url, err)
 	}
@@ -611,7 +628,7 @@ func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats,
 // its next bytes fails the fetch.
 func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
 	watch := c.watchStall(ctx, fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall))
-	resp, err := c.stream(watch.ctx, holder.URL+"/v1/sort/records/"+url.PathEscape(id), pipeline.AppendFetch(nil, records))
+	resp, err := c.doWith(watch.ctx, c.records, http.MethodPost, holder.URL+"/v1/sort/records/"+url.PathEscape(id), bytes.NewReader(pipeline.AppendFetch(nil, records)), "application/msgpack")
 	if err != nil {
 		return nil, watch.end(err)
 	}
