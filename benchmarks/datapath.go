@@ -124,6 +124,9 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.Proxy = nil
 	transport.MaxIdleConnsPerHost = 64
+	// A node that takes a request and answers nothing fails the run,
+	// not hangs it (the workers are bounded in count, not in time).
+	transport.ResponseHeaderTimeout = time.Minute
 	client := &http.Client{Transport: transport}
 	note := fmt.Sprintf("1 gateway and %d targets, each an aisnode process; every request to the gateway, redirects followed", datapathTargets)
 	for _, size := range objectSizes {
@@ -209,6 +212,8 @@ func archiveFigure(ctx context.Context, rec *recorder, c *localCluster, put figu
 	fig := figure{name: fmt.Sprintf("%s archive job, %d objects of %s into one tar", mode, n, sizeName(size)),
 		baseline: put.name, bytes: put.bytes, ops: n,
 		note: "the PUT figure's objects written in order into one shard by the archive action, timed to the end of its job"}
+	var ended time.Time
+	fig.ended = func() time.Time { return ended }
 	return rec.measureWith(ctx, fig, func() error {
 		id, err := client.Archive(ctx, benchBucket, api.ArchiveMessage{ArchName: fmt.Sprintf("archive-%d.tar", size),
 			ListRange: api.ListRange{Template: fmt.Sprintf("dp-%d/{0..%d}", size, n-1)}})
@@ -216,6 +221,7 @@ func archiveFigure(ctx context.Context, rec *recorder, c *localCluster, put figu
 			return err
 		}
 		job, err := waitJob(ctx, client, id, 10*time.Millisecond)
+		ended = jobEnd(job)
 		if err == nil && (len(job.Errors) > 0 || job.Objects != n) {
 			err = fmt.Errorf("archive job %s: %d of %d objects, errors %v", id, job.Objects, n, job.Errors)
 		}

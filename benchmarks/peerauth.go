@@ -104,6 +104,10 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 	if on {
 		baseline = peerAuthName(rebalance, false)
 	}
+	if errors.Is(err, errNoRebalance) {
+		rec.skip(name, baseline, fmt.Sprintf("no node reported a rebalance job within %s of the new target's start", wait))
+		return nil
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -112,6 +116,20 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 		return nil
 	}
 	rss, rssNote := c.peak()
+	// As the http suite's rebalance: one that lost objects, or moved
+	// none, has no speed to report.
+	unreadable, err := sampleReadable(ctx, client, "r/", n)
+	if err != nil {
+		return err
+	}
+	if unreadable > 0 {
+		rec.skip(name, baseline, fmt.Sprintf("rebalance lost data: %d of 100 sampled objects unreadable after it", unreadable))
+		return nil
+	}
+	if moved.Objects == 0 {
+		rec.skip(name, baseline, "no object moved to the new target: no speed to report")
+		return nil
+	}
 	rec.add(Result{Name: name, Bytes: moved.Bytes, Ops: moved.Objects, Elapsed: finished.Sub(start), Baseline: baseline, PeakRSS: rss,
 		Note: fmt.Sprintf("from starting the new target to the last job's end; moved %d objects, %s; %s", moved.Objects, formatBytes(moved.Bytes), rssNote)})
 	return nil

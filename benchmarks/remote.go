@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -95,17 +96,38 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 	dataDir := filepath.Join(cfg.Dir, "s3")
 	os.MkdirAll(dataDir, 0o755)
 	cmd := exec.Command(server, "--access", remoteAccess, "--secret", remoteSecret, "--port", addr, "posix", dataDir)
+	// It dies with the benchmark, however that ends (as the nodes do),
+	// and says why it could not start in its log.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logPath := filepath.Join(cfg.Dir, "versitygw.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		cmd.Process.Kill()
+		<-exited
+	}()
 	for deadline := time.Now().Add(20 * time.Second); ; {
+		select {
+		case err := <-exited:
+			exited <- err // for the deferred wait
+			return nil, fmt.Errorf("versitygw exited as it started (%v): see %s", err, logPath)
+		default:
+		}
 		if conn, err := net.Dial("tcp", addr); err == nil {
 			conn.Close()
 			break
 		}
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("versitygw did not start at %s", addr)
+			return nil, fmt.Errorf("versitygw did not start at %s: see %s", addr, logPath)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -207,8 +229,14 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := waitJob(ctx, client, id, 20*time.Millisecond); err != nil {
+			j, err := waitJob(ctx, client, id, 20*time.Millisecond)
+			if err != nil {
 				return err
+			}
+			// An evict short of some objects would leave them cached:
+			// the next "cold" run would read them warm.
+			if len(j.Errors) > 0 || j.Aborted {
+				return fmt.Errorf("evict %s/: aborted %v, errors %v", prefix, j.Aborted, j.Errors)
 			}
 			return warm()
 		}
@@ -244,12 +272,15 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 		return rec.results, err
 	}
 	prefetch := figure{name: remoteName("prefetch"), baseline: direct.name, bytes: bytesMoved, ops: n, note: note + "; a job on every target, 8 cold GETs at a time each; each run after an evict job", setup: evict("pre"), repeat: true}
+	var prefetched time.Time
+	prefetch.ended = func() time.Time { return prefetched }
 	err = rec.measureWith(ctx, prefetch, func() error {
 		id, err := client.Prefetch(ctx, "s3://"+remoteBucket, api.ListRange{Template: "pre/"})
 		if err != nil {
 			return err
 		}
 		j, err := waitJob(ctx, client, id, 50*time.Millisecond)
+		prefetched = jobEnd(j)
 		if err == nil && len(j.Errors) > 0 {
 			err = fmt.Errorf("prefetch: %s", j.Errors[0])
 		}
