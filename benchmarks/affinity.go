@@ -4,27 +4,35 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strconv"
 
 	"golang.org/x/sys/unix"
 )
 
-// cpuSplit is the machine's CPUs in two halves: one for the clients and
-// the servers they would reach without the cluster (an S3 server), one
-// for the cluster, as in a deployment where each runs on hosts of its
-// own. ok is false with fewer than 2 CPUs.
+// cpuSplit is the CPUs this process may run on in two halves: one for
+// the clients and the servers they would reach without the cluster (an
+// S3 server), one for the cluster, as in a deployment where each runs on
+// hosts of its own. all is the whole set, as the run began (taskset's
+// CPUs need not be 0..n-1), to give back after. ok is false with fewer
+// than 2 CPUs.
 func cpuSplit() (clients, cluster, all unix.CPUSet, ok bool) {
-	n := runtime.NumCPU()
-	for cpu := range n {
-		all.Set(cpu)
-		if cpu < n/2 {
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		return clients, cluster, all, false
+	}
+	var cpus []int
+	for cpu := range len(all) * 64 {
+		if all.IsSet(cpu) {
+			cpus = append(cpus, cpu)
+		}
+	}
+	for i, cpu := range cpus {
+		if i < len(cpus)/2 {
 			clients.Set(cpu)
 		} else {
 			cluster.Set(cpu)
 		}
 	}
-	return clients, cluster, all, n >= 2
+	return clients, cluster, all, len(cpus) >= 2
 }
 
 // pinProcess sets the CPUs of every thread of process pid (0: this one).
