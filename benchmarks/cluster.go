@@ -375,7 +375,9 @@ func clusterFigures(ctx context.Context, rec *recorder, cfg Config, src []byte) 
 				rec.skip(apiName(dryRun, "GET", size, false, httpWorkers), loopbackName("GET", size, httpWorkers), why)
 			}
 		}
-		rec.skip(rebalanceName(cfg.RebalanceObjects), "", why)
+		objects := rebalanceObjects(cfg.RebalanceObjects)
+		rec.skip(rebalanceLoadName(objects), "", why)
+		rec.skip(rebalanceName(cfg.RebalanceObjects), rebalanceLoadName(objects), why)
 		return nil
 	}
 	for _, dryRun := range []bool{false, true} {
@@ -426,6 +428,11 @@ func clusterRun(ctx context.Context, rec *recorder, cfg Config, src []byte, dryR
 	return rebalanceFigures(ctx, rec, cfg, c, src)
 }
 
+// rebalanceLoadName is the PUT of the objects the rebalance moves.
+func rebalanceLoadName(objects int) string {
+	return apiName("cluster", "PUT", rebalanceObjectSize, false, httpWorkers) + fmt.Sprintf(" (%d objects)", objects)
+}
+
 func rebalanceName(objects int) string {
 	return fmt.Sprintf("rebalance %d objects of %s, %d to %d targets", rebalanceObjects(objects), sizeName(rebalanceObjectSize), clusterTargets, clusterTargets+1)
 }
@@ -450,7 +457,7 @@ func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCl
 		return err
 	}
 	n := int64(objects)
-	loadName := apiName("cluster", "PUT", rebalanceObjectSize, false, httpWorkers) + fmt.Sprintf(" (%d objects)", objects)
+	loadName := rebalanceLoadName(objects)
 	load := figure{name: loadName, bytes: n * rebalanceObjectSize, ops: n, note: "the data the rebalance moves, put through the API"}
 	if err := rec.measureWith(ctx, load, func() error { return apiPut(ctx, client, "r/", src, n, rebalanceObjectSize, httpWorkers) }, c); err != nil {
 		return err

@@ -59,6 +59,13 @@ func runControlPlane(ctx context.Context, cfg Config) ([]Result, error) {
 		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
 		rec.skip(createName(1, ""), "", why)
 		rec.skip(createName(3, "the primary"), createName(1, ""), why)
+		rec.skip(createName(3, "a follower"), createName(1, ""), why)
+		for _, redirects := range []bool{false, true} {
+			for _, method := range []string{"PUT", "GET"} {
+				rec.skip(controlDataName(method, 1, redirects), "", why)
+				rec.skip(controlDataName(method, 3, redirects), controlDataName(method, 1, redirects), why)
+			}
+		}
 		rec.skip(failoverName(), "", why)
 		return rec.results, nil
 	}

@@ -75,8 +75,11 @@ func runDatapath(ctx context.Context, cfg Config) ([]Result, error) {
 		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
 		for _, sync := range []bool{true, false} {
 			for _, size := range objectSizes {
-				rec.skip(datapathName(sync, "PUT", size), loopbackName("PUT", size, httpWorkers), why)
-				rec.skip(datapathName(sync, "GET", size), loopbackName("GET", size, httpWorkers), why)
+				put, get := datapathName(sync, "PUT", size), datapathName(sync, "GET", size)
+				rec.skip(put, loopbackName("PUT", size, httpWorkers), why)
+				rec.skip(get, loopbackName("GET", size, httpWorkers), why)
+				rec.skip(getBatchName(get), get, why)
+				rec.skip(archiveName(put, size, count(cfg.Size, size)), put, why)
 			}
 		}
 		return rec.results, nil
@@ -174,6 +177,17 @@ func datapathRun(ctx context.Context, rec *recorder, cfg Config, src []byte, syn
 	return nil
 }
 
+// getBatchName is the get-batch figure beside the GET figure get.
+func getBatchName(get string) string {
+	return strings.Replace(get, " GET ", " get-batch ", 1) + fmt.Sprintf(", %d a request", batchEntries)
+}
+
+// archiveName is the archive figure of the PUT figure put's n objects.
+func archiveName(put string, size int, n int64) string {
+	mode, _, _ := strings.Cut(strings.TrimPrefix(put, "redirected "), " ")
+	return fmt.Sprintf("%s archive job, %d objects of %s into one tar", mode, n, sizeName(size))
+}
+
 // batchEntries is the entries of one get-batch request in the figure.
 const batchEntries = 64
 
@@ -182,7 +196,7 @@ const batchEntries = 64
 func getBatchFigure(ctx context.Context, rec *recorder, c *localCluster, get figure, size int, n int64) error {
 	client := api.NewClient(c.endpoint)
 	batches := (n + batchEntries - 1) / batchEntries
-	fig := figure{name: strings.Replace(get.name, " GET ", " get-batch ", 1) + fmt.Sprintf(", %d a request", batchEntries),
+	fig := figure{name: getBatchName(get.name),
 		baseline: get.name, bytes: get.bytes, ops: n, repeat: true,
 		note: "the same objects as the GET figure, read with GET /v1/ml/moss (a streamed tar) through the gateway"}
 	return rec.measureWith(ctx, fig, func() error {
@@ -208,8 +222,7 @@ func getBatchFigure(ctx context.Context, rec *recorder, c *localCluster, get fig
 // beside the PUTs that wrote the same bytes.
 func archiveFigure(ctx context.Context, rec *recorder, c *localCluster, put figure, size int, n int64) error {
 	client := api.NewClient(c.endpoint)
-	mode, _, _ := strings.Cut(strings.TrimPrefix(put.name, "redirected "), " ")
-	fig := figure{name: fmt.Sprintf("%s archive job, %d objects of %s into one tar", mode, n, sizeName(size)),
+	fig := figure{name: archiveName(put.name, size, n),
 		baseline: put.name, bytes: put.bytes, ops: n,
 		note: "the PUT figure's objects written in order into one shard by the archive action, timed to the end of its job"}
 	var ended time.Time

@@ -62,7 +62,9 @@ func runDsort(ctx context.Context, cfg Config) ([]Result, error) {
 	rec := newRecorder("dsort", cfg.Logger)
 	if cfg.Aisnode == "" {
 		why := "no aisnode binary (build it with 'make build', or pass -aisnode)"
+		rec.skip(singleProcessName, "", why)
 		for _, t := range dsortTargets {
+			rec.skip(copyBoundName(t), "", why)
 			rec.skip(dsortName(t), copyBoundName(t), why)
 		}
 		return rec.results, nil

@@ -66,6 +66,31 @@ func TestSuites(t *testing.T) {
 		}
 		names[r.Suite] = append(names[r.Suite], r.Name)
 	}
+	// Without aisnode, these suites list every figure they would measure,
+	// as skipped with the reason: none vanishes from the report.
+	var nodeless []benchmarks.Suite
+	for _, s := range suites {
+		if slices.Contains([]string{"controlplane", "datapath", "dsort", "http"}, s.Name) {
+			nodeless = append(nodeless, s)
+		}
+	}
+	without := cfg
+	without.Aisnode, without.Dir = "", t.TempDir()
+	skipped, err := benchmarks.Run(t.Context(), without, nodeless)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, r := range skipped.Results {
+		listed[r.Suite+"/"+r.Name] = true
+	}
+	for _, s := range nodeless {
+		for _, name := range names[s.Name] {
+			if !listed[s.Name+"/"+name] {
+				t.Errorf("%s/%s is not in the report of a run without aisnode", s.Name, name)
+			}
+		}
+	}
 	for _, r := range report.Results {
 		switch {
 		case r.Skipped:
