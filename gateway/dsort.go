@@ -28,7 +28,7 @@ import (
 // peer.MaxPlan.
 const (
 	maxSpecSize  = 1 << 20
-	maxFetchSize = 4 << 20 // 16Ki records of a few dozen bytes, keys left out
+	maxFetchSize = 128 << 20 // older creators send keys, and whole shares
 )
 
 // dsortError maps pipeline errors onto the API's kinds.

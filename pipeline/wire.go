@@ -52,9 +52,11 @@ func readKey(b []byte) (shards.Key, []byte, error) {
 const (
 	minRecordBytes = 7
 	minShardBytes  = 8
-	// MaxFetchRecords bounds the records one fetch asks a holder for: a
-	// creator asks for creation.FetchBatch at most.
-	MaxFetchRecords = creation.FetchBatch
+	// MaxFetchRecords bounds the records one fetch asks a holder for. A
+	// creator of this build asks for creation.FetchBatch at most; older
+	// ones (before batches) asked for a shard's whole share of a holder,
+	// and a rolling upgrade's job keeps taking them.
+	MaxFetchRecords = 4 << 20
 	// MaxPlanRecords bounds the records of one target's extraction answer
 	// or shard plan; MaxPlanBytes their encoding.
 	MaxPlanRecords = 64 << 20

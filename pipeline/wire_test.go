@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/aisgo/aisgo/cluster"
-	"github.com/aisgo/aisgo/creation"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/tinylib/msgp/msgp"
@@ -35,15 +34,6 @@ func TestDecodersRefuseDeclaredCounts(t *testing.T) {
 	n := allocated(func() { _, _, err = pipeline.ReadRecords(huge, pipeline.MaxFetchRecords) })
 	if !errors.Is(err, pipeline.ErrWireLimit) || n > 1<<20 {
 		t.Fatalf("records: %v after allocating %d bytes", err, n)
-	}
-	// A fetch of more records than a creator asks for at once is
-	// refused, however small they are.
-	records := make([]shards.RecordMeta, creation.FetchBatch+1)
-	if _, _, err := pipeline.ReadRecords(pipeline.AppendFetch(nil, records), pipeline.MaxFetchRecords); !errors.Is(err, pipeline.ErrWireLimit) {
-		t.Fatalf("a fetch of %d records: %v", len(records), err)
-	}
-	if back, _, err := pipeline.ReadRecords(pipeline.AppendFetch(nil, records[1:]), pipeline.MaxFetchRecords); err != nil || len(back) != creation.FetchBatch {
-		t.Fatalf("a fetch of a whole batch: %d records, %v", len(back), err)
 	}
 	plan := msgp.AppendArrayHeader(nil, 1)
 	plan = msgp.AppendArrayHeader(plan, 4)

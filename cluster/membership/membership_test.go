@@ -78,12 +78,15 @@ type network struct {
 	// refusing nodes take a push and answer it refused (ErrRefused), as
 	// a target whose bucket sync fails after it installed the map.
 	refusing map[string]bool
+	// stopping nodes refuse pushes as stopping (ErrStopping), calling
+	// their hook first, once, when set.
+	stopping map[string]func()
 	joins    []string // "id@url" of each join asked
 	pulls    int      // snapshots pulled
 }
 
 func newNetwork() *network {
-	return &network{nodes: map[string]*membership.Push{}, ids: map[string]string{}, down: map[string]bool{}, refusing: map[string]bool{}}
+	return &network{nodes: map[string]*membership.Push{}, ids: map[string]string{}, down: map[string]bool{}, refusing: map[string]bool{}, stopping: map[string]func(){}}
 }
 
 func (n *network) at(url string) (*membership.Push, string, error) {
@@ -108,6 +111,19 @@ func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snaps
 	p, id, err := t.net.at(to.URL)
 	if err != nil {
 		return err
+	}
+	t.net.mu.Lock()
+	hook, stopping := t.net.stopping[id]
+	t.net.stopping[id] = nil
+	if !stopping {
+		delete(t.net.stopping, id)
+	}
+	t.net.mu.Unlock()
+	if stopping {
+		if hook != nil {
+			hook()
+		}
+		return fmt.Errorf("%w: 503 node %s is stopping", membership.ErrStopping, id)
 	}
 	err = p.Accept(ctx, s, membership.Origin{Sender: t.self, AllowEmpty: allowEmpty})
 	t.net.mu.Lock()
@@ -441,6 +457,30 @@ func TestKeepaliveTakesAStoppingTargetOfflineAtOnce(t *testing.T) {
 	m.Version, m.Nodes[2].State = 5, cluster.StateOffline
 	if changes := k.Round(now.Add(2*time.Second), m, map[string]error{"t1": stopping}); len(changes) != 0 {
 		t.Fatalf("a stopping target already offline: %+v, want no change", changes)
+	}
+}
+
+// A round judges the map it pushed: a stopping refusal of a round during
+// which the map changed (the target restarted and joined again, here a
+// change of another target) does not take the target offline by the
+// newer map; the next round, of the map it refuses again, does.
+func TestStoppingRefusalJudgedAgainstTheMapPushed(t *testing.T) {
+	f := newFixture(t, 2)
+	f.tick(time.Second)
+	f.net.mu.Lock()
+	f.net.stopping["t1"] = func() {
+		if _, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: "t2"}}); err != nil {
+			t.Error(err)
+		}
+	}
+	f.net.mu.Unlock()
+	f.tick(time.Second)
+	if n, _ := f.g1.Current().Map.Node("t1"); n.State != cluster.StateActive {
+		t.Fatalf("t1 is %s after a round whose map changed as it refused", n.State)
+	}
+	f.tick(time.Second)
+	if n, _ := f.g1.Current().Map.Node("t1"); n.State != cluster.StateOffline {
+		t.Fatalf("t1, still stopping, is %s after the next round", n.State)
 	}
 }
 

@@ -735,8 +735,13 @@ func (p *Push) Tick(ctx context.Context, now time.Time) {
 	if !p.IsPrimary() {
 		return
 	}
-	failed := p.distribute(ctx)
-	m := p.Current().Map
+	// Judged against the map pushed, not one changed during the round:
+	// a target that refused it as stopping and joined again since (its
+	// restart) is not taken offline by the stale refusal (the IfMap of
+	// the pushed version refuses the change).
+	s := p.Current()
+	failed := p.push(ctx, s, nil)
+	m := s.Map
 	if m == nil {
 		return
 	}
