@@ -70,6 +70,10 @@ type Config struct {
 	S3Keys map[string]string
 	// S3Region is the region S3 requests are signed for (us-east-1).
 	S3Region string
+	// S3Domains are host names under which S3 requests name their
+	// bucket by the first label (BUCKET.DOMAIN), besides "localhost" and
+	// the host of URL.
+	S3Domains []string
 	// S3UploadTTL is how long a multipart upload may wait for its
 	// Complete: the primary gateway removes older ones, with their
 	// parts; zero means 7 days, negative keeps them for good.
@@ -582,7 +586,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
-		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Hidden: s3Backend{Client: n.clusterClient(), n: n}, Keys: s3Keyring{static: sigv4.StaticKeys(cfg.S3Keys), n: n}, Region: cfg.S3Region, Logger: n.logger.With("api", "s3"),
+		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Hidden: s3Backend{Client: n.clusterClient(), n: n}, Keys: s3Keyring{static: sigv4.StaticKeys(cfg.S3Keys), n: n}, Region: cfg.S3Region, Domains: s3Domains(cfg.URL, cfg.S3Domains), Logger: n.logger.With("api", "s3"),
 			Redact: n.redact, Reserved: reservedCustom,
 			Observe: func(op string, status int, elapsed time.Duration) {
 				n.metrics.s3Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"maps"
+	"net"
+	"net/url"
 	"slices"
 	"time"
 
@@ -152,4 +154,15 @@ func (n *Node) sweepUploads(ctx context.Context) {
 			n.logger.Info("stale S3 multipart uploads removed", "removed", removed)
 		}
 	}
+}
+
+// s3Domains are the host names of virtual-hosted S3 requests: the ones
+// configured, "localhost", and the host of the node's URL when it is a
+// name (an address has no bucket labels in front).
+func s3Domains(nodeURL string, configured []string) []string {
+	domains := append([]string{"localhost"}, configured...)
+	if u, err := url.Parse(nodeURL); err == nil && u.Hostname() != "" && net.ParseIP(u.Hostname()) == nil {
+		domains = append(domains, u.Hostname())
+	}
+	return domains
 }

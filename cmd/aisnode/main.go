@@ -127,6 +127,10 @@ type s3 struct {
 	// Region is the one requests are signed for (us-east-1); a request
 	// signed for another is refused, as S3 does.
 	Region string `yaml:"region"`
+	// Domains are the host names under which a request's first label
+	// names its bucket (virtual-hosted style: BUCKET.DOMAIN); "localhost"
+	// and the host of the node's URL always are.
+	Domains []string `yaml:"domains"`
 	// UploadTTL is how long a multipart upload may wait for its Complete
 	// (7 days; 1m at least): older ones are removed with their parts;
 	// -1s keeps them.
@@ -873,6 +877,7 @@ func run(args []string) error {
 		JoinProbeWait:     cfg.JoinProbeWait,
 		S3Keys:            cfg.S3.Keys,
 		S3Region:          cfg.S3.Region,
+		S3Domains:         cfg.S3.Domains,
 		S3UploadTTL:       cfg.S3.UploadTTL,
 		FetchAllowLocal:   cfg.FetchAllowLocal,
 		ConnectPorts:      cfg.ProxyConnectPorts,

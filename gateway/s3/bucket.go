@@ -75,6 +75,9 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		if err := refuseUnsupported(r.Header); err != nil {
 			return err
 		}
+		if err := s.checkBucketConfiguration(r); err != nil {
+			return err
+		}
 		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
 			return backendError(err, bucket, "")
 		}
@@ -227,6 +230,13 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	var out DeleteResult
 	for _, o := range req.Objects {
 		err := validateKey(o.Key)
+		if unstorableKey(o.Key) {
+			err = nil // none is here to delete: deleted, as S3 says of a missing key
+			if !req.Quiet {
+				out.Deleted = append(out.Deleted, Deleted{Key: o.Key})
+			}
+			continue
+		}
 		if err == nil && o.VersionID != "" && o.VersionID != nullVersion {
 			err = ErrNoSuchVersion.WithMessage("version %q of %s: this bucket keeps one version of an object, \"null\"", o.VersionID, o.Key)
 		}
@@ -338,3 +348,34 @@ func owner() *Owner { return &Owner{ID: "ais-go", DisplayName: "ais-go"} }
 type VersioningConfiguration struct {
 	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ VersioningConfiguration"`
 }
+
+// createBucketConfiguration is CreateBucket's optional body.
+type createBucketConfiguration struct {
+	XMLName            xml.Name `xml:"CreateBucketConfiguration"`
+	LocationConstraint string   `xml:"LocationConstraint"`
+}
+
+// checkBucketConfiguration reads a CreateBucket's body, if any: it must be
+// a CreateBucketConfiguration of this cluster's region. An object's bytes
+// there (a PutObject of a virtual-hosted client routed by path) are
+// refused, not taken for a bucket's creation and dropped.
+func (s *Server) checkBucketConfiguration(r *http.Request) error {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBucketConfiguration+1))
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	var config createBucketConfiguration
+	if err := DecodeXML(bytes.NewReader(body), maxBucketConfiguration, &config); err != nil {
+		return err
+	}
+	if c := config.LocationConstraint; c != "" && c != s.config.Region {
+		return ErrIllegalLocationConstraint.WithMessage("the location constraint %q is not this cluster's region %q", c, s.config.Region)
+	}
+	return nil
+}
+
+// maxBucketConfiguration bounds a CreateBucket's body.
+const maxBucketConfiguration = 64 << 10

@@ -74,19 +74,20 @@ var (
 	ErrInvalidRequest               = &Error{Code: "InvalidRequest", Status: http.StatusBadRequest, Message: "Invalid request."}
 	// ErrKeyConflict is not S3's: objects are files, and one object's name
 	// cannot be a directory of another's ("a/b" and "a/b/c").
-	ErrKeyConflict              = &Error{Code: "KeyConflict", Status: http.StatusConflict, Message: "The key conflicts with another object's: one object's name cannot be a directory of another's."}
-	ErrInvalidRange             = &Error{Code: "InvalidRange", Status: http.StatusRequestedRangeNotSatisfiable, Message: "The requested range is not satisfiable."}
-	ErrInvalidPart              = &Error{Code: "InvalidPart", Status: http.StatusBadRequest, Message: "One or more of the specified parts could not be found or its entity tag does not match."}
-	ErrInvalidPartOrder         = &Error{Code: "InvalidPartOrder", Status: http.StatusBadRequest, Message: "The list of parts was not in ascending order by part number."}
-	ErrEntityTooSmall           = &Error{Code: "EntityTooSmall", Status: http.StatusBadRequest, Message: "Your proposed upload is smaller than the minimum allowed object size."}
-	ErrEntityTooLarge           = &Error{Code: "EntityTooLarge", Status: http.StatusBadRequest, Message: "Your proposed upload exceeds the maximum allowed object size."}
-	ErrMalformedXML             = &Error{Code: "MalformedXML", Status: http.StatusBadRequest, Message: "The XML you provided was not well-formed or did not validate against the published schema."}
-	ErrMaxMessageLengthExceeded = &Error{Code: "MaxMessageLengthExceeded", Status: http.StatusBadRequest, Message: "Your request was too big."}
-	ErrInvalidDigest            = &Error{Code: "InvalidDigest", Status: http.StatusBadRequest, Message: "The Content-MD5 you specified is not valid."}
-	ErrBadDigest                = &Error{Code: "BadDigest", Status: http.StatusBadRequest, Message: "The Content-MD5 you specified did not match what was received."}
-	ErrAccessDenied             = &Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: "Access Denied."}
-	ErrSignatureDoesNotMatch    = &Error{Code: "SignatureDoesNotMatch", Status: http.StatusForbidden, Message: "The request signature we calculated does not match the signature you provided."}
-	ErrPreconditionFailed       = &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold."}
+	ErrKeyConflict               = &Error{Code: "KeyConflict", Status: http.StatusConflict, Message: "The key conflicts with another object's: one object's name cannot be a directory of another's."}
+	ErrInvalidRange              = &Error{Code: "InvalidRange", Status: http.StatusRequestedRangeNotSatisfiable, Message: "The requested range is not satisfiable."}
+	ErrInvalidPart               = &Error{Code: "InvalidPart", Status: http.StatusBadRequest, Message: "One or more of the specified parts could not be found or its entity tag does not match."}
+	ErrInvalidPartOrder          = &Error{Code: "InvalidPartOrder", Status: http.StatusBadRequest, Message: "The list of parts was not in ascending order by part number."}
+	ErrEntityTooSmall            = &Error{Code: "EntityTooSmall", Status: http.StatusBadRequest, Message: "Your proposed upload is smaller than the minimum allowed object size."}
+	ErrEntityTooLarge            = &Error{Code: "EntityTooLarge", Status: http.StatusBadRequest, Message: "Your proposed upload exceeds the maximum allowed object size."}
+	ErrIllegalLocationConstraint = &Error{Code: "IllegalLocationConstraintException", Status: http.StatusBadRequest, Message: "The location constraint is not this cluster's region."}
+	ErrMalformedXML              = &Error{Code: "MalformedXML", Status: http.StatusBadRequest, Message: "The XML you provided was not well-formed or did not validate against the published schema."}
+	ErrMaxMessageLengthExceeded  = &Error{Code: "MaxMessageLengthExceeded", Status: http.StatusBadRequest, Message: "Your request was too big."}
+	ErrInvalidDigest             = &Error{Code: "InvalidDigest", Status: http.StatusBadRequest, Message: "The Content-MD5 you specified is not valid."}
+	ErrBadDigest                 = &Error{Code: "BadDigest", Status: http.StatusBadRequest, Message: "The Content-MD5 you specified did not match what was received."}
+	ErrAccessDenied              = &Error{Code: "AccessDenied", Status: http.StatusForbidden, Message: "Access Denied."}
+	ErrSignatureDoesNotMatch     = &Error{Code: "SignatureDoesNotMatch", Status: http.StatusForbidden, Message: "The request signature we calculated does not match the signature you provided."}
+	ErrPreconditionFailed        = &Error{Code: "PreconditionFailed", Status: http.StatusPreconditionFailed, Message: "At least one of the pre-conditions you specified did not hold."}
 	// NotModified is an answer more than an error: WriteError sends it
 	// with no body, as HTTP wants of a 304.
 	ErrNotModified          = &Error{Code: "NotModified", Status: http.StatusNotModified, Message: "Not Modified."}

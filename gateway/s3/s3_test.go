@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -2243,5 +2244,121 @@ func TestEmptyLastPartByNumber(t *testing.T) {
 	out.Body.Close()
 	if len(body) != 0 || aws.ToInt64(out.ContentLength) != 0 || out.ContentRange != nil || aws.ToInt32(out.PartsCount) != 2 {
 		t.Fatalf("GET of the empty part 2: %d bytes, length %d, range %q, parts %d", len(body), aws.ToInt64(out.ContentLength), aws.ToString(out.ContentRange), aws.ToInt32(out.PartsCount))
+	}
+}
+
+// A client that names the bucket by host (aws-sdk-go-v2's default, s3cmd's
+// host_bucket) is served: BUCKET.localhost is the bucket, the path its
+// key. Routed by path, its PutObject created a bucket named by the key and
+// dropped the bytes.
+func TestVirtualHostedRequests(t *testing.T) {
+	c, endpoint := testCluster(t)
+	u, _ := url.Parse(endpoint)
+	// BUCKET.localhost reaches the gateway whatever the resolver says.
+	dialer := &net.Dialer{}
+	transport := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return dialer.DialContext(ctx, network, u.Host)
+	}}
+	_, port, _ := net.SplitHostPort(u.Host)
+	virtual := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://localhost:" + port + "/s3"),
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{},
+		HTTPClient: &http.Client{Transport: transport}})
+	ctx := t.Context()
+	if _, err := virtual.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("photos")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := virtual.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg"), Body: strings.NewReader("meow")}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := virtual.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if string(got) != "meow" {
+		t.Fatalf("the object read by host: %q", got)
+	}
+	// The same object by path; no bucket named by the key.
+	if _, err := c.Client().Head(ctx, "photos", "dir/cat.jpg"); err != nil {
+		t.Fatalf("the object through the native API: %v", err)
+	}
+	if _, err := c.Client().BucketProps(ctx, "dir"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("a bucket named by the key: %v", err)
+	}
+	list, err := virtual.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String("photos")})
+	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "dir/cat.jpg" {
+		t.Fatalf("the listing by host: %+v %v", list, err)
+	}
+}
+
+// A CreateBucket's body is a CreateBucketConfiguration of this region or
+// nothing: an object's bytes there (a virtual-hosted PutObject routed by
+// path) are refused, not dropped with a bucket made.
+func TestCreateBucketBody(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("here"),
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: "us-east-1"}}); err != nil {
+		t.Fatalf("a configuration of this region: %v", err)
+	}
+	_, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("there"),
+		CreateBucketConfiguration: &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraintEuWest1}})
+	if code(err) != "IllegalLocationConstraintException" {
+		t.Fatalf("a configuration of another region: %v", err)
+	}
+	// A PutObject of photo.jpg as a path-routed virtual-hosted client
+	// sends it: PUT /photo.jpg with the bytes.
+	req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/s3/photo.jpg", strings.NewReader("\xff\xd8\xff\xe0 jpeg bytes"))
+	req.Header.Set("x-amz-content-sha256", "UNSIGNED-PAYLOAD")
+	if err := v4.NewSigner().SignHTTP(ctx, aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secretKey}, req, "UNSIGNED-PAYLOAD", "s3", "us-east-1", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "MalformedXML") {
+		t.Fatalf("an object's bytes as a CreateBucket's body: %d %s", resp.StatusCode, body)
+	}
+	if _, err := c.Client().BucketProps(ctx, "photo.jpg"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("a bucket made of the object's name: %v", err)
+	}
+}
+
+// A read or delete of a key no object can have ("dir/", as s3fs probes
+// and boto3 deletes) is not found, or deleted, as S3 answers of a missing
+// key; a write of it is refused.
+func TestUnstorableKeysReadAsMissing(t *testing.T) {
+	_, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bkt")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/")}); !strings.Contains(fmt.Sprint(err), "404") {
+		t.Fatalf("HEAD dir/: %v, want 404", err)
+	}
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/")}); code(err) != "NoSuchKey" {
+		t.Fatalf("GET dir/: %v, want NoSuchKey", err)
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/")}); err != nil {
+		t.Fatalf("DELETE dir/: %v, want done", err)
+	}
+	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("bkt"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("a/")}, {Key: aws.String("x")}}}})
+	if err != nil || len(out.Errors) != 0 || len(out.Deleted) != 2 {
+		t.Fatalf("DeleteObjects of a/ and x: %+v %v", out, err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), Body: strings.NewReader("")}); code(err) != "InvalidArgument" {
+		t.Fatalf("PUT dir/: %v, want InvalidArgument", err)
+	}
+	if _, err := client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("none"), Key: aws.String("dir/")}); !strings.Contains(fmt.Sprint(err), "404") {
+		t.Fatalf("HEAD dir/ of a missing bucket: %v", err)
+	}
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("none"), Key: aws.String("dir/")}); code(err) != "NoSuchBucket" {
+		t.Fatalf("DELETE dir/ of a missing bucket: %v, want NoSuchBucket", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"iter"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -51,7 +52,11 @@ type Config struct {
 	Keys sigv4.Keys
 	// Region is answered by GetBucketLocation; default us-east-1.
 	Region string
-	Logger *slog.Logger
+	// Domains are the host names under which a request names its bucket
+	// by the Host's first label (virtual-hosted style: BUCKET.DOMAIN, the
+	// path its key); at any other host, the path names both.
+	Domains []string
+	Logger  *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
 	// Authorize, when set, is asked about each authenticated request with
@@ -115,6 +120,10 @@ func (s *Server) Handler(prefix string) http.Handler {
 		if !ok {
 			WriteError(w, r, ErrInvalidRequest.WithMessage("not an S3 path"), id)
 			return
+		}
+		// Signed as sent (Host and path); routed with the bucket in front.
+		if bucket := s.virtualBucket(r.Host); bucket != "" {
+			path = "/" + bucket + path
 		}
 		accessKey, err := s.authenticate(r)
 		if err != nil {
@@ -247,6 +256,21 @@ func accessError(err error) error {
 	return &Error{Code: ErrAccessDenied.Code, Status: status, Message: err.Error()}
 }
 
+// virtualBucket is the bucket a virtual-hosted request names by its
+// Host (BUCKET.DOMAIN[:PORT] for one of Config.Domains), or "".
+func (s *Server) virtualBucket(host string) string {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(host)
+	for _, domain := range s.config.Domains {
+		if bucket, ok := strings.CutSuffix(host, "."+strings.ToLower(domain)); ok && bucket != "" && ValidateBucketName(bucket) == nil {
+			return bucket
+		}
+	}
+	return ""
+}
+
 // serve routes a request by path (BUCKET[/KEY]) and method.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) error {
 	if path == "" {
@@ -264,10 +288,37 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 	if key == "" {
 		return s.serveBucket(w, r, bucket)
 	}
+	if unstorableKey(key) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete) {
+		return s.absentKey(w, r, bucket, key)
+	}
 	if err := validateKey(key); err != nil {
 		return err
 	}
 	return s.serveObject(w, r, bucket, key)
+}
+
+// unstorableKey tells a key this store cannot keep (an empty, "." or ".."
+// segment: "dir/", "a//b"), which no object has: a read of it is not
+// found and a delete is done, as of any missing key (s3fs probes "dir/"
+// at every lookup; boto3 deletes "folder/"). A write of it is refused.
+func unstorableKey(key string) bool {
+	return len(key) <= 1024 && !strings.HasPrefix(key, multipartPrefix) && store.ValidateName(key) != nil
+}
+
+// absentKey answers a read or delete of an unstorable key, once its
+// bucket is known to exist.
+func (s *Server) absentKey(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	if _, err := s.hidden().BucketProps(r.Context(), bucket); err != nil {
+		return backendError(err, bucket, "")
+	}
+	switch {
+	case r.URL.Query().Has("uploadId"):
+		return ErrNoSuchUpload.WithMessage("no upload of %q", key)
+	case r.Method == http.MethodDelete:
+		w.WriteHeader(http.StatusNoContent)
+		return nil
+	}
+	return ErrNoSuchKey.WithMessage("no object %q: this store keeps no key with an empty, . or .. segment", key).WithResource("/" + bucket + "/" + key)
 }
 
 // validateExistingBucket refuses a name no bucket can have.
