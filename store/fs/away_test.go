@@ -1170,3 +1170,34 @@ func TestWritesDuringAnUnguardedReconcileStay(t *testing.T) {
 		t.Fatalf("the mountpath after the resilver: %+v", status)
 	}
 }
+
+// A create-only PUT (If-None-Match: *) of a name not found while a
+// mountpath is away is refused, to be tried again: the disk may hold it,
+// and the write would replace it when the disk is back.
+func TestConditionalPutWhileAMountpathIsAway(t *testing.T) {
+	ctx := t.Context()
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "k", []byte("the original"))
+	away := st.MountpathOf(b, "k")
+	if err := st.DisableMountpath(ctx, away, "a failing disk"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := st.Put(ctx, b, "k", strings.NewReader("a create-only write"), store.PutOptions{Size: 19, IfNoneMatch: "*"})
+	if !errors.Is(err, store.ErrUnreached) {
+		t.Fatalf("If-None-Match * of a name on a disabled mountpath: %v, want it refused as unreached", err)
+	}
+	// A plain write is not held by the outage.
+	if _, err := st.Put(ctx, b, "other", strings.NewReader("x"), store.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	if got := storetest.Get(t, st, b, "k"); string(got) != "the original" {
+		t.Fatalf("after the disk is back: %q", got)
+	}
+}

@@ -472,6 +472,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		// checked (If-None-Match: * would replace it).
 		return nil, false, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
 	}
+	if !exists && conditionalPut(opts) && s.away() {
+		// None found, but a disabled mountpath may hold it: If-None-Match
+		// * would write over it (its copy, older by stamp, lost when the
+		// disk is back). Tried again, as while a target is offline.
+		return nil, false, fmt.Errorf("%w: %s/%s: a mountpath is away and may hold it: the conditions of the write cannot be checked until it is back", store.ErrUnreached, b, name)
+	}
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, false, err
 	}
