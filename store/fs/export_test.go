@@ -241,3 +241,11 @@ func SetTombstoneChunk(n int) func() {
 	tombstoneChunk = n
 	return func() { tombstoneChunk = old }
 }
+
+// OnSetxattr makes writes of object metadata go through hook, and
+// returns the restore.
+func OnSetxattr(hook func(path, attr string, data []byte, flags int) error) func() {
+	old := setxattr
+	setxattr = hook
+	return func() { setxattr = old }
+}

@@ -160,11 +160,15 @@ func writeMeta(path string, m *store.ObjectMeta) error {
 	if len(data) > maxMetaSize {
 		return fmt.Errorf("%w: metadata of %d bytes is over %d (too much custom metadata)", store.ErrInvalidProps, len(data), maxMetaSize)
 	}
-	if err := syscall.Setxattr(path, xattrName, data, 0); err != nil {
+	if err := setxattr(path, xattrName, data, 0); err != nil {
 		return classify(fmt.Errorf("set metadata of %s: %w", path, err))
 	}
 	return nil
 }
+
+// setxattr is syscall.Setxattr of object metadata; tests make a disk
+// fail with it.
+var setxattr = syscall.Setxattr
 
 // getxattr is syscall.Getxattr; tests make a disk fail with it.
 var getxattr = syscall.Getxattr

@@ -895,6 +895,35 @@ func TestWalkTombstonesGivesEachNameOnceNewest(t *testing.T) {
 	}
 }
 
+// A mirror's extra copy whose disk takes the data but not its metadata
+// (full: the xattr needs a block of its own) is made later, as one whose
+// data failed: the PUT succeeds on the first copy.
+func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "mirrored", 2, false)
+	copies := st.MountpathsOf(b, "obj", 2)
+	full := copies[1]
+	if !slices.Contains(mps, full) {
+		t.Fatalf("the second copy's mountpath %s is none of %v", full, mps)
+	}
+	defer fs.OnSetxattr(func(path, attr string, data []byte, flags int) error {
+		if strings.HasPrefix(path, full+"/") {
+			return syscall.ENOSPC
+		}
+		return syscall.Setxattr(path, attr, data, flags)
+	})()
+	if _, err := st.Put(t.Context(), b, "obj", strings.NewReader("mirrored bytes"), store.PutOptions{Size: 14}); err != nil {
+		t.Fatalf("a PUT whose extra copy's disk takes no metadata: %v", err)
+	}
+	if got := storetest.Get(t, st, b, "obj"); string(got) != "mirrored bytes" {
+		t.Fatalf("the object: %q", got)
+	}
+	// No work file left on the full disk.
+	if left, _ := os.ReadDir(filepath.Join(full, ".ais", "work")); len(left) > 0 {
+		t.Fatalf("%d work files left on the full disk", len(left))
+	}
+}
+
 // A tombstone moved by a rebalance is dropped only if the placement it
 // moved by still holds, checked under the name's lock: refused, it stays.
 func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {

@@ -535,16 +535,29 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := s.behindTheName(b, name, exists, old, meta.Stamp, opts); err != nil {
 		return nil, false, err
 	}
-	for _, work := range works {
-		if err := writeMeta(work, meta); err != nil {
+	copies := len(mps)
+	for i := 0; i < len(works); {
+		err := writeMeta(works[i], meta)
+		if err == nil {
+			i++
+			continue
+		}
+		s.suspectAfter(mps[i], err)
+		if i == 0 {
 			return nil, false, err
 		}
+		// A mirror's extra copy whose disk takes no metadata (full: the
+		// xattr takes a block of its own) is made later, as one whose
+		// data failed: not the PUT's failure.
+		s.logger.Warn("a copy is made later: its metadata could not be written", "mountpath", mps[i].path, "err", err)
+		os.Remove(works[i])
+		mps, works = slices.Delete(slices.Clone(mps), i, i+1), slices.Delete(slices.Clone(works), i, i+1)
 	}
 	installed, err := s.installCopies(b, name, mps, works, current.Created)
 	if err != nil {
 		return nil, false, err
 	}
-	short = len(installed) < len(mps)
+	short = len(installed) < copies
 	// A copy left on another mountpath (placed before mountpaths or the
 	// copies changed) would be stale now. The copies installed are
 	// durable before it goes: its removal, durable first (another
