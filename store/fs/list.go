@@ -70,8 +70,8 @@ func (s *Store) List(ctx context.Context, b store.Bucket, opts store.ListOptions
 		if len(out) > 0 && out[len(out)-1].Name == item.name {
 			// A mirror's other copy, or a stale one: a read of the
 			// copy counts as a read of the object.
-			if opts.WithMeta {
-				s.laterReadOfCopy(&out[len(out)-1], item.path)
+			if opts.WithMeta && !(returning && s.hidden(b, item.name, item.path)) {
+				s.mergeCopy(&out[len(out)-1], item)
 			}
 			continue
 		}
@@ -114,21 +114,35 @@ func failsListing(err error) bool {
 	return isDiskError(err) || transient(err)
 }
 
-// laterReadOfCopy gives meta the access time of another copy of its
-// object at path, when that copy (of the same write) was read later: a
-// read goes to the least busy copy, and LRU must not take a mirrored
-// object read all day for cold.
-func (s *Store) laterReadOfCopy(meta *store.ObjectMeta, path string) {
-	var other store.ObjectMeta
-	if readMeta(path, &other) != nil || other.Stamp != meta.Stamp {
+// mergeCopy folds another copy of meta's object into it: a newer copy
+// (by stamp) is the object listed; one of the same write gives its later
+// access time (a read goes to the least busy copy, and LRU must not take
+// a mirrored object read all day for cold).
+func (s *Store) mergeCopy(meta *store.ObjectMeta, copy listed) {
+	other := store.ObjectMeta{Name: meta.Name, Size: copy.size}
+	if readMeta(copy.path, &other) != nil {
 		return
 	}
-	if t, ok := s.accessTime(path); ok && t.After(other.Atime) {
+	if t, ok := s.accessTime(copy.path); ok && t.After(other.Atime) {
 		other.Atime = t
 	}
-	if other.Atime.After(meta.Atime) {
-		meta.Atime = other.Atime
+	switch c := other.Stamp.Compare(meta.Stamp); {
+	case c > 0:
+		// The newer copy is the object, as a GET or a HEAD reads it (a
+		// crash between a mirrored overwrite's installs left the first
+		// mountpath's the older).
+		other.Name, other.Atime = meta.Name, maxTime(other.Atime, meta.Atime)
+		*meta = other
+	case c == 0:
+		meta.Atime = maxTime(meta.Atime, other.Atime)
 	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 type listed struct {

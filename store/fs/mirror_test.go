@@ -924,6 +924,50 @@ func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
 	}
 }
 
+// A listing with metadata tells a mirrored object as a GET reads it: the
+// newest copy, whichever mountpath lists first (a crash between an
+// overwrite's installs left the first the older).
+func TestListWithMetaTakesTheNewestCopy(t *testing.T) {
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "mirrored", 2, false)
+	ctx := t.Context()
+	if _, err := st.Put(ctx, b, "obj", strings.NewReader("old"), store.PutOptions{Size: 3, Stamp: store.Stamp{Map: 1, Clock: 10}}); err != nil {
+		t.Fatal(err)
+	}
+	holders := st.MountpathsOf(b, "obj", 2)
+	first := holders[0]
+	if slices.Index(mps, holders[1]) < slices.Index(mps, first) {
+		first = holders[1] // the one a listing reads first
+	}
+	path := func(mp string) string { return filepath.Join(mp, "ais", b.Name, "obj") }
+	if _, err := os.Stat(path(first)); err != nil {
+		t.Fatalf("the copy at %s: %v", path(first), err)
+	}
+	// The older copy's inode (its bytes and metadata) kept by a link on
+	// its own disk, and put back after the overwrite.
+	saved := filepath.Join(first, "older-copy")
+	if err := os.Link(path(first), saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, b, "obj", strings.NewReader("newer"), store.PutOptions{Size: 5, Stamp: store.Stamp{Map: 1, Clock: 20}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(saved, path(first)); err != nil {
+		t.Fatal(err)
+	}
+	head, err := st.Head(ctx, b, "obj")
+	if err != nil || head.Size != 5 {
+		t.Fatalf("HEAD: %+v %v, want the newer copy", head, err)
+	}
+	list, err := st.List(ctx, b, store.ListOptions{WithMeta: true})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if list[0].Size != 5 || list[0].Stamp != head.Stamp || list[0].Checksum != head.Checksum {
+		t.Fatalf("listed %+v, want the newer copy HEAD reads %+v", list[0], head)
+	}
+}
+
 // A tombstone moved by a rebalance is dropped only if the placement it
 // moved by still holds, checked under the name's lock: refused, it stays.
 func TestDropTombstoneIfKeepsItWhenRefused(t *testing.T) {
