@@ -1183,6 +1183,12 @@ func TestConditionalPutWhileAMountpathIsAway(t *testing.T) {
 	}
 	storetest.Put(t, st, b, "k", []byte("the original"))
 	away := st.MountpathOf(b, "k")
+	elsewhere := "" // a name placed on another disk
+	for i := 0; elsewhere == ""; i++ {
+		if name := fmt.Sprintf("new-%d", i); st.MountpathOf(b, name) != away {
+			elsewhere = name
+		}
+	}
 	if err := st.DisableMountpath(ctx, away, "a failing disk"); err != nil {
 		t.Fatal(err)
 	}
@@ -1190,9 +1196,13 @@ func TestConditionalPutWhileAMountpathIsAway(t *testing.T) {
 	if !errors.Is(err, store.ErrUnreached) {
 		t.Fatalf("If-None-Match * of a name on a disabled mountpath: %v, want it refused as unreached", err)
 	}
-	// A plain write is not held by the outage.
+	// A plain write is not held by the outage, nor a create-only one of
+	// a name the away disk would not hold.
 	if _, err := st.Put(ctx, b, "other", strings.NewReader("x"), store.PutOptions{Size: 1}); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := st.Put(ctx, b, elsewhere, strings.NewReader("x"), store.PutOptions{Size: 1, IfNoneMatch: "*"}); err != nil {
+		t.Fatalf("If-None-Match * of %s, which the away disk would not hold: %v", elsewhere, err)
 	}
 	if err := st.EnableMountpath(ctx, away); err != nil {
 		t.Fatal(err)

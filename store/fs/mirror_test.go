@@ -906,6 +906,12 @@ func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
 	if !slices.Contains(mps, full) {
 		t.Fatalf("the second copy's mountpath %s is none of %v", full, mps)
 	}
+	// The version before, on both disks.
+	storetest.Put(t, st, b, "obj", []byte("the version before"))
+	oldCopy := filepath.Join(full, "ais", b.Name, "obj")
+	if _, err := os.Stat(oldCopy); err != nil {
+		t.Fatalf("the version before on %s: %v", full, err)
+	}
 	defer fs.OnSetxattr(func(path, attr string, data []byte, flags int) error {
 		if strings.HasPrefix(path, full+"/") {
 			return syscall.ENOSPC
@@ -918,9 +924,25 @@ func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
 	if got := storetest.Get(t, st, b, "obj"); string(got) != "mirrored bytes" {
 		t.Fatalf("the object: %q", got)
 	}
+	// The version before does not stay there, to be read if the other
+	// disk fails.
+	if _, err := os.Stat(oldCopy); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the version before on the full disk: %v, want it removed", err)
+	}
 	// No work file left on the full disk.
-	if left, _ := os.ReadDir(filepath.Join(full, ".ais", "work")); len(left) > 0 {
-		t.Fatalf("%d work files left on the full disk", len(left))
+	// (The copy made later, in the background, fails the same way.)
+	var left []os.DirEntry
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if left, _ = os.ReadDir(filepath.Join(full, ".ais", "work")); len(left) == 0 {
+			break
+		}
+	}
+	if len(left) > 0 {
+		var names []string
+		for _, e := range left {
+			names = append(names, e.Name())
+		}
+		t.Fatalf("work files left on the full disk: %v", names)
 	}
 }
 

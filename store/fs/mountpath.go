@@ -137,6 +137,32 @@ func (s *Store) away() bool {
 	return len(set.disabled) > 0 || len(set.returning) > 0
 }
 
+// mayBeAway reports whether a mountpath away (disabled or returning)
+// ranks among the copies mountpaths of a name over every mountpath the
+// store knows in any of those states: where it was placed before the
+// disk went away, a copy may be there.
+func (s *Store) mayBeAway(b store.Bucket, name string, copies int) bool {
+	set := s.mountpathSet()
+	if len(set.disabled) == 0 && len(set.returning) == 0 {
+		return false
+	}
+	away := map[string]bool{}
+	all := slices.Concat(set.enabled, set.returning)
+	for _, m := range set.returning {
+		away[m.path] = true
+	}
+	for path := range set.disabled {
+		away[path] = true
+		all = append(all, newMountpath(path))
+	}
+	for _, m := range rankMountpaths(all, b, name, max(copies, 1)) {
+		if away[m.path] {
+			return true
+		}
+	}
+	return false
+}
+
 // Away reports a mountpath disabled or returning: an object not found
 // may be on it.
 func (s *Store) Away() bool { return s.away() }

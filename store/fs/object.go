@@ -472,7 +472,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		// checked (If-None-Match: * would replace it).
 		return nil, false, fmt.Errorf("%s/%s: the conditions of the write cannot be checked: %w", b, name, err)
 	}
-	if !exists && conditionalPut(opts) && s.away() {
+	if !exists && conditionalPut(opts) && s.mayBeAway(b, name, copiesOf(props)) {
 		// None found, but a disabled mountpath may hold it: If-None-Match
 		// * would write over it (its copy, older by stamp, lost when the
 		// disk is back). Tried again, as while a target is offline.
@@ -551,6 +551,10 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		// data failed: not the PUT's failure.
 		s.logger.Warn("a copy is made later: its metadata could not be written", "mountpath", mps[i].path, "err", err)
 		os.Remove(works[i])
+		// Out of keep too: the older copy there goes with the others'
+		// (read meanwhile, it would be the version before).
+		dropped := mps[i].path
+		keep = slices.DeleteFunc(slices.Clone(keep), func(m mountpath) bool { return m.path == dropped })
 		mps, works = slices.Delete(slices.Clone(mps), i, i+1), slices.Delete(slices.Clone(works), i, i+1)
 	}
 	installed, err := s.installCopies(b, name, mps, works, current.Created)
