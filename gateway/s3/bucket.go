@@ -230,7 +230,7 @@ func (s *Server) deleteObjects(w http.ResponseWriter, r *http.Request, bucket st
 	var out DeleteResult
 	for _, o := range req.Objects {
 		err := validateKey(o.Key)
-		if unstorableKey(o.Key) {
+		if unstorableKey(o.Key) && (o.VersionID == "" || o.VersionID == nullVersion) && o.ETag == "" && o.LastModifiedTime == "" && o.Size == "" {
 			err = nil // none is here to delete: deleted, as S3 says of a missing key
 			if !req.Quiet {
 				out.Deleted = append(out.Deleted, Deleted{Key: o.Key})

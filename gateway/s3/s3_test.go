@@ -2290,6 +2290,20 @@ func TestVirtualHostedRequests(t *testing.T) {
 	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "dir/cat.jpg" {
 		t.Fatalf("the listing by host: %+v %v", list, err)
 	}
+	// A path-style client whose endpoint is a name under localhost (no
+	// bucket of that name) is served by path.
+	pathStyle := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://ais.localhost:" + port + "/s3"), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{},
+		HTTPClient: &http.Client{Transport: transport}})
+	out, err = pathStyle.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg")})
+	if err != nil {
+		t.Fatalf("a path-style GET through ais.localhost: %v", err)
+	}
+	got, _ = io.ReadAll(out.Body)
+	out.Body.Close()
+	if string(got) != "meow" {
+		t.Fatalf("the object read by path through ais.localhost: %q", got)
+	}
 }
 
 // A CreateBucket's body is a CreateBucketConfiguration of this region or
@@ -2351,6 +2365,10 @@ func TestUnstorableKeysReadAsMissing(t *testing.T) {
 	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("bkt"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("a/")}, {Key: aws.String("x")}}}})
 	if err != nil || len(out.Errors) != 0 || len(out.Deleted) != 2 {
 		t.Fatalf("DeleteObjects of a/ and x: %+v %v", out, err)
+	}
+	// A version asked of it is checked as of any key.
+	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), VersionId: aws.String("abc")}); err == nil {
+		t.Fatal("DELETE dir/ of version abc: done, want refused as of any key")
 	}
 	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), Body: strings.NewReader("")}); code(err) != "InvalidArgument" {
 		t.Fatalf("PUT dir/: %v, want InvalidArgument", err)

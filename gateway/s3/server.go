@@ -56,7 +56,11 @@ type Config struct {
 	// by the Host's first label (virtual-hosted style: BUCKET.DOMAIN, the
 	// path its key); at any other host, the path names both.
 	Domains []string
-	Logger  *slog.Logger
+	// BucketKnown, when set, tells whether a bucket of the name exists:
+	// a virtual-hosted name that is none is taken for a path-style
+	// client's endpoint host.
+	BucketKnown func(name string) bool
+	Logger      *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
 	// Authorize, when set, is asked about each authenticated request with
@@ -108,22 +112,23 @@ func (s *Server) hidden() Backend { return s.config.Hidden }
 // Handler serves S3 under prefix ("/s3", or "" for a port of its own).
 func (s *Server) Handler(prefix string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, ok := strings.CutPrefix(r.URL.Path, prefix)
+		// Signed as sent (Host and path); routed, and counted, with the
+		// bucket in front.
+		if bucket := s.virtualBucket(r, path); ok && bucket != "" {
+			path = "/" + bucket + path
+		}
 		if s.config.Observe != nil {
 			start, recorder := time.Now(), &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			w = recorder
-			defer func() { s.config.Observe(operation(r, prefix), recorder.status, time.Since(start)) }()
+			defer func() { s.config.Observe(operation(r, path), recorder.status, time.Since(start)) }()
 		}
 		id := NewRequestID()
 		w.Header().Set("x-amz-request-id", id)
 		w.Header().Set("Server", "AIS-Go")
-		path, ok := strings.CutPrefix(r.URL.Path, prefix)
 		if !ok {
 			WriteError(w, r, ErrInvalidRequest.WithMessage("not an S3 path"), id)
 			return
-		}
-		// Signed as sent (Host and path); routed with the bucket in front.
-		if bucket := s.virtualBucket(r.Host); bucket != "" {
-			path = "/" + bucket + path
 		}
 		accessKey, err := s.authenticate(r)
 		if err != nil {
@@ -257,18 +262,33 @@ func accessError(err error) error {
 }
 
 // virtualBucket is the bucket a virtual-hosted request names by its
-// Host (BUCKET.DOMAIN[:PORT] for one of Config.Domains), or "".
-func (s *Server) virtualBucket(host string) string {
+// Host (BUCKET.DOMAIN[:PORT], the longest of Config.Domains that
+// matches), or "". A name that is no bucket (Config.BucketKnown) is a
+// host a path-style client uses as its endpoint ("ais.localhost"), but
+// for a PUT of the root: a virtual-hosted CreateBucket.
+func (s *Server) virtualBucket(r *http.Request, path string) string {
+	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.ToLower(host)
+	bucket := ""
 	for _, domain := range s.config.Domains {
-		if bucket, ok := strings.CutSuffix(host, "."+strings.ToLower(domain)); ok && bucket != "" && ValidateBucketName(bucket) == nil {
-			return bucket
+		domain = strings.ToLower(domain)
+		if host == domain {
+			return "" // the endpoint itself: path style
+		}
+		if b, ok := strings.CutSuffix(host, "."+domain); ok && (bucket == "" || len(b) < len(bucket)) {
+			bucket = b
 		}
 	}
-	return ""
+	if bucket == "" || ValidateBucketName(bucket) != nil {
+		return ""
+	}
+	if known := s.config.BucketKnown; known != nil && !known(bucket) && !(r.Method == http.MethodPut && strings.Trim(path, "/") == "") {
+		return ""
+	}
+	return bucket
 }
 
 // serve routes a request by path (BUCKET[/KEY]) and method.
@@ -288,7 +308,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 	if key == "" {
 		return s.serveBucket(w, r, bucket)
 	}
-	if unstorableKey(key) && (r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodDelete) {
+	if unstorableKey(key) && plainAccess(r) {
 		return s.absentKey(w, r, bucket, key)
 	}
 	if err := validateKey(key); err != nil {
@@ -305,6 +325,29 @@ func unstorableKey(key string) bool {
 	return len(key) <= 1024 && !strings.HasPrefix(key, multipartPrefix) && store.ValidateName(key) != nil
 }
 
+// plainAccess tells a GET, HEAD or DELETE of an object with no
+// subresource, version or condition: one whose answer of a missing key is the same
+// whatever it asks (a version, a subresource, a condition are checked as
+// they are of any key).
+func plainAccess(r *http.Request) bool {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodDelete:
+	default:
+		return false
+	}
+	// (The SDK's x-id, response-* overrides and presigned URLs' own
+	// parameters ask nothing of the object.)
+	if hasAny(r.URL.Query(), "versionId", "uploadId", "uploads", "partNumber", "tagging", "acl", "attributes", "retention", "legal-hold", "torrent", "restore", "select") {
+		return false
+	}
+	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+		if r.Header.Get(h) != "" {
+			return false
+		}
+	}
+	return true
+}
+
 // absentKey answers a read or delete of an unstorable key, once its
 // bucket is known to exist.
 func (s *Server) absentKey(w http.ResponseWriter, r *http.Request, bucket, key string) error {
@@ -312,8 +355,6 @@ func (s *Server) absentKey(w http.ResponseWriter, r *http.Request, bucket, key s
 		return backendError(err, bucket, "")
 	}
 	switch {
-	case r.URL.Query().Has("uploadId"):
-		return ErrNoSuchUpload.WithMessage("no upload of %q", key)
 	case r.Method == http.MethodDelete:
 		w.WriteHeader(http.StatusNoContent)
 		return nil
@@ -443,8 +484,8 @@ var Operations = []string{
 
 // operation names a request for metrics: its method and what it is on
 // (service, bucket or object; multipart requests apart), never a name.
-func operation(r *http.Request, prefix string) string {
-	path := strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, prefix), "/")
+func operation(r *http.Request, path string) string {
+	path = strings.TrimPrefix(path, "/")
 	resource := "service"
 	if bucket, key, _ := strings.Cut(path, "/"); key != "" {
 		resource = "object"
