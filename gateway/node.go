@@ -791,14 +791,16 @@ func (n *Node) GoOffline(ctx context.Context) error {
 		}
 		return 0
 	})
-	// A primary of this build takes it offline at its next round; one of
-	// an older build takes the refusal for a miss and waits out its
-	// timeout, which is not worth the stop's time.
-	giveUp := time.Now().Add(3*n.config.KeepaliveInterval + time.Second)
+	// A primary of this build takes it offline at its next round (a
+	// round waits for its slowest push, PushTimeout at most), or the one
+	// after when the map changed meanwhile; one of an older build takes
+	// the refusal for a miss and waits out its keepalive timeout, which
+	// is not worth more of the stop's time.
+	giveUp := time.Now().Add(2*n.config.KeepaliveInterval + membership.PushTimeout + time.Second)
 	silent := 0
 	for {
 		if time.Now().After(giveUp) {
-			return errors.New("the primary did not take this target offline within 3 keepalive rounds (a gateway of an older build?)")
+			return errors.New("the primary did not take this target offline within two keepalive rounds (a gateway of an older build?)")
 		}
 		answered := false
 		for _, g := range gateways {

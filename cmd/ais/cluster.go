@@ -1158,9 +1158,10 @@ func newClusterShowCommand() *cobra.Command {
 	return show
 }
 
-// stopProcess sends SIGTERM, waits up to 30s (a node drains its requests
-// for 15s, then flushes its store: a kill before would drop the copies a
-// mirror still makes), then SIGKILL, while ours says the process is
+// stopProcess sends SIGTERM, waits up to a minute (a target waits up to
+// 20s to be offline in the map, a node drains its requests for 15s, then
+// flushes its store: a kill before would drop the copies a mirror still
+// makes), then SIGKILL, while ours says the process is
 // still the one to stop (its id may be another's once it exited). It
 // reports whether the process was running.
 func stopProcess(pid int, ours func() bool) bool {
@@ -1168,7 +1169,7 @@ func stopProcess(pid int, ours func() bool) bool {
 		return false
 	}
 	syscall.Kill(pid, syscall.SIGTERM)
-	for range 300 {
+	for range 600 {
 		if !ours() {
 			return true
 		}

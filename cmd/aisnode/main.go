@@ -1063,7 +1063,7 @@ func run(args []string) error {
 	// stop sending clients to it before its port closes (they went on
 	// for the keepalive's timeout, and the clients failed). Bounded: a
 	// primary that does not answer does not hold the stop.
-	offline, cancelOffline := context.WithTimeout(context.Background(), 15*time.Second)
+	offline, cancelOffline := context.WithTimeout(context.Background(), 20*time.Second)
 	if err := node.GoOffline(offline); err != nil {
 		logger.Warn("stopping before the cluster map shows this target offline", "err", err)
 	}
