@@ -119,7 +119,7 @@ func runRemote(ctx context.Context, cfg Config) ([]Result, error) {
 		select {
 		case err := <-exited:
 			exited <- err // for the deferred wait
-			return nil, fmt.Errorf("versitygw exited as it started (%v): see %s", err, logPath)
+			return nil, fmt.Errorf("versitygw exited as it started (see %s): %w", logPath, err)
 		default:
 		}
 		if conn, err := net.Dial("tcp", addr); err == nil {

@@ -899,25 +899,30 @@ func TestWalkTombstonesGivesEachNameOnceNewest(t *testing.T) {
 // (full: the xattr needs a block of its own) is made later, as one whose
 // data failed: the PUT succeeds on the first copy.
 func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
-	st, mps := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "mirrored", 2, false)
-	copies := st.MountpathsOf(b, "obj", 2)
-	full := copies[1]
-	if !slices.Contains(mps, full) {
-		t.Fatalf("the second copy's mountpath %s is none of %v", full, mps)
-	}
-	// The version before, on both disks.
-	storetest.Put(t, st, b, "obj", []byte("the version before"))
-	oldCopy := filepath.Join(full, "ais", b.Name, "obj")
-	if _, err := os.Stat(oldCopy); err != nil {
-		t.Fatalf("the version before on %s: %v", full, err)
-	}
-	defer fs.OnSetxattr(func(path, attr string, data []byte, flags int) error {
-		if strings.HasPrefix(path, full+"/") {
+	// The hook stays until the store is closed (a cleanup registered
+	// before the store's runs after it): the copy made later, in the
+	// background, calls it too.
+	var full atomic.Pointer[string]
+	t.Cleanup(fs.OnSetxattr(func(path, attr string, data []byte, flags int) error {
+		if disk := full.Load(); disk != nil && strings.HasPrefix(path, *disk+"/") {
 			return syscall.ENOSPC
 		}
 		return syscall.Setxattr(path, attr, data, flags)
-	})()
+	}))
+	st, mps := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "mirrored", 2, false)
+	copies := st.MountpathsOf(b, "obj", 2)
+	fullDisk := copies[1]
+	if !slices.Contains(mps, fullDisk) {
+		t.Fatalf("the second copy's mountpath %s is none of %v", fullDisk, mps)
+	}
+	// The version before, on both disks.
+	storetest.Put(t, st, b, "obj", []byte("the version before"))
+	oldCopy := filepath.Join(fullDisk, "ais", b.Name, "obj")
+	if _, err := os.Stat(oldCopy); err != nil {
+		t.Fatalf("the version before on %s: %v", fullDisk, err)
+	}
+	full.Store(&fullDisk)
 	if _, err := st.Put(t.Context(), b, "obj", strings.NewReader("mirrored bytes"), store.PutOptions{Size: 14}); err != nil {
 		t.Fatalf("a PUT whose extra copy's disk takes no metadata: %v", err)
 	}
@@ -933,7 +938,7 @@ func TestMirrorExtraCopyWithoutRoomForMetadata(t *testing.T) {
 	// (The copy made later, in the background, fails the same way.)
 	var left []os.DirEntry
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if left, _ = os.ReadDir(filepath.Join(full, ".ais", "work")); len(left) == 0 {
+		if left, _ = os.ReadDir(filepath.Join(fullDisk, ".ais", "work")); len(left) == 0 {
 			break
 		}
 	}
