@@ -711,6 +711,12 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 			if maybeApplied && madeAlready(c.Current(), ch, err) {
 				return c.Current(), nil
 			}
+			if errors.Is(err, hraft.ErrLeadershipLost) && !time.Now().After(deadline) {
+				// In the log, unconfirmed: it may commit under the next
+				// leader, which the retry asks (and finds it made), as
+				// a forward whose answer was lost.
+				maybeApplied, again = true, true
+			}
 			if !again {
 				return s, err
 			}
@@ -750,7 +756,7 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 // madeAlready reports a change refused because it was made, by this very
 // proposal (a forward applied whose answer was lost): a bucket that
 // exists with the change's creation time, or is gone for a destroy of it,
-// a node leaving already.
+// a node leaving already or gone once it left, a job forgotten.
 func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 	switch {
 	case err == nil:
@@ -762,11 +768,20 @@ func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 		// By the state too: the bucket as created then is gone.
 		props, ok := s.Buckets.Props(ch.Bucket.Normalize())
 		return !ok || int64(props.Created) != ch.Created
+	case ch.Kind == membership.DestroyBucket && ch.Created == 0 && s.Buckets != nil:
+		_, ok := s.Buckets.Props(ch.Bucket.Normalize())
+		return !ok
 	case ch.Kind == membership.Leave && s.Map != nil:
 		// By the state, not the error (which crosses the wire as a bad
 		// request): the node leaving, or gone, is the leave made.
 		node, ok := s.Map.Node(ch.Node.ID)
 		return !ok || node.State == cluster.StateLeaving
+	case ch.Kind == membership.Left && s.Map != nil:
+		_, ok := s.Map.Node(ch.Node.ID)
+		return !ok
+	case ch.Kind == membership.JobRemoved && errors.Is(err, membership.ErrJobUnknown):
+		_, ok := s.Jobs[ch.Job.ID]
+		return !ok
 	}
 	return false
 }
@@ -895,7 +910,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		}
 		if ch.Node.Role.IsGateway() {
 			f := c.raftNode().AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
-			if err := f.Error(); err != nil {
+			if err := c.await(f); err != nil {
 				return s, false, c.applyError(ctx, err)
 			}
 		}
@@ -1012,10 +1027,35 @@ func (c *Control) removeVoter(ctx context.Context, id string) error {
 	if err := c.checkNotLastVoter(id); err != nil {
 		return err
 	}
-	if err := c.raftNode().RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout).Error(); err != nil {
+	if err := c.await(c.raftNode().RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout)); err != nil {
 		return c.applyError(ctx, err)
 	}
 	return nil
+}
+
+// errNotCommitted: a change in the log not committed in time (a
+// follower that answers heartbeats but cannot store entries keeps the
+// leader in office); it may still apply once a majority agrees.
+var errNotCommitted = errors.New("raft: the change was not committed in time")
+
+// await waits for a future of the log, up to twice ApplyTimeout: the
+// timeout Raft takes bounds only its queueing, and a change that never
+// commits held the locks its caller holds (the keepalive's, the
+// admission's) for good. Raft ends the future later on its own.
+func (c *Control) await(f hraft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	limit := 2 * c.config.ApplyTimeout
+	timer := time.NewTimer(limit)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-c.closed:
+		return hraft.ErrRaftShutdown
+	case <-timer.C:
+		return fmt.Errorf("%w (%s): it may still apply once a majority agrees", errNotCommitted, limit)
+	}
 }
 
 // verifyLeader asks the majority whether this gateway still leads. A
@@ -1047,7 +1087,7 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 		return c.Current(), err
 	}
 	f := c.raftNode().Apply(data, c.config.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	if err := c.await(f); err != nil {
 		if errors.Is(err, hraft.ErrLeadershipLost) {
 			err = fmt.Errorf("%w: the change was not confirmed, and may still apply once a majority agrees", err)
 		}
@@ -1062,7 +1102,7 @@ func (c *Control) apply(ch membership.Change) (membership.Snapshot, error) {
 func (c *Control) applyError(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, hraft.ErrNotLeader), errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrEnqueueTimeout),
-		errors.Is(err, hraft.ErrLeadershipTransferInProgress), errors.Is(err, hraft.ErrAbortedByRestore):
+		errors.Is(err, hraft.ErrLeadershipTransferInProgress), errors.Is(err, hraft.ErrAbortedByRestore), errors.Is(err, errNotCommitted):
 		return fmt.Errorf("%w (%w)", c.noQuorum(ctx), err)
 	}
 	return err
