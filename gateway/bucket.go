@@ -259,6 +259,35 @@ func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 	return p, nil
 }
 
+// requestedBucketProps is bucketProps for a client's request: at a
+// follower gateway, a bucket it does not know is looked for again once it
+// caught up with the leader (catchUpWithLeader).
+func (n *Node) requestedBucketProps(b store.Bucket) (store.Props, error) {
+	p, err := n.bucketProps(b)
+	if errors.Is(err, store.ErrBucketNotFound) && n.catchUpWithLeader() {
+		p, err = n.bucketProps(b)
+	}
+	return p, err
+}
+
+// catchUpWithLeader brings a follower gateway's state up to the leader's
+// (a read index), for a bucket it does not know: one just made through
+// another gateway reaches a follower at the leader's next append, and a
+// client sent here meanwhile got 404 for it. Concurrent misses share one
+// catch-up. It reports whether the state may have moved.
+func (n *Node) catchUpWithLeader() bool {
+	loops := n.loopsContext()
+	if !n.config.Role.IsGateway() || loops == nil || n.control.IsPrimary() {
+		return false
+	}
+	_, err, _ := n.catchUps.Do("leader", func() (any, error) {
+		ctx, cancel := context.WithTimeout(loops, 3*time.Second)
+		defer cancel()
+		return nil, n.control.Refresh(ctx)
+	})
+	return err == nil
+}
+
 func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 	err := n.requireGateway() // not before it caught up: a 404 then would be wrong
 	var b store.Bucket
@@ -267,7 +296,7 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 	}
 	var props store.Props
 	if err == nil {
-		props, err = n.bucketProps(b)
+		props, err = n.requestedBucketProps(b)
 	}
 	if err != nil {
 		n.writeError(w, r, err)

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -118,5 +119,26 @@ func TestClusterConfigInAIStoreShape(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "cluster_config") {
 		t.Fatalf("an unknown what: %d %s", resp.StatusCode, body)
+	}
+}
+
+// A bucket made through one gateway is there at once through another: a
+// follower that does not know it yet catches up with the leader before it
+// answers 404 (it learns the commit at the leader's next append).
+func TestBucketMadeThroughOneGatewayIsThereThroughAnother(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 3, Targets: 1, NoSync: true})
+	members := c.Members()
+	leader, follower := api.NewClient(members[0].URL()), api.NewClient(members[2].URL())
+	for i := range 20 {
+		name := fmt.Sprintf("made-%d", i)
+		if err := leader.CreateBucket(t.Context(), name, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := follower.BucketProps(t.Context(), name); err != nil {
+			t.Fatalf("bucket %s, made through the leader, through a follower: %v", name, err)
+		}
+		if _, err := follower.Put(t.Context(), name, "o", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
+			t.Fatalf("a PUT into %s through a follower: %v", name, err)
+		}
 	}
 }

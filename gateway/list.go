@@ -151,7 +151,7 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err == nil {
-		_, err = n.bucketProps(b)
+		_, err = n.requestedBucketProps(b)
 	}
 	var msg api.ListObjectsMessage
 	if err == nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
@@ -454,6 +455,9 @@ type Node struct {
 	// peers: one client, whose map is fetched once, not per request.
 	clusterOnce sync.Once
 	cluster     *api.Client
+	// catchUps shares a follower gateway's catch-up with the leader
+	// among the requests that miss a bucket at once.
+	catchUps singleflight.Group
 }
 
 // control is what a node needs of its control plane (cluster/membership:

@@ -115,7 +115,7 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 	}
 	if n.config.Role.IsGateway() && !redirected {
 		// The gateway answers for missing buckets itself.
-		if _, err := n.bucketProps(b); err != nil {
+		if _, err := n.requestedBucketProps(b); err != nil {
 			n.writeError(w, r, err)
 			return
 		}

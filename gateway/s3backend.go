@@ -49,7 +49,7 @@ func (s s3Backend) Put(ctx context.Context, bucket, name string, body io.Reader,
 		}
 		return s.Client.Put(ctx, bucket, name, body, opts)
 	}
-	if _, err := s.n.bucketProps(b); err != nil {
+	if _, err := s.n.requestedBucketProps(b); err != nil {
 		return store.ObjectMeta{}, err
 	}
 	// The watermarks hold for S3 as for a native PUT.
