@@ -488,18 +488,11 @@ func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCl
 	}
 	elapsed := finished.Sub(start)
 	rss, rssNote := c.peak()
-	unreadable, err := sampleReadable(ctx, client, "r/", n)
-	if err != nil {
+	if why, err := rebalanceUnfit(ctx, client, n, moved); err != nil || why != "" {
+		if why != "" {
+			rec.skip(name, loadName, fmt.Sprintf("the new target joined in %s; %s", joined.Round(time.Millisecond), why))
+		}
 		return err
-	}
-	if unreadable > 0 {
-		// A rebalance that loses objects has no speed worth reporting.
-		rec.skip(name, loadName, fmt.Sprintf("rebalance lost data: %d of 100 sampled objects unreadable after it", unreadable))
-		return nil
-	}
-	if moved.Objects == 0 {
-		rec.skip(name, loadName, fmt.Sprintf("the new target joined in %s and no object moved to it: no speed to report", joined.Round(time.Millisecond)))
-		return nil
 	}
 	// What moved, over the time it took: the objects that stayed cost it
 	// nothing.
@@ -507,6 +500,21 @@ func rebalanceFigures(ctx context.Context, rec *recorder, cfg Config, c *localCl
 		joined.Round(time.Millisecond), moved.Objects, n, formatBytes(moved.Bytes), rssNote)
 	rec.add(Result{Name: name, Bytes: moved.Bytes, Ops: moved.Objects, Elapsed: elapsed, Baseline: loadName, PeakRSS: rss, Note: note})
 	return nil
+}
+
+// rebalanceUnfit says why a rebalance of the n objects under "r/" has no
+// speed to report ("" when it has): one that lost objects, or moved none.
+func rebalanceUnfit(ctx context.Context, client *api.Client, n int64, moved api.JobStatus) (string, error) {
+	unreadable, err := sampleReadable(ctx, client, "r/", n)
+	switch {
+	case err != nil:
+		return "", err
+	case unreadable > 0:
+		return fmt.Sprintf("rebalance lost data: %d of 100 sampled objects unreadable after it", unreadable), nil
+	case moved.Objects == 0:
+		return "no object moved to the new target: no speed to report", nil
+	}
+	return "", nil
 }
 
 // waitForRebalance polls the cluster status until the rebalance jobs

@@ -118,17 +118,11 @@ func peerAuthRun(ctx context.Context, rec *recorder, cfg Config, dir string, arg
 	rss, rssNote := c.peak()
 	// As the http suite's rebalance: one that lost objects, or moved
 	// none, has no speed to report.
-	unreadable, err := sampleReadable(ctx, client, "r/", n)
-	if err != nil {
+	if why, err := rebalanceUnfit(ctx, client, n, moved); err != nil || why != "" {
+		if why != "" {
+			rec.skip(name, baseline, why)
+		}
 		return err
-	}
-	if unreadable > 0 {
-		rec.skip(name, baseline, fmt.Sprintf("rebalance lost data: %d of 100 sampled objects unreadable after it", unreadable))
-		return nil
-	}
-	if moved.Objects == 0 {
-		rec.skip(name, baseline, "no object moved to the new target: no speed to report")
-		return nil
 	}
 	rec.add(Result{Name: name, Bytes: moved.Bytes, Ops: moved.Objects, Elapsed: finished.Sub(start), Baseline: baseline, PeakRSS: rss,
 		Note: fmt.Sprintf("from starting the new target to the last job's end; moved %d objects, %s; %s", moved.Objects, formatBytes(moved.Bytes), rssNote)})

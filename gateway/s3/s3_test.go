@@ -2270,13 +2270,7 @@ func TestVirtualHostedRequests(t *testing.T) {
 	if _, err := virtual.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg"), Body: strings.NewReader("meow")}); err != nil {
 		t.Fatal(err)
 	}
-	out, err := virtual.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(out.Body)
-	out.Body.Close()
-	if string(got) != "meow" {
+	if got := objectText(t, virtual, "photos", "dir/cat.jpg"); got != "meow" {
 		t.Fatalf("the object read by host: %q", got)
 	}
 	// The same object by path; no bucket named by the key.
@@ -2295,13 +2289,7 @@ func TestVirtualHostedRequests(t *testing.T) {
 	pathStyle := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://ais.localhost:" + port + "/s3"), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{},
 		HTTPClient: &http.Client{Transport: transport}})
-	out, err = pathStyle.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("photos"), Key: aws.String("dir/cat.jpg")})
-	if err != nil {
-		t.Fatalf("a path-style GET through ais.localhost: %v", err)
-	}
-	got, _ = io.ReadAll(out.Body)
-	out.Body.Close()
-	if string(got) != "meow" {
+	if got := objectText(t, pathStyle, "photos", "dir/cat.jpg"); got != "meow" {
 		t.Fatalf("the object read by path through ais.localhost: %q", got)
 	}
 }
