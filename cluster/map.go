@@ -468,3 +468,31 @@ func CheckUpdate(cur, next *Map, sender string, rules UpdateRules) error {
 	}
 	return nil
 }
+
+// SameURL tells whether two node URLs name one listener: the same
+// scheme and port, and the same host, "localhost" being the loopback
+// address.
+func SameURL(a, b string) bool {
+	ua, errA := url.Parse(a)
+	ub, errB := url.Parse(b)
+	if errA != nil || errB != nil || !strings.EqualFold(ua.Scheme, ub.Scheme) {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return p
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	host := func(u *url.URL) string {
+		h := strings.ToLower(u.Hostname())
+		if h == "localhost" || h == "::1" {
+			return "127.0.0.1"
+		}
+		return h
+	}
+	return port(ua) == port(ub) && host(ua) == host(ub)
+}

@@ -315,3 +315,26 @@ func TestNoMapHasNoNode(t *testing.T) {
 		t.Fatal("a nil map has a node")
 	}
 }
+
+// Two URLs of one listener are told apart from those of two.
+func TestSameURL(t *testing.T) {
+	for _, same := range [][2]string{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8080/"},
+		{"http://localhost:8081", "http://127.0.0.1:8081"},
+		{"HTTP://AIS.example", "http://ais.example:80"},
+		{"https://h", "https://h:443"},
+	} {
+		if !cluster.SameURL(same[0], same[1]) {
+			t.Errorf("%s and %s: not the same", same[0], same[1])
+		}
+	}
+	for _, other := range [][2]string{
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8081"},
+		{"http://127.0.0.2:8080", "http://127.0.0.1:8080"},
+		{"http://h:443", "https://h:443"},
+	} {
+		if cluster.SameURL(other[0], other[1]) {
+			t.Errorf("%s and %s: the same", other[0], other[1])
+		}
+	}
+}

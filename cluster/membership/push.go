@@ -618,6 +618,12 @@ func (p *Push) join(ctx context.Context, first ...string) error {
 			}
 		}
 	}
+	// Not through itself: no member yet, it cannot answer its own join
+	// (a target's -join of its own URL waited for ever).
+	urls = slices.DeleteFunc(urls, func(u string) bool { return cluster.SameURL(u, p.config.Self.URL) })
+	if len(urls) == 0 && p.config.Join != "" {
+		return fmt.Errorf("join: -join %s is this node's own URL: give the URL of a gateway of the cluster", p.config.Join)
+	}
 	if len(urls) == 0 {
 		return errors.New("join: no gateway to join through")
 	}

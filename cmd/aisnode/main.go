@@ -449,45 +449,12 @@ func parse(args []string) (config, error) {
 			return cfg, fmt.Errorf("-url %s is https://, but without -tls-cert the node serves plain HTTP: give -tls-cert and -tls-key, or an http:// URL", cfg.URL)
 		}
 	}
-	// A node asked to join through itself would wait for ever: it is no
-	// member yet, so it cannot answer its own join.
-	if cfg.Join != "" && sameNode(cfg.Join, cfg.URL) {
-		return cfg, fmt.Errorf("-join %s is this node's own URL (%s): give the URL of another gateway of the cluster, or no -join to start a new cluster", cfg.Join, cfg.URL)
-	}
 	// Here, before anything is written to the data directory.
 	if role, err := cluster.ParseRole(cfg.Role); err == nil && !role.IsGateway() && cfg.Join == "" {
 		return cfg, fmt.Errorf("role %s must join a cluster: give -join with the URL of a gateway", cfg.Role)
 	}
 
 	return cfg, nil
-}
-
-// sameNode tells whether two node URLs name one listener: the same
-// scheme and port, and the same host, "localhost" being the loopback
-// address.
-func sameNode(a, b string) bool {
-	ua, errA := neturl.Parse(a)
-	ub, errB := neturl.Parse(b)
-	if errA != nil || errB != nil || !strings.EqualFold(ua.Scheme, ub.Scheme) {
-		return false
-	}
-	port := func(u *neturl.URL) string {
-		if p := u.Port(); p != "" {
-			return p
-		}
-		if strings.EqualFold(u.Scheme, "https") {
-			return "443"
-		}
-		return "80"
-	}
-	host := func(u *neturl.URL) string {
-		h := strings.ToLower(u.Hostname())
-		if h == "localhost" || h == "::1" {
-			return "127.0.0.1"
-		}
-		return h
-	}
-	return port(ua) == port(ub) && host(ua) == host(ub)
 }
 
 // clientAuth maps the client_auth values to crypto/tls's.

@@ -382,6 +382,12 @@ func openBolt(path string) (store *raftboltdb.BoltStore, err error) {
 // join asks the gateway at Config.Join to add this gateway, retrying while
 // it cannot be reached.
 func (c *Control) join(ctx context.Context) error {
+	// A new gateway is no member yet: asked to join through itself, it
+	// waited for ever for its own answer. (A restart of one with state
+	// joins through no one: its -join may name itself.)
+	if cluster.SameURL(c.config.Join, c.config.Self.URL) {
+		return fmt.Errorf("join %s: this gateway's own URL: give the URL of another gateway of the cluster, or no -join to start a new cluster", c.config.Join)
+	}
 	delay := 100 * time.Millisecond
 	self := c.config.Self
 	var probing membership.ProbeWait
