@@ -166,14 +166,3 @@ func s3Domains(nodeURL string, configured []string) []string {
 	}
 	return domains
 }
-
-// bucketNamed tells whether the cluster has the bucket an S3 request of
-// the name reaches.
-func (n *Node) bucketNamed(name string) bool {
-	md := n.currentBuckets()
-	if md == nil {
-		return false
-	}
-	_, ok := md.Buckets[store.NewBucket(name).Normalize()]
-	return ok
-}

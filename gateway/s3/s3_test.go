@@ -2284,13 +2284,21 @@ func TestVirtualHostedRequests(t *testing.T) {
 	if err != nil || len(list.Contents) != 1 || aws.ToString(list.Contents[0].Key) != "dir/cat.jpg" {
 		t.Fatalf("the listing by host: %+v %v", list, err)
 	}
-	// A path-style client whose endpoint is a name under localhost (no
-	// bucket of that name) is served by path.
-	pathStyle := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://ais.localhost:" + port + "/s3"), UsePathStyle: true,
+	// A bucket by host that is none answers NoSuchBucket, though the
+	// key's first segment names one: not a PUT into that one.
+	if _, err := virtual.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("nophotos"), Key: aws.String("photos/x.jpg"), Body: strings.NewReader("x")}); code(err) != "NoSuchBucket" {
+		t.Fatalf("a PUT by host into a bucket that is none: %v, want NoSuchBucket", err)
+	}
+	if _, err := c.Client().Head(ctx, "photos", "x.jpg"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the PUT into a missing bucket by host wrote into the bucket of the key's first segment: %v", err)
+	}
+	// A path-style client whose endpoint is localhost itself is served
+	// by path.
+	pathStyle := s3.New(s3.Options{Region: "us-east-1", BaseEndpoint: aws.String("http://localhost:" + port + "/s3"), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(accessKey, secretKey, ""), Retryer: aws.NopRetryer{},
 		HTTPClient: &http.Client{Transport: transport}})
 	if got := objectText(t, pathStyle, "photos", "dir/cat.jpg"); got != "meow" {
-		t.Fatalf("the object read by path through ais.localhost: %q", got)
+		t.Fatalf("the object read by path through localhost: %q", got)
 	}
 }
 
@@ -2353,6 +2361,14 @@ func TestUnstorableKeysReadAsMissing(t *testing.T) {
 	out, err := client.DeleteObjects(ctx, &s3.DeleteObjectsInput{Bucket: aws.String("bkt"), Delete: &types.Delete{Objects: []types.ObjectIdentifier{{Key: aws.String("a/")}, {Key: aws.String("x")}}}})
 	if err != nil || len(out.Errors) != 0 || len(out.Deleted) != 2 {
 		t.Fatalf("DeleteObjects of a/ and x: %+v %v", out, err)
+	}
+	// Its null version and a read's conditions are as of any missing
+	// key; an upload of it is none.
+	if _, err := client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), VersionId: aws.String("null"), IfMatch: aws.String(`"x"`)}); code(err) != "NoSuchKey" {
+		t.Fatalf("GET dir/ of the null version, If-Match: %v, want NoSuchKey", err)
+	}
+	if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), UploadId: aws.String("u")}); code(err) != "NoSuchUpload" {
+		t.Fatalf("abort an upload of dir/: %v, want NoSuchUpload", err)
 	}
 	// A version asked of it is checked as of any key.
 	if _, err := client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String("bkt"), Key: aws.String("dir/"), VersionId: aws.String("abc")}); err == nil {

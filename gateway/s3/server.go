@@ -56,11 +56,7 @@ type Config struct {
 	// by the Host's first label (virtual-hosted style: BUCKET.DOMAIN, the
 	// path its key); at any other host, the path names both.
 	Domains []string
-	// BucketKnown, when set, tells whether a bucket of the name exists:
-	// a virtual-hosted name that is none is taken for a path-style
-	// client's endpoint host.
-	BucketKnown func(name string) bool
-	Logger      *slog.Logger
+	Logger  *slog.Logger
 	// Now is the clock signatures are checked against; default time.Now.
 	Now func() time.Time
 	// Authorize, when set, is asked about each authenticated request with
@@ -115,7 +111,7 @@ func (s *Server) Handler(prefix string) http.Handler {
 		path, ok := strings.CutPrefix(r.URL.Path, prefix)
 		// Signed as sent (Host and path); routed, and counted, with the
 		// bucket in front.
-		if bucket := s.virtualBucket(r, path); ok && bucket != "" {
+		if bucket := s.virtualBucket(r); ok && bucket != "" {
 			path = "/" + bucket + path
 		}
 		if s.config.Observe != nil {
@@ -263,10 +259,8 @@ func accessError(err error) error {
 
 // virtualBucket is the bucket a virtual-hosted request names by its
 // Host (BUCKET.DOMAIN[:PORT], the longest of Config.Domains that
-// matches), or "". A name that is no bucket (Config.BucketKnown) is a
-// host a path-style client uses as its endpoint ("ais.localhost"), but
-// for a PUT of the root: a virtual-hosted CreateBucket.
-func (s *Server) virtualBucket(r *http.Request, path string) string {
+// matches), or "": a domain itself is a path-style client's endpoint.
+func (s *Server) virtualBucket(r *http.Request) string {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -285,9 +279,9 @@ func (s *Server) virtualBucket(r *http.Request, path string) string {
 	if bucket == "" || ValidateBucketName(bucket) != nil {
 		return ""
 	}
-	if known := s.config.BucketKnown; known != nil && !known(bucket) && !(r.Method == http.MethodPut && strings.Trim(path, "/") == "") {
-		return ""
-	}
+	// Whether or not it exists: a missing one by host answers
+	// NoSuchBucket, never acts on a bucket the path's first segment
+	// names (a PUT of photos/x.jpg into bucket photos).
 	return bucket
 }
 
@@ -308,7 +302,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, path string) erro
 	if key == "" {
 		return s.serveBucket(w, r, bucket)
 	}
-	if unstorableKey(key) && plainAccess(r) {
+	if unstorableKey(key) && (plainAccess(r) || r.URL.Query().Has("uploadId") && r.Method != http.MethodPut) {
 		return s.absentKey(w, r, bucket, key)
 	}
 	if err := validateKey(key); err != nil {
@@ -337,12 +331,20 @@ func plainAccess(r *http.Request) bool {
 	}
 	// (The SDK's x-id, response-* overrides and presigned URLs' own
 	// parameters ask nothing of the object.)
-	if hasAny(r.URL.Query(), "versionId", "uploadId", "uploads", "partNumber", "tagging", "acl", "attributes", "retention", "legal-hold", "torrent", "restore", "select") {
+	q := r.URL.Query()
+	if v := q["versionId"]; len(v) > 0 && (len(v) > 1 || v[0] != nullVersion) {
 		return false
 	}
-	for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
-		if r.Header.Get(h) != "" {
-			return false
+	if hasAny(q, "uploadId", "uploads", "partNumber", "tagging", "acl", "attributes", "retention", "legal-hold", "torrent", "restore", "select") {
+		return false
+	}
+	// A read's conditions are of an object there: none is, 404 as of
+	// any missing key. A delete's are checked as of any key.
+	if r.Method == http.MethodDelete {
+		for _, h := range []string{"If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since"} {
+			if r.Header.Get(h) != "" {
+				return false
+			}
 		}
 	}
 	return true
@@ -355,6 +357,8 @@ func (s *Server) absentKey(w http.ResponseWriter, r *http.Request, bucket, key s
 		return backendError(err, bucket, "")
 	}
 	switch {
+	case r.URL.Query().Has("uploadId"):
+		return ErrNoSuchUpload.WithMessage("no upload of %q", key)
 	case r.Method == http.MethodDelete:
 		w.WriteHeader(http.StatusNoContent)
 		return nil
