@@ -785,7 +785,9 @@ func madeAlready(s membership.Snapshot, ch membership.Change, err error) bool {
 	case ch.Kind == membership.Left && s.Map != nil:
 		_, ok := s.Map.Node(ch.Node.ID)
 		return !ok
-	case ch.Kind == membership.JobRemoved && errors.Is(err, membership.ErrJobUnknown):
+	case ch.Kind == membership.JobRemoved:
+		// By the state: a forward's refusal crosses the wire as the
+		// API's kind, not as ErrJobUnknown.
 		_, ok := s.Jobs[ch.Job.ID]
 		return !ok
 	}
