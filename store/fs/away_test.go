@@ -1211,3 +1211,42 @@ func TestConditionalPutWhileAMountpathIsAway(t *testing.T) {
 		t.Fatalf("after the disk is back: %q", got)
 	}
 }
+
+// A disk attached while another is away may outrank it for a name the
+// away one holds: a create-only PUT of that name is refused too.
+func TestConditionalPutAfterAnAttachWhileAway(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	mp1, mp2, mp3 := filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")
+	b := store.NewBucket("b")
+	name := ""
+	for i := 0; name == ""; i++ {
+		n := fmt.Sprintf("k-%d", i)
+		if two, three := fs.RankOf([]string{mp1, mp2}, b, n), fs.RankOf([]string{mp1, mp2, mp3}, b, n); two[0] == mp2 && three[0] == mp3 && three[1] == mp2 {
+			name = n
+		}
+	}
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: []string{mp1, mp2}, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, name, []byte("the original"))
+	if err := st.DisableMountpath(ctx, mp2, "a failing disk"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(mp3, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(10 * time.Millisecond) // attached after the disable, by the clock
+	if err := st.AttachMountpath(ctx, mp3); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Put(ctx, b, name, strings.NewReader("a create-only write"), store.PutOptions{Size: 19, IfNoneMatch: "*"})
+	if !errors.Is(err, store.ErrUnreached) {
+		t.Fatalf("If-None-Match * of %s (on the away disk, outranked by the one attached since): %v, want refused", name, err)
+	}
+}

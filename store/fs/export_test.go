@@ -249,3 +249,16 @@ func OnSetxattr(hook func(path, attr string, data []byte, flags int) error) func
 	setxattr = hook
 	return func() { setxattr = old }
 }
+
+// RankOf is the order in which mountpaths at paths hold a name.
+func RankOf(paths []string, b store.Bucket, name string) []string {
+	mps := make([]mountpath, len(paths))
+	for i, p := range paths {
+		mps[i] = newMountpath(p)
+	}
+	var out []string
+	for _, m := range rankMountpaths(mps, b, name, len(mps)) {
+		out = append(out, m.path)
+	}
+	return out
+}

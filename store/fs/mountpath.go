@@ -138,9 +138,10 @@ func (s *Store) away() bool {
 }
 
 // mayBeAway reports whether a mountpath away (disabled or returning)
-// ranks among the copies mountpaths of a name over every mountpath the
-// store knows in any of those states: where it was placed before the
-// disk went away, a copy may be there.
+// ranks among the mountpaths that may hold a name, over every mountpath
+// the store knows in any of those states: where it was placed before the
+// disk went away, a copy may be there. Each mountpath enabled since the
+// first went away may rank above it: the window widens by one for each.
 func (s *Store) mayBeAway(b store.Bucket, name string, copies int) bool {
 	set := s.mountpathSet()
 	if len(set.disabled) == 0 && len(set.returning) == 0 {
@@ -148,14 +149,27 @@ func (s *Store) mayBeAway(b store.Bucket, name string, copies int) bool {
 	}
 	away := map[string]bool{}
 	all := slices.Concat(set.enabled, set.returning)
+	var first time.Time // the first to go away
+	note := func(path string) {
+		away[path] = true
+		if t := set.since[path]; first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
 	for _, m := range set.returning {
-		away[m.path] = true
+		note(m.path)
 	}
 	for path := range set.disabled {
-		away[path] = true
+		note(path)
 		all = append(all, newMountpath(path))
 	}
-	for _, m := range rankMountpaths(all, b, name, max(copies, 1)) {
+	window := max(copies, 1)
+	for _, m := range set.enabled {
+		if set.since[m.path].After(first) {
+			window++
+		}
+	}
+	for _, m := range rankMountpaths(all, b, name, window) {
 		if away[m.path] {
 			return true
 		}
