@@ -283,6 +283,9 @@ func (n *Node) catchUpWithLeader() bool {
 	_, err, _ := n.catchUps.Do("leader", func() (any, error) {
 		ctx, cancel := context.WithTimeout(loops, 3*time.Second)
 		defer cancel()
+		if c, ok := n.control.(interface{ CatchUp(context.Context) error }); ok {
+			return nil, c.CatchUp(ctx) // the leader's log index alone
+		}
 		return nil, n.control.Refresh(ctx)
 	})
 	return err == nil

@@ -465,6 +465,12 @@ func (c *Client) pullMap(ctx context.Context, url string, m *cluster.Map) (uint6
 // (membership.ErrStopping).
 const StoppingMessage = "is stopping: it takes no more snapshots"
 
+// LogIndexOf is the index of the replicated log a gateway's state has (0
+// for none), as its map's answer says.
+func (c *Client) LogIndexOf(ctx context.Context, node cluster.Node) (uint64, error) {
+	return c.pullMap(ctx, node.URL+"/v1/cluster?what=smap", new(cluster.Map))
+}
+
 // PullMap reads a node's cluster map.
 func (c *Client) PullMap(ctx context.Context, from cluster.Node) (*cluster.Map, error) {
 	m := new(cluster.Map)

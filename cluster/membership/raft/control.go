@@ -1340,6 +1340,31 @@ func (c *Control) Refresh(ctx context.Context) error {
 	return nil
 }
 
+// CatchUp is Refresh for a read: a follower asks the leader for its log
+// index alone (one small request, where Refresh pulls its state whole)
+// and waits until it applied that far. A transport that cannot say falls
+// back to Refresh.
+func (c *Control) CatchUp(ctx context.Context) error {
+	indexer, ok := c.config.Transport.(interface {
+		LogIndexOf(ctx context.Context, node cluster.Node) (uint64, error)
+	})
+	if !ok || c.raftNode() == nil || c.IsPrimary() {
+		return c.Refresh(ctx)
+	}
+	addr, id := c.raftNode().LeaderWithID()
+	if addr == "" {
+		return nil // no leader to ask: the applied state is all there is
+	}
+	index, err := indexer.LogIndexOf(ctx, cluster.Node{ID: string(id), Role: cluster.RoleGateway, URL: string(addr)})
+	if err != nil {
+		return err
+	}
+	if !c.waitApplied(ctx, membership.Snapshot{Index: index}) {
+		return fmt.Errorf("raft: not caught up with the leader %s within %s", id, c.config.ApplyTimeout)
+	}
+	return nil
+}
+
 // waitInOffice waits until this leader has taken office (takeOffice
 // applies Lead after every entry the last leader committed): a leader
 // just elected may not have applied them yet.
