@@ -207,7 +207,9 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		// and the run it starts lists it.
 		Hold: func() (func(), error) {
 			n.placement.RLock()
-			if n.currentMap().Placement() != placement {
+			// 0: a sender of an older build, which does not say (as
+			// Receive, not checked).
+			if placement != 0 && n.currentMap().Placement() != placement {
 				n.placement.RUnlock()
 				return nil, fmt.Errorf("%w: the map changed while the item came: send it again", rebalance.ErrPlacementDiffers)
 			}

@@ -18,8 +18,10 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -922,5 +924,46 @@ func TestReadFromANeighborKeepsEveryCondition(t *testing.T) {
 	c.WaitForMap(3)
 	if status, _ := get(`"other"`, etag); status != http.StatusNotModified {
 		t.Fatalf("a GET through the new owner with the ETag on If-None-Match's second line: %d, want 304", status)
+	}
+}
+
+// olderSender sends rebalance batches as a target of an older build
+// does: with no placement.
+type olderSender struct{ client *peer.Client }
+
+func (s olderSender) Send(ctx context.Context, to cluster.Node, _ uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	return s.client.Send(ctx, to, 0, body)
+}
+
+// A rebalance batch from a target of an older build (no placement said)
+// is taken, as Receive takes it: refused as of another placement, its
+// objects never reached their owners in a rolling upgrade.
+func TestRebalanceFromAnOlderSenderIsTaken(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	sender, receiver := c.Targets()[0], c.Targets()[1]
+	m := c.Primary().Node.Map()
+	// Objects the receiver owns, left on the sender (as before a join).
+	var names []string
+	for i := 0; len(names) < 5; i++ {
+		name := fmt.Sprintf("o-%d", i)
+		if owner, _ := m.Owner(cluster.Uname("ais", "b", name)); owner.ID == receiver.Node.ID() {
+			names = append(names, name)
+			if _, err := sender.Store.Put(t.Context(), store.NewBucket("b"), name, strings.NewReader(name), store.PutOptions{Size: int64(len(name)), Stamp: store.Stamp{Map: m.Version, Clock: int64(i + 1)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	peerClient := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: sender.Node.ID()})
+	if err := rebalance.Run(t.Context(), rebalance.Config{Self: sender.Node.ID(), Store: sender.Store, Sender: olderSender{peerClient}}, m, new(rebalance.Progress)); err != nil {
+		t.Fatalf("a rebalance by an older sender: %v", err)
+	}
+	for _, name := range names {
+		if _, err := receiver.Store.Head(t.Context(), store.NewBucket("b"), name); err != nil {
+			t.Fatalf("%s on its owner after the older sender's rebalance: %v", name, err)
+		}
 	}
 }
