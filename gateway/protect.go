@@ -489,6 +489,12 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			}
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			// EC on again since the change that started it (an encode
+			// then writes parts stamped as their objects, older than
+			// before): nothing of it is to go.
+			if props, err := n.bucketProps(b); err == nil && props.EC.Enabled {
+				return nil, nil
+			}
 			return nil, n.ec.DropParts(ctx, b, before, p)
 		}
 	case jobECResilver:

@@ -1168,3 +1168,34 @@ func TestPartsOfAnotherBucketOfTheNameAreNotGiven(t *testing.T) {
 	}
 	rc.Close()
 }
+
+// An ec-cleanup that runs once EC is on again (off, then on at once, its
+// start late) drops nothing: the encode of the change after it writes
+// parts stamped as their objects, older than the cleanup's start.
+func TestECCleanupAfterECIsOnAgainDropsNothing(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1, "objsize_limit": 1024}}); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("slice me "), 1000)
+	if _, err := client.Put(ctx, "e", "big", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	loc, err := client.ObjectLocation(ctx, "e", "big")
+	if err != nil || len(loc.Parts) == 0 {
+		t.Fatalf("the object's parts: %+v %v", loc, err)
+	}
+	peerClient := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	for _, tg := range c.Targets() {
+		req := peer.JobRequest{ID: "ec-cleanup-late", Kind: "ec-cleanup", Bucket: store.NewBucket("e")}
+		if err := peerClient.StartJob(ctx, cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitJob(t, client, "ec-cleanup-late")
+	if after, err := client.ObjectLocation(ctx, "e", "big"); err != nil || len(after.Parts) != len(loc.Parts) {
+		t.Fatalf("the object's parts after a late ec-cleanup with EC on: %+v %v, want the %d it had", after, err, len(loc.Parts))
+	}
+}
