@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/authn"
@@ -420,4 +421,22 @@ func SetNewJobID(fn func(kind string) string) (restore func()) {
 // does, after the request was read.
 func StartJobPart(n *Node, ctx context.Context, req peer.JobRequest) (string, error) {
 	return n.startJob(ctx, req)
+}
+
+// HoldECResilver holds every ec-resilver at its start until the returned
+// release (called again, it does nothing). Set before the nodes start;
+// released, the hook stays, holding nothing (resilvers still running may
+// read it).
+func HoldECResilver() (release func()) {
+	held := make(chan struct{})
+	ecResilverHeld = func(ctx context.Context) error {
+		select {
+		case <-held:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(held) }) }
 }

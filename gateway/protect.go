@@ -678,6 +678,9 @@ func (n *Node) reprotect(ctx context.Context, b store.Bucket, names []string) er
 // ecResilver runs after the targets changed: once the rebalance is done,
 // every erasure-coded bucket is swept (see ec.Store.Sweep).
 func (n *Node) ecResilver(ctx context.Context, progress *store.Progress) (any, error) {
+	if err := ecResilverHeld(ctx); err != nil {
+		return nil, err
+	}
 	// Objects move first: then each has its new owner. (Not moving(),
 	// which stays true long after a run, for reads of stragglers.)
 	for r := n.rebalancer(); r != nil && r.Running(); {
@@ -778,6 +781,9 @@ func (n *Node) hasEC() bool {
 // this one lost a mountpath: the parts it kept there are of objects
 // other targets own, which send them again, and the objects it owned
 // there come back from the parts the others hold.
+// ecResilverHeld holds a resilver at its start (a test's hook).
+var ecResilverHeld = func(context.Context) error { return nil }
+
 func (n *Node) ecResilverEverywhere() {
 	if n.ec == nil || n.loopsContext() == nil || !n.hasEC() {
 		return
@@ -1076,6 +1082,11 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 			}
 		}
 	}
+	if current != nil && current.EC.Enabled && !next.EC.Enabled {
+		if err := n.checkPartsNotNeeded(ctx); err != nil {
+			return err
+		}
+	}
 	// When erasure coding turns on (its layout cannot change while on):
 	// a target in maintenance, or away, does not refuse other changes of
 	// a bucket already coded.
@@ -1084,6 +1095,33 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 		// target of its own.
 		if total := next.EC.DataSlices + next.EC.ParitySlices; total+1 > len(targets) {
 			return badRequest("ec.data_slices + ec.parity_slices is %d: it needs %d targets (the owner and one per slice), the cluster has %d", total, total+1, len(targets))
+		}
+	}
+	return nil
+}
+
+// checkPartsNotNeeded refuses to turn erasure coding off while some
+// objects may be held only as parts: a mountpath away, or a resilver or
+// rebalance under way (what a lost disk held is being restored from
+// parts). The cleanup would drop the only copy. (A target offline keeps
+// its own copies: back, it drops the parts it missed the cleanup of.)
+func (n *Node) checkPartsNotNeeded(ctx context.Context) error {
+	for _, t := range n.currentMap().ActiveTargets() {
+		s, err := n.peer.Status(ctx, t)
+		if err != nil {
+			return fmt.Errorf("%w: ec.enabled false: target %s does not answer: %w", api.ErrUnavailable, t.ID, err)
+		}
+		for _, mp := range s.Mountpaths {
+			if mp.State != "enabled" {
+				return fmt.Errorf("%w: ec.enabled false: a mountpath of target %s is %s, and what it held may be restored from parts: enable or detach it first", store.ErrConflict, t.ID, mp.State)
+			}
+		}
+	}
+	for _, node := range n.status(ctx).Nodes {
+		for _, j := range node.Jobs {
+			if j.Running && (j.Kind == jobECResilver || j.Kind == "rebalance") {
+				return fmt.Errorf("%w: ec.enabled false: %s %s runs on %s, restoring objects from parts: wait for it to end", store.ErrConflict, j.Kind, j.ID, node.ID)
+			}
 		}
 	}
 	return nil

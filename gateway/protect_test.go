@@ -202,11 +202,17 @@ func TestErasureCodingThroughTheAPI(t *testing.T) {
 	if err != nil || report.Corrupt != 0 || report.Unrecoverable != 0 || report.Parts == 0 {
 		t.Fatalf("scrub: %+v %v", report, err)
 	}
-	// Erasure coding turned off: its parts go (left, they would bring
-	// back what is deleted while it is off once it is on again).
-	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
+	// The dead target is removed: its objects are restored from parts
+	// on their new owners (an ec-resilver).
+	if err := client.RemoveNode(ctx, victim.Node.ID()); err != nil {
 		t.Fatal(err)
 	}
+	c.WaitRebalance(c.WaitForMap(4).Version)
+	// Erasure coding turned off, refused while the resilver the removal
+	// started runs (parts may be the only copy of what it restores),
+	// done once it ended: its parts go (left, they would bring back what
+	// is deleted while it is off once it is on again).
+	turnECOffWhenAdmitted(t, client, "e")
 	jobs, err := client.Jobs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -878,9 +884,7 @@ func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {
 	}
 	c.Kill(victim)
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
-	if err := client.SetBucketProps(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
-		t.Fatal(err)
-	}
+	turnECOffWhenAdmitted(t, client, "coded")
 	back := c.Restart(victim)
 	eventually(t, func() bool { return parts(back) == 0 }, "the target back kept the parts of a bucket no longer erasure-coded")
 	for i := range 20 {
@@ -1198,4 +1202,47 @@ func TestECCleanupAfterECIsOnAgainDropsNothing(t *testing.T) {
 	if after, err := client.ObjectLocation(ctx, "e", "big"); err != nil || len(after.Parts) != len(loc.Parts) {
 		t.Fatalf("the object's parts after a late ec-cleanup with EC on: %+v %v, want the %d it had", after, err, len(loc.Parts))
 	}
+}
+
+// turnECOffWhenAdmitted turns a bucket's erasure coding off, as a user
+// does who is told to wait for a resilver or rebalance restoring objects
+// from parts: asked again until it is taken.
+func turnECOffWhenAdmitted(t *testing.T, client *api.Client, bucket string) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		err := client.SetBucketProps(t.Context(), bucket, map[string]any{"ec": map[string]any{"enabled": false}})
+		if err == nil {
+			return
+		}
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "wait for it to end") || time.Now().After(deadline) {
+			t.Fatalf("EC off for %s: %v", bucket, err)
+		}
+	}
+}
+
+// Erasure coding is not turned off while a resilver restores objects
+// from parts: the cleanup would drop the only copy of what it has not
+// restored yet.
+func TestECOffWaitsForTheResilver(t *testing.T) {
+	release := gateway.HoldECResilver()
+	defer release()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range c.Targets() {
+		if err := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()}).StartJob(ctx, cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}, peer.JobRequest{ID: "ec-resil-held", Kind: "ec-resilver"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "ec-resilver") {
+		t.Fatalf("EC off while a resilver runs: %v, want 409 naming it", err)
+	}
+	release()
+	turnECOffWhenAdmitted(t, client, "e")
 }
