@@ -927,9 +927,7 @@ func TestECEncodeWaitsForTheCleanup(t *testing.T) {
 		t.Fatalf("no %s job: %+v", kind, jobs)
 		return api.ClusterJob{}
 	}
-	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
-		t.Fatal(err)
-	}
+	turnECOffWhenAdmitted(t, client, "e")
 	waitJob(t, client, jobOf("ec-cleanup").ID)
 	// A cleanup still under way on one target.
 	release := make(chan struct{})
@@ -985,9 +983,7 @@ func TestECCleanupReplacesARunningOne(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
-		t.Fatalf("EC off with an ec-cleanup running: %v", err)
-	}
+	turnECOffWhenAdmitted(t, client, "e") // with an ec-cleanup running
 	select {
 	case <-replaced:
 	case <-time.After(10 * time.Second):
@@ -1072,9 +1068,7 @@ func TestErasureCodingOffAndOnAgainEncodesAnew(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "e", on); err != nil {
 		t.Fatal(err)
 	}
-	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": false}}); err != nil {
-		t.Fatal(err)
-	}
+	turnECOffWhenAdmitted(t, client, "e")
 	if err := client.SetBucketProps(ctx, "e", on); err != nil {
 		t.Fatalf("erasure coding on again while the first encode was stopping: %v", err)
 	}
