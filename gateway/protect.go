@@ -1174,13 +1174,29 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 			continue
 		}
 		if err != nil {
-			return "", err
+			// Made, with no job to follow it: a retry of the same change
+			// changes nothing, so it starts none either. Said, with what
+			// starts it by hand.
+			// 409, not the cause's 503: a client that retries would
+			// find the change made, start nothing, and answer success.
+			return "", fmt.Errorf("%w: the props of %s are changed, but its %s job did not start (%s): start it with %s", store.ErrConflict, b, kind, err.Error(), startBy(kind, b))
 		}
 		if first == "" {
 			first = id
 		}
 	}
 	return first, nil
+}
+
+// startBy is how a user starts a props change's job by hand.
+func startBy(kind string, b store.Bucket) string {
+	switch kind {
+	case jobMakeCopies:
+		return fmt.Sprintf("`ais bucket mirror %s --copies N` (the action %s)", b, api.ActionMakeNCopies)
+	case jobECEncode:
+		return fmt.Sprintf("`ais bucket ec-encode %s --data D --parity P` (the action %s)", b, api.ActionECEncode)
+	}
+	return "a change of the props back and again"
 }
 
 // encodeStarting runs as an ec-encode begins its objects (a test's hook).

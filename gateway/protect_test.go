@@ -1240,3 +1240,23 @@ func TestECOffWaitsForTheResilver(t *testing.T) {
 	release()
 	turnECOffWhenAdmitted(t, client, "e")
 }
+
+// A props change made whose job could not start (a target that does not
+// answer, not yet offline) says so and how to start it: retried, the
+// same change changes nothing and starts nothing.
+func TestPropsChangedWithoutTheirJobSaySo(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true, KeepaliveTimeout: time.Hour})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	c.Kill(c.Targets()[3])
+	err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}})
+	if err == nil || !strings.Contains(err.Error(), "are changed, but its ec-encode job did not start") || !strings.Contains(err.Error(), "ais bucket ec-encode") {
+		t.Fatalf("EC on with a target silent: %v, want the change said made and the job to start by hand", err)
+	}
+	if props, err := client.BucketProps(ctx, "e"); err != nil || !props.EC.Enabled {
+		t.Fatalf("the props after: %+v %v", props.EC, err)
+	}
+}
