@@ -491,7 +491,15 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
 			// EC on again since the change that started it (an encode
 			// then writes parts stamped as their objects, older than
-			// before): nothing of it is to go.
+			// before): nothing of it is to go. Told by props at least as
+			// new as that change's: a target behind on them catches up
+			// first (its EC "on" would be of before the change).
+			if md := n.currentBuckets(); md == nil || md.Version < req.BucketsVersion {
+				n.refresh(ctx)
+				if md := n.currentBuckets(); md == nil || md.Version < req.BucketsVersion {
+					return nil, fmt.Errorf("ec-cleanup of %s: this target has not the bucket metadata of the change (version %d): run it again", b, req.BucketsVersion)
+				}
+			}
 			if props, err := n.bucketProps(b); err == nil && props.EC.Enabled {
 				return nil, nil
 			}
@@ -1101,8 +1109,8 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 }
 
 // checkPartsNotNeeded refuses to turn erasure coding off while some
-// objects may be held only as parts: a mountpath away, or a resilver or
-// rebalance under way (what a lost disk held is being restored from
+// objects may be held only as parts: a mountpath away, or an ec-resilver
+// under way (what a lost disk or target held is being restored from
 // parts). The cleanup would drop the only copy. (A target offline keeps
 // its own copies: back, it drops the parts it missed the cleanup of.)
 func (n *Node) checkPartsNotNeeded(ctx context.Context) error {
@@ -1112,14 +1120,16 @@ func (n *Node) checkPartsNotNeeded(ctx context.Context) error {
 			return fmt.Errorf("%w: ec.enabled false: target %s does not answer: %w", api.ErrUnavailable, t.ID, err)
 		}
 		for _, mp := range s.Mountpaths {
-			if mp.State != "enabled" {
-				return fmt.Errorf("%w: ec.enabled false: a mountpath of target %s is %s, and what it held may be restored from parts: enable or detach it first", store.ErrConflict, t.ID, mp.State)
+			// (A detaching one is read still: nothing of it is held
+			// only as parts.)
+			if mp.State == "disabled" || mp.State == "returning" {
+				return fmt.Errorf("%w: ec.enabled false: a mountpath of target %s is %s, and what it held may be restored from parts: enable it and let its resilver end, or detach it first", store.ErrConflict, t.ID, mp.State)
 			}
 		}
 	}
 	for _, node := range n.status(ctx).Nodes {
 		for _, j := range node.Jobs {
-			if j.Running && (j.Kind == jobECResilver || j.Kind == "rebalance") {
+			if j.Running && j.Kind == jobECResilver {
 				return fmt.Errorf("%w: ec.enabled false: %s %s runs on %s, restoring objects from parts: wait for it to end", store.ErrConflict, j.Kind, j.ID, node.ID)
 			}
 		}
