@@ -402,6 +402,24 @@ func HoldEncodes(release <-chan struct{}) (restore func()) {
 	return func() { encodeStarting = old }
 }
 
+// HoldMakeCopies makes each make-n-copies on target node wait, as it
+// begins, until it is stopped (held is closed when one waits); the
+// returned func restores the hook.
+func HoldMakeCopies(node string) (held <-chan struct{}, restore func()) {
+	old := copiesStarting
+	waiting := make(chan struct{})
+	var once sync.Once
+	copiesStarting = func(ctx context.Context, on string) error {
+		if on != node {
+			return nil
+		}
+		once.Do(func() { close(waiting) })
+		<-ctx.Done()
+		return context.Cause(ctx)
+	}
+	return waiting, func() { copiesStarting = old }
+}
+
 // SetMaxRetryAfter bounds the wait a download takes for an origin's
 // Retry-After.
 func SetMaxRetryAfter(d time.Duration) (restore func()) {

@@ -303,6 +303,10 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		leavingAgain = self.State == cluster.StateLeaving && known && before.State != cluster.StateLeaving
 		returned = self.Role.IsTarget() && known && before.State == cluster.StateOffline
 	}
+	if previous.Map == nil || returned {
+		// Mirroring changed while it was away (owed.go).
+		n.background(n.payOwedCopies)
+	}
 	if previous.Map == nil || leavingAgain || returned || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
 		if previous.Map != nil || n.savedMap.Load() > 0 {

@@ -368,6 +368,8 @@ type Node struct {
 	// lastMember is when this target last heard from the primary as a
 	// member (Unix nanoseconds; see removed.go).
 	lastMember atomic.Int64
+	// owed are the buckets this target owes a make-n-copies (owed.go).
+	owed copiesOwed
 	// resilverPending is set while a resilver waits for the running one
 	// to end (a mountpath changed during it).
 	resilverPending atomic.Bool
@@ -614,6 +616,9 @@ func (n *Node) newControl() (control, error) {
 	var syncBuckets func(context.Context, store.BucketMetadata) error
 	if cfg.Store != nil {
 		localBuckets, syncBuckets = cfg.Store.Buckets, cfg.Store.SyncBuckets
+		if cfg.Role.IsTarget() {
+			syncBuckets = n.syncBucketsOwing
+		}
 	}
 	if !cfg.Role.IsGateway() {
 		return membership.NewPush(membership.Config{

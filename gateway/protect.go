@@ -457,7 +457,18 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			}
 		}
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return nil, n.config.Storage.MakeCopies(ctx, b, p)
+			since := int64(0)
+			if md := n.currentBuckets(); md != nil {
+				since = md.Version
+			}
+			if err := copiesStarting(ctx, n.config.ID); err != nil {
+				return nil, err
+			}
+			err := n.config.Storage.MakeCopies(ctx, b, p)
+			if err == nil {
+				n.paidCopies(b, since)
+			}
+			return nil, err
 		}
 	case jobECEncode:
 		if n.ec == nil {
@@ -1211,6 +1222,10 @@ func startBy(kind string, b store.Bucket) string {
 
 // encodeStarting runs as an ec-encode begins its objects (a test's hook).
 var encodeStarting = func(context.Context) {}
+
+// copiesStarting runs as a make-n-copies begins on target node (a test's
+// hook).
+var copiesStarting = func(context.Context, string) error { return nil }
 
 // encodeBusyWait bounds the wait of an encode for the one before it to
 // end.

@@ -895,6 +895,125 @@ func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {
 	}
 }
 
+// A target down while a bucket's mirroring changed misses the gateway's
+// make-n-copies: back, it runs its own, for the change either way.
+func TestTargetBackMakesTheCopiesOfAMirroringChangeItMissed(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, Mountpaths: 2, NoSync: true, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.Targets()[2]
+	var held []string
+	for i := range 30 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "m", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+		loc, err := client.ObjectLocation(ctx, "m", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if loc.Target == victim.Node.ID() {
+			held = append(held, name)
+		}
+	}
+	if len(held) == 0 {
+		t.Fatal("the target holds no object: the test tests nothing")
+	}
+	copiesAre := func(m *gatewaytest.Member, want int) bool {
+		for _, name := range held {
+			copies, err := m.Store.Copies(ctx, store.NewBucket("m"), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(copies) != want {
+				return false
+			}
+		}
+		return true
+	}
+	if !copiesAre(victim, 1) {
+		t.Fatal("objects of an unmirrored bucket have more than one copy")
+	}
+	mirrorWhileDown := func(m *gatewaytest.Member, mirror map[string]any) *gatewaytest.Member {
+		t.Helper()
+		c.Kill(m)
+		c.WaitForState(m.Node.ID(), cluster.StateOffline)
+		if err := client.SetBucketProps(ctx, "m", map[string]any{"mirror": mirror}); err != nil {
+			t.Fatal(err)
+		}
+		return c.Restart(m)
+	}
+	back := mirrorWhileDown(victim, map[string]any{"enabled": true, "copies": 2})
+	eventually(t, func() bool { return copiesAre(back, 2) }, "the target back kept one copy of the objects of a bucket mirrored while it was down")
+	back = mirrorWhileDown(back, map[string]any{"enabled": false})
+	eventually(t, func() bool { return copiesAre(back, 1) }, "the target back kept two copies of the objects of a bucket no longer mirrored")
+	for i := range 30 {
+		name := fmt.Sprintf("o%02d", i)
+		if got, err := client.GetBytes(ctx, "m", name, api.GetOptions{}); err != nil || string(got) != name {
+			t.Fatalf("%s after the copies changed: %q %v", name, got, err)
+		}
+	}
+}
+
+// The debt of a missed mirroring change outlives a restart in the middle
+// of the make-n-copies that pays it (the bucket metadata saved by then
+// shows no change any more).
+func TestMissedCopiesOutliveARestartMidway(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, Mountpaths: 2, NoSync: true, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	victim := c.Targets()[1]
+	var held []string
+	for i := range 20 {
+		name := fmt.Sprintf("o%02d", i)
+		if _, err := client.Put(ctx, "m", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+		if loc, err := client.ObjectLocation(ctx, "m", name); err != nil {
+			t.Fatal(err)
+		} else if loc.Target == victim.Node.ID() {
+			held = append(held, name)
+		}
+	}
+	if len(held) == 0 {
+		t.Fatal("the target holds no object: the test tests nothing")
+	}
+	c.Kill(victim)
+	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	if err := client.SetBucketProps(ctx, "m", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	waiting, restore := gateway.HoldMakeCopies(victim.Node.ID())
+	back := c.Restart(victim)
+	select {
+	case <-waiting:
+	case <-time.After(30 * time.Second):
+		restore()
+		t.Fatal("the target back started no make-n-copies")
+	}
+	c.Kill(back)
+	restore()
+	back = c.Restart(back)
+	eventually(t, func() bool {
+		for _, name := range held {
+			copies, err := back.Store.Copies(ctx, store.NewBucket("m"), name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(copies) != 2 {
+				return false
+			}
+		}
+		return true
+	}, "a restart in the middle of the make-n-copies owed forgot it")
+}
+
 // EC turned on again while the cleanup of when it was off still runs:
 // the encode waits for the cleanup to end (it used to abort it, leaving
 // parts that restore objects deleted while EC was off), then protects.
