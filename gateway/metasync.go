@@ -110,8 +110,8 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch change.Kind {
-	case membership.DropVoter:
-		// A gateway asks it of itself only (its log lost), through
+	case membership.DropVoter, membership.PromoteVoter:
+		// A gateway asks it of itself only (its log lost; caught up), through
 		// another gateway maybe (forwarded to the leader).
 		from, known := n.currentMap().Node(sender(r))
 		if change.Node.ID == "" || change.Node.ID != sender(r) && !(known && from.Role.IsGateway()) {
@@ -153,6 +153,8 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, raft.ErrQuorumAtRisk):
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
+	case errors.Is(err, raft.ErrNotCaughtUp):
+		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):

@@ -161,6 +161,10 @@ const (
 	// not log it (a leader of an older build logs it, and every node
 	// refuses it as unknown: harmless).
 	DropVoter Kind = "drop-voter"
+	// PromoteVoter asks the leader to make Node, a gateway that joined
+	// as a nonvoter, a voter: its log has every entry up to LogIndex.
+	// The leader acts on it and does not log it (as DropVoter).
+	PromoteVoter Kind = "promote-voter"
 )
 
 // Change is one change of the snapshot. It carries everything Apply needs
@@ -202,6 +206,8 @@ type Change struct {
 	// change against the cluster, and chose the jobs it calls for, judged
 	// the props it applies to. A change with it is of LevelPropsIf.
 	IfProps string `json:"if_props,omitempty"`
+	// LogIndex is how far PromoteVoter's gateway has the log.
+	LogIndex uint64 `json:"log_index,omitempty"`
 	// Level is the ProtocolLevel a node needs to apply the change: above
 	// the first one for a change kind, or a rule, newer than it.
 	Level int `json:"level,omitempty"`

@@ -105,6 +105,10 @@ type Control struct {
 	// (membership.Admissible), or each voter removal find the quorum
 	// safe without the other.
 	admitMu sync.Mutex
+	// addedAt is the log index by which each nonvoter gateway is caught
+	// up (see promote).
+	addedMu sync.Mutex
+	addedAt map[string]uint64
 	// strays are the voters the leader found outside the map, and when
 	// (under tickMu): removed once strayVoterGrace has passed;
 	// strayChecked is when the last were weighed.
@@ -149,7 +153,7 @@ func New(cfg Config) (*Control, error) {
 	case cfg.Dir == "" && !cfg.InMemory:
 		return nil, errors.New("raft: a directory for the log is required")
 	}
-	c := &Control{config: cfg, closed: make(chan struct{}), keepalive: membership.Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger,
+	c := &Control{config: cfg, closed: make(chan struct{}), addedAt: map[string]uint64{}, keepalive: membership.Keepalive{Timeout: cfg.KeepaliveTimeout, Logger: cfg.Logger,
 		Skip: func(n cluster.Node) bool { return n.Role == cluster.RoleGateway }}}
 	c.Holder = membership.NewHolder(cfg.Placement, cfg.Changed)
 	c.fsm = &fsm{holder: c.Holder, syncBuckets: cfg.SyncBuckets, logger: cfg.Logger, incompatible: cfg.Incompatible}
@@ -223,8 +227,15 @@ func (c *Control) Start(ctx, loops context.Context) error {
 	if existing {
 		return c.catchUp(ctx)
 	}
+	if c.config.Join != "" && askPromotion {
+		c.promoteSelf(ctx)
+	}
 	return nil
 }
+
+// askPromotion: a new gateway asks to be made a voter (false in a test: a
+// gateway of an older build, which does not).
+var askPromotion = true
 
 // catchUp waits, after a restart, until the gateway applied everything the
 // cluster committed: a snapshot restored at start may be older than the
@@ -863,7 +874,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	// A gateway's join and its removal too: a removal between the join's
 	// voter added and its map applied left a gateway in the map that no
 	// longer follows the log.
-	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Left || ch.Kind == membership.Join || ch.Kind == membership.Remove {
+	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Left || ch.Kind == membership.Join || ch.Kind == membership.Remove || ch.Kind == membership.PromoteVoter {
 		c.admitMu.Lock()
 		defer c.admitMu.Unlock()
 	}
@@ -905,6 +916,8 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		}
 		c.config.Logger.Warn("a gateway whose log was lost leaves the voters before it joins again", "gateway", ch.Node.ID)
 		return c.Current(), false, c.removeVoter(ctx, ch.Node.ID)
+	case membership.PromoteVoter:
+		return c.Current(), false, c.promote(ctx, ch.Node.ID, ch.LogIndex)
 	case membership.SetConfig:
 		if ch, err = membership.ResolveConfig(c.Current(), ch); err != nil {
 			return s, false, err
@@ -917,10 +930,18 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
 		}
 		if ch.Node.Role.IsGateway() {
-			f := c.raftNode().AddVoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
+			// A nonvoter first: the log goes to it, but no commit waits
+			// for it. A voter at once, one that cannot take the log (an
+			// older build, a full disk) or takes it slowly would stall
+			// every commit while the others are a bare majority. It asks
+			// to be promoted once it caught up (PromoteVoter), else the
+			// leader's keepalive sees it did (promoteCaughtUp). One that
+			// is a voter already (its restart) stays one.
+			f := c.raftNode().AddNonvoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
 			if err := c.await(f); err != nil {
 				return s, false, c.applyError(ctx, err)
 			}
+			c.setAddedAt(ch.Node.ID, f.Index())
 		}
 	case membership.Leave, membership.Remove, membership.Left:
 		node, ok := c.Current().Map.Node(ch.Node.ID)
@@ -966,6 +987,137 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	}
 	c.push(ctx, s)
 	return s, false, nil
+}
+
+// ErrNotCaughtUp refuses to promote a gateway whose log lacks entries
+// up to the configuration that added it.
+var ErrNotCaughtUp = errors.New("raft: the gateway has not caught up with the log yet")
+
+// promote makes a gateway that joined as a nonvoter a voter, once its log
+// has every entry up to the configuration that added it (index). The
+// caller holds admitMu.
+func (c *Control) promote(ctx context.Context, id string, index uint64) error {
+	f := c.raftNode().GetConfiguration()
+	if err := f.Error(); err != nil {
+		return c.applyError(ctx, err)
+	}
+	i := slices.IndexFunc(f.Configuration().Servers, func(s hraft.Server) bool { return string(s.ID) == id })
+	if i < 0 {
+		return fmt.Errorf("%w: gateway %s is not in the log's configuration: it joins first", membership.ErrUnknownChange, id)
+	}
+	server := f.Configuration().Servers[i]
+	if server.Suffrage == hraft.Voter {
+		c.setAddedAt(id, 0)
+		return nil
+	}
+	// Raft says no configuration's index: the one of the addition, when
+	// this leader made it, else its log's end as it first asks (a fixed
+	// mark: one that moved with every commit might never be reached).
+	c.addedMu.Lock()
+	added, ok := c.addedAt[id]
+	if !ok {
+		added = c.raftNode().LastIndex()
+		c.addedAt[id] = added
+	}
+	c.addedMu.Unlock()
+	if index < added {
+		return fmt.Errorf("%w: gateway %s has the log up to %d, the entry that added it is at %d", ErrNotCaughtUp, id, index, added)
+	}
+	// A gateway the map has: one dropped since its join (a removal) would
+	// be a voter that follows nothing.
+	if m := c.Current().Map; m == nil {
+		return fmt.Errorf("%w: no map yet", ErrNoQuorum)
+	} else if node, ok := m.Node(id); !ok || !node.Role.IsGateway() {
+		return fmt.Errorf("%w: gateway %s is not in the map", membership.ErrUnknownChange, id)
+	}
+	if err := c.await(c.raftNode().AddVoter(server.ID, server.Address, 0, c.config.ApplyTimeout)); err != nil {
+		return c.applyError(ctx, err)
+	}
+	c.setAddedAt(id, 0)
+	c.config.Logger.Info("raft: a gateway that caught up with the log is a voter now", "gateway", id, "index", index)
+	return nil
+}
+
+// setAddedAt notes where a nonvoter's addition is in the log; 0 forgets
+// it (promoted, removed).
+func (c *Control) setAddedAt(id string, index uint64) {
+	c.addedMu.Lock()
+	defer c.addedMu.Unlock()
+	if index == 0 {
+		delete(c.addedAt, id)
+		return
+	}
+	c.addedAt[id] = index
+}
+
+// promoteWait bounds a joiner's wait to be made a voter; past it, the
+// leader's keepalive promotes it once it sees it caught up.
+const promoteWait = 15 * time.Second
+
+// promoteSelf asks the leader, once this new gateway has the log up to
+// the configuration that added it, to make it a voter.
+func (c *Control) promoteSelf(ctx context.Context) {
+	deadline := time.Now().Add(promoteWait)
+	delay := 50 * time.Millisecond
+	for {
+		f := c.raftNode().GetConfiguration()
+		if f.Error() == nil {
+			servers := f.Configuration().Servers
+			i := slices.IndexFunc(servers, func(s hraft.Server) bool { return string(s.ID) == c.config.Self.ID })
+			if i >= 0 && servers[i].Suffrage == hraft.Voter {
+				return // a leader of an older build added it as a voter
+			}
+		}
+		_, err := c.Propose(ctx, membership.Change{Kind: membership.PromoteVoter, Node: c.config.Self, LogIndex: c.LogIndex()})
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			c.config.Logger.Warn("raft: this gateway is not a voter yet: the leader makes it one once it sees it caught up", "err", err)
+			return
+		}
+		select {
+		case <-ctx.Done():
+		case <-c.closed:
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// promoteCaughtUp makes voters of the gateways of the map that are
+// nonvoters of the log and have caught up with it (one of a build that
+// does not ask, or whose ask failed). The caller holds tickMu.
+func (c *Control) promoteCaughtUp(ctx context.Context, m *cluster.Map) {
+	indexer, ok := c.config.Transport.(interface {
+		LogIndexOf(ctx context.Context, node cluster.Node) (uint64, error)
+	})
+	if !ok {
+		return
+	}
+	f := c.raftNode().GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, server := range f.Configuration().Servers {
+		node, inMap := m.Node(string(server.ID))
+		if server.Suffrage != hraft.Nonvoter || !inMap || !node.Role.IsGateway() {
+			continue
+		}
+		ask, cancel := context.WithTimeout(ctx, 2*time.Second)
+		index, err := indexer.LogIndexOf(ask, cluster.Node{ID: node.ID, Role: cluster.RoleGateway, URL: string(server.Address)})
+		cancel()
+		if err != nil {
+			continue // not answering: the next round asks again
+		}
+		c.admitMu.Lock()
+		err = c.promote(ctx, node.ID, index)
+		c.admitMu.Unlock()
+		if err != nil && !errors.Is(err, ErrNotCaughtUp) {
+			c.config.Logger.Warn("raft: promote a gateway that caught up with the log", "gateway", node.ID, "err", err)
+		}
+	}
 }
 
 // isVoter reports whether a gateway is in the log's configuration.
@@ -1038,6 +1190,7 @@ func (c *Control) removeVoter(ctx context.Context, id string) error {
 	if err := c.await(c.raftNode().RemoveServer(hraft.ServerID(id), 0, c.config.ApplyTimeout)); err != nil {
 		return c.applyError(ctx, err)
 	}
+	c.setAddedAt(id, 0)
 	return nil
 }
 
@@ -1203,15 +1356,17 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
 	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger))
 	c.removeStrays(ctx, now, s.Map)
+	c.promoteCaughtUp(ctx, s.Map)
 }
 
 // strayVoterGrace is how long a voter may be outside the map: a join
 // adds the voter, then the node, within seconds.
 const strayVoterGrace = time.Minute
 
-// removeStrays takes out of the voters the gateways the map no longer
-// has (a removal cut short after the map's change): left there, each one
-// dead counts against the quorum for good. At most one goes a check,
+// removeStrays takes out of the log's configuration the gateways the map
+// no longer has (a removal cut short after the map's change, a join whose
+// map change failed): left there, each voter dead counts against the
+// quorum for good, and the log goes on being sent to each nonvoter. At most one goes a check,
 // every strayCheckEvery, a dead one first, and only while the voters
 // left answer in a majority: a live stray's vote may be what keeps the
 // quorum now, and Raft counts a new configuration at once. The caller
@@ -1226,7 +1381,7 @@ func (c *Control) removeStrays(ctx context.Context, now time.Time, m *cluster.Ma
 	var due []hraft.Server
 	for _, server := range servers {
 		id := string(server.ID)
-		if _, ok := m.Node(id); ok || id == c.config.Self.ID || server.Suffrage != hraft.Voter {
+		if _, ok := m.Node(id); ok || id == c.config.Self.ID {
 			continue
 		}
 		first, ok := c.strays[id]
@@ -1401,7 +1556,9 @@ func (c *Control) Voters() ([]string, error) {
 	}
 	var ids []string
 	for _, s := range f.Configuration().Servers {
-		ids = append(ids, string(s.ID))
+		if s.Suffrage == hraft.Voter {
+			ids = append(ids, string(s.ID))
+		}
 	}
 	return ids, nil
 }

@@ -134,6 +134,15 @@ func (t transport) Probe(ctx context.Context, n cluster.Node) error {
 	return err
 }
 
+// LogIndexOf answers as a gateway's map does, with its log index.
+func (t transport) LogIndexOf(ctx context.Context, node cluster.Node) (uint64, error) {
+	c, err := t.net.reach(t.self, node.URL)
+	if err != nil {
+		return 0, err
+	}
+	return c.LogIndex(), nil
+}
+
 func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snapshot, error) {
 	c, err := t.net.reach(t.self, from.URL)
 	if err != nil {
@@ -1279,5 +1288,58 @@ func TestStepDownHandsTheLeadOver(t *testing.T) {
 	})
 	if m := leader.Current().Map; m.Primary == leader.config.Self.ID {
 		t.Fatalf("the gateway that stepped down took office when the lead came back to it (map version %d)", m.Version)
+	}
+}
+
+// A gateway joins as a nonvoter: one that never takes the log (an older
+// build, a full disk) stalls no commit. As a voter at once, with the
+// leader it made two voters, and every commit waited for it.
+func TestJoinerThatNeverTakesTheLogStallsNoCommit(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	stuck := "http://127.0.0.1:7999"
+	n.mu.Lock()
+	n.targets[stuck] = true // answers probes, takes no log
+	n.mu.Unlock()
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: stuck}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}); err != nil {
+		t.Fatalf("a commit after a joiner that takes no log: %v", err)
+	}
+	if voters, err := g1.Voters(); err != nil || len(voters) != 1 {
+		t.Fatalf("voters %v %v, want g1 alone", voters, err)
+	}
+	// Nor does the keepalive promote it: it never says it caught up.
+	g1.Tick(t.Context(), time.Now())
+	if voters, err := g1.Voters(); err != nil || len(voters) != 1 {
+		t.Fatalf("voters %v %v after a keepalive, want g1 alone", voters, err)
+	}
+	// Nor does its own ask, behind.
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.PromoteVoter, Node: cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: stuck}, LogIndex: 1}); !errors.Is(err, ErrNotCaughtUp) {
+		t.Fatalf("a promotion asked from behind: %v, want ErrNotCaughtUp", err)
+	}
+}
+
+// A new gateway is a voter once its start returns (it asked, caught up);
+// one of a build that does not ask is made one by the leader's keepalive
+// once it answers caught up.
+func TestCaughtUpJoinersBecomeVoters(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	n.start(t, "g2", g1.config.Self.URL)
+	if voters, err := g1.Voters(); err != nil || len(voters) != 2 {
+		t.Fatalf("voters %v %v once g2 started, want g1 and g2", voters, err)
+	}
+	askPromotion = false
+	g3 := n.start(t, "g3", g1.config.Self.URL)
+	askPromotion = true
+	if voters, err := g1.Voters(); err != nil || len(voters) != 2 {
+		t.Fatalf("voters %v %v, want g3 a nonvoter until the keepalive", voters, err)
+	}
+	eventually(t, "g3 caught up", func() bool { return g3.LogIndex() >= g1.LogIndex() })
+	g1.Tick(t.Context(), time.Now())
+	if voters, err := g1.Voters(); err != nil || len(voters) != 3 {
+		t.Fatalf("voters %v %v after a keepalive, want g3 promoted", voters, err)
 	}
 }
