@@ -866,11 +866,14 @@ func (c *Coordinator) runPhases(ctx context.Context, job *coordinatedJob) error 
 	return err
 }
 
-// finishWait is the least time finishAll tries for (a job's target_grace,
-// when longer, bounds it), and finishRetry its first pause.
+// finishWait is the least time finishAll tries for after its first round
+// (a job's target_grace, when longer, bounds it), finishRetry its first
+// pause, and finishCall bounds one round: a target's finish releases the
+// job's spill files (tens of GB take a while) and syncs its mark.
 var (
 	finishWait  = 10 * time.Second
 	finishRetry = 100 * time.Millisecond
+	finishCall  = 5 * time.Minute
 )
 
 // finishAll tells every target its job is done, once every shard is
@@ -880,15 +883,23 @@ var (
 func (c *Coordinator) finishAll(ctx context.Context, job *coordinatedJob) error {
 	peers := c.config.Targets
 	pending := job.targets
-	deadline := time.Now().Add(max(job.plan.TargetGrace, finishWait))
+	var deadline time.Time
 	pause := finishRetry
 	for {
 		errs := make([]error, len(pending))
 		var wg sync.WaitGroup
+		round, cancel := context.WithTimeout(ctx, finishCall)
 		for i, t := range pending {
-			wg.Go(func() { errs[i] = peers.Finish(ctx, t, job.id) })
+			wg.Go(func() { errs[i] = peers.Finish(round, t, job.id) })
 		}
 		wg.Wait()
+		cancel()
+		if deadline.IsZero() {
+			// From the end of the first round: a finish that outlasted
+			// the grace (a big release) is asked again, not taken for a
+			// target gone, and the whole output removed.
+			deadline = time.Now().Add(max(job.plan.TargetGrace, finishWait))
+		}
 		var failed []cluster.Node
 		var last error
 		for i, err := range errs {

@@ -37,6 +37,13 @@ func SetMaxOpenInputs(n int) (restore func()) {
 	return func() { maxOpenInputs = old }
 }
 
+// SetFinishWait changes finishWait until the returned func restores it.
+func SetFinishWait(d time.Duration) (restore func()) {
+	old := finishWait
+	finishWait = d
+	return func() { finishWait = old }
+}
+
 // SetEndJobRetry changes endJobRetry until the returned func restores it.
 func SetEndJobRetry(d time.Duration) (restore func()) {
 	old := endJobRetry

@@ -3052,13 +3052,21 @@ func TestFinishCutOnItsWayIsSentAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, disturbance := range []string{"cut calls", "a blip", "a target joining"} {
+	for _, disturbance := range []string{"cut calls", "a blip", "a target joining", "a first round longer than the grace"} {
 		c := newMemCluster(t, 3, nil)
 		c.createBucket("src")
 		c.putInputs("src", inputs)
+		spec := spec
 		switch disturbance {
 		case "cut calls":
 			c.finishFailures = 2
+		case "a first round longer than the grace":
+			// A finish releasing a big job's spill files: the grace
+			// counts from the round's end, not its start.
+			spec.TargetGrace = "0s"
+			defer pipeline.SetFinishWait(200 * time.Millisecond)()
+			c.finishFailures = 1
+			c.beforeFinish = func() { time.Sleep(600 * time.Millisecond) }
 		case "a blip":
 			// Away and back between the phases' end and the finish:
 			// the map changes twice.

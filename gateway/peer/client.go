@@ -584,7 +584,9 @@ func (c *Client) Create(ctx context.Context, t cluster.Node, id string, planned 
 
 // Finish releases a finished job on a target.
 func (c *Client) Finish(ctx context.Context, t cluster.Node, id string) error {
-	return c.Call(ctx, http.MethodPost, t.URL+"/v1/sort/finish/"+url.PathEscape(id), nil, nil)
+	// Bounded by the caller's deadline: a finish releases the job's
+	// spill files first, which may take longer than a request.
+	return c.callLong(ctx, http.MethodPost, t.URL+"/v1/sort/finish/"+url.PathEscape(id), nil, nil)
 }
 
 // Abort stops a job on a target.
