@@ -440,6 +440,41 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 		"the job was not settled once the silent target was counted out")
 }
 
+// A job settled while every target is away (a whole cluster restarting
+// after the job's finish, before its end was recorded) is not recorded
+// aborted for want of an answer, its output removed: settled once they
+// answer, finished, the output whole.
+func TestSettleWaitsForTargetsAwayOfAJobNoneSaidFinished(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Second})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	id, targets := finishedJob(t, c)
+	written := outputCount(t, c, "dst")
+	if written == 0 {
+		t.Fatal("the job wrote nothing: the test tests nothing")
+	}
+	dst := store.Bucket{Provider: "ais", Name: "dst"}
+	away := c.Targets()
+	for _, m := range away {
+		c.Kill(m)
+	}
+	if gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("a job was settled while every target was away")
+	}
+	for _, m := range away {
+		back := c.Restart(m)
+		c.WaitForState(back.Node.ID(), cluster.StateActive)
+	}
+	eventually(t, func() bool { return gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") },
+		"the job was not settled once its targets were back")
+	if got := outputCount(t, c, "dst"); got != written {
+		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	}
+}
+
 // A job whose targets all finished, whose coordinator died before the
 // registry recorded its end, is settled finished by the leader though a
 // target restarted meanwhile: a target's finish is durable, its shards

@@ -160,6 +160,45 @@ func forgetSettled(silent map[string]time.Time, jobs map[string]membership.Job) 
 	maps.DeleteFunc(silent, func(coordinator string, _ time.Time) bool { return !running[coordinator] })
 }
 
+// settleAwayWait bounds how long a job none of whose answering targets
+// finished waits for its targets away to answer before it is aborted.
+var settleAwayWait = 10 * time.Minute
+
+// mayAbortUnheard reports whether a job no target said it finished may
+// be aborted: every target of the map answered (an away one may have
+// finished it: after a whole cluster's restart, all are away at first,
+// and an abort then would remove a whole output), or they stayed away
+// past settleAwayWait.
+func (n *Node) mayAbortUnheard(j membership.Job, m *cluster.Map, answered map[string]bool) bool {
+	var away []string
+	for _, id := range j.Targets {
+		if _, inMap := m.Node(id); inMap && !answered[id] {
+			away = append(away, id)
+		}
+	}
+	n.settleAway.Lock()
+	defer n.settleAway.Unlock()
+	if len(away) == 0 {
+		delete(n.settleAway.since, j.ID)
+		return true
+	}
+	now := time.Now()
+	if n.settleAway.since == nil {
+		n.settleAway.since = map[string]time.Time{}
+	}
+	first, seen := n.settleAway.since[j.ID]
+	if !seen {
+		n.settleAway.since[j.ID] = now
+		first = now
+	}
+	if now.Sub(first) >= settleAwayWait {
+		delete(n.settleAway.since, j.ID)
+		return true
+	}
+	n.logger.Info("a dsort job whose coordinator went waits for its targets away: one may have finished it", "job", j.ID, "away", strings.Join(away, ","), "aborted_after", settleAwayWait-now.Sub(first))
+	return false
+}
+
 // settleJob ends a job whose coordinator is gone: finished when a target
 // already finished it (every shard was created), else aborted everywhere
 // with the cause. False: not settled yet (a target of a finished job did
@@ -176,8 +215,12 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 	}
 	finished := false
 	members := j.Targets
+	answered := map[string]bool{}
 	for _, t := range targets {
 		stats, err := n.peer.Stats(ctx, t, j.ID)
+		if err == nil || errors.Is(err, api.ErrJobNotFound) {
+			answered[t.ID] = true
+		}
 		if err != nil || !stats.Archived {
 			continue
 		}
@@ -192,6 +235,9 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 			targets = slices.DeleteFunc(targets, func(t cluster.Node) bool { return !slices.Contains(members, t.ID) })
 			break
 		}
+	}
+	if !finished && !n.mayAbortUnheard(j, m, answered) {
+		return false
 	}
 	outcome := ""
 	var lost []string // targets whose part is gone (offline, restarted)

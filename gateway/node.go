@@ -370,6 +370,12 @@ type Node struct {
 	lastMember atomic.Int64
 	// owed are the buckets this target owes a make-n-copies (owed.go).
 	owed copiesOwed
+	// settleAway holds since when each job being settled has waited for
+	// its targets away (mayAbortUnheard).
+	settleAway struct {
+		sync.Mutex
+		since map[string]time.Time
+	}
 	// resilverPending is set while a resilver waits for the running one
 	// to end (a mountpath changed during it).
 	resilverPending atomic.Bool
