@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/cluster"
@@ -65,7 +66,7 @@ func TestJobIDsThatClimbOut(t *testing.T) {
 	os.MkdirAll(victim, 0o755)
 	w := newWorker(t, work)
 	spec, _ := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"in"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tar"}`))
-	for _, id := range []string{"x/../../victim", "../victim", "..", "", "a b"} {
+	for _, id := range []string{"x/../../victim", "../victim", "..", "", "a b", "srt-1.journal", "srt-1.finished", "srt-1.tmp-x", strings.Repeat("a", 200)} {
 		err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: spec, Map: oneTarget()})
 		if !errors.Is(err, pipeline.ErrInvalidJobID) {
 			t.Errorf("init %q: %v", id, err)

@@ -194,13 +194,26 @@ func NewWorker(cfg WorkerConfig) (*Worker, error) {
 func (w *Worker) SetCheckSpace(check func(ctx context.Context) error) { w.config.CheckSpace = check }
 
 // ValidateJobID checks a job id before it names anything: it becomes part
-// of spill and journal paths.
+// of spill and journal paths. Letters, digits, '-' and '_' only, as every
+// id made here is: a '.' would let "X.journal" or "X.finished" name the
+// files of job X, and ".tmp-" read as a file left by a crash.
 func ValidateJobID(id string) error {
 	if err := pathsafe.Segment("job id", id); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidJobID, err)
 	}
+	if len(id) > maxJobID {
+		return fmt.Errorf("%w: %d bytes, more than %d", ErrInvalidJobID, len(id), maxJobID)
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return fmt.Errorf("%w: %q has %q: letters, digits, '-' and '_' only", ErrInvalidJobID, id, r)
+		}
+	}
 	return nil
 }
+
+// maxJobID bounds a job id (made ones are under 20 bytes).
+const maxJobID = 128
 
 // targetJob is one job on this target.
 type targetJob struct {
