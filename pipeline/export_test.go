@@ -37,6 +37,14 @@ func SetMaxOpenInputs(n int) (restore func()) {
 	return func() { maxOpenInputs = old }
 }
 
+// SetMaxRunningJobs changes maxRunningJobs until the returned func
+// restores it.
+func SetMaxRunningJobs(n int) (restore func()) {
+	old := maxRunningJobs
+	maxRunningJobs = n
+	return func() { maxRunningJobs = old }
+}
+
 // SetFinishWait changes finishWait until the returned func restores it.
 func SetFinishWait(d time.Duration) (restore func()) {
 	old := finishWait

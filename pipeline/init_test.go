@@ -95,3 +95,26 @@ func TestJobIDsThatClimbOut(t *testing.T) {
 		t.Fatalf("the directory outside the work directory is gone: %v", err)
 	}
 }
+
+// A target runs a bounded number of dSort jobs at once: one more is
+// refused as busy, and taken once one ends.
+func TestRunningJobsAreBounded(t *testing.T) {
+	defer pipeline.SetMaxRunningJobs(2)()
+	w := newWorker(t, t.TempDir())
+	spec, _ := pipeline.ParseSpec([]byte(`{"input_bck":{"name":"in"},"input_format":{"template":"in-{0..9}.tar"},"output_format":"out-{00..99}.tar"}`))
+	for _, id := range []string{"srt-1", "srt-2"} {
+		if err := w.Init(t.Context(), pipeline.JobInit{ID: id, Spec: spec, Map: oneTarget()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-3", Spec: spec, Map: oneTarget()})
+	if !errors.Is(err, pipeline.ErrJobBusy) || !strings.Contains(err.Error(), "2 dsort jobs") {
+		t.Fatalf("a third job: %v, want ErrJobBusy naming the bound", err)
+	}
+	if err := w.Abort(t.Context(), "srt-1", "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Init(t.Context(), pipeline.JobInit{ID: "srt-3", Spec: spec, Map: oneTarget()}); err != nil {
+		t.Fatalf("a third job once one ended: %v", err)
+	}
+}

@@ -212,6 +212,10 @@ func ValidateJobID(id string) error {
 	return nil
 }
 
+// maxRunningJobs bounds the dSort jobs running on a target at once (a
+// variable for the tests).
+var maxRunningJobs = 32
+
 // maxJobID bounds a job id (made ones are under 20 bytes).
 const maxJobID = 128
 
@@ -387,6 +391,19 @@ func (w *Worker) Init(ctx context.Context, init JobInit) error {
 		// Finished here before a restart: it does not run again.
 		cancel(nil)
 		return fmt.Errorf("%w: %s finished here; it does not run again", ErrJobExists, init.ID)
+	}
+	running := 0
+	for _, other := range w.mu.jobs {
+		if !other.stats().Done() {
+			running++
+		}
+	}
+	if running >= maxRunningJobs {
+		// Each holds its plan, up to 64 extractions and as many shard
+		// builds, and thousands of open stream files: the memory budget
+		// bounds memory, not goroutines or descriptors.
+		cancel(nil)
+		return fmt.Errorf("%w: %d dsort jobs run on target %s, the most at once: start it again when one ends", ErrJobBusy, running, w.config.NodeID)
 	}
 	w.mu.jobs[init.ID] = j
 	w.pruneEnded()
