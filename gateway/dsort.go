@@ -513,7 +513,7 @@ func (n *Node) handleDsortAbort(w http.ResponseWriter, r *http.Request) {
 
 // abortDsort aborts a dSort job, coordinated here or elsewhere.
 func (n *Node) abortDsort(ctx context.Context, id string) error {
-	err := n.coordinator.Abort(id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
+	err := n.coordinator.Abort(ctx, id, fmt.Errorf("%w by a user request to gateway %s", pipeline.ErrAborted, n.config.ID))
 	if !errors.Is(err, pipeline.ErrJobNotFound) {
 		return err
 	}

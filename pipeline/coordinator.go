@@ -1039,8 +1039,10 @@ func (c *Coordinator) abortNodes(ctx context.Context, job *coordinatedJob, targe
 }
 
 // Abort stops a running job: every target stops, removes the shards it
-// wrote and releases its resources.
-func (c *Coordinator) Abort(id string, cause error) error {
+// wrote and releases its resources. It waits for that while ctx lasts;
+// past it, the abort goes on without its caller (the cleanup of a big
+// job's output takes minutes).
+func (c *Coordinator) Abort(ctx context.Context, id string, cause error) error {
 	c.mu.Lock()
 	j, ok := c.mu.jobs[id]
 	c.mu.Unlock()
@@ -1057,7 +1059,11 @@ func (c *Coordinator) Abort(id string, cause error) error {
 	default:
 	}
 	j.cancel(cause)
-	<-j.done
+	select {
+	case <-j.done:
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 	// Cancelled as it finished: it is not aborted, and its caller must
 	// not take it for so.
 	if s, _ := c.Status(id); s.Archived {
@@ -1149,10 +1155,12 @@ func (c *Coordinator) pruneEnded() {
 // Close waits for running jobs' goroutines after aborting them.
 func (c *Coordinator) Close() {
 	c.closeOnce.Do(func() { close(c.closing) })
-	for _, s := range c.Jobs() {
-		if !s.Aborted && !s.Archived {
-			c.Abort(s.ID, fmt.Errorf("%w: the gateway is shutting down", ErrAborted))
-		}
+	// Every one at once, then their ends waited for: one by one, each
+	// job's cleanup would wait for the one before.
+	c.mu.Lock()
+	for _, j := range c.mu.jobs {
+		j.cancel(fmt.Errorf("%w: the gateway is shutting down", ErrAborted))
 	}
+	c.mu.Unlock()
 	c.wg.Wait()
 }

@@ -623,7 +623,7 @@ func TestAbortThatLeavesOutputSaysSo(t *testing.T) {
 	c.mu.Lock()
 	c.removeFails = errors.New("objects moving then may remain")
 	c.mu.Unlock()
-	if err := c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
+	if err := c.coordinator.Abort(t.Context(), id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
 		t.Fatal(err)
 	}
 	status, _ := c.coordinator.Status(id)
@@ -675,7 +675,7 @@ func TestAbortRemovesWrittenShards(t *testing.T) {
 		status, _ := c.coordinator.Status(id)
 		cleaning <- status
 	}
-	if err := c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
+	if err := c.coordinator.Abort(t.Context(), id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); err != nil {
 		t.Fatal(err)
 	}
 	if during := <-cleaning; during.Phase != pipeline.PhaseAborting || during.Aborted || !strings.Contains(during.Error, "by the test") {
@@ -772,7 +772,9 @@ func TestSlowInputOpenHoldsNoJobCall(t *testing.T) {
 		t.Fatal("the targets' stats wait for an input shard's open")
 	}
 	aborted := make(chan error, 1)
-	go func() { aborted <- c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)) }()
+	go func() {
+		aborted <- c.coordinator.Abort(t.Context(), id, fmt.Errorf("%w: by the test", pipeline.ErrAborted))
+	}()
 	select {
 	case err := <-aborted:
 		if err != nil {
@@ -2525,7 +2527,9 @@ func TestAbortAfterEveryTargetFinishedKeepsTheOutput(t *testing.T) {
 	aborted := make(chan error, 1)
 	c.afterFinish = func(ctx context.Context) {
 		id := <-started
-		go func() { aborted <- c.coordinator.Abort(id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)) }()
+		go func() {
+			aborted <- c.coordinator.Abort(t.Context(), id, fmt.Errorf("%w: by the test", pipeline.ErrAborted))
+		}()
 		<-ctx.Done() // the abort reached the job
 	}
 	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
@@ -2782,7 +2786,7 @@ func TestEndedJobAnswersWhileItsEndIsRecorded(t *testing.T) {
 		}
 	}
 	answered := make(chan error, 1)
-	go func() { answered <- c.coordinator.Abort(id, errors.New("too late")) }()
+	go func() { answered <- c.coordinator.Abort(t.Context(), id, errors.New("too late")) }()
 	select {
 	case err := <-answered:
 		if !errors.Is(err, pipeline.ErrJobFinished) {
@@ -3209,5 +3213,37 @@ func TestRecordsOfOneKeyStayApartInRecordOutput(t *testing.T) {
 	slices.Sort(records)
 	if got, want := fmt.Sprint(records), "[__key__,cls,jpg __key__,json,jpg]"; got != want {
 		t.Fatalf("msgpack records %s, want %s", got, want)
+	}
+}
+
+// An abort whose caller goes (a client's timeout) answers then; the
+// abort goes on without it, and the job ends aborted.
+func TestAbortAnswersWhenItsCallerGoes(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 5, RecordSize: 100, Seed: 3})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	inCreate, release := make(chan struct{}), make(chan struct{})
+	c.beforeCreate = func() { close(inCreate); <-release }
+	c.beforeRemove = func() { <-release }
+	id, err := c.coordinator.Start(t.Context(), baseSpec("in-{0..3}.tar", "out-{00..99}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-inCreate:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the job did not reach its create phase")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if err := c.coordinator.Abort(ctx, id, fmt.Errorf("%w: by the test", pipeline.ErrAborted)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("an abort whose caller went during the cleanup: %v, want its deadline", err)
+	}
+	close(release)
+	wait, stop := context.WithTimeout(t.Context(), time.Minute)
+	defer stop()
+	if status, err := c.coordinator.Wait(wait, id); err != nil || !status.Aborted {
+		t.Fatalf("the job after the abort went on alone: %v %+v", err, status)
 	}
 }
