@@ -183,13 +183,67 @@ func (c *localCluster) url(n localNode) string {
 }
 
 // openCluster loads the local cluster in dir, returning its absolute path.
-func openCluster(dir string) (string, *localCluster, error) {
+func openCluster(cmd *cobra.Command, dir string) (string, *localCluster, func(), error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", nil, err
+		return "", nil, nil, err
+	}
+	if _, err := os.Stat(statePath(abs)); err != nil {
+		_, err := loadCluster(abs) // its error, naming what to do
+		return "", nil, nil, err
+	}
+	unlock, err := lockCluster(cmd, abs)
+	if err != nil {
+		return "", nil, nil, err
 	}
 	c, err := loadCluster(abs)
-	return abs, c, err
+	if err != nil {
+		unlock()
+		return "", nil, nil, err
+	}
+	return abs, c, unlock, nil
+}
+
+// lockWait bounds the wait for another command on the same local cluster.
+const lockWait = 5 * time.Minute
+
+// lockCluster takes the local cluster in dir for one command until unlock
+// (or its exit): two at once (two add-target) would each save the state
+// as they read it, and the last one lose the other's node.
+func lockCluster(cmd *cobra.Command, dir string) (unlock func(), err error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	// Closed on exec: a node started under the lock does not keep it.
+	f, err := os.OpenFile(filepath.Join(dir, "cluster.lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(lockWait)
+	told := false
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return nil, fmt.Errorf("another 'ais cluster' command has held the local cluster in %s for %s: let it end, or stop it", dir, lockWait)
+			}
+			return nil, fmt.Errorf("lock the local cluster in %s: %w", dir, err)
+		}
+		if !told {
+			fmt.Fprintf(cmd.ErrOrStderr(), "ais: waiting for another 'ais cluster' command on %s to end\n", dir)
+			told = true
+		}
+		select {
+		case <-cmd.Context().Done():
+			f.Close()
+			return nil, context.Cause(cmd.Context())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // alive reports whether a process runs; a zombie (exited, not yet reaped
@@ -580,6 +634,11 @@ func newClusterStartCommand() *cobra.Command {
 			if tlsCert, tlsKey, err = tlsFiles(tlsCert, tlsKey); err != nil {
 				return err
 			}
+			unlock, err := lockCluster(cmd, dir)
+			if err != nil {
+				return err
+			}
+			defer unlock()
 			c, err := loadCluster(dir)
 			restart := err == nil
 			if restart {
@@ -852,10 +911,11 @@ func newClusterStopCommand() *cobra.Command {
 		Short: "Stop the local cluster in --dir (its data stays)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, c, err := openCluster(dir)
+			dir, c, unlock, err := openCluster(cmd, dir)
 			if err != nil {
 				return err
 			}
+			defer unlock()
 			// The targets together, then the gateways: each target waits
 			// to be offline in the map before it exits (a keepalive round),
 			// which the gateways, still up, make.
@@ -907,10 +967,11 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			dir, c, err := openCluster(dir)
+			dir, c, unlock, err := openCluster(cmd, dir)
 			if err != nil {
 				return err
 			}
+			defer unlock()
 			if c.Aisnode, err = findAisnode(aisnode); err != nil {
 				return err
 			}
@@ -1027,10 +1088,11 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 			if rmDir != "" {
 				// The --dir cluster's node, whatever AIS_ENDPOINT names:
 				// node names repeat from one local cluster to the next.
-				_, lc, err := openCluster(rmDir)
+				_, lc, unlock, err := openCluster(cmd, rmDir)
 				if err != nil {
 					return err
 				}
+				unlock() // its client alone: the removal waits, and the state is read again to save it
 				if c, err = lc.client(); err != nil {
 					return err
 				}
@@ -1082,10 +1144,11 @@ func newClusterRmCommand(role, short string) *cobra.Command {
 				}
 			}
 			if rmDir != "" {
-				dir, lc, err := openCluster(rmDir)
+				dir, lc, unlock, err := openCluster(cmd, rmDir)
 				if err != nil {
 					return err
 				}
+				defer unlock()
 				for i, n := range lc.Nodes {
 					if n.Name == id {
 						n.stop()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/spf13/cobra"
 	"io"
 	"net"
 	"net/http"
@@ -1290,6 +1291,60 @@ func TestEndpointNotCheckedWhereUnused(t *testing.T) {
 	dir := t.TempDir()
 	if err := runCLI(t, "archive", "gen-shards", "s-{0..1}.tar", "--local", dir, "--records", "2", "--record-size", "1KiB"); err != nil {
 		t.Fatalf("gen-shards --local: %v", err)
+	}
+	for _, args := range [][]string{{"help", "put"}, {"completion", "bash"}, {"__complete", "bucket", ""}} {
+		if err := runCLI(t, args...); err != nil {
+			t.Fatalf("ais %s: %v", strings.Join(args, " "), err)
+		}
+	}
+	// Commands on a local cluster's own gateways: refused for want of
+	// the cluster, not for AIS_ENDPOINT.
+	for _, args := range [][]string{{"cluster", "add-target", "--dir", dir}, {"cluster", "rm-target", "t1", "--dir", dir}} {
+		if err := runCLI(t, args...); err == nil || strings.Contains(err.Error(), "AIS_ENDPOINT") || !strings.Contains(err.Error(), "no local cluster") {
+			t.Fatalf("ais %s: %v, want no local cluster", strings.Join(args, " "), err)
+		}
+	}
+}
+
+// Commands on one local cluster take turns: a second waits, saying so,
+// until the first ends (two add-target at once each saved the state as
+// they read it, the last one losing the other's node).
+func TestLocalClusterCommandsTakeTurns(t *testing.T) {
+	dir := t.TempDir()
+	first := &cobra.Command{}
+	first.SetContext(t.Context())
+	unlock, err := lockCluster(first, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var said bytes.Buffer
+	second := &cobra.Command{}
+	second.SetContext(t.Context())
+	second.SetErr(&said)
+	took := make(chan error, 1)
+	go func() {
+		unlock, err := lockCluster(second, dir)
+		if err == nil {
+			unlock()
+		}
+		took <- err
+	}()
+	select {
+	case err := <-took:
+		t.Fatalf("a second command took the cluster while the first held it: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case err := <-took:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the second command did not take the cluster once the first ended")
+	}
+	if !strings.Contains(said.String(), "waiting for another 'ais cluster' command") {
+		t.Fatalf("the second command said %q while it waited", said.String())
 	}
 }
 

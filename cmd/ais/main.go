@@ -105,15 +105,23 @@ func endpoints() []string {
 }
 
 // usesEndpoint reports a command that talks to the cluster of
-// AIS_ENDPOINT: not a group, the AuthN service's (AIS_AUTHN_URL), a local
-// cluster's start or stop, or shards generated into a local directory.
+// AIS_ENDPOINT: not a group, help or completion, the AuthN service's
+// (AIS_AUTHN_URL), Grafana's (the dashboard), a local cluster's start,
+// stop or add (its own gateways), one given --dir, or shards generated
+// into a local directory.
 func usesEndpoint(cmd *cobra.Command) bool {
 	path := cmd.CommandPath()
-	local := cmd.Flags().Lookup("local")
+	local, dir := cmd.Flags().Lookup("local"), cmd.Flags().Lookup("dir")
 	switch {
 	case cmd.HasSubCommands(), path == "ais auth" || strings.HasPrefix(path, "ais auth "):
 		return false
-	case path == "ais cluster start", path == "ais cluster stop":
+	case cmd.Name() == "help", strings.HasPrefix(path, "ais completion"), strings.HasPrefix(cmd.Name(), "__complete"):
+		return false
+	case path == "ais dashboard" || strings.HasPrefix(path, "ais dashboard "):
+		return false
+	case path == "ais cluster start", path == "ais cluster stop", strings.HasPrefix(path, "ais cluster add-"):
+		return false
+	case strings.HasPrefix(path, "ais cluster rm-") && dir != nil && dir.Changed:
 		return false
 	case local != nil && local.Value.String() != "":
 		return false
