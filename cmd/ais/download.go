@@ -85,7 +85,7 @@ func newDownloadCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&timeout, "timeout", "", "the most one file may take, e.g. 30m (default: no limit; a file whose origin stalls for 2 minutes is tried again)")
+	cmd.Flags().StringVar(&timeout, "timeout", "", "the most one file may take, e.g. 30m (default and most: 24h; a file whose origin stalls for 2 minutes is tried again)")
 	cmd.Flags().StringVar(&subdir, "subdir", "", "a prefix for the object names")
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
 	cmd.Flags().BoolVar(&asTemplate, "template", false, "URL is a range template in AIStore's '@' form ('https://host/shard-@0999.tar'); braces need no flag")

@@ -323,11 +323,19 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	if fi, serr := os.Stat(dest); err == nil && serr == nil && fi.Mode().IsRegular() {
 		err = tmp.Chmod(fi.Mode().Perm())
 	}
+	if err == nil {
+		// Durable before it replaces the old file: a crash must leave
+		// one or the other whole, not an empty file of the new name.
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), dest)
+	}
+	if err == nil {
+		err = atomicfile.SyncDir(filepath.Dir(dest))
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
