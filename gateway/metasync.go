@@ -154,7 +154,9 @@ func membershipError(err error) error {
 	case errors.Is(err, raft.ErrQuorumAtRisk):
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, raft.ErrNotCaughtUp):
-		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
+		// Not a 503: a forward retries that with the same stale index;
+		// the joiner asks again with its new one.
+		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):

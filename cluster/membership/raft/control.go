@@ -941,7 +941,6 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			if err := c.await(f); err != nil {
 				return s, false, c.applyError(ctx, err)
 			}
-			c.setAddedAt(ch.Node.ID, f.Index())
 		}
 	case membership.Leave, membership.Remove, membership.Left:
 		node, ok := c.Current().Map.Node(ch.Node.ID)
@@ -985,6 +984,11 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	if err != nil {
 		return s, false, c.applyError(ctx, err)
 	}
+	if ch.Kind == membership.Join && ch.Node.Role.IsGateway() {
+		// A joiner that has its map with itself has the log this far:
+		// its ask to be a voter is then granted at once.
+		c.setAddedAt(ch.Node.ID, s.Index)
+	}
 	c.push(ctx, s)
 	return s, false, nil
 }
@@ -1010,18 +1014,18 @@ func (c *Control) promote(ctx context.Context, id string, index uint64) error {
 		c.setAddedAt(id, 0)
 		return nil
 	}
-	// Raft says no configuration's index: the one of the addition, when
-	// this leader made it, else its log's end as it first asks (a fixed
-	// mark: one that moved with every commit might never be reached).
+	// The index of its join's entry, when this leader made it, else the
+	// state's index here as it first asks (a fixed mark: one that moved
+	// with every commit might never be reached).
 	c.addedMu.Lock()
 	added, ok := c.addedAt[id]
 	if !ok {
-		added = c.raftNode().LastIndex()
+		added = c.LogIndex()
 		c.addedAt[id] = added
 	}
 	c.addedMu.Unlock()
 	if index < added {
-		return fmt.Errorf("%w: gateway %s has the log up to %d, the entry that added it is at %d", ErrNotCaughtUp, id, index, added)
+		return fmt.Errorf("%w: gateway %s has the log up to %d, not yet %d", ErrNotCaughtUp, id, index, added)
 	}
 	// A gateway the map has: one dropped since its join (a removal) would
 	// be a voter that follows nothing.
@@ -1068,7 +1072,9 @@ func (c *Control) promoteSelf(ctx context.Context) {
 				return // a leader of an older build added it as a voter
 			}
 		}
-		_, err := c.Propose(ctx, membership.Change{Kind: membership.PromoteVoter, Node: c.config.Self, LogIndex: c.LogIndex()})
+		// Raft's applied index: the entries are in its log, handed to
+		// the state (whose own index may lag while it applies one).
+		_, err := c.Propose(ctx, membership.Change{Kind: membership.PromoteVoter, Node: c.config.Self, LogIndex: c.raftNode().AppliedIndex()})
 		if err == nil {
 			return
 		}
