@@ -264,8 +264,20 @@ func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 // caught up with the leader (catchUpWithLeader).
 func (n *Node) requestedBucketProps(b store.Bucket) (store.Props, error) {
 	p, err := n.bucketProps(b)
-	if errors.Is(err, store.ErrBucketNotFound) && n.catchUpWithLeader() {
+	for range 2 {
+		if !errors.Is(err, store.ErrBucketNotFound) {
+			break
+		}
+		moved, shared := n.catchUpWithLeader()
+		if !moved {
+			break
+		}
 		p, err = n.bucketProps(b)
+		if !shared {
+			break
+		}
+		// A catch-up under way when this request came may have read the
+		// leader's index before the bucket was made: one more.
 	}
 	return p, err
 }
@@ -274,13 +286,13 @@ func (n *Node) requestedBucketProps(b store.Bucket) (store.Props, error) {
 // (a read index), for a bucket it does not know: one just made through
 // another gateway reaches a follower at the leader's next append, and a
 // client sent here meanwhile got 404 for it. Concurrent misses share one
-// catch-up. It reports whether the state may have moved.
-func (n *Node) catchUpWithLeader() bool {
+// catch-up (shared says so). It reports whether the state may have moved.
+func (n *Node) catchUpWithLeader() (moved, shared bool) {
 	loops := n.loopsContext()
 	if !n.config.Role.IsGateway() || loops == nil || n.control.IsPrimary() {
-		return false
+		return false, false
 	}
-	_, err, _ := n.catchUps.Do("leader", func() (any, error) {
+	_, err, shared := n.catchUps.Do("leader", func() (any, error) {
 		ctx, cancel := context.WithTimeout(loops, 3*time.Second)
 		defer cancel()
 		if c, ok := n.control.(interface{ CatchUp(context.Context) error }); ok {
@@ -288,7 +300,7 @@ func (n *Node) catchUpWithLeader() bool {
 		}
 		return nil, n.control.Refresh(ctx)
 	})
-	return err == nil
+	return err == nil, shared
 }
 
 func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {

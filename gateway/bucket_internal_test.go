@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -192,5 +193,73 @@ func TestJobWaitsForItsBucketMetadata(t *testing.T) {
 		if w.Code != http.StatusBadRequest || !strings.Contains(w.Body.String(), "no-such-kind") {
 			t.Fatalf("stuck %v: the start went to the job's own checks: %d %s", stuck, w.Code, w.Body)
 		}
+	}
+}
+
+// heldCatchUp is a lagging control whose catch-up reads the leader's
+// state as it starts and waits to be let go before it applies it.
+type heldCatchUp struct {
+	*laggingControl
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (c *heldCatchUp) IsPrimary() bool { return false }
+
+func (c *heldCatchUp) CatchUp(ctx context.Context) error {
+	c.mu.Lock()
+	read := c.leader
+	c.mu.Unlock()
+	first := false
+	c.once.Do(func() { first = true; close(c.started) })
+	if first {
+		<-c.release
+	}
+	c.mu.Lock()
+	c.local = read
+	c.mu.Unlock()
+	return nil
+}
+
+// A request that misses a bucket made after the follower's running
+// catch-up read the leader's index does not take that catch-up's end for
+// its own: it catches up again, and finds the bucket.
+func TestMissJoiningAnOlderCatchUpCatchesUpAgain(t *testing.T) {
+	empty := func() membership.Snapshot {
+		md := store.NewBucketMetadata()
+		return membership.Snapshot{Buckets: &md}
+	}
+	c := &heldCatchUp{laggingControl: &laggingControl{leader: empty(), local: empty()}, started: make(chan struct{}), release: make(chan struct{})}
+	n := &Node{control: c, config: Config{Role: cluster.RoleGateway}}
+	loops := t.Context()
+	n.loops.Store(&loops)
+	first := make(chan error, 1)
+	go func() {
+		_, err := n.requestedBucketProps(store.NewBucket("other"))
+		first <- err
+	}()
+	<-c.started
+	made := store.NewBucket("made")
+	props := store.DefaultProps()
+	props.Provider = "ais"
+	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: made, Props: &props, Created: 1}); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.catchUp = false // the local state stays behind but by a catch-up
+	c.mu.Unlock()
+	second := make(chan error, 1)
+	go func() {
+		_, err := n.requestedBucketProps(made)
+		second <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // (the second joins the held catch-up)
+	close(c.release)
+	if err := <-first; !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("the bucket never made: %v, want not found", err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("the bucket made while an older catch-up ran: %v", err)
 	}
 }
