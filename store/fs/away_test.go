@@ -1249,4 +1249,17 @@ func TestConditionalPutAfterAnAttachWhileAway(t *testing.T) {
 	if !errors.Is(err, store.ErrUnreached) {
 		t.Fatalf("If-None-Match * of %s (on the away disk, outranked by the one attached since): %v, want refused", name, err)
 	}
+	// Enabled (returning), then disabled again before its reconcile: it
+	// is away since it first went, before the attach, still.
+	time.Sleep(10 * time.Millisecond)
+	if err := st.EnableMountpath(ctx, mp2); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DisableMountpath(ctx, mp2, "failing again"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = st.Put(ctx, b, name, strings.NewReader("a create-only write"), store.PutOptions{Size: 19, IfNoneMatch: "*"})
+	if !errors.Is(err, store.ErrUnreached) {
+		t.Fatalf("If-None-Match * of %s once its disk was disabled again: %v, want refused", name, err)
+	}
 }

@@ -149,10 +149,17 @@ func (s *Store) mayBeAway(b store.Bucket, name string, copies int) bool {
 	}
 	away := map[string]bool{}
 	all := slices.Concat(set.enabled, set.returning)
-	var first time.Time // the first to go away
+	// When the first went away: by awaySince, which neither a change of
+	// its state since (enabled, returning, disabled again) nor a restart
+	// moves; unknown (0), before any mountpath was enabled.
+	first := time.Now()
 	note := func(path string) {
 		away[path] = true
-		if t := set.since[path]; first.IsZero() || t.Before(first) {
+		t := time.Time{}
+		if at := set.awaySince[path]; at > 0 {
+			t = time.Unix(0, at)
+		}
+		if t.Before(first) {
 			first = t
 		}
 	}
