@@ -1008,7 +1008,15 @@ func newClusterAddCommand(role, prefix, short string) *cobra.Command {
 			if err := c.save(dir); err != nil {
 				return err
 			}
-			if _, err := waitForNodes(ctx, client, []string{n.Name}, nil, 30*time.Second); err != nil {
+			// Its own health too: a gateway answers once it is a voter of
+			// the log (it joins as a nonvoter until it caught up), and a
+			// removal of another right after would find too few voters.
+			tc, err := c.tlsConfig()
+			if err != nil {
+				return err
+			}
+			direct := map[string]*api.Client{n.Name: newClient(tc, c.url(n))}
+			if _, err := waitForNodes(ctx, client, []string{n.Name}, direct, 30*time.Second); err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
 					// Never in the cluster: not kept, or no command could
 					// remove it (nor the cluster start again on its port).
