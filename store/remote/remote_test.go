@@ -1569,33 +1569,46 @@ func TestOriginWithoutETagsIsCheckedByItsTime(t *testing.T) {
 
 // A disk that fills up while a cold GET streams ends the copy kept, not
 // the reader's read: it has the headers and part of the object already,
-// and gets the rest from the remote, uncached.
-func TestStreamedColdGetPastTheWatermarkIsServedWhole(t *testing.T) {
-	rs, be, local, b := newRemote(t, false)
-	data := bytes.Repeat([]byte("0123456789abcdef"), (store.SpaceCheckBytes+(4<<20))/16)
-	be.objects["big"] = data
-	var checks atomic.Int32
-	full := fmt.Errorf("%w: mountpath at 96%%", store.ErrNoSpace)
-	rs.SetSpaceCheck(func(context.Context) error {
-		if checks.Add(1) > 1 {
-			return full // the disk filled up since the GET started
+// and gets the rest from the remote, uncached. With validate_cold_get,
+// though, the copy is what checks the bytes: unchecked, the read fails at
+// its end, as a GET that starts past the watermark does.
+func TestStreamedColdGetPastTheWatermark(t *testing.T) {
+	for _, validate := range []bool{false, true} {
+		rs, be, local, b := newRemote(t, false)
+		md, _ := local.Buckets(t.Context())
+		props, _ := md.Props(b)
+		props.Checksum.ValidateColdGet = validate
+		if err := local.SetBucketProps(t.Context(), b, props); err != nil {
+			t.Fatal(err)
 		}
-		return nil
-	})
-	obj, err := rs.OpenStreaming(t.Context(), b, "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := io.ReadAll(obj)
-	obj.Close()
-	if err != nil || !bytes.Equal(got, data) {
-		t.Fatalf("the streamed read: %d of %d bytes, %v", len(got), len(data), err)
-	}
-	if checks.Load() < 2 {
-		t.Fatal("the space was not checked again while the object streamed: the test proves nothing")
-	}
-	if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
-		t.Fatalf("the copy past the watermark: %v, want none kept", err)
+		data := bytes.Repeat([]byte("0123456789abcdef"), (store.SpaceCheckBytes+(4<<20))/16)
+		be.objects["big"] = data
+		var checks atomic.Int32
+		full := fmt.Errorf("%w: mountpath at 96%%", store.ErrNoSpace)
+		rs.SetSpaceCheck(func(context.Context) error {
+			if checks.Add(1) > 1 {
+				return full // the disk filled up since the GET started
+			}
+			return nil
+		})
+		obj, err := rs.OpenStreaming(t.Context(), b, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(obj)
+		obj.Close()
+		switch {
+		case !validate && (err != nil || !bytes.Equal(got, data)):
+			t.Fatalf("the streamed read: %d of %d bytes, %v", len(got), len(data), err)
+		case validate && (err == nil || len(got) >= len(data) || !strings.Contains(err.Error(), "could not be checked")):
+			t.Fatalf("the streamed read with validate_cold_get: %d of %d bytes, %v; want it cut short, unchecked", len(got), len(data), err)
+		}
+		if checks.Load() < 2 {
+			t.Fatal("the space was not checked again while the object streamed: the test proves nothing")
+		}
+		if _, err := local.Head(t.Context(), b, "big"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("the copy past the watermark: %v, want none kept", err)
+		}
 	}
 }
 

@@ -200,13 +200,21 @@ func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
 }
 
 // verdict ends the cached copy once the remote's bytes are all read, and
-// fails when they did not match the remote's checksum.
+// fails when they did not match the remote's checksum, or could not be
+// checked: the copy, which checks them, stopped taking them on its way (a
+// full disk), and with validate_cold_get a reader must not take
+// unchecked bytes for the object (a GET that starts past the watermark
+// fails too). A copy that took them all checked them, whatever failed it
+// after (its commit refused: the object moved).
 func (o *streamingObject) verdict() error {
 	o.pw.Close()
 	err := <-o.stored
 	o.storedErr = &err
-	if errors.Is(err, store.ErrBadChecksum) {
+	switch {
+	case err == nil, errors.Is(err, store.ErrBadChecksum):
 		return err
+	case o.tee.failed:
+		return fmt.Errorf("%w: %s: its bytes could not be checked against the remote's checksum (checksum.validate_cold_get): their cached copy failed on the way: %w", ErrUnavailable, o.meta.Name, err)
 	}
 	return nil
 }
