@@ -114,6 +114,13 @@ func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
 		settleOrphans()
 		if !n.control.IsPrimary() {
 			clear(silent)
+			// Its own orphans' waits stand; the leader's others do not
+			// (it may lead again much later).
+			n.settleAway.Lock()
+			maps.DeleteFunc(n.settleAway.since, func(id string, _ time.Time) bool {
+				return !slices.ContainsFunc(orphans, func(j membership.Job) bool { return j.ID == id })
+			})
+			n.settleAway.Unlock()
 			continue
 		}
 		n.reapRound(ctx, silent, time.Now())
@@ -124,6 +131,7 @@ func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
 func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now time.Time) {
 	jobs := n.control.Current().Jobs
 	forgetSettled(silent, jobs)
+	n.forgetSettleWaits(jobs)
 	m := n.currentMap()
 	for _, id := range slices.Sorted(maps.Keys(jobs)) {
 		j := jobs[id]
@@ -133,6 +141,9 @@ func (n *Node) reapRound(ctx context.Context, silent map[string]time.Time, now t
 		coordinator, inMap := m.Node(j.Coordinator)
 		if inMap && n.peer.Probe(ctx, coordinator) == nil {
 			delete(silent, j.Coordinator)
+			n.settleAway.Lock()
+			delete(n.settleAway.since, j.ID) // its wait starts anew if it is orphaned again
+			n.settleAway.Unlock()
 			continue
 		}
 		since, seen := silent[j.Coordinator]
@@ -158,6 +169,17 @@ func forgetSettled(silent map[string]time.Time, jobs map[string]membership.Job) 
 		}
 	}
 	maps.DeleteFunc(silent, func(coordinator string, _ time.Time) bool { return !running[coordinator] })
+}
+
+// forgetSettleWaits drops the settle waits of jobs no longer running in
+// the registry (settled, ended, removed).
+func (n *Node) forgetSettleWaits(jobs map[string]membership.Job) {
+	n.settleAway.Lock()
+	defer n.settleAway.Unlock()
+	maps.DeleteFunc(n.settleAway.since, func(id string, _ time.Time) bool {
+		j, ok := jobs[id]
+		return !ok || j.State != membership.JobRunning
+	})
 }
 
 // settleAwayWait bounds how long a job none of whose answering targets

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -45,6 +46,32 @@ type copiesOwed struct {
 	sync.Mutex
 	loaded bool
 	list   []owedCopies
+	// started is, per bucket, the store's metadata version as the last
+	// make-n-copies started here (each replaces the one before).
+	started map[store.Bucket]int64
+}
+
+// storeBucketsVersion is the version of the bucket metadata the target's
+// store has (0 when unknown).
+func (n *Node) storeBucketsVersion(ctx context.Context) int64 {
+	if n.config.Store == nil {
+		return 0
+	}
+	md, err := n.config.Store.Buckets(ctx)
+	if err != nil {
+		return 0
+	}
+	return md.Version
+}
+
+// startedCopies notes a make-n-copies starting here as of version.
+func (n *Node) startedCopies(b store.Bucket, version int64) {
+	n.owed.Lock()
+	defer n.owed.Unlock()
+	if n.owed.started == nil {
+		n.owed.started = map[store.Bucket]int64{}
+	}
+	n.owed.started[b] = version
 }
 
 // syncBucketsOwing adopts md in the target's store, noting the buckets
@@ -123,10 +150,11 @@ func (n *Node) payOwedCopies() {
 	n.owed.Lock()
 	n.loadOwedLocked()
 	list := slices.Clone(n.owed.list)
+	started := maps.Clone(n.owed.started)
 	n.owed.Unlock()
 	for _, o := range list {
-		if n.runsHere(jobMakeCopies, o.Bucket) {
-			continue // its end pays
+		if n.runsHere(jobMakeCopies, o.Bucket) && started[o.Bucket] >= o.Version {
+			continue // its end pays (an older one is replaced)
 		}
 		n.logger.Info("make-n-copies of a bucket whose mirroring changed while this target was away", "bucket", o.Bucket.String())
 		if _, err := n.startJob(ctx, peer.JobRequest{ID: pipeline.NewJobID(jobMakeCopies), Kind: jobMakeCopies, Bucket: o.Bucket}); err != nil {

@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/aisgo/aisgo/cluster/membership"
 )
 
 // The file of owed copies is the node's own, but read back bounded and
@@ -36,5 +39,20 @@ func TestReadOwedRefusesWhatItCannotTrust(t *testing.T) {
 		if list, err := readOwed(path); err == nil {
 			t.Errorf("%s: read as %+v", what, list)
 		}
+	}
+}
+
+// A settle's wait for targets away is forgotten once its job no longer
+// runs: kept, a later orphaning of another job of that id (or the same
+// job, much later) would be aborted at once as having waited long.
+func TestSettleWaitsOfJobsNoLongerRunningAreForgotten(t *testing.T) {
+	n := &Node{}
+	n.settleAway.since = map[string]time.Time{"running": time.Now(), "ended": time.Now(), "gone": time.Now()}
+	n.forgetSettleWaits(map[string]membership.Job{
+		"running": {ID: "running", State: membership.JobRunning},
+		"ended":   {ID: "ended", State: membership.JobFinished},
+	})
+	if _, ok := n.settleAway.since["running"]; !ok || len(n.settleAway.since) != 1 {
+		t.Fatalf("waits kept: %v, want the running job's alone", n.settleAway.since)
 	}
 }

@@ -456,11 +456,11 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 				n.jobs.Replace(j.ID, errors.New("the bucket's mirroring changed: a new make-n-copies job replaces this one"))
 			}
 		}
+		// The props it reads are the store's, as of this version at
+		// least: a debt noted up to it is paid by its end (owed.go).
+		since := n.storeBucketsVersion(ctx)
+		n.startedCopies(b, since)
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			since := int64(0)
-			if md := n.currentBuckets(); md != nil {
-				since = md.Version
-			}
 			if err := copiesStarting(ctx, n.config.ID); err != nil {
 				return nil, err
 			}

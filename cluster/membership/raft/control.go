@@ -109,6 +109,9 @@ type Control struct {
 	// up (see promote).
 	addedMu sync.Mutex
 	addedAt map[string]uint64
+	// promoteChecked is when the leader last checked its nonvoters
+	// (promoteCaughtUp); under tickMu.
+	promoteChecked time.Time
 	// strays are the voters the leader found outside the map, and when
 	// (under tickMu): removed once strayVoterGrace has passed;
 	// strayChecked is when the last were weighed.
@@ -633,6 +636,12 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	c.tickMu.Lock()
 	c.keepalive = membership.Keepalive{Timeout: c.config.KeepaliveTimeout, Logger: c.config.Logger, Skip: c.keepalive.Skip}
 	c.strays, c.strayChecked = nil, time.Time{} // seen from this term on
+	// Marks of another term's leadership are not this log's now (a
+	// nonvoter removed and added again since, at another index).
+	c.addedMu.Lock()
+	clear(c.addedAt)
+	c.addedMu.Unlock()
+	c.promoteChecked = time.Time{}
 	c.tickMu.Unlock()
 	cur := c.Current()
 	if (cur.Map == nil || len(cur.Map.Nodes) == 0) && c.config.Legacy != nil {
@@ -1027,6 +1036,10 @@ func (c *Control) promote(ctx context.Context, id string, index uint64) error {
 	if index < added {
 		return fmt.Errorf("%w: gateway %s has the log up to %d, not yet %d", ErrNotCaughtUp, id, index, added)
 	}
+	if last := c.raftNode().LastIndex(); index > last {
+		// A peer's word, bounded by what there is to have.
+		return fmt.Errorf("%w: gateway %s says it has the log up to %d, past its end %d", membership.ErrUnknownChange, id, index, last)
+	}
 	// A gateway the map has: one dropped since its join (a removal) would
 	// be a voter that follows nothing.
 	if m := c.Current().Map; m == nil {
@@ -1078,7 +1091,12 @@ func (c *Control) promoteSelf(ctx context.Context) {
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		// Asked again only while it may be granted: behind (a 409 on the
+		// wire), or no leader to answer. A leader of an older build logs
+		// each ask as a change every node refuses.
+		again := errors.Is(err, ErrNotCaughtUp) || strings.Contains(err.Error(), ErrNotCaughtUp.Error()) ||
+			errors.Is(err, membership.ErrUnreachable) || errors.Is(err, ErrNoQuorum)
+		if !again || time.Now().After(deadline) || ctx.Err() != nil {
 			c.config.Logger.Warn("raft: this gateway is not a voter yet: the leader makes it one once it sees it caught up", "err", err)
 			return
 		}
@@ -1095,36 +1113,53 @@ func (c *Control) promoteSelf(ctx context.Context) {
 // promoteCaughtUp makes voters of the gateways of the map that are
 // nonvoters of the log and have caught up with it (one of a build that
 // does not ask, or whose ask failed). The caller holds tickMu.
-func (c *Control) promoteCaughtUp(ctx context.Context, m *cluster.Map) {
+func (c *Control) promoteCaughtUp(ctx context.Context, m *cluster.Map, now time.Time) {
 	indexer, ok := c.config.Transport.(interface {
 		LogIndexOf(ctx context.Context, node cluster.Node) (uint64, error)
 	})
-	if !ok {
+	if !ok || now.Sub(c.promoteChecked) < promoteCheckEvery {
 		return
 	}
 	f := c.raftNode().GetConfiguration()
 	if f.Error() != nil {
 		return
 	}
+	var nonvoters []cluster.Node
 	for _, server := range f.Configuration().Servers {
-		node, inMap := m.Node(string(server.ID))
-		if server.Suffrage != hraft.Nonvoter || !inMap || !node.Role.IsGateway() {
-			continue
+		if node, inMap := m.Node(string(server.ID)); server.Suffrage == hraft.Nonvoter && inMap && node.Role.IsGateway() {
+			nonvoters = append(nonvoters, cluster.Node{ID: node.ID, Role: cluster.RoleGateway, URL: string(server.Address)})
 		}
-		ask, cancel := context.WithTimeout(ctx, 2*time.Second)
-		index, err := indexer.LogIndexOf(ask, cluster.Node{ID: node.ID, Role: cluster.RoleGateway, URL: string(server.Address)})
-		cancel()
-		if err != nil {
-			continue // not answering: the next round asks again
+	}
+	if len(nonvoters) == 0 {
+		return
+	}
+	c.promoteChecked = now
+	// At once, 2 s at most in all: a dead one holds no round long.
+	ask, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	indexes := make([]uint64, len(nonvoters))
+	errs := make([]error, len(nonvoters))
+	var wg sync.WaitGroup
+	for i, node := range nonvoters {
+		wg.Go(func() { indexes[i], errs[i] = indexer.LogIndexOf(ask, node) })
+	}
+	wg.Wait()
+	for i, node := range nonvoters {
+		if errs[i] != nil {
+			continue // not answering: a later check asks again
 		}
 		c.admitMu.Lock()
-		err = c.promote(ctx, node.ID, index)
+		err := c.promote(ctx, node.ID, indexes[i])
 		c.admitMu.Unlock()
 		if err != nil && !errors.Is(err, ErrNotCaughtUp) {
 			c.config.Logger.Warn("raft: promote a gateway that caught up with the log", "gateway", node.ID, "err", err)
 		}
 	}
 }
+
+// promoteCheckEvery spaces the leader's checks of nonvoters (a new
+// gateway asks to be promoted itself: these are for one that did not).
+var promoteCheckEvery = 5 * time.Second
 
 // isVoter reports whether a gateway is in the log's configuration.
 func (c *Control) isVoter(id string) bool {
@@ -1362,7 +1397,7 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
 	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger))
 	c.removeStrays(ctx, now, s.Map)
-	c.promoteCaughtUp(ctx, s.Map)
+	c.promoteCaughtUp(ctx, s.Map, now)
 }
 
 // strayVoterGrace is how long a voter may be outside the map: a join

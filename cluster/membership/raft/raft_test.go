@@ -1315,9 +1315,16 @@ func TestJoinerThatNeverTakesTheLogStallsNoCommit(t *testing.T) {
 	if voters, err := g1.Voters(); err != nil || len(voters) != 1 {
 		t.Fatalf("voters %v %v after a keepalive, want g1 alone", voters, err)
 	}
-	// Nor does its own ask, behind.
+	// Nor does its own ask, behind, or past the log's end (a peer's
+	// word, bounded).
 	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.PromoteVoter, Node: cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: stuck}, LogIndex: 1}); !errors.Is(err, ErrNotCaughtUp) {
 		t.Fatalf("a promotion asked from behind: %v, want ErrNotCaughtUp", err)
+	}
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.PromoteVoter, Node: cluster.Node{ID: "g2", Role: cluster.RoleGateway, URL: stuck}, LogIndex: 1 << 60}); !errors.Is(err, membership.ErrUnknownChange) {
+		t.Fatalf("a promotion asked with an index past the log's end: %v, want refused", err)
+	}
+	if voters, err := g1.Voters(); err != nil || len(voters) != 1 {
+		t.Fatalf("voters %v %v after the asks, want g1 alone", voters, err)
 	}
 }
 
