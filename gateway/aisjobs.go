@@ -961,6 +961,11 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 		return
 	}
 	req, err := listRangeRequest(peer.JobRequest{Kind: kind, Bucket: b}, lr)
+	if err == nil && kind == jobPrefetch && b.Normalize().Provider == store.ProviderHT && len(req.Names) == 0 && req.Template == "" {
+		// Listed, the origin's names would read as none: done, nothing
+		// fetched.
+		err = badRequest("%s: the origin of %s cannot be listed: name the objects, or give a template with ranges", msg.Action, b)
+	}
 	if err == nil {
 		_, err = n.bucketProps(b)
 	}

@@ -755,6 +755,13 @@ func TestPrefetchSkipsMissingNames(t *testing.T) {
 	if err != nil || len(cached.Entries) != 16 {
 		t.Fatalf("cached after the prefetch: %d objects, %v; want the 16 the origin has", len(cached.Entries), err)
 	}
+	// An origin cannot be listed: a prefix (or a template without
+	// ranges, or nothing) is refused, not taken for no objects.
+	for _, lr := range []api.ListRange{{}, {Template: "f-"}} {
+		if _, err := client.Prefetch(ctx, bucket, lr); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "cannot be listed") {
+			t.Fatalf("a prefetch of %+v from an origin: %v, want 400 saying it cannot be listed", lr, err)
+		}
+	}
 }
 
 // originCluster is a cluster of targets whose ht:// buckets fetch from
