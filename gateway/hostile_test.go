@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -761,6 +762,52 @@ func TestPrefetchSkipsMissingNames(t *testing.T) {
 		if _, err := client.Prefetch(ctx, bucket, lr); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "cannot be listed") {
 			t.Fatalf("a prefetch of %+v from an origin: %v, want 400 saying it cannot be listed", lr, err)
 		}
+	}
+}
+
+// A conditional GET of an object not cached yet answers its 304 (or 412)
+// from the origin's HEAD, without fetching the object first: a GET
+// opened would have read all of it before the answer went.
+func TestConditionalGetOfAnUncachedObjectFetchesNothing(t *testing.T) {
+	const size = 64 << 20
+	var served atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		if r.Method == http.MethodHead {
+			return
+		}
+		chunk := make([]byte, 1<<20)
+		for range size / len(chunk) {
+			n, err := w.Write(chunk)
+			served.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(origin.Close)
+	c, bucket := originCluster(t, 1, origin)
+	b, err := store.ParseBucketURI(bucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served.Store(0)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, c.Primary().URL()+"/v1/objects/"+url.PathEscape(b.Name)+"/big?provider="+b.Provider, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("If-None-Match", `"v1"`)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("a GET with the origin's ETag as If-None-Match: %s, want 304", resp.Status)
+	}
+	if n := served.Load(); n >= size {
+		t.Fatalf("the origin served %d of the object's %d bytes for a 304", n, size)
 	}
 }
 

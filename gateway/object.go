@@ -566,7 +566,7 @@ var preconditionHeaders = []string{"If-Match", "If-Unmodified-Since", "If-None-M
 // for the object of meta (RFC 9110 13.2): 412, or 304 with its
 // validators; true when it answered.
 func (n *Node) preconditionsFail(w http.ResponseWriter, r *http.Request, meta store.ObjectMeta) bool {
-	if !slices.ContainsFunc(preconditionHeaders, func(header string) bool { return hasHeader(r, header) }) {
+	if !hasPreconditions(r) {
 		return false
 	}
 	err := s3.CheckConditions(r, store.ETagOf(meta), store.ModifiedOf(meta))
@@ -586,6 +586,12 @@ func (n *Node) preconditionsFail(w http.ResponseWriter, r *http.Request, meta st
 	}
 	n.writeError(w, r, fmt.Errorf("%w: %s", api.ErrPreconditionFailed, err.Error()))
 	return true
+}
+
+// hasPreconditions reports a request with preconditions on the object's
+// version.
+func hasPreconditions(r *http.Request) bool {
+	return slices.ContainsFunc(preconditionHeaders, func(header string) bool { return hasHeader(r, header) })
 }
 
 // encodeCustom writes custom metadata as "k1=v1,k2=v2" with escaped parts.
@@ -997,6 +1003,13 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	var obj store.Object
 	var err error
 	whole := r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" && q.Get(api.QueryArchRegex) == ""
+	if b.IsRemote() && fallback && hasPreconditions(r) {
+		// Checked first against what a HEAD says: a read opened (a cold
+		// GET) would fetch the whole object before its 304 or 412 went.
+		if meta, err := n.config.Store.Head(r.Context(), b, name); err == nil && n.preconditionsFail(w, r, meta) {
+			return
+		}
+	}
 	if streamer, ok := n.config.Store.(coldStreamer); ok && b.IsRemote() && fallback && !validate && !latest && whole {
 		// A whole read of a remote object: served while it is cached.
 		obj, err = streamer.OpenStreaming(r.Context(), b, name)
