@@ -588,6 +588,12 @@ func (n *Node) preconditionsFail(w http.ResponseWriter, r *http.Request, meta st
 	return true
 }
 
+// notCached reports a remote bucket's object with no copy here.
+func (n *Node) notCached(ctx context.Context, b store.Bucket, name string) bool {
+	_, err := n.local.Head(ctx, b, name)
+	return errors.Is(err, store.ErrNotFound)
+}
+
 // hasPreconditions reports a request with preconditions on the object's
 // version.
 func hasPreconditions(r *http.Request) bool {
@@ -1003,10 +1009,13 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 	var obj store.Object
 	var err error
 	whole := r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" && q.Get(api.QueryArchRegex) == ""
-	if b.IsRemote() && fallback && hasPreconditions(r) {
-		// Checked first against what a HEAD says: a read opened (a cold
-		// GET) would fetch the whole object before its 304 or 412 went.
-		if meta, err := n.config.Store.Head(r.Context(), b, name); err == nil && n.preconditionsFail(w, r, meta) {
+	if b.IsRemote() && fallback && !latest && hasPreconditions(r) && n.notCached(r.Context(), b, name) {
+		// Checked first against what the remote's HEAD says: a read
+		// opened (a cold GET) would fetch the whole object before its
+		// 304 or 412 went. Not a cached copy's (the read checks it with
+		// the remote as the bucket says), nor a HEAD without a strong
+		// ETag (the copy stored gets one of its own).
+		if meta, err := n.config.Store.Head(r.Context(), b, name); err == nil && store.ETagOf(meta) != "" && n.preconditionsFail(w, r, meta) {
 			return
 		}
 	}

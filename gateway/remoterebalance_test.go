@@ -673,3 +673,37 @@ func TestRemoteBucketSummaryCountsTheRemote(t *testing.T) {
 		check("HEAD bsumm_remote="+tc.value, []api.BucketSummary{s}, 1, tc.objects, tc.bytes)
 	}
 }
+
+// A conditional GET of a cached object of a bucket with validate_warm_get
+// is judged by the remote's current version, as any read of it is, not by
+// the cached copy's: the old version's ETag as If-None-Match gets the new
+// one (checked against a HEAD first, it got a 304 from the cache).
+func TestConditionalGetOfACachedObjectAsksTheRemote(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"o": []byte("first")}}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	ctx := t.Context()
+	if got, err := client.GetBytes(ctx, "s3://rb", "o", api.GetOptions{}); err != nil || string(got) != "first" {
+		t.Fatalf("the first read: %q %v", got, err)
+	}
+	if err := client.SetBucketProps(ctx, "s3://rb", map[string]any{"versioning": map[string]any{"validate_warm_get": true}}); err != nil {
+		t.Fatal(err)
+	}
+	rs.mu.Lock()
+	rs.objects["o"] = []byte("second")
+	rs.mu.Unlock()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/objects/rb/o?provider=aws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("If-None-Match", fmt.Sprintf(`"%x"`, md5.Sum([]byte("first"))))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(body) != "second" {
+		t.Fatalf("a conditional GET with the cached version's ETag: %s %q, want 200 with the remote's new version", resp.Status, body)
+	}
+}
