@@ -3247,3 +3247,58 @@ func TestAbortAnswersWhenItsCallerGoes(t *testing.T) {
 		t.Fatalf("the job after the abort went on alone: %v %+v", err, status)
 	}
 }
+
+// A target whose abort could not remove its output shards (its disk
+// refused the deletes) keeps the job's journal: the next start's Recover
+// removes them, rather than no one ever.
+func TestShardsAnAbortCouldNotRemoveAreLeftToRecover(t *testing.T) {
+	defer pipeline.SetFinishWait(100 * time.Millisecond)()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	var refusing *faulty.Store
+	c := newMemCluster(t, 2, func(id string, st store.Store) store.Store {
+		f := faulty.Wrap(st)
+		if id == "t1" {
+			refusing = f
+		}
+		return f
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.TargetGrace = "0s"
+	// Every shard created, the finish never reaches the targets: the job
+	// aborts, and t1's deletes fail.
+	c.finishFailures = 1 << 20
+	refusing.Inject(faulty.Fault{Op: faulty.OpDelete, Prefix: "out-", Err: syscall.EIO})
+	id, err := c.coordinator.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	// (The registry holds the removal's failure in its cause, the status
+	// as a warning: c.run would refuse the difference.)
+	if status, err := c.coordinator.Wait(wait, id); err != nil || !status.Aborted {
+		t.Fatalf("the job: %+v %v, want aborted", status, err)
+	}
+	b := store.NewBucket("dst")
+	left, err := refusing.List(t.Context(), b, store.ListOptions{})
+	if err != nil || len(left) == 0 {
+		t.Fatalf("shards left on the target that refused the deletes: %d %v; the test tests nothing", len(left), err)
+	}
+	journals, _ := filepath.Glob(filepath.Join(c.workDirs["t1"], "dsort-*.journal"))
+	if len(journals) != 1 {
+		t.Fatalf("journals kept after the abort: %v, want the job's", journals)
+	}
+	refusing.Clear()
+	restarted, err := pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: refusing, Fetcher: memFetcher{c}, WorkDir: c.workDirs["t1"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := restarted.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := refusing.List(t.Context(), b, store.ListOptions{}); len(left) != 0 {
+		t.Fatalf("%d shards left after the next start's recovery", len(left))
+	}
+}

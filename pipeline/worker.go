@@ -1043,13 +1043,20 @@ func (j *targetJob) journalShard(name string) error {
 // dropJournal closes and removes the job's journal, durably: a journal
 // back after a crash would have Recover remove the output of a job
 // reported finished.
-func (j *targetJob) dropJournal() {
+// closeJournal closes the journal's file, which stays.
+func (j *targetJob) closeJournal() {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.mu.journal != nil {
 		j.mu.journal.Close()
 		j.mu.journal = nil
 	}
+}
+
+func (j *targetJob) dropJournal() {
+	j.closeJournal()
+	j.mu.Lock()
+	defer j.mu.Unlock()
 	err := pathsafe.Remove(j.workDir, j.journalName())
 	if err == nil {
 		err = atomicfile.SyncDir(j.workDir)
@@ -1842,6 +1849,7 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	j.mu.Unlock()
 	// Exactly the copies this job wrote go: a shard of the same name
 	// written since (another job) stays.
+	failed := 0
 	for _, shard := range written {
 		ctx := context.WithoutCancel(j.ctx)
 		var err error
@@ -1853,10 +1861,18 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 		}
 		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
 			j.logger.Warn("abort: remove output shard", "shard", shard.name, "err", err)
+			failed++
 		}
 	}
 	j.release()
-	j.dropJournal()
+	if failed > 0 {
+		// Kept: the next start's Recover removes what is left of the job
+		// (exactly its copies, as here), rather than no one ever.
+		j.closeJournal()
+		j.logger.Warn("abort: output shards not removed; the job's journal stays, for the next start to remove them", "shards", failed)
+	} else {
+		j.dropJournal()
+	}
 	j.mu.Lock()
 	j.mu.stats.Finished = time.Now()
 	j.mu.stats.Extract.stop(time.Now())

@@ -15,9 +15,10 @@ type Op string
 
 // Operations faults can target.
 const (
-	OpPut  Op = "put"
-	OpOpen Op = "open"
-	OpRead Op = "read"
+	OpPut    Op = "put"
+	OpOpen   Op = "open"
+	OpRead   Op = "read"
+	OpDelete Op = "delete"
 )
 
 // Fault describes one injected failure.
@@ -88,6 +89,14 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		r = &failingReader{r: r, left: f.After, err: f.Err}
 	}
 	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// Delete fails, changing nothing, when a delete fault matches.
+func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
+	if f := s.take(OpDelete, name); f != nil {
+		return fmt.Errorf("delete %s/%s: %w", b, name, f.Err)
+	}
+	return s.Store.Delete(ctx, b, name, opts)
 }
 
 // Open fails, or returns an object whose reads fail, when a fault matches.
