@@ -459,8 +459,8 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// The props it reads are the store's, as of this version at
 		// least: a debt noted up to it is paid by its end (owed.go).
 		since := n.storeBucketsVersion(ctx)
-		n.startedCopies(b, since)
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
+			n.startedCopies(b, since) // (once it runs: a start refused notes nothing)
 			if err := copiesStarting(ctx, n.config.ID); err != nil {
 				return nil, err
 			}
