@@ -646,8 +646,10 @@ class ObjectReader(io.RawIOBase):
         self._resumes += 1
         try:
             resp = self._reopen(self._fetched)
-        except AisError:
-            return False
+        except (AisConnectionError, AisTimeout, AnswerCut, errors.Unavailable):
+            return False  # (the cut read's own error says it)
+        # A refusal (the object deleted since, the token revoked) is the
+        # answer: taken for a cut, it would be asked again in vain.
         total = resp.headers.get("Content-Range", "").rpartition("/")[2]
         if resp.status_code != 206 or _identity(resp.headers) != _identity(self.headers) or not total.isdigit() or int(total) != self.size:
             resp.close()
@@ -1262,7 +1264,9 @@ class Client:
     ) -> requests.Response:
         for hop in range(MAX_REDIRECTS + 1):
             data = body.payload() if body is not None else payload
-            resp = self._send(method, url, headers=headers, data=data, stream=stream, gateway=at_gateway and hop == 0, followed=hop > 0)
+            # Always streamed by requests: an answer not asked streamed is
+            # read here, bounded (_read_answer), not whole into memory.
+            resp = self._send(method, url, headers=headers, data=data, stream=True, gateway=at_gateway and hop == 0, followed=hop > 0)
             if resp.status_code in _REDIRECTS:
                 loc = resp.headers.get("Location")
                 resp.close()
@@ -1274,18 +1278,15 @@ class Client:
                 continue
             if resp.status_code >= 300:
                 try:
-                    if method == "HEAD":
-                        text = b""
-                    elif stream:
-                        text = _read_limited(resp, 64 << 10)
-                    else:
-                        text = resp.content[: 64 << 10]
+                    text = b"" if method == "HEAD" else _read_limited(resp, 64 << 10)
                 finally:
                     resp.close()
                 err = errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)
                 if at_gateway and hop == 0 and isinstance(err, errors.Unavailable):
                     err.from_gateway = _origin(url)  # another gateway may answer
                 raise err
+            if not stream:
+                _read_answer(resp, method, url)
             return resp
         raise TooManyRedirects(f"{method} {_shown(url)}: more than {MAX_REDIRECTS} redirects", method=method, path=urlsplit(url).path)
 
@@ -1927,6 +1928,45 @@ class Client:
     def health(self) -> Dict[str, Any]:
         """Returns the gateway's health (``GET /v1/health``); raises when it is not ready."""
         return dict(self._json("GET", "/v1/health") or {})
+
+
+MAX_ANSWER = 256 << 20
+"""The most a non-streamed answer may hold (the Go client's bound on a
+JSON answer): past it, an error, not a process out of memory (an endpoint
+that is not an AIS node, streaming)."""
+
+
+def _read_answer(resp: requests.Response, method: str, url: str) -> bytes:
+    """Reads a non-streamed answer's body, up to MAX_ANSWER, into resp
+    (its content, text and json() then read it)."""
+    limit = MAX_ANSWER
+    chunks: List[bytes] = []
+    total = 0
+    try:
+        while True:
+            chunk = resp.raw.read(min(1 << 20, limit + 1 - total), decode_content=True)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            if total > limit:
+                raise AisError(f"{method} {_shown(url)}: the answer is more than {limit} bytes", status=resp.status_code, method=method, path=urlsplit(url).path)
+    except AisError:
+        resp.close()
+        raise
+    except Exception as exc:  # urllib3's ProtocolError, ReadTimeoutError...
+        resp.close()
+        # As _send maps them: a cut is a failure of the connection, tried
+        # again as one when the request can be.
+        if "timed out" in str(exc).lower() or "timeout" in type(exc).__name__.lower():
+            raise AisTimeout(f"{method} {_shown(url)}: the answer timed out: {_reason(exc)}", method=method, path=urlsplit(url).path, url=_origin(url)) from None
+        raise AisConnectionError(
+            f"{_origin(url)} cut its answer: {method} {_shown(url)}: {_reason(exc)}", url=_origin(url), method=method, path=urlsplit(url).path, sent=True
+        ) from None
+    data = b"".join(chunks)
+    resp._content = data
+    resp._content_consumed = True
+    return data
 
 
 def _read_limited(resp: requests.Response, limit: int) -> bytes:

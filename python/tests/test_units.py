@@ -1328,6 +1328,71 @@ def test_a_read_cut_midway_goes_on_from_where_it_stopped():
         server.shutdown()
 
 
+def test_a_read_whose_rest_is_refused_says_why():
+    """A read cut midway whose rest is refused (the object deleted since)
+    raises the refusal, not a cut to ask again in vain."""
+    import socket
+
+    data = bytes(range(256)) * 64
+
+    class Handler(_QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.headers.get("Range"):
+                body = b'{"status": 404, "kind": "not-found", "message": "object b/o does not exist"}'
+                self.send_response(404)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200)
+            self.send_header("Ais-Version", "1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:3000])  # then the connection goes
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        with client.open_object("b", "o") as reader:
+            with pytest.raises(aisgo.NotFound):
+                reader.read()
+    finally:
+        server.shutdown()
+
+
+def test_an_endless_answer_is_bounded(monkeypatch):
+    """An endpoint that streams without end (not an AIS node) is an error
+    once past the bound on an answer, not a process out of memory."""
+    monkeypatch.setattr(aisgo.client, "MAX_ANSWER", 1 << 20)
+
+    class Handler(_QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"[" + b" " * 65535
+            try:
+                for _ in range(64):  # 4 MiB, bounded
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:
+                pass  # the client went, as it should
+
+    server = _serve(Handler)
+    try:
+        with pytest.raises(aisgo.AisError, match="more than"):
+            aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}").list_buckets()
+    finally:
+        server.shutdown()
+
+
 def test_job_wait_of_an_unknown_job_is_job_not_found():
     endpoint, shutdown = _serve_json(b'{"nodes": [{"id": "t1", "jobs": []}]}')
     try:
