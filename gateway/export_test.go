@@ -402,6 +402,13 @@ func HoldEncodes(release <-chan struct{}) (restore func()) {
 	return func() { encodeStarting = old }
 }
 
+// LetECOffPastOffline lets erasure coding be turned off while a target is
+// offline, until the returned func restores the check.
+func LetECOffPastOffline() (restore func()) {
+	ecOffPastOffline.Store(true)
+	return func() { ecOffPastOffline.Store(false) }
+}
+
 // HoldMakeCopies makes each make-n-copies on target node wait, as it
 // begins, until it is stopped (held is closed when one waits); the
 // returned func restores the hook.

@@ -1120,11 +1120,18 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 }
 
 // checkPartsNotNeeded refuses to turn erasure coding off while some
-// objects may be held only as parts: a mountpath away, or an ec-resilver
+// objects may be held only as parts: a mountpath away, an ec-resilver
 // under way (what a lost disk or target held is being restored from
-// parts). The cleanup would drop the only copy. (A target offline keeps
-// its own copies: back, it drops the parts it missed the cleanup of.)
+// parts), or a target offline (it keeps its own copies, and back, drops
+// the parts it missed the cleanup of; but one that never comes back is
+// removed, and what it owned was to be restored from the parts the
+// cleanup dropped). The cleanup would drop the only copy.
 func (n *Node) checkPartsNotNeeded(ctx context.Context) error {
+	for _, node := range n.currentMap().Nodes {
+		if node.Role.IsTarget() && node.State == cluster.StateOffline && !ecOffPastOffline.Load() {
+			return fmt.Errorf("%w: ec.enabled false: target %s is offline, and if it does not come back, what it owned is restored from parts: bring it back, or remove it (ais cluster rm-target %s) and let the restore end, first", store.ErrConflict, node.ID, node.ID)
+		}
+	}
 	for _, t := range n.currentMap().ActiveTargets() {
 		s, err := n.peer.Status(ctx, t)
 		if err != nil {
@@ -1219,6 +1226,11 @@ func startBy(kind string, b store.Bucket) string {
 	}
 	return "a change of the props back and again"
 }
+
+// ecOffPastOffline lets erasure coding be turned off while a target is
+// offline (a test of a target that missed the cleanup, as one that died
+// as it started does).
+var ecOffPastOffline atomic.Bool
 
 // encodeStarting runs as an ec-encode begins its objects (a test's hook).
 var encodeStarting = func(context.Context) {}

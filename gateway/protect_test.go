@@ -884,6 +884,15 @@ func TestTargetBackDropsThePartsOfItsMissedCleanup(t *testing.T) {
 	}
 	c.Kill(victim)
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// Refused while it is offline: if it never came back, what it owned
+	// would be restored from the parts the cleanup drops.
+	err := client.SetBucketProps(ctx, "coded", map[string]any{"ec": map[string]any{"enabled": false}})
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), victim.Node.ID()+" is offline") {
+		t.Fatalf("EC off with a target offline: %v, want 409 naming it", err)
+	}
+	// A target can still miss the cleanup (it died as the job started):
+	// let one through, as that would.
+	defer gateway.LetECOffPastOffline()()
 	turnECOffWhenAdmitted(t, client, "coded")
 	back := c.Restart(victim)
 	eventually(t, func() bool { return parts(back) == 0 }, "the target back kept the parts of a bucket no longer erasure-coded")
