@@ -64,14 +64,15 @@ func (n *Node) storeBucketsVersion(ctx context.Context) int64 {
 	return md.Version
 }
 
-// startedCopies notes a make-n-copies starting here as of version.
+// startedCopies notes a make-n-copies starting here as of version; never
+// lower (a replaced one's goroutine may run after its replacement's).
 func (n *Node) startedCopies(b store.Bucket, version int64) {
 	n.owed.Lock()
 	defer n.owed.Unlock()
 	if n.owed.started == nil {
 		n.owed.started = map[store.Bucket]int64{}
 	}
-	n.owed.started[b] = version
+	n.owed.started[b] = max(n.owed.started[b], version)
 }
 
 // syncBucketsOwing adopts md in the target's store, noting the buckets

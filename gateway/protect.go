@@ -460,7 +460,9 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// least: a debt noted up to it is paid by its end (owed.go).
 		since := n.storeBucketsVersion(ctx)
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			n.startedCopies(b, since) // (once it runs: a start refused notes nothing)
+			if ctx.Err() == nil {
+				n.startedCopies(b, since) // (once it runs: a start refused notes nothing)
+			}
 			if err := copiesStarting(ctx, n.config.ID); err != nil {
 				return nil, err
 			}
@@ -1129,7 +1131,7 @@ func (n *Node) checkProtection(ctx context.Context, current *store.Props, next s
 func (n *Node) checkPartsNotNeeded(ctx context.Context) error {
 	for _, node := range n.currentMap().Nodes {
 		if node.Role.IsTarget() && node.State == cluster.StateOffline && !ecOffPastOffline.Load() {
-			return fmt.Errorf("%w: ec.enabled false: target %s is offline, and if it does not come back, what it owned is restored from parts: bring it back, or remove it (ais cluster rm-target %s) and let the restore end, first", store.ErrConflict, node.ID, node.ID)
+			return fmt.Errorf("%w: ec.enabled false: target %s is offline, and if it does not come back, what it owned is restored from parts: bring it back, or remove it (ais cluster rm-target %s --yes) and let the restore end, first", store.ErrConflict, node.ID, node.ID)
 		}
 	}
 	for _, t := range n.currentMap().ActiveTargets() {

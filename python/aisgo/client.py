@@ -646,10 +646,12 @@ class ObjectReader(io.RawIOBase):
         self._resumes += 1
         try:
             resp = self._reopen(self._fetched)
-        except (AisConnectionError, AisTimeout, AnswerCut, errors.Unavailable):
-            return False  # (the cut read's own error says it)
-        # A refusal (the object deleted since, the token revoked) is the
-        # answer: taken for a cut, it would be asked again in vain.
+        except (errors.NotFound, errors.Unauthorized, errors.BadRequest):
+            # A refusal (the object deleted since, the token revoked) is
+            # the answer: taken for a cut, it would be asked again in vain.
+            raise
+        except AisError:
+            return False  # (the cut read's own error says it: asked again, it may come whole)
         total = resp.headers.get("Content-Range", "").rpartition("/")[2]
         if resp.status_code != 206 or _identity(resp.headers) != _identity(self.headers) or not total.isdigit() or int(total) != self.size:
             resp.close()
@@ -1269,6 +1271,7 @@ class Client:
             resp = self._send(method, url, headers=headers, data=data, stream=True, gateway=at_gateway and hop == 0, followed=hop > 0)
             if resp.status_code in _REDIRECTS:
                 loc = resp.headers.get("Location")
+                _read_limited(resp, 64 << 10)  # read to its end: the connection goes back to the pool
                 resp.close()
                 if not loc:
                     raise AisError(f"{method} {_shown(url)}: a redirect without a Location", status=resp.status_code, method=method, path=urlsplit(url).path)
@@ -1278,7 +1281,8 @@ class Client:
                 continue
             if resp.status_code >= 300:
                 try:
-                    text = b"" if method == "HEAD" else _read_limited(resp, 64 << 10)
+                    # (A HEAD's reads as none, its connection released.)
+                    text = _read_limited(resp, 64 << 10)
                 finally:
                     resp.close()
                 err = errors.error_from_response(resp.status_code, text, resp.headers, method=method, path=urlsplit(url).path)

@@ -1365,6 +1365,43 @@ def test_a_read_whose_rest_is_refused_says_why():
         server.shutdown()
 
 
+def test_a_read_whose_rest_fails_is_a_cut():
+    """A read cut midway whose rest fails for a while (a node restarting
+    answers 500) is a cut, to ask again, not the passing error."""
+    import socket
+
+    data = bytes(range(256)) * 64
+
+    class Handler(_QuietHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            if self.headers.get("Range"):
+                body = b'{"status": 500, "kind": "internal", "message": "restarting"}'
+                self.send_response(500)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            self.send_response(200)
+            self.send_header("Ais-Version", "1")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[:3000])  # then the connection goes
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        with client.open_object("b", "o") as reader:
+            with pytest.raises(aisgo.AnswerCut):
+                reader.read()
+    finally:
+        server.shutdown()
+
+
 def test_an_endless_answer_is_bounded(monkeypatch):
     """An endpoint that streams without end (not an AIS node) is an error
     once past the bound on an answer, not a process out of memory."""
