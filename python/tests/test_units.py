@@ -1328,9 +1328,9 @@ def test_a_read_cut_midway_goes_on_from_where_it_stopped():
         server.shutdown()
 
 
-def test_a_read_whose_rest_is_refused_says_why():
-    """A read cut midway whose rest is refused (the object deleted since)
-    raises the refusal, not a cut to ask again in vain."""
+def _read_cut_then(status: int, kind: str, want):
+    """Reads an object whose answer is cut at byte 3000 and whose rest
+    (asked with a Range) is answered status: the read raises want."""
     import socket
 
     data = bytes(range(256)) * 64
@@ -1340,8 +1340,8 @@ def test_a_read_whose_rest_is_refused_says_why():
 
         def do_GET(self):  # noqa: N802 (http.server's name)
             if self.headers.get("Range"):
-                body = b'{"status": 404, "kind": "not-found", "message": "object b/o does not exist"}'
-                self.send_response(404)
+                body = b'{"status": %d, "kind": "%s", "message": "the rest"}' % (status, kind.encode())
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -1359,47 +1359,22 @@ def test_a_read_whose_rest_is_refused_says_why():
     try:
         client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
         with client.open_object("b", "o") as reader:
-            with pytest.raises(aisgo.NotFound):
+            with pytest.raises(want):
                 reader.read()
     finally:
         server.shutdown()
+
+
+def test_a_read_whose_rest_is_refused_says_why():
+    """A read cut midway whose rest is refused (the object deleted since)
+    raises the refusal, not a cut to ask again in vain."""
+    _read_cut_then(404, "not-found", aisgo.NotFound)
 
 
 def test_a_read_whose_rest_fails_is_a_cut():
     """A read cut midway whose rest fails for a while (a node restarting
     answers 500) is a cut, to ask again, not the passing error."""
-    import socket
-
-    data = bytes(range(256)) * 64
-
-    class Handler(_QuietHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self):  # noqa: N802 (http.server's name)
-            if self.headers.get("Range"):
-                body = b'{"status": 500, "kind": "internal", "message": "restarting"}'
-                self.send_response(500)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-                return
-            self.send_response(200)
-            self.send_header("Ais-Version", "1")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data[:3000])  # then the connection goes
-            self.wfile.flush()
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-    server = _serve(Handler)
-    try:
-        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
-        with client.open_object("b", "o") as reader:
-            with pytest.raises(aisgo.AnswerCut):
-                reader.read()
-    finally:
-        server.shutdown()
+    _read_cut_then(500, "internal", aisgo.AnswerCut)
 
 
 def test_an_endless_answer_is_bounded(monkeypatch):
