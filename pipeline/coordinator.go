@@ -743,6 +743,7 @@ func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, los
 			job.init = init
 			if !sameIDs(now, job.original) {
 				job.warn(fmt.Sprintf("the job starts again on targets %s: %s", describe(now), job.redundancy.why))
+				c.abortLeftOut(ctx, job, now)
 			}
 			return nil
 		}
@@ -751,6 +752,28 @@ func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, los
 		job.targets = previous
 		job.mu.Unlock()
 	}
+}
+
+// abortLeftOut stops the previous attempt on the job's first targets
+// that the new one runs without: one counted out of the map but still
+// running would hold its memory and keep the shards it wrote until its
+// watchdog gave up. Most are down; each call is bounded, and its failure
+// only logged.
+func (c *Coordinator) abortLeftOut(ctx context.Context, job *coordinatedJob, now []cluster.Node) {
+	var left []cluster.Node
+	m := c.config.Cluster.Map()
+	for _, n := range job.original {
+		if slices.ContainsFunc(now, func(a cluster.Node) bool { return a.ID == n.ID }) {
+			continue
+		}
+		if current, ok := m.Node(n.ID); ok {
+			n = current // its URL may have changed with a restart
+		}
+		left = append(left, n)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	c.abortNodes(ctx, job, left, "the job starts again without this target: "+job.redundancy.why)
 }
 
 // lostError is the end of a job that lost targets for good: it names them,

@@ -348,6 +348,9 @@ func (p memPeers) Create(ctx context.Context, t cluster.Node, id string, planned
 	if p.c.beforeCreate != nil {
 		p.c.createOnce.Do(p.c.beforeCreate)
 	}
+	if err := context.Cause(ctx); err != nil {
+		return err // as over HTTP: a call cut before it is sent never reaches the target
+	}
 	back, err := pipeline.ReadShards(pipeline.AppendShards(nil, planned), pipeline.MaxPlanRecords)
 	if err != nil {
 		return err

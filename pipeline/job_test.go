@@ -1541,6 +1541,57 @@ func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
 	equalOutputs(t, got, want)
 }
 
+// A target counted out of the map while it still runs the job is told
+// to stop when the job goes on without it: it does not keep the previous
+// attempt's memory and shards until its watchdog gives up.
+func TestTargetLeftOutOfRestartIsAborted(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Seed = "13"
+	spec.TargetGrace = "20s"
+	want, err := reference.Run(spec, 13, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newMemCluster(t, 3, nil)
+	props := store.DefaultProps()
+	props.EC = store.ECProps{Enabled: true, DataSlices: 1, ParitySlices: 1}
+	c.createBucketWith("src", props)
+	c.createBucket("dst")
+	c.putInputs("src", inputs)
+	// Every target holds every input: t2's are still readable without it.
+	for _, id := range []string{"t1", "t2", "t3"} {
+		for name, data := range inputs {
+			if _, err := c.stores[id].Put(t.Context(), store.NewBucket("src"), name, bytes.NewReader(data), store.PutOptions{Size: int64(len(data))}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	c.beforeCreate = func() { c.markOffline("t2") } // between phases: out of the map, still running
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Archived || status.Restarts != 1 || !slices.Equal(status.Targets, []string{"t1", "t3"}) {
+		t.Fatalf("status %+v: want finished on t1,t3 after one restart", status)
+	}
+	left, err := c.worker("t2").Stats(status.ID)
+	if err != nil || !left.Aborted || !slices.ContainsFunc(left.Errors, func(e string) bool { return strings.Contains(e, "starts again without this target") }) {
+		t.Fatalf("t2, left out of the restart: %+v, %v: want its attempt aborted, saying why", left, err)
+	}
+	got := map[string][]byte{}
+	for _, id := range []string{"t1", "t3"} {
+		list, err := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list {
+			got[o.Name] = storetest.Get(t, c.stores[id], store.NewBucket("dst"), o.Name)
+		}
+	}
+	equalOutputs(t, got, want)
+}
+
 // writerOnly hides a writer's ReadFrom.
 type writerOnly struct{ io.Writer }
 
