@@ -177,13 +177,10 @@ func TestAuthHTTPS(t *testing.T) {
 	if err != nil || json.Unmarshal(data, &state) != nil || state.AuthN.PID <= 0 {
 		t.Fatalf("the AuthN service's pid in cluster.json: %v %s", err, data)
 	}
-	process, _ := os.FindProcess(state.AuthN.PID)
-	process.Kill()
-	for deadline := time.Now().Add(10 * time.Second); process.Signal(syscall.Signal(0)) == nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the killed AuthN service did not exit")
-		}
+	if err := syscall.Kill(state.AuthN.PID, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the AuthN service: %v", err)
 	}
+	waitDead(t, "the AuthN service", state.AuthN.PID)
 	restart := exec.Command(filepath.Join(binDir, "ais"), "cluster", "start", "--dir", filepath.Join(dir, "cluster"), "--aisnode", filepath.Join(binDir, "aisnode"))
 	restart.Env = append(os.Environ(), "AIS_AUTHN_SU_NAME=admin", "AIS_AUTHN_SU_PASS=admin-pass", "AIS_AUTHN_TOKEN_FILE="+admin.tokenFile, "AIS_AUTHN_TOKEN=")
 	if out, err := restart.CombinedOutput(); err != nil {

@@ -153,6 +153,21 @@ func (c *cliCluster) state() []localNode {
 	return s.Nodes
 }
 
+// waitDead waits for a killed process to be gone or a zombie: one the
+// CLI started belongs to PID 1 once the CLI exits, which may never reap it.
+func waitDead(t testing.TB, name string, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if i := bytes.LastIndexByte(stat, ')'); err != nil || i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s (pid %d) did not exit after SIGKILL", name, pid)
+		}
+	}
+}
+
 // kill9 kills a node with SIGKILL.
 func (c *cliCluster) kill9(name string) {
 	c.t.Helper()
@@ -163,15 +178,7 @@ func (c *cliCluster) kill9(name string) {
 			}
 			// Dead before anyone restarts it: a start that still saw it
 			// running would skip it.
-			for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-				stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.PID))
-				if i := bytes.LastIndexByte(stat, ')'); err != nil || i > 0 && i+2 < len(stat) && stat[i+2] == 'Z' {
-					break
-				}
-				if time.Now().After(deadline) {
-					c.t.Fatalf("%s (pid %d) did not exit after SIGKILL", name, n.PID)
-				}
-			}
+			waitDead(c.t, name, n.PID)
 			// Connections it was sending on when it died hold its port
 			// for a moment after it.
 			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
@@ -292,10 +299,14 @@ type traffic struct {
 	lastErr   atomic.Value
 	wg        sync.WaitGroup
 	stop      chan struct{}
+	stopOnce  sync.Once
 }
 
 func startTraffic(t testing.TB, client *api.Client, bucket string, maxObjects int) *traffic {
 	l := &traffic{acked: map[string]string{}, stop: make(chan struct{})}
+	// Stopped however the test ends: loops left on a stopped cluster
+	// would spin on refused connections while the next tests run.
+	t.Cleanup(l.halt)
 	ctx := context.WithoutCancel(t.Context())
 	var next atomic.Int64
 	for w := range 4 {
@@ -354,9 +365,13 @@ func startTraffic(t testing.TB, client *api.Client, bucket string, maxObjects in
 }
 
 func (l *traffic) finish() map[string]string {
-	close(l.stop)
-	l.wg.Wait()
+	l.halt()
 	return l.acked
+}
+
+func (l *traffic) halt() {
+	l.stopOnce.Do(func() { close(l.stop) })
+	l.wg.Wait()
 }
 
 func (c *cliCluster) verifyAll(bucket string, acked map[string]string) {

@@ -348,7 +348,11 @@ func TestGatewayMembershipBadInput(t *testing.T) {
 		if !strings.Contains(out, "another cluster") || !strings.Contains(out, "of cluster") {
 			t.Fatalf("a gateway of another cluster: %s", out)
 		}
-		if m, _ := c.client().Map(t.Context()); m == nil || slices.ContainsFunc(m.Nodes, func(n cluster.Node) bool { return n.ID == "x1" }) {
+		m, err := c.client().Map(t.Context())
+		if err != nil {
+			t.Fatalf("the map after the foreign gateway's join: %v", err)
+		}
+		if slices.ContainsFunc(m.Nodes, func(n cluster.Node) bool { return n.ID == "x1" }) {
 			t.Fatalf("the foreign gateway is in the map: %v", m)
 		}
 	})

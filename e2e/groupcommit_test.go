@@ -18,7 +18,9 @@ import (
 // concurrent durable PUTs, then restarted. Every acknowledged object is
 // whole; every other one is absent or whole, never partial or mixed.
 func TestGroupCommitKill9(t *testing.T) {
-	c := startCLICluster(t, 1, 2, "-keepalive=200ms", "-keepalive-timeout=2s")
+	// Durable, unlike the other clusters here (-no-sync): the syncs are
+	// what is tested.
+	c := startCLICluster(t, 1, 2, "-keepalive=200ms", "-keepalive-timeout=2s", "-no-sync=false")
 	ais(t, c.endpoint, "bucket", "create", "ais://burst")
 	client := c.client().UseRedirects()
 	content := func(name string) string { return strings.Repeat(name+";", 32<<10/(len(name)+1)) }
@@ -43,7 +45,12 @@ func TestGroupCommitKill9(t *testing.T) {
 			}
 		})
 	}
-	time.Sleep(700 * time.Millisecond)
+	defer func() { stop.Store(true); wg.Wait() }() // also when the wait fails
+	until(t, time.Minute, "50 acknowledged PUTs", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 50
+	})
 	c.kill9("t1")
 	time.Sleep(300 * time.Millisecond)
 	stop.Store(true)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -365,14 +366,13 @@ func TestMetadataSurvivesKill(t *testing.T) {
 	startNode(t, "-role", "target", "-id", "t2", "-data", t.TempDir(), "-join", gw.url, "-no-sync")
 	client := gw.client()
 	ctx := t.Context()
-	deadline := time.Now().Add(20 * time.Second)
-	for len(mustMap(t, client).Nodes) != 3 && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	until(t, 20*time.Second, "both targets in the map", func() bool { return len(mustMap(t, client).Nodes) == 3 })
 	var acked int64
+	var created []string // buckets whose creation was acknowledged
 	for round := range 5 {
 		stop := make(chan struct{})
 		done := make(chan struct{})
+		var saves atomic.Int64 // acknowledged in this round
 		go func() {
 			defer close(done)
 			for i := 0; ; i++ {
@@ -390,12 +390,19 @@ func TestMetadataSurvivesKill(t *testing.T) {
 				if err == nil {
 					if m, err := client.Map(ctx); err == nil && m.Version > acked {
 						acked = m.Version
+						saves.Add(1)
 					}
 				}
-				client.CreateBucket(ctx, fmt.Sprintf("b-%d-%d", round, i), nil)
+				name := fmt.Sprintf("b-%d-%d", round, i)
+				if client.CreateBucket(ctx, name, nil) == nil {
+					created = append(created, name)
+					saves.Add(1)
+				}
 			}
 		}()
-		time.Sleep(time.Duration(100+round*70) * time.Millisecond)
+		// The kill falls a little later each round, after saves began.
+		until(t, 30*time.Second, "a save acknowledged", func() bool { return saves.Load() >= 2 })
+		time.Sleep(time.Duration(round*70) * time.Millisecond)
 		gw.kill()
 		close(stop)
 		<-done
@@ -404,8 +411,14 @@ func TestMetadataSurvivesKill(t *testing.T) {
 		if m.Version < acked {
 			t.Fatalf("round %d: the map went back to version %d after %d was acknowledged", round, m.Version, acked)
 		}
-		if _, err := client.ListBuckets(ctx); err != nil {
+		buckets, err := client.ListBuckets(ctx)
+		if err != nil {
 			t.Fatalf("round %d: bucket metadata after the restart: %v", round, err)
+		}
+		for _, name := range created {
+			if !slices.ContainsFunc(buckets, func(b api.BucketEntry) bool { return b.Name == name }) {
+				t.Fatalf("round %d: bucket %s, acknowledged, is gone after the restart (%d buckets listed)", round, name, len(buckets))
+			}
 		}
 	}
 	t.Logf("5 kills during saves: the gateway restarted every time with map version %d or newer", acked)

@@ -287,6 +287,9 @@ func TestDiskLoss(t *testing.T) {
 			}
 		})
 	}
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt() // however the test ends
 	time.Sleep(500 * time.Millisecond)
 	// rm -rf, again while the node still writes in it.
 	until(t, 10*time.Second, "rm -rf "+victimDir, func() bool { return os.RemoveAll(victimDir) == nil })
@@ -305,8 +308,7 @@ func TestDiskLoss(t *testing.T) {
 		return false
 	})
 	time.Sleep(time.Second) // reads go on with the mountpath disabled
-	close(stop)
-	wg.Wait()
+	halt()
 	if gatewaytest.Scrape(t, c.nodeURL("t1")).Value("ais_mountpaths_disabled_total") < 1 {
 		t.Fatal("ais_mountpaths_disabled_total is not counted")
 	}
@@ -584,12 +586,17 @@ func TestMakeNCopiesUnderPuts(t *testing.T) {
 				if err := put(fmt.Sprintf("during-%d-%05d", w, i)); err != nil {
 					putFailures.Add(1)
 					t.Errorf("PUT during make-n-copies: %v", err)
-					continue
+					return
 				}
 				during.Add(1)
 			}
 		})
 	}
+	// The writers end before the test does, however it ends (a t.Errorf
+	// after it would panic the binary).
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }); wg.Wait() }
+	defer halt()
 	time.Sleep(100 * time.Millisecond)
 	id := strings.TrimSpace(ais(t, c.endpoint, "bucket", "mirror", "ais://many", "--copies", "2", "--no-wait"))
 	// A second make-n-copies while the first runs is refused.
@@ -600,8 +607,7 @@ func TestMakeNCopiesUnderPuts(t *testing.T) {
 	}
 	ais(t, c.endpoint, "job", "wait", id)
 	time.Sleep(200 * time.Millisecond) // and PUTs after the job
-	close(stop)
-	wg.Wait()
+	halt()
 	if during.Load() == 0 {
 		t.Fatal("no PUT completed during the job: the test tests nothing")
 	}
