@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -299,5 +301,127 @@ func TestCompleteSentAgainWaitsForTheFirst(t *testing.T) {
 	}
 	if n := firstOpens.Load(); n != 1 {
 		t.Fatalf("the parts were copied %d times", n)
+	}
+}
+
+// lastPartHeld opens every upload's second part at once and holds its
+// first read while hold is open: a Complete that has every part open.
+type lastPartHeld struct {
+	store.Store
+	opened chan struct{} // gets one value per open of a second part
+	hold   chan struct{}
+}
+
+func (s lastPartHeld) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	obj, err := s.Store.Open(ctx, b, name, opts)
+	if err != nil || !strings.HasSuffix(name, "/part-00002") {
+		return obj, err
+	}
+	select {
+	case s.opened <- struct{}{}:
+	default:
+	}
+	return heldObject{Object: obj, hold: s.hold}, nil
+}
+
+type heldObject struct {
+	store.Object
+	hold chan struct{}
+}
+
+func (o heldObject) Read(p []byte) (int, error) {
+	<-o.hold
+	return o.Object.Read(p)
+}
+
+func (o heldObject) WriteTo(w io.Writer) (int64, error) {
+	<-o.hold
+	return o.Object.WriteTo(w)
+}
+
+// completeHeld starts a Complete through the first gateway of a cluster
+// of two whose last part's read is held, and returns its result once the
+// hold is released.
+func completeHeld(t *testing.T) (gateways [2]*s3.Client, up *s3.CreateMultipartUploadOutput, release func(), result <-chan error) {
+	t.Helper()
+	opened, hold := make(chan struct{}, 1), make(chan struct{})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = lastPartHeld{Store: cfg.Store, opened: opened, hold: hold}
+		}
+	}})
+	members := c.Members()
+	gateways = [2]*s3.Client{newClient(members[0].URL()+"/s3", secretKey), newClient(members[1].URL()+"/s3", secretKey)}
+	up, parts := twoPartUpload(t, gateways[0], "held", "k")
+	var once sync.Once
+	release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release)
+	done := make(chan error, 1)
+	go func() {
+		_, err := gateways[0].CompleteMultipartUpload(context.WithoutCancel(t.Context()), &s3.CompleteMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		done <- err
+	}()
+	select {
+	case <-opened:
+	case <-time.After(time.Minute):
+		t.Fatal("the Complete did not open the last part")
+	}
+	return gateways, up, release, done
+}
+
+// An abort while a Complete has every part open (its client gone, the
+// SDKs abort what they think failed) is not a 204 with the object made
+// after it: on the Complete's gateway it waits and finds the upload
+// completed; on another it is refused while the Complete runs.
+func TestAbortDuringCompleteIsNotA204(t *testing.T) {
+	gateways, up, release, completed := completeHeld(t)
+	abort := func(client *s3.Client) <-chan error {
+		out := make(chan error, 1)
+		go func() {
+			_, err := client.AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId})
+			out <- err
+		}()
+		return out
+	}
+	if err := <-abort(gateways[1]); code(err) != "OperationAborted" {
+		t.Fatalf("an abort through another gateway while the Complete runs: %v, want OperationAborted", err)
+	}
+	same := abort(gateways[0])
+	select {
+	case err := <-same:
+		t.Fatalf("an abort through the Complete's gateway answered before the Complete ended: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-completed; err != nil {
+		t.Fatalf("the Complete: %v", err)
+	}
+	if err := <-same; code(err) != "NoSuchUpload" {
+		t.Fatalf("the abort that waited for the Complete: %v, want NoSuchUpload", err)
+	}
+	if _, err := gateways[1].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("the completed object: %v", err)
+	}
+}
+
+// A Complete whose mark lapsed (its gateway seemed gone) and whose upload
+// was aborted meanwhile makes no object, though it had every part open.
+func TestCompleteAbortedPastItsLeaseMakesNoObject(t *testing.T) {
+	// Lapsed at once, never renewed: only the check before the commit
+	// stops it.
+	t.Cleanup(s3api.SetCompleteLease(time.Nanosecond, time.Hour))
+	gateways, up, release, completed := completeHeld(t)
+	if _, err := gateways[1].AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId}); err != nil {
+		t.Fatalf("an abort past the Complete's lease: %v", err)
+	}
+	release()
+	if err := <-completed; code(err) != "NoSuchUpload" {
+		t.Fatalf("the Complete of an upload aborted as it read the parts: %v, want NoSuchUpload", err)
+	}
+	_, err := gateways[0].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
+	if notFound := new(types.NotFound); !errors.As(err, &notFound) {
+		t.Fatalf("the object of an aborted upload: %v, want 404", err)
 	}
 }

@@ -95,6 +95,7 @@ var (
 	ErrNotImplemented       = &Error{Code: "NotImplemented", Status: http.StatusNotImplemented, Message: "A header or query you provided implies functionality that is not implemented."}
 	ErrInternalError        = &Error{Code: "InternalError", Status: http.StatusInternalServerError, Message: "We encountered an internal error. Please try again."}
 	ErrServiceUnavailable   = &Error{Code: "ServiceUnavailable", Status: http.StatusServiceUnavailable, Message: "Service is unable to handle request."}
+	ErrOperationAborted     = &Error{Code: "OperationAborted", Status: http.StatusConflict, Message: "A conflicting conditional operation is currently in progress against this resource. Try again."}
 	ErrSlowDown             = &Error{Code: "SlowDown", Status: http.StatusServiceUnavailable, Message: "Please reduce your request rate."}
 	ErrKeyTooLong           = &Error{Code: "KeyTooLongError", Status: http.StatusBadRequest, Message: "Your key is too long."}
 	ErrMissingContentLength = &Error{Code: "MissingContentLength", Status: http.StatusLengthRequired, Message: "You must provide the Content-Length HTTP header."}

@@ -20,3 +20,11 @@ func LimitPutSize(n int64) func() {
 
 // Location exposes location: a completed upload's Location.
 func Location(bucket, key string) string { return location(bucket, key) }
+
+// SetCompleteLease changes how long a Complete's mark holds without
+// renewal and how often it is renewed, and returns the restore.
+func SetCompleteLease(lease, renewal time.Duration) func() {
+	oldLease, oldRenewal := completeLease, completeRenewal
+	completeLease, completeRenewal = lease, renewal
+	return func() { completeLease, completeRenewal = oldLease, oldRenewal }
+}

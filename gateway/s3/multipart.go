@@ -53,6 +53,24 @@ type upload struct {
 	// Closed: completed or aborted, its parts being removed. It takes
 	// no part and lists as gone; an abort removes what is left of it.
 	Closed bool `json:"closed,omitempty"`
+	// Completing: a Complete streams the parts into the object since
+	// then; renewed every completeRenewal while it runs. An abort is
+	// refused while it is fresh: it would answer 204 and the object be
+	// made all the same.
+	Completing time.Time `json:"completing,omitzero"`
+}
+
+// completeLease is how long a Complete's mark holds without renewal (its
+// gateway stopped): past it, an abort or the sweep goes ahead. The mark
+// is renewed every completeRenewal.
+var (
+	completeLease   = 3 * time.Minute
+	completeRenewal = time.Minute
+)
+
+// completeUnderWay reports whether an upload's Complete runs.
+func (up upload) completeUnderWay(now time.Time) bool {
+	return !up.Completing.IsZero() && now.Sub(up.Completing) < completeLease
 }
 
 func uploadDir(id string) string       { return multipartPrefix + id + "/" }
@@ -456,9 +474,16 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
 			return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 		}
-		body := &partsReader{ctx: ctx, backend: s.hidden(), bucket: bucket, id: id, parts: chosen}
+		// The copy runs under the mark, cut if an abort closes the upload.
+		marked, release, err := s.markCompleting(ctx, bucket, key, id)
+		if err != nil {
+			return nil, err
+		}
+		body := &partsReader{ctx: marked, backend: s.hidden(), bucket: bucket, id: id, parts: chosen,
+			last: func() error { return s.stillOpen(marked, bucket, key, id) }}
 		defer body.Close()
-		meta, err := s.config.Backend.Put(ctx, bucket, key, body, opts)
+		meta, err := s.config.Backend.Put(marked, bucket, key, body, opts)
+		release(err == nil)
 		if err != nil {
 			// The same Complete sent again while this one ran (its
 			// client lost the first answer) finds the parts gone: the
@@ -478,6 +503,69 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		}
 		return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(meta))}, nil
 	})
+}
+
+// markCompleting marks an upload's record with a Complete under way and
+// renews the mark while the returned context lasts; the renewal finding
+// the upload closed or gone (an abort past a lapsed lease) cancels it.
+// release stops the renewal and, when the Complete failed, takes the mark
+// off, for an abort to go ahead at once.
+func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (context.Context, func(completed bool), error) {
+	mark := func() error {
+		up, err := s.loadUpload(ctx, bucket, key, id)
+		if err != nil {
+			return err
+		}
+		up.Completing = time.Now().UTC()
+		return s.writeRecord(ctx, bucket, id, up)
+	}
+	if err := mark(); err != nil {
+		return ctx, nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(completeRenewal)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if err := mark(); err != nil && errors.Is(err, ErrNoSuchUpload) {
+				cancel(err)
+				return
+			}
+		}
+	}()
+	release := func(completed bool) {
+		close(stop)
+		<-stopped
+		if !completed {
+			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil {
+				up.Completing = time.Time{}
+				s.writeRecord(context.WithoutCancel(ctx), bucket, id, up)
+			}
+		}
+		cancel(nil)
+	}
+	return ctx, release, nil
+}
+
+// stillOpen checks, once every part is read and before the object is
+// committed, that the upload was not aborted meanwhile.
+func (s *Server) stillOpen(ctx context.Context, bucket, key, id string) error {
+	_, err := s.loadUpload(ctx, bucket, key, id)
+	return err
+}
+
+// writeRecord writes an upload's record as the node.
+func (s *Server) writeRecord(ctx context.Context, bucket, id string, up upload) error {
+	record, _ := json.Marshal(up)
+	_, err := s.hidden().Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))})
+	return err
 }
 
 // madeBy reports whether an object is what a Complete of upload id with
@@ -506,9 +594,8 @@ func madeBy(meta store.ObjectMeta, id string, parts []CompletedPart) bool {
 func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload, parts []storedPart) error {
 	if !up.Closed {
 		// As the node: an abort is the caller's DELETE, not a PUT.
-		up.Closed = true
-		record, _ := json.Marshal(up)
-		if _, err := s.hidden().Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+		up.Closed, up.Completing = true, time.Time{}
+		if err := s.writeRecord(ctx, bucket, id, up); err != nil {
 			return fmt.Errorf("close multipart upload %s: %w", id, err)
 		}
 	}
@@ -549,9 +636,17 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 // answers an error, and its retry finishes the removal.
 func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	id := r.URL.Query().Get("uploadId")
+	// After a Complete of it under way on this node (its client gone,
+	// the SDKs abort what they think failed): the abort then finds it
+	// done, not a 204 with the object made after it.
+	unlock := s.completing.Lock(id)
+	defer unlock()
 	up, err := s.readUpload(r.Context(), bucket, key, id)
 	if err != nil {
 		return err
+	}
+	if !up.Closed && up.completeUnderWay(time.Now()) {
+		return ErrOperationAborted.WithMessage("a CompleteMultipartUpload of upload %s runs (since %s): abort it again once that has ended", id, up.Completing.Format(time.RFC3339)).WithResource(id)
 	}
 	// Completed already (its record's removal failed or is under way):
 	// what is left goes, and the abort is S3's NoSuchUpload, not a 204
@@ -685,6 +780,9 @@ type partsReader struct {
 	id      string
 	parts   []storedPart
 	current io.ReadCloser
+	// last, when set, runs once every part is read, before the end is
+	// told: an error from it is the read's.
+	last func() error
 	// failed is the answer when a part went (an abort) or changed (its
 	// upload again) while the parts were read: the write that read them
 	// may have crossed to another node, and lost the error's kind.
@@ -695,6 +793,16 @@ func (p *partsReader) Read(buf []byte) (int, error) {
 	for {
 		if p.current == nil {
 			if len(p.parts) == 0 {
+				if p.last != nil {
+					check := p.last
+					p.last = nil
+					if err := check(); err != nil {
+						if p.failed == nil && errors.Is(err, ErrNoSuchUpload) {
+							p.failed = err
+						}
+						return 0, err
+					}
+				}
 				return 0, io.EOF
 			}
 			body, meta, err := p.backend.Get(p.ctx, p.bucket, partName(p.id, p.parts[0].number), api.GetOptions{})

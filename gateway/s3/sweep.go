@@ -94,7 +94,7 @@ func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Ti
 		// Not a record this server wrote: left alone.
 		return false, fmt.Errorf("unreadable record: %w", err)
 	}
-	if !up.Closed && !up.Initiated.Before(cut) {
+	if !up.Closed && (!up.Initiated.Before(cut) || up.completeUnderWay(time.Now())) {
 		return false, nil
 	}
 	if err := s.removeUpload(ctx, bucket, id, up, nil); err != nil {
