@@ -2,8 +2,10 @@ package s3_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -423,5 +425,45 @@ func TestCompleteAbortedPastItsLeaseMakesNoObject(t *testing.T) {
 	_, err := gateways[0].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
 	if notFound := new(types.NotFound); !errors.As(err, &notFound) {
 		t.Fatalf("the object of an aborted upload: %v, want 404", err)
+	}
+}
+
+// A bucket keeps a bounded number of uploads in progress: past it a new
+// one is refused (SlowDown, saying why) rather than make the bucket's
+// uploads unlistable; an upload aborted makes room again.
+func TestUploadsInProgressAreBounded(t *testing.T) {
+	t.Cleanup(s3api.SetMaxUploads(3))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bounded")}); err != nil {
+		t.Fatal(err)
+	}
+	create := func(key string) (*s3.CreateMultipartUploadOutput, error) {
+		return client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("bounded"), Key: aws.String(key)})
+	}
+	var first *s3.CreateMultipartUploadOutput
+	for i := range 3 {
+		up, err := create(fmt.Sprintf("k%d", i))
+		if err != nil {
+			t.Fatalf("upload %d of 3: %v", i+1, err)
+		}
+		first = cmp.Or(first, up)
+	}
+	_, err := create("k3")
+	if code(err) != "SlowDown" || !strings.Contains(err.Error(), "3 multipart uploads in progress") {
+		t.Fatalf("a fourth upload in a bucket that keeps 3: %v, want SlowDown saying why", err)
+	}
+	list, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("bounded"), Prefix: aws.String("k1")})
+	if err != nil || len(list.Uploads) != 1 {
+		t.Fatalf("the uploads of k1: %+v, %v", list, err)
+	}
+	if _, err := client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("bounded"), Key: aws.String("k0"), UploadId: first.UploadId}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := create("k3"); err != nil {
+		t.Fatalf("an upload once one was aborted: %v", err)
 	}
 }

@@ -28,3 +28,11 @@ func SetCompleteLease(lease, renewal time.Duration) func() {
 	completeLease, completeRenewal = lease, renewal
 	return func() { completeLease, completeRenewal = oldLease, oldRenewal }
 }
+
+// SetMaxUploads changes the uploads in progress a bucket keeps, and
+// returns the restore.
+func SetMaxUploads(n int) func() {
+	old := maxUploads
+	maxUploads = n
+	return func() { maxUploads = old }
+}

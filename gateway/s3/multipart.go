@@ -156,6 +156,9 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	binary.BigEndian.PutUint64(raw[:8], uint64(time.Now().UnixNano()))
 	rand.Read(raw[8:])
 	id := hex.EncodeToString(raw[:])
+	if err := s.roomForUpload(ctx, bucket); err != nil {
+		return err
+	}
 	if err := s.saveUpload(ctx, bucket, id, upload{Key: key, Initiated: time.Now().UTC(), Custom: custom}); err != nil {
 		return backendError(err, bucket, key)
 	}
@@ -163,9 +166,28 @@ func (s *Server) createUpload(w http.ResponseWriter, r *http.Request, bucket, ke
 	return nil
 }
 
-// maxListedUploads bounds the uploads in progress a listing reads (one
-// record each).
-const maxListedUploads = 10000
+// maxUploads bounds the uploads in progress in a bucket: a listing reads
+// one record each, and reads at most maxListedUploads (uploads begun at
+// the same moment may pass maxUploads a little).
+var maxUploads = 10000
+
+func maxListedUploads() int { return maxUploads + maxUploads/5 }
+
+// roomForUpload refuses a new upload in a bucket with maxUploads in
+// progress, before it would make the bucket's uploads unlistable. A
+// listing that fails leaves the check to the next upload.
+func (s *Server) roomForUpload(ctx context.Context, bucket string) error {
+	n := 0
+	for _, err := range s.hidden().ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
+		if err != nil {
+			return nil
+		}
+		if n++; n >= maxUploads {
+			return ErrSlowDown.WithMessage("bucket %s has %d multipart uploads in progress, the most it keeps: complete or abort those not needed", bucket, maxUploads)
+		}
+	}
+	return nil
+}
 
 // partNumber reads a part number, 1 to 10,000.
 func partNumber(v string) (int, error) {
@@ -694,8 +716,8 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		if !ok || !validUploadID(id) {
 			continue
 		}
-		if read++; read > maxListedUploads {
-			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads)
+		if read++; read > maxListedUploads() {
+			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads())
 		}
 		data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
 		if err != nil && !errors.Is(err, api.ErrNotFound) {
