@@ -467,3 +467,38 @@ func TestUploadsInProgressAreBounded(t *testing.T) {
 		t.Fatalf("an upload once one was aborted: %v", err)
 	}
 }
+
+// An upload's record is an object a user may write through the native
+// API: one forged with reserved metadata (a remote's Last-Modified, a
+// dSort job's mark) carries none of it into the object its Complete
+// makes; the user metadata in it stays.
+func TestForgedUploadRecordCarriesNoReservedMetadata(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("forged")}); err != nil {
+		t.Fatal(err)
+	}
+	id := strings.Repeat("ab", 16)
+	record := `{"key":"k","initiated":"2026-01-01T00:00:00Z","custom":{"s3.meta.color":"blue","remote.modified":"1","dsort.job":"srt-victim"}}`
+	if _, err := c.Client().Put(ctx, "forged", ".s3-multipart/"+id+"/upload", strings.NewReader(record), api.PutOptions{Size: int64(len(record))}); err != nil {
+		t.Fatal(err)
+	}
+	part, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("forged"), Key: aws.String("k"), UploadId: aws.String(id), PartNumber: aws.Int32(1), Body: strings.NewReader("whole")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("forged"), Key: aws.String("k"), UploadId: aws.String(id),
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: part.ETag}}}}); err != nil {
+		t.Fatal(err)
+	}
+	meta, err := c.Client().Head(ctx, "forged", "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := meta.Custom["remote.modified"]; ok || meta.Custom["dsort.job"] != "" || meta.Custom["s3.meta.color"] != "blue" {
+		t.Fatalf("the object of a forged record: custom %v, want the user metadata only", meta.Custom)
+	}
+}

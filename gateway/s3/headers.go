@@ -430,6 +430,30 @@ func StoredHeaders(h http.Header) (map[string]string, error) {
 	return custom, nil
 }
 
+// keptHeaders is what StoredHeaders could have made of custom: the user
+// metadata and the stored standard headers, nothing else (an upload's
+// record is an object a user may write through the native API: it
+// carries no reserved key into the object it makes), and no more of it
+// than StoredHeaders keeps.
+func keptHeaders(custom map[string]string) (map[string]string, error) {
+	kept := map[string]string{}
+	for key, value := range custom {
+		if strings.HasPrefix(key, customMetaPrefix) {
+			kept[key] = value
+		}
+	}
+	for _, header := range storedHeaders {
+		key := customHeaderPrefix + strings.ToLower(header)
+		if value, ok := custom[key]; ok {
+			kept[key] = value
+		}
+	}
+	if n := storedSize(kept); n > MaxStoredHeaders {
+		return nil, ErrMetadataTooLarge.WithMessage("the upload's metadata takes %d bytes as stored, more than the %d an object keeps", n, MaxStoredHeaders)
+	}
+	return kept, nil
+}
+
 // MaxStoredHeaders bounds what StoredHeaders keeps, counted as stored:
 // with the ETag and a multipart upload's own keys it fits the object
 // metadata the store keeps (3 KiB, one xattr block), so a PUT, a copy or

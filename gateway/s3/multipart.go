@@ -484,7 +484,11 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 		return err
 	}
 	etag := fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(chosen))
-	custom := completedCustom(up.Custom, etag, id, chosen)
+	headers, err := keptHeaders(up.Custom)
+	if err != nil {
+		return err
+	}
+	custom := completedCustom(headers, etag, id, chosen)
 	opts.Size, opts.Custom = total, custom
 	return s.answerSlowly(w, r, func(ctx context.Context) (any, error) {
 		// One Complete of an upload at a time on this node: one sent
