@@ -502,3 +502,65 @@ func TestForgedUploadRecordCarriesNoReservedMetadata(t *testing.T) {
 		t.Fatalf("the object of a forged record: custom %v, want the user metadata only", meta.Custom)
 	}
 }
+
+// putHeld holds the write of an object named "first" while hold is
+// open, and tells when it began.
+type putHeld struct {
+	store.Store
+	began chan struct{}
+	hold  chan struct{}
+}
+
+func (s putHeld) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if name == "first" {
+		close(s.began)
+		<-s.hold
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// Copies run on after their client hangs up: a gateway runs a bounded
+// number at once and refuses more with SlowDown, saying why, rather than
+// pile up copies for requests sent and dropped.
+func TestLongWritesAreBounded(t *testing.T) {
+	t.Cleanup(s3api.SetMaxSlowWrites(1))
+	began, hold := make(chan struct{}), make(chan struct{})
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = putHeld{Store: cfg.Store, began: began, hold: hold}
+		}
+	}})
+	var once sync.Once
+	release := func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(release) // before the cluster closes
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("copies")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("copies"), Key: aws.String("source"), Body: strings.NewReader("source")}); err != nil {
+		t.Fatal(err)
+	}
+	copyTo := func(key string) error {
+		_, err := client.CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String("copies"), Key: aws.String(key), CopySource: aws.String("copies/source")})
+		return err
+	}
+	first := make(chan error, 1)
+	go func() { first <- copyTo("first") }()
+	select {
+	case <-began: // the first copy writes, in the only slot
+	case <-time.After(time.Minute):
+		t.Fatal("the first copy did not begin its write")
+	}
+	if err := copyTo("second"); code(err) != "SlowDown" || !strings.Contains(err.Error(), "the most it runs at once") {
+		t.Fatalf("a copy while the gateway runs its most: %v, want SlowDown saying why", err)
+	}
+	release()
+	if err := <-first; err != nil {
+		t.Fatalf("the first copy: %v", err)
+	}
+	if err := copyTo("third"); err != nil {
+		t.Fatalf("a copy once the first ended: %v", err)
+	}
+}

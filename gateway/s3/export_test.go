@@ -36,3 +36,11 @@ func SetMaxUploads(n int) func() {
 	maxUploads = n
 	return func() { maxUploads = old }
 }
+
+// SetMaxSlowWrites changes how many long writes a Server made from now on
+// runs at once, and returns the restore.
+func SetMaxSlowWrites(n int) func() {
+	old := maxSlowWrites
+	maxSlowWrites = n
+	return func() { maxSlowWrites = old }
+}

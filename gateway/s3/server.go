@@ -82,7 +82,14 @@ type Server struct {
 	logger *slog.Logger
 	// completing holds the Completes running, by upload id.
 	completing namelock.Locks
+	// slowWrites bounds the long writes running (answerSlowly): each
+	// copies a whole object, on after its client hangs up.
+	slowWrites chan struct{}
 }
+
+// maxSlowWrites is how many long writes (copies, Completes) a gateway runs
+// at once; past it they are refused with SlowDown.
+var maxSlowWrites = 256
 
 // New returns a Server.
 func New(config Config) *Server {
@@ -99,7 +106,7 @@ func New(config Config) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{config: config, logger: logger}
+	return &Server{config: config, logger: logger, slowWrites: make(chan struct{}, maxSlowWrites)}
 }
 
 // hidden is the backend of the uploads' own objects (Config.Hidden).

@@ -24,14 +24,22 @@ var (
 // space every slowAnswerInterval, then its result or its error as an
 // <Error> document in the 200 (which the SDKs read as the error, as from
 // S3). Work runs on when its client goes: the client's retry finds it
-// done.
+// done. At most maxSlowWrites run at once.
 func (s *Server) answerSlowly(w http.ResponseWriter, r *http.Request, work func(ctx context.Context) (any, error)) error {
+	select {
+	case s.slowWrites <- struct{}{}:
+	default:
+		// Work a client can start and leave: bounded, or requests sent
+		// and dropped at once would pile up copies.
+		return ErrSlowDown.WithMessage("this gateway runs %d copies and Completes, the most it runs at once: try again shortly", cap(s.slowWrites))
+	}
 	type outcome struct {
 		answer any
 		err    error
 	}
 	done := make(chan outcome, 1)
 	go func() {
+		defer func() { <-s.slowWrites }()
 		answer, err := work(context.WithoutCancel(r.Context()))
 		done <- outcome{answer, err}
 	}()
