@@ -112,3 +112,13 @@ func SetMaxRestores(n int) func() {
 	maxRestores = n
 	return func() { maxRestores = old }
 }
+
+// LeftForGood is leftForGood over parts held by no target in particular,
+// of the newest version newestParts finds among them.
+func (s *Store) LeftForGood(metas []store.PartMeta, current Layout) bool {
+	parts := make([]found, len(metas))
+	for i, m := range metas {
+		parts[i] = found{meta: m}
+	}
+	return s.leftForGood(parts, newestParts(parts, current))
+}

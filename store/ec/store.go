@@ -390,11 +390,16 @@ func (s *Store) leftForGood(parts []found, newest store.PartMeta) bool {
 	indexes := map[int]bool{}
 	for _, p := range parts {
 		if p.meta.Same(newest) {
+			if p.meta.Replica {
+				// One whole copy restores it (a version may hold
+				// replicas and slices: its size limit raised since).
+				return false
+			}
 			indexes[p.meta.Index] = true
 		}
 	}
 	m := s.peers.Map()
-	tooFew := !newest.Replica && len(indexes) < newest.Data && len(m.Reachable()) == len(m.Targets())
+	tooFew := len(indexes) < newest.Data && len(m.Reachable()) == len(m.Targets())
 	return tooFew && time.Since(time.Unix(0, newest.Stamp.Clock)) > strayPartAge
 }
 

@@ -2428,3 +2428,28 @@ func TestRestoreShortOfOfflineHoldersIsUnreached(t *testing.T) {
 		}
 	}
 }
+
+// A version may hold replicas and slices (its size limit raised since it
+// was written, a sweep made replicas of it): one replica restores it, so
+// its parts are not a failed write's left for good, whichever is met
+// first.
+func TestReplicaOfAVersionIsNeverLeftForGood(t *testing.T) {
+	f := newFleet(t, 6, 4, 2, 0)
+	old := store.Stamp{Map: 1, Clock: time.Now().Add(-3 * time.Hour).UnixNano()}
+	part := func(index int, replica bool) store.PartMeta {
+		return store.PartMeta{Bucket: bucket, Name: "x", Index: index, Replica: replica, Data: 4, Parity: 2, ObjectSize: 4000, SliceSize: 1000, Stamp: old,
+			Checksum: store.Checksum{Type: store.ChecksumXXHash, Value: "0123456789abcdef"}}
+	}
+	slice, replica := part(2, false), part(0, true)
+	replica.SliceSize = replica.ObjectSize
+	target := f.targets[slices.Sorted(maps.Keys(f.targets))[0]]
+	for _, order := range [][]store.PartMeta{{slice, replica}, {replica, slice}} {
+		if target.LeftForGood(order, ec.Layout{Data: 4, Parity: 2}) {
+			t.Fatalf("a replica and a slice of one version (%v first) counted as a failed write's leftovers", order[0].Replica)
+		}
+	}
+	// Slices alone, too few and old, are.
+	if !target.LeftForGood([]store.PartMeta{slice, part(3, false)}, ec.Layout{Data: 4, Parity: 2}) {
+		t.Fatal("two old slices of 4 needed: not left for good")
+	}
+}
