@@ -103,6 +103,46 @@ type Store struct {
 	dropWait sync.WaitGroup
 	// restoring holds a slot for each restore running (maxRestores).
 	restoring chan struct{}
+	// writing are the stamps of the PUTs here whose parts are being
+	// sent, by bucket/name: their parts are no lost object's to restore.
+	writingMu sync.Mutex
+	writing   map[string][]store.Stamp
+}
+
+// startWrite notes a PUT's parts on their way; the returned func ends it.
+func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp) func() {
+	key := b.String() + "/" + name
+	s.writingMu.Lock()
+	if s.writing == nil {
+		s.writing = map[string][]store.Stamp{}
+	}
+	s.writing[key] = append(s.writing[key], stamp)
+	s.writingMu.Unlock()
+	return func() {
+		s.writingMu.Lock()
+		defer s.writingMu.Unlock()
+		stamps := s.writing[key]
+		if i := slices.Index(stamps, stamp); i >= 0 {
+			stamps = slices.Delete(stamps, i, i+1)
+		}
+		if len(stamps) == 0 {
+			delete(s.writing, key)
+		} else {
+			s.writing[key] = stamps
+		}
+	}
+}
+
+// errWriteUnderWay is a restore of parts a PUT here still sends: the
+// object is not lost, only not made yet (the read answers not found).
+var errWriteUnderWay = fmt.Errorf("%w: a write of them is under way", errNoParts)
+
+// isWriting reports a PUT here still sending (or committing) parts of
+// this stamp.
+func (s *Store) isWriting(b store.Bucket, name string, stamp store.Stamp) bool {
+	s.writingMu.Lock()
+	defer s.writingMu.Unlock()
+	return slices.Contains(s.writing[b.String()+"/"+name], stamp)
 }
 
 // maxRestores bounds the restores one target runs at once (a variable
@@ -226,6 +266,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// are told of a failure (an offline one, in a later map, too).
 	var placed *cluster.Map
 	replaces := false // an object of the name was there
+	ended := func() {}
+	defer func() { ended() }()
 	opts.Precommit = func() (func(), store.Stamp, error) {
 		// The stamp under the caller's hold (a map change waits for it),
 		// the parts sent without it (a holder slow or gone must not hold
@@ -250,6 +292,10 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		meta, err := data.meta(name)
 		if err == nil {
+			// Ended once the write is done, failed or not (its cleanup
+			// with it): a read meanwhile finds no object to restore in
+			// these parts.
+			ended = s.startWrite(b, name, stamp)
 			_, herr := s.Store.Head(ctx, b, name)
 			replaces = herr == nil
 			meta.Stamp = stamp
@@ -1040,6 +1086,10 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		}
 		newest = newestParts(parts, layout)
 	}
+	if s.isWriting(b, name, newest.Stamp) {
+		// A PUT here sends them: not a lost object, one not made yet.
+		return fmt.Errorf("restore %s/%s: %w", b, name, errWriteUnderWay)
+	}
 	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
 	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
@@ -1063,7 +1113,18 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	// DELETE that came during the rebuild is newer, and stays.
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
 		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNotOlder: true,
+		Precommit: func() (func(), store.Stamp, error) {
+			if s.isWriting(b, name, newest.Stamp) {
+				// Its PUT started after the parts were found: that
+				// PUT commits the object, or fails and drops them.
+				return nil, store.Stamp{}, errWriteUnderWay
+			}
+			return func() {}, store.Stamp{}, nil
+		},
 	}); err != nil {
+		if errors.Is(err, errWriteUnderWay) {
+			return fmt.Errorf("restore %s/%s: %w", b, name, err)
+		}
 		if errors.Is(err, store.ErrExists) {
 			// Deleted (or written) after these parts were made: they are
 			// stale, kept by a target away when the delete came. They

@@ -2453,3 +2453,45 @@ func TestReplicaOfAVersionIsNeverLeftForGood(t *testing.T) {
 		t.Fatal("two old slices of 4 needed: not left for good")
 	}
 }
+
+// A read of an object whose first PUT is still sending its parts finds
+// no object, as before the PUT: its parts are not a lost object's to
+// restore (with too few a 500, with enough the write's version made
+// before the write ended, failed or not). The PUT then stands alone.
+func TestReadDuringAPutRestoresNothing(t *testing.T) {
+	for _, after := range []int64{2, 6} {
+		f := newFleet(t, 7, 4, 2, 0)
+		data := randomData(rand.New(rand.NewPCG(7, uint64(after))), 40000)
+		_, owner := f.owner("w")
+		var answer error
+		var sent atomic.Int64
+		f.sending = func() {
+			if sent.Add(1) != after {
+				return
+			}
+			got := make(chan error, 1)
+			go func() {
+				obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, "w", store.OpenOptions{})
+				if err == nil {
+					obj.Close()
+				}
+				got <- err
+			}()
+			select {
+			case answer = <-got:
+			case <-time.After(10 * time.Second):
+				answer = errors.New("no answer while the PUT sent its parts")
+			}
+		}
+		f.put("w", data)
+		if !errors.Is(answer, store.ErrNotFound) {
+			t.Fatalf("a read with %d parts of the first PUT sent: %v, want not found", after-1, answer)
+		}
+		if n := f.restored.Load(); n != 0 {
+			t.Fatalf("%d restores during the PUT", n)
+		}
+		if got, err := f.get("w", true); err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("after the PUT: %d bytes, %v", len(got), err)
+		}
+	}
+}
