@@ -103,46 +103,79 @@ type Store struct {
 	dropWait sync.WaitGroup
 	// restoring holds a slot for each restore running (maxRestores).
 	restoring chan struct{}
-	// writing are the stamps of the PUTs here whose parts are being
-	// sent, by bucket/name: their parts are no lost object's to restore.
+	// writing are the PUTs here whose parts are being sent, by
+	// bucket/name: their parts are no lost object's to restore.
 	writingMu sync.Mutex
-	writing   map[string][]store.Stamp
+	writing   map[string][]*inflight
+}
+
+// inflight is a PUT's write of its parts: done is closed once it ended.
+type inflight struct {
+	stamp store.Stamp
+	done  chan struct{}
 }
 
 // startWrite notes a PUT's parts on their way; the returned func ends it.
 func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp) func() {
 	key := b.String() + "/" + name
+	w := &inflight{stamp: stamp, done: make(chan struct{})}
 	s.writingMu.Lock()
 	if s.writing == nil {
-		s.writing = map[string][]store.Stamp{}
+		s.writing = map[string][]*inflight{}
 	}
-	s.writing[key] = append(s.writing[key], stamp)
+	s.writing[key] = append(s.writing[key], w)
 	s.writingMu.Unlock()
 	return func() {
 		s.writingMu.Lock()
-		defer s.writingMu.Unlock()
-		stamps := s.writing[key]
-		if i := slices.Index(stamps, stamp); i >= 0 {
-			stamps = slices.Delete(stamps, i, i+1)
-		}
-		if len(stamps) == 0 {
+		writes := slices.DeleteFunc(s.writing[key], func(o *inflight) bool { return o == w })
+		if len(writes) == 0 {
 			delete(s.writing, key)
 		} else {
-			s.writing[key] = stamps
+			s.writing[key] = writes
 		}
+		s.writingMu.Unlock()
+		close(w.done)
 	}
 }
 
-// errWriteUnderWay is a restore of parts a PUT here still sends: the
-// object is not lost, only not made yet (the read answers not found).
-var errWriteUnderWay = fmt.Errorf("%w: a write of them is under way", errNoParts)
-
-// isWriting reports a PUT here still sending (or committing) parts of
-// this stamp.
-func (s *Store) isWriting(b store.Bucket, name string, stamp store.Stamp) bool {
+// writeOf is the end of a PUT here still sending (or committing) parts
+// of this stamp, nil if none is.
+func (s *Store) writeOf(b store.Bucket, name string, stamp store.Stamp) <-chan struct{} {
 	s.writingMu.Lock()
 	defer s.writingMu.Unlock()
-	return slices.Contains(s.writing[b.String()+"/"+name], stamp)
+	for _, w := range s.writing[b.String()+"/"+name] {
+		if w.stamp == stamp {
+			return w.done
+		}
+	}
+	return nil
+}
+
+// errWriteUnderWay is a restore of parts a PUT here still sends: the
+// object is not lost, only not made yet, or being made (writeUnderWay
+// tells when that write ends).
+var errWriteUnderWay = fmt.Errorf("%w: a write of them is under way", errNoParts)
+
+// writeUnderWay is errWriteUnderWay with the end of the write: a read
+// waits for it, then answers what it left (the object, or none).
+type writeUnderWay struct{ done <-chan struct{} }
+
+func (writeUnderWay) Error() string { return errWriteUnderWay.Error() }
+func (writeUnderWay) Unwrap() error { return errWriteUnderWay }
+
+// awaitWrite waits, for a restore that met a write under way, for that
+// write to end; it reports whether it did.
+func awaitWrite(ctx context.Context, err error) bool {
+	var w writeUnderWay
+	if !errors.As(err, &w) {
+		return false
+	}
+	select {
+	case <-w.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // maxRestores bounds the restores one target runs at once (a variable
@@ -294,8 +327,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		if err == nil {
 			// Ended once the write is done, failed or not (its cleanup
 			// with it): a read meanwhile finds no object to restore in
-			// these parts.
-			ended = s.startWrite(b, name, stamp)
+			// these parts. (A copy with its own stamp, a rebalance's or
+			// a cold GET's, is a version the cluster has: restorable.)
+			if opts.Stamp.IsZero() {
+				ended = s.startWrite(b, name, stamp)
+			}
 			_, herr := s.Store.Head(ctx, b, name)
 			replaces = herr == nil
 			meta.Stamp = stamp
@@ -736,14 +772,19 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	if _, ok := s.props(b); !ok {
 		return nil, err
 	}
-	if rerr := s.Restore(ctx, b, name); rerr != nil {
+	restore := s.Restore
+	if errors.Is(err, store.ErrNotFound) {
+		restore = s.restoreMissing
+	}
+	if rerr := restore(ctx, b, name); rerr != nil {
+		if errors.Is(rerr, store.ErrExists) || awaitWrite(ctx, rerr) {
+			// Deleted after the parts were written, or written anew
+			// meanwhile, or a write under way ended: the store says
+			// what is there.
+			return s.Store.Open(ctx, b, name, opts)
+		}
 		if errors.Is(rerr, errNoParts) {
 			return nil, err
-		}
-		if errors.Is(rerr, store.ErrExists) {
-			// Deleted after the parts were written, or written anew
-			// meanwhile: the store says which.
-			return s.Store.Open(ctx, b, name, opts)
 		}
 		return nil, rerr
 	}
@@ -766,12 +807,12 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	if _, ok := s.props(b); !ok {
 		return meta, err
 	}
-	if rerr := s.Restore(ctx, b, name); rerr != nil {
+	if rerr := s.restoreMissing(ctx, b, name); rerr != nil {
+		if errors.Is(rerr, store.ErrExists) || awaitWrite(ctx, rerr) {
+			return s.Store.Head(ctx, b, name)
+		}
 		if errors.Is(rerr, errNoParts) {
 			return meta, err
-		}
-		if errors.Is(rerr, store.ErrExists) {
-			return s.Store.Head(ctx, b, name)
 		}
 		return meta, rerr
 	}
@@ -1018,12 +1059,25 @@ func (s *Store) find(ctx context.Context, b store.Bucket, name string) ([]found,
 // the current map places them. It restores only the newest version the
 // parts hold, and never over a newer replica.
 func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error {
+	return s.restoreAs(ctx, b, name, false)
+}
+
+// restoreMissing is Restore of a replica not found here: one that appears
+// meanwhile (its write committed as the parts were read) is not replaced.
+func (s *Store) restoreMissing(ctx context.Context, b store.Bucket, name string) error {
+	return s.restoreAs(ctx, b, name, true)
+}
+
+func (s *Store) restoreAs(ctx context.Context, b store.Bucket, name string, missing bool) error {
 	// A caller already gone starts nothing: a batch whose caller gave
 	// up would start a detached restore for every name left.
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
 	key := b.Normalize().String() + "/" + name
+	if missing {
+		key += "\x00missing"
+	}
 	// The first caller's cancel must not fail the others that joined it;
 	// each may give up (a peer's stream that stalls fails the restore).
 	answer := s.restores.DoChan(key, func() (any, error) {
@@ -1042,7 +1096,7 @@ func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error 
 		case <-s.closed:
 			return nil, fmt.Errorf("restore %s/%s: %w", b, name, errStoreClosed)
 		}
-		return nil, s.restore(context.WithoutCancel(ctx), b, name)
+		return nil, s.restore(context.WithoutCancel(ctx), b, name, missing)
 	})
 	select {
 	case result := <-answer:
@@ -1052,7 +1106,7 @@ func (s *Store) Restore(ctx context.Context, b store.Bucket, name string) error 
 	}
 }
 
-func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error {
+func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missing bool) error {
 	props, ok := s.props(b)
 	if !ok {
 		return fmt.Errorf("%s is not erasure-coded: %w", b, errNoParts)
@@ -1086,18 +1140,42 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		}
 		newest = newestParts(parts, layout)
 	}
-	if s.isWriting(b, name, newest.Stamp) {
-		// A PUT here sends them: not a lost object, one not made yet.
-		return fmt.Errorf("restore %s/%s: %w", b, name, errWriteUnderWay)
+	// A PUT here still sends the newest: not a lost object, one not made
+	// yet. The version before it, acknowledged, is restored if its parts
+	// are there (an overwrite of an object whose replica was lost).
+	var passed <-chan struct{} // the end of the newest write passed over
+	for done := s.writeOf(b, name, newest.Stamp); done != nil; done = s.writeOf(b, name, newest.Stamp) {
+		if passed == nil {
+			passed = done
+		}
+		writing := newest.Stamp
+		parts = slices.DeleteFunc(parts, func(p found) bool { return p.meta.Stamp == writing })
+		if len(parts) == 0 {
+			return fmt.Errorf("restore %s/%s: %w", b, name, writeUnderWay{passed})
+		}
+		newest = newestParts(parts, layout)
 	}
 	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
-	if have, err := s.Store.Head(ctx, b, name); err == nil && have.Stamp.Compare(newest.Stamp) > 0 {
+	have, herr := s.Store.Head(ctx, b, name)
+	if herr == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
 	}
+	// A replica missing here is restored only if none of the version
+	// appears meanwhile (its write committed as it was read or rebuilt):
+	// a corrupt one is replaced by the same version.
+	if herr == nil && missing && have.Stamp.Compare(newest.Stamp) >= 0 {
+		return fmt.Errorf("restore %s/%s: %w: the replica is here now", b, name, store.ErrExists)
+	}
+	missing = missing || errors.Is(herr, store.ErrNotFound)
 	var bad []found
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
 	if errors.Is(err, errPartsUnreached) {
 		return fmt.Errorf("restore %s/%s: %w", b, name, err) // (the peers' error: unavailable)
+	}
+	if err != nil && passed != nil && errors.Is(err, ErrUnrecoverable) {
+		// The write replaces the version's parts as it sends its own:
+		// neither is whole until it ends.
+		return fmt.Errorf("restore %s/%s: %w", b, name, writeUnderWay{passed})
 	}
 	if err != nil && len(away) > 0 && errors.Is(err, ErrUnrecoverable) {
 		return fmt.Errorf("%w: restore %s/%s: %w (%s, offline, may hold more)", store.ErrUnreached, b, name, err, nodeIDs(away))
@@ -1112,12 +1190,12 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 	// Checked again under the name's lock when it is stored: a PUT or a
 	// DELETE that came during the rebuild is newer, and stays.
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
-		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNotOlder: true,
+		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNewer: missing, IfNotOlder: !missing,
 		Precommit: func() (func(), store.Stamp, error) {
-			if s.isWriting(b, name, newest.Stamp) {
+			if done := s.writeOf(b, name, newest.Stamp); done != nil {
 				// Its PUT started after the parts were found: that
 				// PUT commits the object, or fails and drops them.
-				return nil, store.Stamp{}, errWriteUnderWay
+				return nil, store.Stamp{}, writeUnderWay{done}
 			}
 			return func() {}, store.Stamp{}, nil
 		},
@@ -1125,11 +1203,12 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string) error 
 		if errors.Is(err, errWriteUnderWay) {
 			return fmt.Errorf("restore %s/%s: %w", b, name, err)
 		}
-		if errors.Is(err, store.ErrExists) {
+		if now, herr := s.Store.Head(ctx, b, name); errors.Is(err, store.ErrExists) && (herr != nil || now.Stamp != newest.Stamp) {
 			// Deleted (or written) after these parts were made: they are
 			// stale, kept by a target away when the delete came. They
 			// go now, before the delete's tombstone is collected and
-			// nothing refuses them any more.
+			// nothing refuses them any more. (The version itself,
+			// committed meanwhile, keeps them.)
 			s.dropParts(ctx, b, name, newest.Stamp, upTo)
 		}
 		return fmt.Errorf("restore %s/%s: store the rebuilt object: %w", b, name, err)

@@ -2454,44 +2454,107 @@ func TestReplicaOfAVersionIsNeverLeftForGood(t *testing.T) {
 	}
 }
 
-// A read of an object whose first PUT is still sending its parts finds
-// no object, as before the PUT: its parts are not a lost object's to
-// restore (with too few a 500, with enough the write's version made
-// before the write ended, failed or not). The PUT then stands alone.
+// A read of an object whose first PUT is still sending its parts does not
+// restore from them (with too few a 500, with enough the write's version
+// made before the write ended, failed or not): it waits for the PUT, and
+// answers what it left.
 func TestReadDuringAPutRestoresNothing(t *testing.T) {
-	for _, after := range []int64{2, 6} {
+	for _, after := range []int64{4} {
 		f := newFleet(t, 7, 4, 2, 0)
 		data := randomData(rand.New(rand.NewPCG(7, uint64(after))), 40000)
-		_, owner := f.owner("w")
-		var answer error
-		var sent atomic.Int64
-		f.sending = func() {
-			if sent.Add(1) != after {
-				return
-			}
-			got := make(chan error, 1)
-			go func() {
-				obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, "w", store.OpenOptions{})
-				if err == nil {
-					obj.Close()
-				}
-				got <- err
-			}()
-			select {
-			case answer = <-got:
-			case <-time.After(10 * time.Second):
-				answer = errors.New("no answer while the PUT sent its parts")
-			}
-		}
+		got := readDuring(t, f, "w", after)
 		f.put("w", data)
-		if !errors.Is(answer, store.ErrNotFound) {
-			t.Fatalf("a read with %d parts of the first PUT sent: %v, want not found", after-1, answer)
+		a := <-got
+		if a.err != nil || !bytes.Equal(a.data, data) {
+			t.Fatalf("a read with %d parts of the first PUT sent: %d bytes, %v; want the PUT's object once it ended", after-1, len(a.data), a.err)
 		}
 		if n := f.restored.Load(); n != 0 {
 			t.Fatalf("%d restores during the PUT", n)
 		}
-		if got, err := f.get("w", true); err != nil || !bytes.Equal(got, data) {
-			t.Fatalf("after the PUT: %d bytes, %v", len(got), err)
+	}
+	// A PUT that fails leaves nothing to read.
+	f := newFleet(t, 7, 4, 2, 0)
+	got := readDuring(t, f, "w", 3)
+	f.mu.Lock()
+	f.storing = map[string]error{}
+	for id := range f.inner {
+		f.storing[id] = errors.New("the test's holder refuses the part")
+	}
+	f.mu.Unlock()
+	_, owner := f.owner("w")
+	if _, err := owner.Put(t.Context(), bucket, "w", bytes.NewReader(make([]byte, 40000)), store.PutOptions{Size: 40000}); err == nil {
+		t.Fatal("a PUT whose parts every holder refuses succeeded")
+	}
+	if a := <-got; !errors.Is(a.err, store.ErrNotFound) {
+		t.Fatalf("a read during a PUT that failed: %d bytes, %v; want not found", len(a.data), a.err)
+	}
+}
+
+type readAnswer struct {
+	data []byte
+	err  error
+}
+
+// readDuring reads name from its owner when the PUT under way sends its
+// part number after, and returns the answer (at most a minute later).
+// The PUT waits a second for the answer there: a read that answers from
+// the parts sent so far does, one that waits for the PUT does not.
+func readDuring(t *testing.T, f *fleet, name string, after int64) <-chan readAnswer {
+	_, owner := f.owner(name)
+	answer := make(chan readAnswer, 1)
+	early := make(chan readAnswer, 1)
+	var sent atomic.Int64
+	f.sending = func() {
+		if sent.Add(1) != after {
+			return
+		}
+		defer func() {
+			select {
+			case a := <-answer:
+				early <- a
+			case <-time.After(time.Second):
+			}
+		}()
+		go func() {
+			obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, name, store.OpenOptions{})
+			if err != nil {
+				answer <- readAnswer{nil, err}
+				return
+			}
+			defer obj.Close()
+			data, err := io.ReadAll(obj)
+			answer <- readAnswer{data, err}
+		}()
+	}
+	out := make(chan readAnswer, 1)
+	go func() {
+		select {
+		case a := <-early:
+			out <- a
+		case a := <-answer:
+			out <- a
+		case <-time.After(time.Minute):
+			out <- readAnswer{nil, errors.New("no answer to the read during the PUT")}
+		}
+	}()
+	return out
+}
+
+// A read of an object whose replica was lost while an overwrite sends
+// its parts (replacing the version's) answers an acknowledged version:
+// the one before, restored, or the overwrite once it ended; not "not
+// found", not corrupt.
+func TestReadDuringAnOverwriteOfALostReplica(t *testing.T) {
+	for _, after := range []int64{2, 6} {
+		f := newFleet(t, 7, 4, 2, 0)
+		rng := rand.New(rand.NewPCG(8, uint64(after)))
+		first, second := randomData(rng, 40000), randomData(rng, 40000)
+		f.put("w", first)
+		f.dropReplica("w")
+		got := readDuring(t, f, "w", after)
+		f.put("w", second)
+		if a := <-got; a.err != nil || !bytes.Equal(a.data, first) && !bytes.Equal(a.data, second) {
+			t.Fatalf("a read during the overwrite of a lost replica (%d parts sent): %d bytes, %v; want either version", after-1, len(a.data), a.err)
 		}
 	}
 }
