@@ -344,11 +344,12 @@ func (o heldObject) WriteTo(w io.Writer) (int64, error) {
 // completeHeld starts a Complete through the first gateway of a cluster
 // of two whose last part's read is held, and returns its result once the
 // hold is released.
-func completeHeld(t *testing.T) (gateways [2]*s3.Client, up *s3.CreateMultipartUploadOutput, release func(), result <-chan error) {
+func completeHeld(t *testing.T, noPeerAuth bool) (gateways [2]*s3.Client, up *s3.CreateMultipartUploadOutput, release func(), result <-chan error) {
 	t.Helper()
 	opened, hold := make(chan struct{}, 1), make(chan struct{})
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		cfg.NoPeerAuth = noPeerAuth
 		if cfg.Store != nil {
 			cfg.Store = lastPartHeld{Store: cfg.Store, opened: opened, hold: hold}
 		}
@@ -378,7 +379,7 @@ func completeHeld(t *testing.T) (gateways [2]*s3.Client, up *s3.CreateMultipartU
 // after it: on the Complete's gateway it waits and finds the upload
 // completed; on another it is refused while the Complete runs.
 func TestAbortDuringCompleteIsNotA204(t *testing.T) {
-	gateways, up, release, completed := completeHeld(t)
+	gateways, up, release, completed := completeHeld(t, false)
 	abort := func(client *s3.Client) <-chan error {
 		out := make(chan error, 1)
 		go func() {
@@ -409,22 +410,93 @@ func TestAbortDuringCompleteIsNotA204(t *testing.T) {
 }
 
 // A Complete whose mark lapsed (its gateway seemed gone) and whose upload
-// was aborted meanwhile makes no object, though it had every part open.
+// was aborted meanwhile makes no object, though it had every part open:
+// stopped by the check before its last byte goes (a body sent with its
+// length, peer authentication off, is committed once whole), or by its
+// mark's renewal finding the upload closed; it answers NoSuchUpload.
 func TestCompleteAbortedPastItsLeaseMakesNoObject(t *testing.T) {
-	// Lapsed at once, never renewed: only the check before the commit
-	// stops it.
-	t.Cleanup(s3api.SetCompleteLease(time.Nanosecond, time.Hour))
-	gateways, up, release, completed := completeHeld(t)
-	if _, err := gateways[1].AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId}); err != nil {
-		t.Fatalf("an abort past the Complete's lease: %v", err)
+	for _, tc := range []struct {
+		name       string
+		renewal    time.Duration
+		noPeerAuth bool
+	}{{"checked before the end", time.Hour, false}, {"a body sent with its length", time.Hour, true}, {"renewed", 10 * time.Millisecond, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(s3api.SetCompleteLease(time.Nanosecond, tc.renewal)) // lapsed at once
+			gateways, up, release, completed := completeHeld(t, tc.noPeerAuth)
+			if _, err := gateways[1].AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId}); err != nil {
+				t.Fatalf("an abort past the Complete's lease: %v", err)
+			}
+			if tc.renewal < time.Second {
+				time.Sleep(20 * tc.renewal) // renewals find it closed
+			}
+			release()
+			if err := <-completed; code(err) != "NoSuchUpload" {
+				t.Fatalf("the Complete of an upload aborted as it read the parts: %v, want NoSuchUpload", err)
+			}
+			_, err := gateways[0].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
+			if notFound := new(types.NotFound); !errors.As(err, &notFound) {
+				t.Fatalf("the object of an aborted upload: %v, want 404", err)
+			}
+			list, err := gateways[0].ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String("held")})
+			if err != nil || len(list.Uploads) != 0 {
+				t.Fatalf("uploads after the abort: %+v, %v: want none (a mark must not bring the record back)", list.Uploads, err)
+			}
+		})
 	}
-	release()
-	if err := <-completed; code(err) != "NoSuchUpload" {
-		t.Fatalf("the Complete of an upload aborted as it read the parts: %v, want NoSuchUpload", err)
+}
+
+// recordClosesFail fails the writes that close an upload's record while
+// failing is set: the cleanup of a completed upload.
+type recordClosesFail struct {
+	store.Store
+	failing *atomic.Bool
+}
+
+func (s recordClosesFail) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if !s.failing.Load() || !strings.HasSuffix(name, "/upload") {
+		return s.Store.Put(ctx, b, name, r, opts)
 	}
-	_, err := gateways[0].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
-	if notFound := new(types.NotFound); !errors.As(err, &notFound) {
-		t.Fatalf("the object of an aborted upload: %v, want 404", err)
+	record, err := io.ReadAll(r)
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	if bytes.Contains(record, []byte(`"closed":true`)) {
+		return store.ObjectMeta{}, errors.New("the test's disk refuses the record's close")
+	}
+	return s.Store.Put(ctx, b, name, bytes.NewReader(record), opts)
+}
+
+// A Complete whose cleanup could not close the record leaves its mark on
+// it: an abort then is NoSuchUpload (the object is the upload's), not a
+// refusal for a Complete that ended.
+func TestAbortAfterACompleteThatLeftItsMark(t *testing.T) {
+	var failing atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = recordClosesFail{Store: cfg.Store, failing: &failing}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	up, parts := twoPartUpload(t, client, "marked", "k")
+	failing.Store(true)
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("marked"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatalf("the Complete: %v", err)
+	}
+	record := ".s3-multipart/" + aws.ToString(up.UploadId) + "/upload"
+	data, err := c.Client().GetBytes(ctx, "marked", record, api.GetOptions{})
+	if err != nil || !strings.Contains(string(data), `"completing"`) || strings.Contains(string(data), `"closed"`) {
+		t.Fatalf("the record after a Complete whose close failed: %s, %v: the test wants it open and marked", data, err)
+	}
+	failing.Store(false)
+	_, err = client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String("marked"), Key: aws.String("k"), UploadId: up.UploadId})
+	if code(err) != "NoSuchUpload" {
+		t.Fatalf("an abort after a Complete that left its mark: %v, want NoSuchUpload", err)
+	}
+	if _, err := c.Client().Head(ctx, "marked", record); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the record after the abort: %v, want it removed", err)
 	}
 }
 

@@ -58,6 +58,12 @@ type upload struct {
 	// refused while it is fresh: it would answer 204 and the object be
 	// made all the same.
 	Completing time.Time `json:"completing,omitzero"`
+	// CompletingBy is the Server that marked it (Server.instance).
+	CompletingBy string `json:"completing_by,omitempty"`
+	// etag is the record's as read: a write of it in its place is
+	// conditional on it (a mark must not reopen a record an abort
+	// closed, nor make one it removed).
+	etag string
 }
 
 // completeLease is how long a Complete's mark holds without renewal (its
@@ -121,16 +127,22 @@ func (s *Server) readUpload(ctx context.Context, bucket, key, id string) (upload
 	if !validUploadID(id) {
 		return up, noSuchUpload(id)
 	}
-	data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
+	body, meta, err := s.hidden().Get(ctx, bucket, uploadRecord(id), api.GetOptions{})
 	if errors.Is(err, api.ErrNotFound) {
 		return up, noSuchUpload(id)
 	}
 	if err != nil {
 		return up, backendError(err, bucket, key)
 	}
+	data, err := io.ReadAll(io.LimitReader(body, 64<<10))
+	body.Close()
+	if err != nil {
+		return up, backendError(err, bucket, key)
+	}
 	if err := json.Unmarshal(data, &up); err != nil || up.Key != key {
 		return up, noSuchUpload(id)
 	}
+	up.etag = objectETag(meta)
 	return up, nil
 }
 
@@ -506,7 +518,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			return nil, err
 		}
 		body := &partsReader{ctx: marked, backend: s.hidden(), bucket: bucket, id: id, parts: chosen,
-			last: func() error { return s.stillOpen(marked, bucket, key, id) }}
+			last: func() error { return s.stillOpen(marked, bucket, key, id) }, left: total}
 		defer body.Close()
 		meta, err := s.config.Backend.Put(marked, bucket, key, body, opts)
 		release(err == nil)
@@ -519,6 +531,9 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			}
 			if body.failed != nil {
 				return nil, body.failed
+			}
+			if cause := context.Cause(marked); errors.Is(cause, ErrNoSuchUpload) {
+				return nil, cause // aborted as it read the parts (past its lease)
 			}
 			return nil, backendError(err, bucket, key)
 		}
@@ -538,12 +553,18 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 // off, for an abort to go ahead at once.
 func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (context.Context, func(completed bool), error) {
 	mark := func() error {
-		up, err := s.loadUpload(ctx, bucket, key, id)
-		if err != nil {
+		for attempt := 0; ; attempt++ {
+			up, err := s.loadUpload(ctx, bucket, key, id)
+			if err != nil {
+				return err
+			}
+			up.Completing, up.CompletingBy = time.Now().UTC(), s.instance
+			err = s.swapRecord(ctx, bucket, id, up)
+			if errors.Is(err, api.ErrPreconditionFailed) && attempt < 2 {
+				continue // changed since it was read: read again
+			}
 			return err
 		}
-		up.Completing = time.Now().UTC()
-		return s.writeRecord(ctx, bucket, id, up)
 	}
 	if err := mark(); err != nil {
 		return ctx, nil, err
@@ -570,9 +591,9 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 		close(stop)
 		<-stopped
 		if !completed {
-			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil {
-				up.Completing = time.Time{}
-				s.writeRecord(context.WithoutCancel(ctx), bucket, id, up)
+			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil && up.CompletingBy == s.instance {
+				up.Completing, up.CompletingBy = time.Time{}, ""
+				s.swapRecord(context.WithoutCancel(ctx), bucket, id, up)
 			}
 		}
 		cancel(nil)
@@ -584,6 +605,17 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 // committed, that the upload was not aborted meanwhile.
 func (s *Server) stillOpen(ctx context.Context, bucket, key, id string) error {
 	_, err := s.loadUpload(ctx, bucket, key, id)
+	return err
+}
+
+// swapRecord writes an upload's record in place of the one read (up.etag),
+// if it is still there unchanged: NoSuchUpload if it is gone.
+func (s *Server) swapRecord(ctx context.Context, bucket, id string, up upload) error {
+	record, _ := json.Marshal(up)
+	_, err := s.hidden().Put(ctx, bucket, uploadRecord(id), bytes.NewReader(record), api.PutOptions{Size: int64(len(record)), IfMatch: cmp.Or(up.etag, "*")})
+	if errors.Is(err, api.ErrNotFound) {
+		return noSuchUpload(id)
+	}
 	return err
 }
 
@@ -665,14 +697,14 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 	// After a Complete of it under way on this node (its client gone,
 	// the SDKs abort what they think failed): the abort then finds it
 	// done, not a 204 with the object made after it.
-	unlock := s.completing.Lock(id)
+	unlock, err := s.completing.LockContext(r.Context(), id)
+	if err != nil {
+		return backendError(err, bucket, key)
+	}
 	defer unlock()
 	up, err := s.readUpload(r.Context(), bucket, key, id)
 	if err != nil {
 		return err
-	}
-	if !up.Closed && up.completeUnderWay(time.Now()) {
-		return ErrOperationAborted.WithMessage("a CompleteMultipartUpload of upload %s runs (since %s): abort it again once that has ended", id, up.Completing.Format(time.RFC3339)).WithResource(id)
 	}
 	// Completed already (its record's removal failed or is under way):
 	// what is left goes, and the abort is S3's NoSuchUpload, not a 204
@@ -680,6 +712,11 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 	completed := false
 	if meta, err := s.hidden().Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
 		completed = true
+	}
+	// A mark of this Server's is stale: none of its Completes runs (the
+	// lock is held). Another's holds while fresh.
+	if !up.Closed && !completed && up.CompletingBy != s.instance && up.completeUnderWay(time.Now()) {
+		return ErrOperationAborted.WithMessage("a CompleteMultipartUpload of upload %s runs (since %s): abort it again once that has ended", id, up.Completing.Format(time.RFC3339)).WithResource(id)
 	}
 	if err := s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, up, nil); err != nil {
 		s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)
@@ -806,9 +843,12 @@ type partsReader struct {
 	id      string
 	parts   []storedPart
 	current io.ReadCloser
-	// last, when set, runs once every part is read, before the end is
-	// told: an error from it is the read's.
+	// last, when set, runs before the last of the parts' bytes are given
+	// (left of them): a body sent with its length is whole, and may be
+	// committed, once its last byte is read. An error from it is the
+	// read's.
 	last func() error
+	left int64
 	// failed is the answer when a part went (an abort) or changed (its
 	// upload again) while the parts were read: the write that read them
 	// may have crossed to another node, and lost the error's kind.
@@ -820,12 +860,7 @@ func (p *partsReader) Read(buf []byte) (int, error) {
 		if p.current == nil {
 			if len(p.parts) == 0 {
 				if p.last != nil {
-					check := p.last
-					p.last = nil
-					if err := check(); err != nil {
-						if p.failed == nil && errors.Is(err, ErrNoSuchUpload) {
-							p.failed = err
-						}
+					if err := p.check(); err != nil {
 						return 0, err
 					}
 				}
@@ -846,6 +881,11 @@ func (p *partsReader) Read(buf []byte) (int, error) {
 			p.current, p.parts = body, p.parts[1:]
 		}
 		n, err := p.current.Read(buf)
+		if p.left -= int64(n); n > 0 && p.left <= 0 && p.last != nil {
+			if err := p.check(); err != nil {
+				return 0, err
+			}
+		}
 		if err == io.EOF {
 			p.current.Close()
 			p.current = nil
@@ -856,6 +896,17 @@ func (p *partsReader) Read(buf []byte) (int, error) {
 		}
 		return n, err
 	}
+}
+
+// check runs last, once.
+func (p *partsReader) check() error {
+	check := p.last
+	p.last = nil
+	err := check()
+	if err != nil && p.failed == nil && errors.Is(err, ErrNoSuchUpload) {
+		p.failed = err
+	}
+	return err
 }
 
 func (p *partsReader) Close() error {

@@ -2,6 +2,8 @@ package s3
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"io"
 	"iter"
@@ -85,6 +87,8 @@ type Server struct {
 	// slowWrites bounds the long writes running (answerSlowly): each
 	// copies a whole object, on after its client hangs up.
 	slowWrites chan struct{}
+	// instance tells this Server's marks on upload records from others'.
+	instance string
 }
 
 // maxSlowWrites is how many long writes (copies, Completes) a gateway runs
@@ -106,7 +110,9 @@ func New(config Config) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{config: config, logger: logger, slowWrites: make(chan struct{}, maxSlowWrites)}
+	var instance [8]byte
+	rand.Read(instance[:])
+	return &Server{config: config, logger: logger, slowWrites: make(chan struct{}, maxSlowWrites), instance: hex.EncodeToString(instance[:])}
 }
 
 // hidden is the backend of the uploads' own objects (Config.Hidden).
