@@ -30,7 +30,8 @@ func newBucketCommand() *cobra.Command {
 					return fmt.Errorf("--props is not JSON: %w", err)
 				}
 			}
-			for _, a := range args {
+			var buckets []string
+			for _, a := range args { // every name checked before any is made
 				b, obj, err := parseURI(a)
 				if err != nil {
 					return err
@@ -38,10 +39,25 @@ func newBucketCommand() *cobra.Command {
 				if obj != "" {
 					return fmt.Errorf("%q: a bucket name has no '/'", a)
 				}
-				if err := client().CreateBucket(cmd.Context(), b, value); err != nil {
+				buckets = append(buckets, b)
+			}
+			failed := 0
+			for _, b := range buckets {
+				if err := cmd.Context().Err(); err != nil {
 					return err
 				}
+				if err := client().CreateBucket(cmd.Context(), b, value); err != nil {
+					if len(buckets) == 1 {
+						return err
+					}
+					fmt.Fprintln(cmd.ErrOrStderr(), oneLine(err))
+					failed++
+					continue
+				}
 				fmt.Printf("created %s\n", uri(b))
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d buckets not created", failed, len(buckets))
 			}
 			return nil
 		},
@@ -284,7 +300,19 @@ func askYes(cmd *cobra.Command, question, script, no string) error {
 		return errors.New(script)
 	}
 	fmt.Fprintf(cmd.ErrOrStderr(), "%s [y/N] ", question)
-	line, _ := bufio.NewReader(in).ReadString('\n')
+	// Read aside: Ctrl-C ends the command, not only the read.
+	answered := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(in).ReadString('\n')
+		answered <- line
+	}()
+	var line string
+	select {
+	case line = <-answered:
+	case <-cmd.Context().Done():
+		fmt.Fprintln(cmd.ErrOrStderr())
+		return context.Cause(cmd.Context())
+	}
 	if answer := strings.ToLower(strings.TrimSpace(line)); answer != "y" && answer != "yes" {
 		return errors.New(no)
 	}

@@ -1566,3 +1566,85 @@ func TestGetCutShortNamesWhatFailed(t *testing.T) {
 		t.Fatalf("a get into %s cut short: %v", os.DevNull, err)
 	}
 }
+
+// refusingGateway answers 400 to the PUTs and DELETEs of names holding
+// "bad", 404 to DELETEs of names holding "missing", and records every
+// request.
+func refusingGateway(t *testing.T) *recordingGateway {
+	t.Helper()
+	g := &recordingGateway{bodies: map[string]string{}, objects: map[string]string{}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		g.mu.Lock()
+		g.requests = append(g.requests, r.Method+" "+r.URL.Path)
+		g.mu.Unlock()
+		switch {
+		case strings.Contains(r.URL.Path, "bad") && (r.Method == http.MethodPut || r.Method == http.MethodDelete):
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"status":400,"message":"the test refuses this name"}`)
+		case strings.Contains(r.URL.Path, "missing") && r.Method == http.MethodDelete:
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"status":404,"message":"object not found"}`)
+		case r.Method == http.MethodPut || r.Method == http.MethodDelete:
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	return g
+}
+
+// A file that cannot be put does not stop the others: every file is
+// tried, and the command fails saying how many were not put.
+func TestPutDirectoryGoesOnPastAFailure(t *testing.T) {
+	g := refusingGateway(t)
+	dir := t.TempDir()
+	for _, name := range []string{"a", "bad-1", "b", "bad-2", "c", "d"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err := runCLI(t, "put", dir, "ais://b/", "--workers", "1")
+	if err == nil || !strings.Contains(err.Error(), "2 of 6 files not put") || !strings.Contains(err.Error(), "4 put") {
+		t.Fatalf("a put of 6 files, 2 refused: %v", err)
+	}
+	puts := 0
+	for _, r := range g.sent() {
+		if strings.HasPrefix(r, "PUT ") {
+			puts++
+		}
+	}
+	if puts != 6 {
+		t.Fatalf("%d PUTs sent, want every file's 6 (sent %v)", puts, g.sent())
+	}
+}
+
+// ais rm of several objects removes each it can, tells each failure, and
+// fails saying how many; a name that is no object fails before any is
+// removed.
+func TestRemoveObjectsGoesOnPastAFailure(t *testing.T) {
+	g := refusingGateway(t)
+	err := runCLI(t, "rm", "ais://b/one", "ais://b/missing", "ais://b/two")
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 objects not removed") {
+		t.Fatalf("rm of 3 objects, 1 missing: %v", err)
+	}
+	var deletes []string
+	for _, r := range g.sent() {
+		if strings.HasPrefix(r, "DELETE ") {
+			deletes = append(deletes, r)
+		}
+	}
+	if want := []string{"DELETE /v1/objects/b/one", "DELETE /v1/objects/b/missing", "DELETE /v1/objects/b/two"}; !slices.Equal(deletes, want) {
+		t.Fatalf("sent %v, want %v", g.sent(), want)
+	}
+	before := len(g.sent())
+	if err := runCLI(t, "rm", "ais://b/three", "ais://b"); err == nil || !strings.Contains(err.Error(), "names no object") {
+		t.Fatalf("rm with a bucket among the objects: %v", err)
+	}
+	if len(g.sent()) != before {
+		t.Fatalf("an rm refused for one of its names sent %v", g.sent()[before:])
+	}
+}

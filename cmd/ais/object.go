@@ -95,13 +95,26 @@ func newPutCommand() *cobra.Command {
 			bars := newBars(ctx, progress)
 			bar := bytesBar(bars, "put", total)
 			var count, streamed atomic.Int64
-			g, gctx := errgroup.WithContext(ctx)
+			// One file that fails does not stop the others: each failure
+			// is told at the end (Ctrl-C stops them all).
+			var failedMu sync.Mutex
+			var failed []error
+			fail := func(err error) {
+				failedMu.Lock()
+				failed = append(failed, err)
+				failedMu.Unlock()
+			}
+			var g errgroup.Group
 			g.SetLimit(max(workers, 1))
 			for _, f := range files {
 				g.Go(func() error {
+					if ctx.Err() != nil {
+						return nil
+					}
 					file, err := os.Open(f.path)
 					if err != nil {
-						return err
+						fail(err)
+						return nil
 					}
 					defer file.Close()
 					var body io.Reader = file
@@ -109,9 +122,10 @@ func newPutCommand() *cobra.Command {
 					if f.size >= 0 {
 						body = counted // a stream is not in the total
 					}
-					meta, err := c.Put(gctx, bucket, f.name, body, api.PutOptions{Size: f.size})
+					meta, err := c.Put(ctx, bucket, f.name, body, api.PutOptions{Size: f.size})
 					if err != nil {
-						return fmt.Errorf("put %s as %s/%s: %w", f.path, uri(bucket), f.name, err)
+						fail(fmt.Errorf("put %s as %s/%s: %w", f.path, uri(bucket), f.name, err))
+						return nil
 					}
 					if f.size < 0 {
 						streamed.Add(meta.Size)
@@ -122,15 +136,25 @@ func newPutCommand() *cobra.Command {
 					return nil
 				})
 			}
-			err = g.Wait()
-			if err != nil {
+			g.Wait()
+			if len(failed) > 0 || ctx.Err() != nil {
 				bar.Abort(false)
 			} else {
 				bar.SetTotal(-1, true) // complete however little it counted (an empty file, a stream)
 			}
 			bars.Wait()
-			if err != nil {
-				return err
+			if err := context.Cause(ctx); err != nil {
+				return fmt.Errorf("put %d of %d files into %s before it was stopped: %w", count.Load(), len(files), uri(bucket), err)
+			}
+			if len(failed) > 0 {
+				const told = 20
+				for _, err := range failed[:min(len(failed), told)] {
+					fmt.Fprintln(os.Stderr, oneLine(err))
+				}
+				if len(failed) > told {
+					fmt.Fprintf(os.Stderr, "... and %d more\n", len(failed)-told)
+				}
+				return fmt.Errorf("%d of %d files not put into %s (%d put)", len(failed), len(files), uri(bucket), count.Load())
 			}
 			total += streamed.Load()
 			elapsed := time.Since(start)
@@ -334,14 +358,17 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	if err == nil {
 		err = os.Rename(tmp.Name(), dest)
 	}
-	if err == nil {
-		err = atomicfile.SyncDir(filepath.Dir(dest))
-	}
+	parts.Delete(tmp.Name())
 	if err != nil {
 		os.Remove(tmp.Name())
+		return err
 	}
-	parts.Delete(tmp.Name())
-	return err
+	// Replaced now: a directory that cannot be synced (one not readable)
+	// is told, not a failure that says the old file stayed.
+	if serr := atomicfile.SyncDir(filepath.Dir(dest)); serr != nil {
+		fmt.Fprintf(os.Stderr, "ais: wrote %s, but its directory could not be synced (a crash may lose the new name): %v\n", dest, serr)
+	}
+	return nil
 }
 
 // openDescriptor returns the descriptor of this process a path names:
@@ -767,8 +794,9 @@ func newRemoveCommand() *cobra.Command {
 				}
 				return removeSelected(cmd, args[0], template, prefix, noWait)
 			}
-			c := client()
-			for _, a := range args {
+			type target struct{ bucket, name string }
+			var targets []target
+			for _, a := range args { // every name checked before any is removed
 				bucket, name, err := parseURI(a)
 				if err != nil {
 					return err
@@ -776,10 +804,27 @@ func newRemoveCommand() *cobra.Command {
 				if name == "" {
 					return fmt.Errorf("%q names no object (use 'ais bucket rm' to remove a bucket)", a)
 				}
-				if err := c.Delete(cmd.Context(), bucket, name); err != nil {
+				targets = append(targets, target{bucket, name})
+			}
+			c := client()
+			failed := 0
+			for _, o := range targets {
+				if err := cmd.Context().Err(); err != nil {
 					return err
 				}
-				fmt.Printf("removed %s/%s\n", uri(bucket), name)
+				if err := c.Delete(cmd.Context(), o.bucket, o.name); err != nil {
+					if len(targets) == 1 {
+						return err
+					}
+					// The others are still removed; each failure told.
+					fmt.Fprintln(cmd.ErrOrStderr(), oneLine(err))
+					failed++
+					continue
+				}
+				fmt.Printf("removed %s/%s\n", uri(o.bucket), o.name)
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d objects not removed", failed, len(targets))
 			}
 			return nil
 		},
