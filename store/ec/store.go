@@ -110,15 +110,19 @@ type Store struct {
 }
 
 // inflight is a PUT's write of its parts: done is closed once it ended.
+// A copy (a rebalance's, a cold GET's) carries its own stamp: parts of it
+// may be there from before (a rebalance), so a restore tries them, and
+// waits for the copy only when they do not rebuild.
 type inflight struct {
 	stamp store.Stamp
+	copy  bool
 	done  chan struct{}
 }
 
 // startWrite notes a PUT's parts on their way; the returned func ends it.
-func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp) func() {
+func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp, copied bool) func() {
 	key := b.String() + "/" + name
-	w := &inflight{stamp: stamp, done: make(chan struct{})}
+	w := &inflight{stamp: stamp, copy: copied, done: make(chan struct{})}
 	s.writingMu.Lock()
 	if s.writing == nil {
 		s.writing = map[string][]*inflight{}
@@ -139,16 +143,16 @@ func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp) func(
 }
 
 // writeOf is the end of a PUT here still sending (or committing) parts
-// of this stamp, nil if none is.
-func (s *Store) writeOf(b store.Bucket, name string, stamp store.Stamp) <-chan struct{} {
+// of this stamp, nil if none is, and whether it is a copy.
+func (s *Store) writeOf(b store.Bucket, name string, stamp store.Stamp) (<-chan struct{}, bool) {
 	s.writingMu.Lock()
 	defer s.writingMu.Unlock()
 	for _, w := range s.writing[b.String()+"/"+name] {
 		if w.stamp == stamp {
-			return w.done
+			return w.done, w.copy
 		}
 	}
-	return nil
+	return nil, false
 }
 
 // errWriteUnderWay is a restore of parts a PUT here still sends: the
@@ -326,12 +330,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		meta, err := data.meta(name)
 		if err == nil {
 			// Ended once the write is done, failed or not (its cleanup
-			// with it): a read meanwhile finds no object to restore in
-			// these parts. (A copy with its own stamp, a rebalance's or
-			// a cold GET's, is a version the cluster has: restorable.)
-			if opts.Stamp.IsZero() {
-				ended = s.startWrite(b, name, stamp)
-			}
+			// with it): a read meanwhile does not restore the object
+			// from these parts alone.
+			ended = s.startWrite(b, name, stamp, !opts.Stamp.IsZero())
 			_, herr := s.Store.Head(ctx, b, name)
 			replaces = herr == nil
 			meta.Stamp = stamp
@@ -1143,10 +1144,19 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	// A PUT here still sends the newest: not a lost object, one not made
 	// yet. The version before it, acknowledged, is restored if its parts
 	// are there (an overwrite of an object whose replica was lost).
-	var passed <-chan struct{} // the end of the newest write passed over
-	for done := s.writeOf(b, name, newest.Stamp); done != nil; done = s.writeOf(b, name, newest.Stamp) {
+	// passed is the end of the newest write passed over, or of the copy
+	// whose parts are tried: a restore that fails waits for it.
+	var passed <-chan struct{}
+	for {
+		done, copied := s.writeOf(b, name, newest.Stamp)
+		if done == nil {
+			break
+		}
 		if passed == nil {
 			passed = done
+		}
+		if copied {
+			break
 		}
 		writing := newest.Stamp
 		parts = slices.DeleteFunc(parts, func(p found) bool { return p.meta.Stamp == writing })
@@ -1157,25 +1167,27 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	}
 	parts = slices.DeleteFunc(parts, func(p found) bool { return !p.meta.Same(newest) })
 	have, herr := s.Store.Head(ctx, b, name)
+	if herr == nil && (missing && have.Stamp.Compare(newest.Stamp) >= 0 || passed != nil && have.Stamp.Compare(newest.Stamp) > 0) {
+		// A replica missing when asked, or the write passed over, is
+		// here now (its write committed as the parts were read).
+		return fmt.Errorf("restore %s/%s: %w: the replica is here now", b, name, store.ErrExists)
+	}
 	if herr == nil && have.Stamp.Compare(newest.Stamp) > 0 {
 		return fmt.Errorf("%w: restore %s/%s: the parts are of an older version (%s) than the replica here (%s)", store.ErrCorrupt, b, name, newest.Stamp, have.Stamp)
 	}
 	// A replica missing here is restored only if none of the version
-	// appears meanwhile (its write committed as it was read or rebuilt):
-	// a corrupt one is replaced by the same version.
-	if herr == nil && missing && have.Stamp.Compare(newest.Stamp) >= 0 {
-		return fmt.Errorf("restore %s/%s: %w: the replica is here now", b, name, store.ErrExists)
-	}
+	// appears meanwhile (its write committed as it was rebuilt): a
+	// corrupt one is replaced by the same version.
 	missing = missing || errors.Is(herr, store.ErrNotFound)
 	var bad []found
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
+	if err != nil && passed != nil {
+		// The write replaces the version's parts as it sends its own (or
+		// drops them once committed): neither rebuilds until it ends.
+		return fmt.Errorf("restore %s/%s: %w (%w)", b, name, writeUnderWay{passed}, err)
+	}
 	if errors.Is(err, errPartsUnreached) {
 		return fmt.Errorf("restore %s/%s: %w", b, name, err) // (the peers' error: unavailable)
-	}
-	if err != nil && passed != nil && errors.Is(err, ErrUnrecoverable) {
-		// The write replaces the version's parts as it sends its own:
-		// neither is whole until it ends.
-		return fmt.Errorf("restore %s/%s: %w", b, name, writeUnderWay{passed})
 	}
 	if err != nil && len(away) > 0 && errors.Is(err, ErrUnrecoverable) {
 		return fmt.Errorf("%w: restore %s/%s: %w (%s, offline, may hold more)", store.ErrUnreached, b, name, err, nodeIDs(away))
@@ -1192,7 +1204,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
 		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNewer: missing, IfNotOlder: !missing,
 		Precommit: func() (func(), store.Stamp, error) {
-			if done := s.writeOf(b, name, newest.Stamp); done != nil {
+			if done, _ := s.writeOf(b, name, newest.Stamp); done != nil {
 				// Its PUT started after the parts were found: that
 				// PUT commits the object, or fails and drops them.
 				return nil, store.Stamp{}, writeUnderWay{done}
@@ -1784,7 +1796,7 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 		}
 		// ErrExists: deleted (its tombstone refused the restore, whose
 		// stale parts went) or written meanwhile; either way, done.
-		if err := s.Restore(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
+		if err := s.restoreMissing(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
 			errs = append(errs, err)
 		}
 	}

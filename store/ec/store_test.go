@@ -2459,7 +2459,7 @@ func TestReplicaOfAVersionIsNeverLeftForGood(t *testing.T) {
 // made before the write ended, failed or not): it waits for the PUT, and
 // answers what it left.
 func TestReadDuringAPutRestoresNothing(t *testing.T) {
-	for _, after := range []int64{4} {
+	for _, after := range []int64{2, 6} {
 		f := newFleet(t, 7, 4, 2, 0)
 		data := randomData(rand.New(rand.NewPCG(7, uint64(after))), 40000)
 		got := readDuring(t, f, "w", after)
@@ -2472,18 +2472,21 @@ func TestReadDuringAPutRestoresNothing(t *testing.T) {
 			t.Fatalf("%d restores during the PUT", n)
 		}
 	}
-	// A PUT that fails leaves nothing to read.
+	// A PUT that fails (its last holder refuses) leaves nothing to read.
 	f := newFleet(t, 7, 4, 2, 0)
 	got := readDuring(t, f, "w", 3)
-	f.mu.Lock()
-	f.storing = map[string]error{}
-	for id := range f.inner {
-		f.storing[id] = errors.New("the test's holder refuses the part")
+	ownerID, owner := f.owner("w")
+	var last string
+	for _, id := range slices.Sorted(maps.Keys(f.inner)) {
+		if id != ownerID {
+			last = id
+		}
 	}
+	f.mu.Lock()
+	f.storing = map[string]error{last: errors.New("the test's holder refuses the part")}
 	f.mu.Unlock()
-	_, owner := f.owner("w")
 	if _, err := owner.Put(t.Context(), bucket, "w", bytes.NewReader(make([]byte, 40000)), store.PutOptions{Size: 40000}); err == nil {
-		t.Fatal("a PUT whose parts every holder refuses succeeded")
+		t.Fatal("a PUT one of whose holders refuses its part succeeded")
 	}
 	if a := <-got; !errors.Is(a.err, store.ErrNotFound) {
 		t.Fatalf("a read during a PUT that failed: %d bytes, %v; want not found", len(a.data), a.err)
@@ -2556,5 +2559,22 @@ func TestReadDuringAnOverwriteOfALostReplica(t *testing.T) {
 		if a := <-got; a.err != nil || !bytes.Equal(a.data, first) && !bytes.Equal(a.data, second) {
 			t.Fatalf("a read during the overwrite of a lost replica (%d parts sent): %d bytes, %v; want either version", after-1, len(a.data), a.err)
 		}
+	}
+}
+
+// A copy with its own stamp (a cold GET's: a version new here, its parts
+// only now sent) is a write a read waits for when its parts do not
+// rebuild yet, not a corrupt object.
+func TestReadDuringACopyWaitsForIt(t *testing.T) {
+	f := newFleet(t, 7, 4, 2, 0)
+	data := randomData(rand.New(rand.NewPCG(9, 1)), 40000)
+	got := readDuring(t, f, "c", 2)
+	_, owner := f.owner("c")
+	stamp := store.Stamp{Map: 1, Clock: time.Now().UnixNano()}
+	if _, err := owner.Put(t.Context(), bucket, "c", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: stamp, IfNewer: true}); err != nil {
+		t.Fatal(err)
+	}
+	if a := <-got; a.err != nil || !bytes.Equal(a.data, data) {
+		t.Fatalf("a read during a copy with 1 part sent: %d bytes, %v; want the copy once it ended", len(a.data), a.err)
 	}
 }
