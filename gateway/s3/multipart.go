@@ -560,8 +560,12 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 			}
 			up.Completing, up.CompletingBy = time.Now().UTC(), s.instance
 			err = s.swapRecord(ctx, bucket, id, up)
-			if errors.Is(err, api.ErrPreconditionFailed) && attempt < 2 {
-				continue // changed since it was read: read again
+			if errors.Is(err, api.ErrPreconditionFailed) {
+				if attempt < 2 {
+					continue // changed since it was read: read again
+				}
+				// Not the client's condition failing (412): a busy record.
+				return ErrSlowDown.WithMessage("the record of upload %s kept changing (Completes of it at once?): try again", id)
 			}
 			return err
 		}
