@@ -25,6 +25,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store"
@@ -482,6 +483,10 @@ func TestProxyRefusesQueries(t *testing.T) {
 		if status, body := get(link); status != http.StatusBadRequest || !strings.Contains(body, "another resource") {
 			t.Fatalf("a proxied GET of %s: %d %q, want 400 saying why", link, status, body)
 		}
+	}
+	// A path the console's API has on the gateway is the origin's here.
+	if status, body := get(origin.URL + console.APIPrefix + "v1/data.bin"); status != http.StatusOK || body != "resource "+console.APIPrefix+"v1/data.bin" {
+		t.Fatalf("a proxied GET of a path under the console's API: %d %q", status, body)
 	}
 	// A directory is not a file: not fetched as its index.html.
 	for _, link := range []string{origin.URL + "/", origin.URL + "/dir/"} {

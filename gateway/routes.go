@@ -447,7 +447,9 @@ func (n *Node) Handler() http.Handler {
 		w.Header().Set(api.HeaderNodeID, n.config.ID)
 		r, done := ownBody(w, r, n.config.BodyTimeout)
 		defer done()
-		if strings.HasPrefix(r.URL.Path, console.APIPrefix) && n.config.Role.IsGateway() {
+		// (An absolute-form request is a proxied URL: its path is the
+		// origin's, whatever it looks like.)
+		if strings.HasPrefix(r.URL.Path, console.APIPrefix) && !r.URL.IsAbs() && n.config.Role.IsGateway() {
 			// Only the console's own pages call it (or a user who types
 			// its URL): a page of another origin of the same site (another
 			// port of the host, a sibling name) has the cookie sent too,
