@@ -395,6 +395,42 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 	var mu sync.Mutex
 	res := downloadResult{Total: len(items)}
 	errorBytes := 0
+	// What failed or was skipped so far is shown while the job runs (at
+	// most every second: a job of many failures marshals its errors
+	// again each time); Total is the progress's, not counted twice.
+	var shown time.Time
+	changed := false
+	publish := func() { // under mu
+		changed, shown = false, time.Now()
+		live := res
+		live.Total = 0
+		if data, err := json.Marshal(live); err == nil && p != nil {
+			p.Live.Store(&data)
+		}
+	}
+	show := func() { // under mu
+		if changed = true; time.Since(shown) >= time.Second {
+			publish()
+		}
+	}
+	stopShowing, showed := make(chan struct{}), make(chan struct{})
+	go func() { // what changed within a second of the last shown
+		defer close(showed)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopShowing:
+				return
+			case <-tick.C:
+			}
+			mu.Lock()
+			if changed {
+				publish()
+			}
+			mu.Unlock()
+		}
+	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(downloadWorkers)
 	for _, item := range items {
@@ -405,6 +441,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 			if resumed && n.downloaded(gctx, b, item.Name, id) {
 				mu.Lock()
 				res.Skipped++
+				show()
 				mu.Unlock()
 				return nil
 			}
@@ -425,6 +462,7 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 					errorBytes += len(encoded)
 					res.Errors = append(res.Errors, failed)
 				}
+				show()
 				return nil
 			}
 			res.Downloaded++
@@ -434,6 +472,8 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		})
 	}
 	err := g.Wait()
+	close(stopShowing)
+	<-showed // res is this goroutine's alone from here
 	if err == nil && ctx.Err() != nil {
 		err = context.Cause(ctx) // aborted or timed out before its files
 	}

@@ -524,3 +524,51 @@ func TestDownloadsAskedAtOnceKeepToTheMost(t *testing.T) {
 		t.Fatalf("%d downloads started and %d refused of %d asked at once; want at most 32 started", started.Load(), refused.Load(), asked)
 	}
 }
+
+// A running job shows what failed so far, and why: a job whose files
+// fail for hours is seen failing, not only at its end.
+func TestDownloadShowsFailuresWhileItRuns(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	done := func() { once.Do(func() { close(release) }) }
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/f-0" {
+			select { // held until the test saw the failures
+			case <-release:
+			case <-r.Context().Done():
+				return
+			}
+			io.WriteString(w, "whole")
+			return
+		}
+		http.Error(w, "no such file", http.StatusNotFound)
+	}))
+	defer origin.Close()
+	defer done()
+	_, client := downloadCluster(t)
+	id := startRange(t, client, origin.URL+"/f-{0..3}")
+	var seen api.DownloadStatus
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		s, err := client.DownloadStatus(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Done {
+			t.Fatalf("the job ended with a file held: %+v", s)
+		}
+		if s.Failed == 3 && len(s.Errors) == 3 {
+			seen = s
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a running job's status: %+v, want its 3 failures shown", s)
+		}
+	}
+	if !strings.Contains(fmt.Sprint(seen.Errors), "404") {
+		t.Fatalf("the failures shown while running: %+v, want their causes", seen.Errors)
+	}
+	done()
+	if s := waitDownload(t, client, id); s.Finished != 1 || s.Failed != 3 || len(s.Errors) != 3 {
+		t.Fatalf("the job at its end: %+v", s)
+	}
+}

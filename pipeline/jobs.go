@@ -218,6 +218,9 @@ func (j *Jobs) Status(id string) (JobState, error) {
 func (job *runningJob) snapshot() JobState {
 	s := job.state
 	s.Objects, s.Bytes, s.Total = job.progress.Objects.Load(), job.progress.Bytes.Load(), job.progress.Total.Load()
+	if live := job.progress.Live.Load(); s.Running && live != nil {
+		s.Result = *live
+	}
 	return s
 }
 

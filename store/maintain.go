@@ -29,6 +29,9 @@ type Progress struct {
 	// Total is the objects a job expects to do, when it knows (0: not
 	// known), for its progress while it runs.
 	Total atomic.Int64
+	// Live, when set, is the job's result so far (what it reports at its
+	// end, e.g. a download's failures), shown while it runs.
+	Live atomic.Pointer[[]byte]
 }
 
 // Add counts one object of n bytes; a nil Progress counts nothing.
