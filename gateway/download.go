@@ -3,6 +3,9 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -547,15 +550,32 @@ func (n *Node) downloaded(ctx context.Context, b store.Bucket, name, job string)
 // putDownloaded stores a fetched file, marked with its job: here when
 // this target owns its name, else on the owner (the map changed since the
 // job started).
-func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job string, body io.Reader, size int64) (store.ObjectMeta, error) {
+func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job string, body io.Reader, size int64, sum store.Checksum) (store.ObjectMeta, error) {
 	custom := map[string]string{customDownload: job}
 	if n.owns(b, name) {
-		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size, Custom: custom})
+		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size, Custom: custom, Checksum: sum})
 	}
 	if err := n.checkSpace(ctx); err != nil {
 		return store.ObjectMeta{}, err
 	}
-	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size, Custom: custom})
+	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size, Custom: custom, Checksum: sum})
+}
+
+// originMD5 is the MD5 an origin gives of its body (Content-MD5, or
+// Google's x-goog-hash md5=), both base64: the bytes stored are checked
+// against it. None when absent or malformed.
+func originMD5(h http.Header) store.Checksum {
+	encoded := h.Get("Content-MD5")
+	for _, field := range strings.Split(h.Get("X-Goog-Hash"), ",") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(field), "md5="); ok && encoded == "" {
+			encoded = v
+		}
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+	if err != nil || len(raw) != md5.Size {
+		return store.Checksum{}
+	}
+	return store.Checksum{Type: store.ChecksumMD5, Value: hex.EncodeToString(raw)}
 }
 
 // clusterClient is the native API of the cluster, as this node reaches
@@ -679,7 +699,16 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.
-	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), n.checkSpace), resp.ContentLength)
+	// The origin's MD5 is of the bytes it sends, which are stored as sent,
+	// unless they were unpacked on the way: by this client (it asked for
+	// gzip itself), or by the origin (Google's decompressive transcoding
+	// hashes the object as stored, packed).
+	var sum store.Checksum
+	stored := resp.Header.Get("X-Goog-Stored-Content-Encoding")
+	if !resp.Uncompressed && (stored == "" || stored == "identity" || resp.Header.Get("Content-Encoding") != "") {
+		sum = originMD5(resp.Header)
+	}
+	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), n.checkSpace), resp.ContentLength, sum)
 	if err != nil {
 		if context.Cause(ctx) == stalled {
 			return 0, stalled, true
@@ -691,6 +720,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		}
 		if errors.Is(err, store.ErrSizeMismatch) {
 			return 0, fmt.Errorf("%s sent another size than its Content-Length: %w", item.URL, err), true
+		}
+		if errors.Is(err, store.ErrBadChecksum) {
+			return 0, fmt.Errorf("%s sent bytes that do not match the MD5 it gave: %w", item.URL, err), true
 		}
 		// What fails the same way again is not fetched again: a full
 		// disk, and what the store or the remote refuses (a name that

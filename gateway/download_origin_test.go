@@ -3,6 +3,8 @@ package gateway_test
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/md5"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -570,5 +573,53 @@ func TestDownloadShowsFailuresWhileItRuns(t *testing.T) {
 	done()
 	if s := waitDownload(t, client, id); s.Finished != 1 || s.Failed != 3 || len(s.Errors) != 3 {
 		t.Fatalf("the job at its end: %+v", s)
+	}
+}
+
+// An origin's Content-MD5 (or x-goog-hash md5=) is checked against the
+// bytes it sends: bytes changed on the way are fetched again, and a file
+// whose bytes never match fails saying so, with nothing stored.
+func TestDownloadChecksTheOriginsMD5(t *testing.T) {
+	var corrupt atomic.Int32 // answers left to corrupt
+	body := []byte(strings.Repeat("the file's bytes ", 100))
+	sum := md5.Sum(body)
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent := slices.Clone(body)
+		if corrupt.Add(-1) >= 0 {
+			sent[7] ^= 1 // one bit flipped, the length kept
+		}
+		switch r.URL.Path {
+		case "/md5":
+			w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
+		case "/goog":
+			w.Header().Set("X-Goog-Hash", "crc32c=AAAAAA==,md5="+base64.StdEncoding.EncodeToString(sum[:]))
+		}
+		w.Write(sent)
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	for _, path := range []string{"md5", "goog"} {
+		corrupt.Store(1) // the first answer only: the retry stores the file
+		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/" + path, ObjectName: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := waitDownload(t, client, id); s.Finished != 1 || s.Failed != 0 {
+			t.Fatalf("%s: a download whose first answer was corrupt: %+v", path, s)
+		}
+		if got, err := client.GetBytes(t.Context(), "dl", path, api.GetOptions{}); err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("%s: stored %q, %v", path, got, err)
+		}
+	}
+	corrupt.Store(100) // every answer
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/md5", ObjectName: "never"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := waitDownload(t, client, id); s.Failed != 1 || !strings.Contains(fmt.Sprint(s.Errors), "do not match the MD5") {
+		t.Fatalf("a download whose bytes never match: %+v", s)
+	}
+	if _, err := client.Head(t.Context(), "dl", "never"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of bytes that never matched: %v", err)
 	}
 }
