@@ -514,6 +514,29 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 	}
 }
 
+// The environment's proxy may be on the node's own host (a sidecar): the
+// fetches' dial check lets them reach it, and only it, there: its
+// neighbours stay refused.
+func TestFetchesReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
+	// net/http reads the environment's proxies once per process: read
+	// before they are set, the other tests' clients keep going direct.
+	http.ProxyFromEnvironment(httptest.NewRequest(http.MethodGet, "http://198.51.100.1/", nil))
+	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+	t.Setenv("HTTPS_PROXY", "localhost:3129")
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
+	node := c.Primary().Node
+	for _, address := range []string{"127.0.0.1:3128", "127.0.0.1:3129"} {
+		if err := node.FetchControl(t.Context(), "tcp", address, nil); err != nil {
+			t.Fatalf("a dial of the environment's proxy %s: %v", address, err)
+		}
+	}
+	for _, address := range []string{"127.0.0.1:3130", "169.254.169.254:80", "[::1]:22"} {
+		if err := node.FetchControl(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("a dial of %s, no proxy's: %v, want refused", address, err)
+		}
+	}
+}
+
 // A target that joins while a download job runs takes no files from it:
 // the targets the job started on fetch every file, each into its owner.
 func TestDownloadAcrossAJoin(t *testing.T) {

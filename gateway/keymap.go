@@ -9,7 +9,9 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,7 +70,59 @@ func (n *Node) keyMapClient() *http.Client {
 // connection (redirects too), so that a name resolving to a forbidden
 // address is refused as well.
 func (n *Node) FetchControl(ctx context.Context, network, address string, _ syscall.RawConn) error {
+	if n.isEnvProxy(ctx, address) {
+		// The operator's proxy (HTTP_PROXY, ...), which fetchProxy
+		// checked each destination for: it may be a sidecar on this
+		// host. A node's own port and a metadata service stay refused.
+		return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
+	}
 	return n.checkFetchAddress(ctx, address)
+}
+
+// envProxies are the host:port of the proxies the environment names
+// (HTTP_PROXY, HTTPS_PROXY, either case), read when the node starts.
+func envProxies() [][2]string {
+	var out [][2]string
+	for _, name := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"} {
+		v := strings.TrimSpace(os.Getenv(name))
+		if v == "" {
+			continue
+		}
+		if !strings.Contains(v, "://") {
+			v = "http://" + v // as net/http reads it
+		}
+		u, err := url.Parse(v)
+		if err != nil || u.Hostname() == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+		}
+		if proxy := [2]string{u.Hostname(), port}; !slices.Contains(out, proxy) {
+			out = append(out, proxy)
+		}
+	}
+	return out
+}
+
+// isEnvProxy reports whether a resolved address is a proxy the
+// environment names.
+func (n *Node) isEnvProxy(ctx context.Context, address string) bool {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return false
+	}
+	ip := ap.Addr().WithZone("").Unmap()
+	for _, proxy := range n.proxies {
+		if proxy[1] != strconv.Itoa(int(ap.Port())) {
+			continue
+		}
+		if addrs, err := nodeAddrs(ctx, proxy[0]); err == nil && slices.Contains(addrs, ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // fetchProxy returns the proxy a fetch goes through (HTTP_PROXY and the

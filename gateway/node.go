@@ -443,6 +443,9 @@ type Node struct {
 	space capacityCache
 	// downloads fetches the downloader's files (see download.go).
 	downloads *http.Client
+	// proxies are the host:port of the environment's proxies, whose
+	// addresses fetches may dial (see FetchControl).
+	proxies [][2]string
 	// downloadsStarting counts the download requests between their check
 	// of maxDownloadsOnce and their job's start.
 	downloadsStarting atomic.Int32
@@ -517,6 +520,7 @@ func New(cfg Config) (*Node, error) {
 	// Downloads go to the internet, not to peers nor to the node's own
 	// host: a client of their own, its connections checked. A file is
 	// stored as its origin sends it (no gzip taken off on the way).
+	n.proxies = envProxies()
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		// Links spread over many hosts: idle connections bounded in all.
 		MaxIdleConns: 256, TLSHandshakeTimeout: 30 * time.Second,
