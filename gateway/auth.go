@@ -239,13 +239,19 @@ func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, b
 	return who, nil
 }
 
+// isConsole reports a request for the console: its path, not a proxied
+// URL's (absolute-form) that looks like it.
+func isConsole(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, console.Prefix) && !r.URL.IsAbs()
+}
+
 // requestToken is the bearer token, or an S3 client's session token; for
 // the console, the token of its cookie (its files) or of its login form.
 func requestToken(r *http.Request) string {
 	if t := apiToken(r); t != "" {
 		return t
 	}
-	if strings.HasPrefix(r.URL.Path, console.Prefix) {
+	if isConsole(r) {
 		switch {
 		case r.Method == http.MethodPost && r.URL.Path == console.LoginPath:
 			r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
@@ -403,7 +409,7 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		// must not buffer megabytes for anyone who sends them.
 		if _, err := n.verifier.Verify(requestToken(r)); err != nil {
 			err = fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
-			if strings.HasPrefix(r.URL.Path, console.Prefix) && wantsHTML(r) {
+			if isConsole(r) && wantsHTML(r) {
 				console.WriteLogin(w, http.StatusUnauthorized, err.Error())
 				return
 			}
@@ -412,7 +418,7 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		}
 		perm, bucket := need(r)
 		if user, err := n.authorize(r, perm, bucket); err != nil {
-			if strings.HasPrefix(r.URL.Path, console.Prefix) && wantsHTML(r) {
+			if isConsole(r) && wantsHTML(r) {
 				writeConsoleRefusal(w, err, user, perm)
 				return
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
+	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
@@ -1217,6 +1218,41 @@ func TestProxyNeedsMoreThanGetForNewOriginsAndTunnels(t *testing.T) {
 	fmt.Fprintf(conn, "CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\nAuthorization: Bearer %s\r\n\r\n", reader)
 	if status, err := bufio.NewReader(conn).ReadString('\n'); err != nil || !strings.Contains(status, " 403 ") {
 		t.Fatalf("a reader's CONNECT: %q %v, want 403", status, err)
+	}
+}
+
+// A proxied URL whose path looks like the console's is no console request:
+// the console's cookie (sent by a browser that uses the gateway as its
+// proxy, from a page of the same site) is no credential for it.
+func TestProxiedConsolePathTakesNoCookie(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	origins := ht.Resolve(ht.NewClient(nil))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) {
+			cfg.Auth, cfg.FetchAllowLocal = keys, true
+			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+		}})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
+	defer origin.Close()
+	admin := signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(c.Primary().URL())))}}
+	for _, path := range []string{console.Prefix + "x", console.APIPrefix + "v1/x"} {
+		req, _ := http.NewRequest(http.MethodGet, origin.URL+path, nil)
+		req.Header.Set("Accept", "text/html")
+		req.AddCookie(&http.Cookie{Name: console.TokenCookie, Value: admin})
+		resp, err := proxied.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || strings.Contains(string(body), "<form") {
+			t.Fatalf("a proxied GET of %s with the console's cookie only: %d %.200s, want 401 (no login page)", path, resp.StatusCode, body)
+		}
 	}
 }
 

@@ -566,9 +566,12 @@ func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job stri
 // against it. None when absent or malformed.
 func originMD5(h http.Header) store.Checksum {
 	encoded := h.Get("Content-MD5")
-	for _, field := range strings.Split(h.Get("X-Goog-Hash"), ",") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(field), "md5="); ok && encoded == "" {
-			encoded = v
+	// One line of several fields, or a line per field (Google's XML API).
+	for _, line := range h.Values("X-Goog-Hash") {
+		for _, field := range strings.Split(line, ",") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(field), "md5="); ok && encoded == "" {
+				encoded = v
+			}
 		}
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))

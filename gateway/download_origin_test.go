@@ -593,12 +593,15 @@ func TestDownloadChecksTheOriginsMD5(t *testing.T) {
 			w.Header().Set("Content-MD5", base64.StdEncoding.EncodeToString(sum[:]))
 		case "/goog":
 			w.Header().Set("X-Goog-Hash", "crc32c=AAAAAA==,md5="+base64.StdEncoding.EncodeToString(sum[:]))
+		case "/goog-lines": // a line per field, as Google's XML API sends
+			w.Header().Add("X-Goog-Hash", "crc32c=AAAAAA==")
+			w.Header().Add("X-Goog-Hash", "md5="+base64.StdEncoding.EncodeToString(sum[:]))
 		}
 		w.Write(sent)
 	}))
 	defer origin.Close()
 	_, client := downloadCluster(t)
-	for _, path := range []string{"md5", "goog"} {
+	for _, path := range []string{"md5", "goog", "goog-lines"} {
 		corrupt.Store(1) // the first answer only: the retry stores the file
 		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/" + path, ObjectName: path})
 		if err != nil {

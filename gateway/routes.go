@@ -449,7 +449,7 @@ func (n *Node) Handler() http.Handler {
 		defer done()
 		// (An absolute-form request is a proxied URL: its path is the
 		// origin's, whatever it looks like.)
-		if strings.HasPrefix(r.URL.Path, console.APIPrefix) && !r.URL.IsAbs() && n.config.Role.IsGateway() {
+		if isConsole(r) && strings.HasPrefix(r.URL.Path, console.APIPrefix) && n.config.Role.IsGateway() {
 			// Only the console's own pages call it (or a user who types
 			// its URL): a page of another origin of the same site (another
 			// port of the host, a sibling name) has the cookie sent too,
@@ -469,7 +469,7 @@ func (n *Node) Handler() http.Handler {
 			w.Header().Set("Cache-Control", "private, no-store")
 			w.Header().Add("Vary", "Cookie")
 		}
-		if !strings.HasPrefix(r.URL.Path, console.Prefix) {
+		if !isConsole(r) {
 			untrustedContent(w.Header())
 		}
 		if r.URL.IsAbs() && n.config.Role.IsGateway() {
