@@ -778,10 +778,24 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		restore = s.restoreMissing
 	}
 	if rerr := restore(ctx, b, name); rerr != nil {
-		if errors.Is(rerr, store.ErrExists) || awaitWrite(ctx, rerr) {
+		if awaitWrite(ctx, rerr) {
+			// The write under way ended: what it left, or, if it
+			// failed, the version before it, restored now.
+			obj, err := s.Store.Open(ctx, b, name, opts)
+			if !errors.Is(err, store.ErrNotFound) {
+				return obj, err
+			}
+			if rerr = s.restoreMissing(ctx, b, name); rerr == nil || errors.Is(rerr, store.ErrExists) {
+				return s.Store.Open(ctx, b, name, opts)
+			}
+			if errors.Is(rerr, errNoParts) {
+				return nil, err
+			}
+			return nil, rerr
+		}
+		if errors.Is(rerr, store.ErrExists) {
 			// Deleted after the parts were written, or written anew
-			// meanwhile, or a write under way ended: the store says
-			// what is there.
+			// meanwhile: the store says which.
 			return s.Store.Open(ctx, b, name, opts)
 		}
 		if errors.Is(rerr, errNoParts) {
@@ -809,7 +823,21 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		return meta, err
 	}
 	if rerr := s.restoreMissing(ctx, b, name); rerr != nil {
-		if errors.Is(rerr, store.ErrExists) || awaitWrite(ctx, rerr) {
+		if awaitWrite(ctx, rerr) {
+			// As in Open: what the write left, else the version before.
+			if meta, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
+				return meta, err
+			}
+			rerr = s.restoreMissing(ctx, b, name)
+			if rerr == nil || errors.Is(rerr, store.ErrExists) {
+				return s.Store.Head(ctx, b, name)
+			}
+			if errors.Is(rerr, errNoParts) {
+				return meta, err
+			}
+			return meta, rerr
+		}
+		if errors.Is(rerr, store.ErrExists) {
 			return s.Store.Head(ctx, b, name)
 		}
 		if errors.Is(rerr, errNoParts) {
@@ -1181,9 +1209,10 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	missing = missing || errors.Is(herr, store.ErrNotFound)
 	var bad []found
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
-	if err != nil && passed != nil {
+	if err != nil && passed != nil && !errors.Is(err, errPartsUnreached) {
 		// The write replaces the version's parts as it sends its own (or
-		// drops them once committed): neither rebuilds until it ends.
+		// drops them once committed): neither rebuilds until it ends. (A
+		// holder that does not answer is the peers' error: 503.)
 		return fmt.Errorf("restore %s/%s: %w (%w)", b, name, writeUnderWay{passed}, err)
 	}
 	if errors.Is(err, errPartsUnreached) {
@@ -1204,7 +1233,7 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	if _, err := s.Store.Put(ctx, b, name, io.NewSectionReader(object, 0, object.Size()), store.PutOptions{
 		Size: object.Size(), Checksum: newest.Checksum, Version: newest.Version, Stamp: newest.Stamp, Custom: newest.Custom, IfNewer: missing, IfNotOlder: !missing,
 		Precommit: func() (func(), store.Stamp, error) {
-			if done, _ := s.writeOf(b, name, newest.Stamp); done != nil {
+			if done, copied := s.writeOf(b, name, newest.Stamp); done != nil && !copied {
 				// Its PUT started after the parts were found: that
 				// PUT commits the object, or fails and drops them.
 				return nil, store.Stamp{}, writeUnderWay{done}
@@ -1796,7 +1825,16 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 		}
 		// ErrExists: deleted (its tombstone refused the restore, whose
 		// stale parts went) or written meanwhile; either way, done.
-		if err := s.restoreMissing(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
+		err := s.restoreMissing(ctx, b, name)
+		if awaitWrite(ctx, err) {
+			// A write of it was under way: what it left, or the
+			// version before it if it failed.
+			err = nil
+			if _, herr := s.Store.Head(ctx, b, name); errors.Is(herr, store.ErrNotFound) {
+				err = s.restoreMissing(ctx, b, name)
+			}
+		}
+		if err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
 			errs = append(errs, err)
 		}
 	}

@@ -2578,3 +2578,36 @@ func TestReadDuringACopyWaitsForIt(t *testing.T) {
 		t.Fatalf("a read during a copy with 1 part sent: %d bytes, %v; want the copy once it ended", len(a.data), a.err)
 	}
 }
+
+// A copy of a version whose parts are whole (a rebalance's, with the
+// version's stamp) that fails as a read waits does not lose the object:
+// the read answers it, restored from those parts.
+func TestReadDuringAFailingCopyOfAWholeVersion(t *testing.T) {
+	f := newFleet(t, 7, 4, 2, 0)
+	data := randomData(rand.New(rand.NewPCG(9, 2)), 40000)
+	f.put("r", data)
+	ownerID, owner := f.owner("r")
+	meta, err := f.inner[ownerID].Head(t.Context(), bucket, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.dropReplica("r")
+	var last string
+	for _, id := range slices.Sorted(maps.Keys(f.inner)) {
+		if id != ownerID {
+			last = id
+		}
+	}
+	f.mu.Lock()
+	f.storing = map[string]error{last: errors.New("the test's holder refuses the part")}
+	f.mu.Unlock()
+	got := readDuring(t, f, "r", 2)
+	// It fails either way: a holder refuses its part, or the version,
+	// restored by the read first, is there (IfNewer).
+	if _, err := owner.Put(t.Context(), bucket, "r", bytes.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: meta.Stamp, IfNewer: true}); err == nil {
+		t.Fatal("a copy one of whose holders refuses its part succeeded")
+	}
+	if a := <-got; a.err != nil || !bytes.Equal(a.data, data) {
+		t.Fatalf("a read during a failing copy of a whole version: %d bytes, %v; want the version", len(a.data), a.err)
+	}
+}
