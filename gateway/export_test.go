@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/authn"
@@ -464,4 +465,9 @@ func HoldECResilver() (release func()) {
 	}
 	var once sync.Once
 	return func() { once.Do(func() { close(held) }) }
+}
+
+// DownloadControl is the dial check of the node's downloader.
+func DownloadControl(n *Node) func(ctx context.Context, network, address string, raw syscall.RawConn) error {
+	return n.downloadControl
 }

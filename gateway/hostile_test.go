@@ -515,25 +515,37 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 }
 
 // The environment's proxy may be on the node's own host (a sidecar): the
-// fetches' dial check lets them reach it, and only it, there: its
-// neighbours stay refused.
-func TestFetchesReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
+// downloader's dial check lets it reach it, and only it, there (its
+// neighbours stay refused); a link to the proxy's address itself is
+// refused before any dial, and the other fetches (ht://, CONNECT, an
+// ekm_file) never reach it.
+func TestDownloadsReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
 	// net/http reads the environment's proxies once per process: read
 	// before they are set, the other tests' clients keep going direct.
 	http.ProxyFromEnvironment(httptest.NewRequest(http.MethodGet, "http://198.51.100.1/", nil))
 	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+	t.Setenv("http_proxy", "http://127.0.0.1:3131") // not read: HTTP_PROXY is set
 	t.Setenv("HTTPS_PROXY", "localhost:3129")
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
 	node := c.Primary().Node
+	dial := gateway.DownloadControl(node)
 	for _, address := range []string{"127.0.0.1:3128", "127.0.0.1:3129"} {
-		if err := node.FetchControl(t.Context(), "tcp", address, nil); err != nil {
-			t.Fatalf("a dial of the environment's proxy %s: %v", address, err)
+		if err := dial(t.Context(), "tcp", address, nil); err != nil {
+			t.Fatalf("the downloader's dial of the environment's proxy %s: %v", address, err)
+		}
+		if err := node.FetchControl(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("another fetch's dial of the proxy %s: %v, want refused", address, err)
 		}
 	}
-	for _, address := range []string{"127.0.0.1:3130", "169.254.169.254:80", "[::1]:22"} {
-		if err := node.FetchControl(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
+	for _, address := range []string{"127.0.0.1:3130", "127.0.0.1:3131", "169.254.169.254:80", "[::1]:22"} {
+		if err := dial(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
 			t.Fatalf("a dial of %s, no proxy's: %v, want refused", address, err)
 		}
+	}
+	// A direct request (net/http proxies no loopback link) to the proxy.
+	choose := gateway.FetchProxy(node, func(*http.Request) (*url.URL, error) { return nil, nil })
+	if _, err := choose(httptest.NewRequest(http.MethodGet, "http://127.0.0.1:3128/squid-internal-mgr/info", nil)); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a link to the proxy's own address: %v, want refused", err)
 	}
 }
 

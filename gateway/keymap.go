@@ -70,21 +70,34 @@ func (n *Node) keyMapClient() *http.Client {
 // connection (redirects too), so that a name resolving to a forbidden
 // address is refused as well.
 func (n *Node) FetchControl(ctx context.Context, network, address string, _ syscall.RawConn) error {
-	if n.isEnvProxy(ctx, address) {
-		// The operator's proxy (HTTP_PROXY, ...), which fetchProxy
-		// checked each destination for: it may be a sidecar on this
-		// host. A node's own port and a metadata service stay refused.
-		return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
-	}
 	return n.checkFetchAddress(ctx, address)
 }
 
-// envProxies are the host:port of the proxies the environment names
-// (HTTP_PROXY, HTTPS_PROXY, either case), read when the node starts.
+// downloadControl is FetchControl for the downloader's connections, which
+// may also reach the environment's proxy (HTTP_PROXY, ...) on a local
+// address (a sidecar on this host): fetchProxy checked the destination of
+// every request, proxied or direct, so a dial of the proxy's address is
+// the hop to it. A node's own port and a metadata service stay refused.
+func (n *Node) downloadControl(ctx context.Context, network, address string, raw syscall.RawConn) error {
+	if n.isEnvProxy(ctx, address) {
+		return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
+	}
+	return n.FetchControl(ctx, network, address, raw)
+}
+
+// envProxies are the host:port of the proxies the environment names, read
+// as net/http reads them (HTTP_PROXY, else http_proxy; HTTPS_PROXY, else
+// https_proxy; HTTP_PROXY not in a CGI request), when the node starts.
 func envProxies() [][2]string {
 	var out [][2]string
-	for _, name := range []string{"HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"} {
-		v := strings.TrimSpace(os.Getenv(name))
+	for _, names := range [][2]string{{"HTTP_PROXY", "http_proxy"}, {"HTTPS_PROXY", "https_proxy"}} {
+		if names[0] == "HTTP_PROXY" && os.Getenv("REQUEST_METHOD") != "" {
+			continue
+		}
+		v := strings.TrimSpace(os.Getenv(names[0]))
+		if v == "" {
+			v = strings.TrimSpace(os.Getenv(names[1]))
+		}
 		if v == "" {
 			continue
 		}
@@ -131,9 +144,11 @@ func (n *Node) isEnvProxy(ctx context.Context, address string) bool {
 func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(r *http.Request) (*url.URL, error) {
 		proxy, err := proxyOf(r)
-		if proxy == nil || err != nil {
-			return proxy, err
+		if err != nil {
+			return nil, err
 		}
+		// Direct ones too (a loopback link is never proxied): the dial
+		// of the downloader lets the proxy's own address through.
 		if err := egress.CheckDestination(r.Context(), r.URL, n.checkFetchAddress); err != nil {
 			return nil, err
 		}

@@ -524,7 +524,7 @@ func New(cfg Config) (*Node, error) {
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		// Links spread over many hosts: idle connections bounded in all.
 		MaxIdleConns: 256, TLSHandshakeTimeout: 30 * time.Second,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}).DialContext,
+		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.downloadControl}).DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader},
 		// A link's query may hold a token: net/http would send it on as
