@@ -168,17 +168,18 @@ func (writeUnderWay) Error() string { return errWriteUnderWay.Error() }
 func (writeUnderWay) Unwrap() error { return errWriteUnderWay }
 
 // awaitWrite waits, for a restore that met a write under way, for that
-// write to end; it reports whether it did.
-func awaitWrite(ctx context.Context, err error) bool {
+// write to end; it reports whether there was one, and ctx's cause if it
+// ended first (not "not found": the object may well be there).
+func awaitWrite(ctx context.Context, err error) (bool, error) {
 	var w writeUnderWay
 	if !errors.As(err, &w) {
-		return false
+		return false, nil
 	}
 	select {
 	case <-w.done:
-		return true
+		return true, nil
 	case <-ctx.Done():
-		return false
+		return true, context.Cause(ctx)
 	}
 }
 
@@ -778,7 +779,9 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		restore = s.restoreMissing
 	}
 	if rerr := restore(ctx, b, name); rerr != nil {
-		if awaitWrite(ctx, rerr) {
+		if waited, werr := awaitWrite(ctx, rerr); werr != nil {
+			return nil, werr
+		} else if waited {
 			// The write under way ended: what it left, or, if it
 			// failed, the version before it, restored now.
 			obj, err := s.Store.Open(ctx, b, name, opts)
@@ -823,7 +826,9 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 		return meta, err
 	}
 	if rerr := s.restoreMissing(ctx, b, name); rerr != nil {
-		if awaitWrite(ctx, rerr) {
+		if waited, werr := awaitWrite(ctx, rerr); werr != nil {
+			return meta, werr
+		} else if waited {
 			// As in Open: what the write left, else the version before.
 			if meta, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
 				return meta, err
@@ -1810,6 +1815,11 @@ func (s *Store) Reprotect(ctx context.Context, b store.Bucket, names []string) e
 // Ensure restores the named objects this target owns but lacks.
 func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) error {
 	var errs []error
+	type pending struct {
+		name string
+		err  error
+	}
+	var later []pending
 	for _, name := range names {
 		if err := context.Cause(ctx); err != nil {
 			return errors.Join(append(errs, err)...)
@@ -1826,15 +1836,28 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 		// ErrExists: deleted (its tombstone refused the restore, whose
 		// stale parts went) or written meanwhile; either way, done.
 		err := s.restoreMissing(ctx, b, name)
-		if awaitWrite(ctx, err) {
-			// A write of it was under way: what it left, or the
-			// version before it if it failed.
-			err = nil
-			if _, herr := s.Store.Head(ctx, b, name); errors.Is(herr, store.ErrNotFound) {
-				err = s.restoreMissing(ctx, b, name)
-			}
+		if errors.As(err, new(writeUnderWay)) {
+			later = append(later, pending{name, err}) // the others first
+			continue
 		}
 		if err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrExists) {
+			errs = append(errs, err)
+		}
+	}
+	// A write of a name was under way: what it left, or, if it failed,
+	// the version before it, restored if this target still owns it (the
+	// map change that fails a write may move the name).
+	for _, p := range later {
+		if _, werr := awaitWrite(ctx, p.err); werr != nil {
+			return errors.Join(append(errs, fmt.Errorf("restore %s/%s: %w", b, p.name, werr))...)
+		}
+		if _, err := s.Store.Head(ctx, b, p.name); !errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, p.name)); err != nil || owner.ID != s.peers.Self().ID {
+			continue
+		}
+		if err := s.restoreMissing(ctx, b, p.name); err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, errNoParts) {
 			errs = append(errs, err)
 		}
 	}

@@ -2611,3 +2611,35 @@ func TestReadDuringAFailingCopyOfAWholeVersion(t *testing.T) {
 		t.Fatalf("a read during a failing copy of a whole version: %d bytes, %v; want the version", len(a.data), a.err)
 	}
 }
+
+// A read that waits for a PUT's parts and gives up (its context ends)
+// says so: not "not found", the object may well be made.
+func TestReadGivingUpOnAWriteSaysSo(t *testing.T) {
+	f := newFleet(t, 7, 4, 2, 0)
+	data := randomData(rand.New(rand.NewPCG(9, 3)), 40000)
+	_, owner := f.owner("g")
+	holding, release := make(chan struct{}), make(chan struct{})
+	var sent atomic.Int64
+	f.sending = func() {
+		if sent.Add(1) == 3 {
+			close(holding)
+			<-release
+		}
+	}
+	put := make(chan error, 1)
+	go func() {
+		_, err := owner.Put(context.WithoutCancel(t.Context()), bucket, "g", bytes.NewReader(data), store.PutOptions{Size: int64(len(data))})
+		put <- err
+	}()
+	<-holding
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	_, err := owner.Open(ctx, bucket, "g", store.OpenOptions{})
+	cancel()
+	close(release)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a read that gave up waiting for the PUT: %v, want its context's end", err)
+	}
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+}
