@@ -365,6 +365,24 @@ func TestRemoteBucket(t *testing.T) {
 	if st := waitDownload(t, client, id); len(st.Errors) > 0 || st.Finished != 10 {
 		t.Fatalf("backend download: %+v, want the 10 evicted pre/p-001x fetched", st)
 	}
+	// Listed with the downloads (and counted with them against the most
+	// that run at once).
+	resp, err = http.Get(strings.Split(c.endpoint, ",")[0] + "/v1/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&listed)
+	resp.Body.Close()
+	if err != nil || !slices.ContainsFunc(listed, func(d struct {
+		ID string `json:"id"`
+	}) bool {
+		return d.ID == id
+	}) {
+		t.Fatalf("the downloads listed: %+v %v, want the backend download %s", listed, err, id)
+	}
 
 	// A copy into the s3:// bucket writes there (through to S3), not into
 	// an ais:// bucket of the same name, from every target.

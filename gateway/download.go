@@ -272,21 +272,6 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if err == nil && spec.Type == api.DownloadBackend {
-		// A remote bucket's objects: the prefetch job, by another name.
-		var id string
-		if !b.IsRemote() {
-			err = badRequest("download backend: %s is not a remote bucket", b)
-		} else {
-			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
-		}
-		if err != nil {
-			n.writeError(w, r, err)
-			return
-		}
-		writeJSON(w, map[string]string{"id": id})
-		return
-	}
 	// Before the job's names are made (a template of a million names
 	// takes hundreds of MiB), and a few at once. Those being started
 	// count: requests at once each saw fewer running, and all started.
@@ -295,6 +280,28 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		if starting := int(n.downloadsStarting.Add(1)); starting+n.runningDownloads(r.Context()) > maxDownloadsOnce {
 			err = fmt.Errorf("%w: download: %d download jobs are running or starting, the most at once; wait for some, or abort them", api.ErrConflict, maxDownloadsOnce)
 		}
+	}
+	if err == nil && spec.Type == api.DownloadBackend {
+		// A remote bucket's objects: the prefetch job, by another name,
+		// with a download's id (listed and counted as one).
+		var id string
+		if !b.IsRemote() {
+			err = badRequest("download backend: %s is not a remote bucket", b)
+		}
+		for attempt := 0; err == nil && attempt < 3; attempt++ {
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{ID: newJobID(jobDownload), Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
+			if errors.Is(err, pipeline.ErrJobExists) && attempt < 2 {
+				err = nil
+				continue
+			}
+			break
+		}
+		if err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+		writeJSON(w, map[string]string{"id": id})
+		return
 	}
 	var items []downloadItem
 	if err == nil {
@@ -334,12 +341,18 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]string{"id": id})
 }
 
+// isDownload reports a download job: of links, or of a remote bucket's
+// objects (a prefetch under a download's id).
+func isDownload(j api.JobStatus) bool {
+	return j.Kind == jobDownload || j.Kind == jobPrefetch && strings.HasPrefix(j.ID, jobDownload+"-")
+}
+
 // runningDownloads counts the download jobs running on any target.
 func (n *Node) runningDownloads(ctx context.Context) int {
 	running := map[string]bool{}
 	for _, node := range n.status(ctx).Nodes {
 		for _, j := range node.Jobs {
-			if j.Kind == jobDownload && j.Running {
+			if isDownload(j) && j.Running {
 				running[j.ID] = true
 			}
 		}
@@ -866,7 +879,7 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 		nodes := n.status(r.Context()).Nodes
 		for _, node := range nodes {
 			for _, j := range node.Jobs {
-				if j.Kind == jobDownload && !seen[j.ID] {
+				if isDownload(j) && !seen[j.ID] {
 					seen[j.ID] = true
 					if _, err := n.authorize(r, authn.PermList, j.Bucket); err != nil {
 						continue
