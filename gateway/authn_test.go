@@ -1174,19 +1174,7 @@ func TestUploadSweepWithAuthentication(t *testing.T) {
 // new origin (a new ht:// bucket) needs CREATE-BUCKET, and a tunnel
 // (CONNECT, opaque, to any host of its ports) an admin.
 func TestProxyNeedsMoreThanGetForNewOriginsAndTunnels(t *testing.T) {
-	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	origins := ht.Resolve(ht.NewClient(nil))
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
-		Configure: func(cfg *gateway.Config) {
-			cfg.Auth, cfg.FetchAllowLocal = keys, true
-			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
-			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
-		}})
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
-	defer origin.Close()
+	c, keys, origin := proxyAuthCluster(t)
 	reader := signToken(t, keys, authn.Grants{Perm: authn.PermGet | authn.PermHead | authn.PermList}, time.Hour)
 	admin := signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour)
 	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(c.Primary().URL())))}}
@@ -1221,10 +1209,10 @@ func TestProxyNeedsMoreThanGetForNewOriginsAndTunnels(t *testing.T) {
 	}
 }
 
-// A proxied URL whose path looks like the console's is no console request:
-// the console's cookie (sent by a browser that uses the gateway as its
-// proxy, from a page of the same site) is no credential for it.
-func TestProxiedConsolePathTakesNoCookie(t *testing.T) {
+// proxyAuthCluster is a cluster with user authentication that proxies
+// ht:// origins (local ones too), and an origin that answers "hello".
+func proxyAuthCluster(t *testing.T) (*gatewaytest.Cluster, *authn.Keys, *httptest.Server) {
+	t.Helper()
 	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
 	if err != nil {
 		t.Fatal(err)
@@ -1237,7 +1225,15 @@ func TestProxiedConsolePathTakesNoCookie(t *testing.T) {
 			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
 		}})
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
-	defer origin.Close()
+	t.Cleanup(origin.Close)
+	return c, keys, origin
+}
+
+// A proxied URL whose path looks like the console's is no console request:
+// the console's cookie (sent by a browser that uses the gateway as its
+// proxy, from a page of the same site) is no credential for it.
+func TestProxiedConsolePathTakesNoCookie(t *testing.T) {
+	c, keys, origin := proxyAuthCluster(t)
 	admin := signToken(t, keys, authn.Grants{Perm: authn.Admin}, time.Hour)
 	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(c.Primary().URL())))}}
 	for _, path := range []string{console.Prefix + "x", console.APIPrefix + "v1/x"} {

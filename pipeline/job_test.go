@@ -1528,17 +1528,7 @@ func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
 	if !slices.ContainsFunc(status.Warnings, func(w string) bool { return strings.Contains(w, "erasure-coded 1+1") }) {
 		t.Fatalf("warnings %q: want the reason the job went on without t2", status.Warnings)
 	}
-	got := map[string][]byte{}
-	for _, id := range []string{"t1", "t3"} {
-		list, err := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range list {
-			got[o.Name] = storetest.Get(t, c.stores[id], store.NewBucket("dst"), o.Name)
-		}
-	}
-	equalOutputs(t, got, want)
+	equalOutputs(t, outputsOn(t, c, "t1", "t3"), want)
 }
 
 // A target counted out of the map while it still runs the job is told
@@ -1579,17 +1569,7 @@ func TestTargetLeftOutOfRestartIsAborted(t *testing.T) {
 	if err != nil || !left.Aborted || !slices.ContainsFunc(left.Errors, func(e string) bool { return strings.Contains(e, "starts again without this target") }) {
 		t.Fatalf("t2, left out of the restart: %+v, %v: want its attempt aborted, saying why", left, err)
 	}
-	got := map[string][]byte{}
-	for _, id := range []string{"t1", "t3"} {
-		list, err := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range list {
-			got[o.Name] = storetest.Get(t, c.stores[id], store.NewBucket("dst"), o.Name)
-		}
-	}
-	equalOutputs(t, got, want)
+	equalOutputs(t, outputsOn(t, c, "t1", "t3"), want)
 }
 
 // writerOnly hides a writer's ReadFrom.
@@ -3352,4 +3332,20 @@ func TestShardsAnAbortCouldNotRemoveAreLeftToRecover(t *testing.T) {
 	if left, _ := refusing.List(t.Context(), b, store.ListOptions{}); len(left) != 0 {
 		t.Fatalf("%d shards left after the next start's recovery", len(left))
 	}
+}
+
+// outputsOn reads the output shards the targets ids hold.
+func outputsOn(t *testing.T, c *memCluster, ids ...string) map[string][]byte {
+	t.Helper()
+	got := map[string][]byte{}
+	for _, id := range ids {
+		list, err := c.stores[id].List(t.Context(), store.NewBucket("dst"), store.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range list {
+			got[o.Name] = storetest.Get(t, c.stores[id], store.NewBucket("dst"), o.Name)
+		}
+	}
+	return got
 }

@@ -2476,15 +2476,7 @@ func TestReadDuringAPutRestoresNothing(t *testing.T) {
 	f := newFleet(t, 7, 4, 2, 0)
 	got := readDuring(t, f, "w", 3)
 	ownerID, owner := f.owner("w")
-	var last string
-	for _, id := range slices.Sorted(maps.Keys(f.inner)) {
-		if id != ownerID {
-			last = id
-		}
-	}
-	f.mu.Lock()
-	f.storing = map[string]error{last: errors.New("the test's holder refuses the part")}
-	f.mu.Unlock()
+	f.refuseParts(lastHolder(f, ownerID))
 	if _, err := owner.Put(t.Context(), bucket, "w", bytes.NewReader(make([]byte, 40000)), store.PutOptions{Size: 40000}); err == nil {
 		t.Fatal("a PUT one of whose holders refuses its part succeeded")
 	}
@@ -2592,15 +2584,7 @@ func TestReadDuringAFailingCopyOfAWholeVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.dropReplica("r")
-	var last string
-	for _, id := range slices.Sorted(maps.Keys(f.inner)) {
-		if id != ownerID {
-			last = id
-		}
-	}
-	f.mu.Lock()
-	f.storing = map[string]error{last: errors.New("the test's holder refuses the part")}
-	f.mu.Unlock()
+	f.refuseParts(lastHolder(f, ownerID))
 	got := readDuring(t, f, "r", 2)
 	// It fails either way: a holder refuses its part, or the version,
 	// restored by the read first, is there (IfNewer).
@@ -2642,4 +2626,22 @@ func TestReadGivingUpOnAWriteSaysSo(t *testing.T) {
 	if err := <-put; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// lastHolder is the last target by id but the owner.
+func lastHolder(f *fleet, ownerID string) string {
+	var last string
+	for _, id := range slices.Sorted(maps.Keys(f.inner)) {
+		if id != ownerID {
+			last = id
+		}
+	}
+	return last
+}
+
+// refuseParts makes a target refuse the parts sent to it.
+func (f *fleet) refuseParts(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.storing = map[string]error{id: errors.New("the test's holder refuses the part")}
 }
