@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1367,14 +1368,7 @@ func TestTargetDyingDuringSortAbortsJob(t *testing.T) {
 // grace period costs the job a restart, not the job: the output is the
 // oracle's, byte for byte.
 func TestLostTargetComingBackWithinGrace(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
-	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
-	spec.Algorithm.Seed = "11"
-	spec.TargetGrace = "20s"
-	want, err := reference.Run(spec, 11, inputs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inputs, spec, want := restartCase(t, 11)
 	for _, phase := range []string{"extract", "create"} {
 		t.Run(phase, func(t *testing.T) {
 			c := newMemCluster(t, 3, nil)
@@ -1486,14 +1480,7 @@ func (s restoringStore) Open(ctx context.Context, b store.Bucket, name string, o
 // out, the job runs again on the targets left and writes the oracle's
 // shards.
 func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
-	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
-	spec.Algorithm.Seed = "13"
-	spec.TargetGrace = "20s"
-	want, err := reference.Run(spec, 13, inputs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inputs, spec, want := restartCase(t, 13)
 	var c *memCluster
 	var disks sync.Map // id → the store beneath, as the "parts"
 	c = newMemCluster(t, 3, func(id string, st store.Store) store.Store {
@@ -1535,14 +1522,7 @@ func TestLostTargetReplannedWhenInputIsRedundant(t *testing.T) {
 // to stop when the job goes on without it: it does not keep the previous
 // attempt's memory and shards until its watchdog gives up.
 func TestTargetLeftOutOfRestartIsAborted(t *testing.T) {
-	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
-	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
-	spec.Algorithm.Seed = "13"
-	spec.TargetGrace = "20s"
-	want, err := reference.Run(spec, 13, inputs, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	inputs, spec, want := restartCase(t, 13)
 	c := newMemCluster(t, 3, nil)
 	props := store.DefaultProps()
 	props.EC = store.ECProps{Enabled: true, DataSlices: 1, ParitySlices: 1}
@@ -3348,4 +3328,19 @@ func outputsOn(t *testing.T, c *memCluster, ids ...string) map[string][]byte {
 		}
 	}
 	return got
+}
+
+// restartCase is the input, spec (target_grace 20s) and oracle's output
+// of the tests of jobs that lose a target.
+func restartCase(t *testing.T, seed int64) (map[string][]byte, pipeline.Spec, map[string][]byte) {
+	t.Helper()
+	inputs := generate(t, datasets.Spec{Template: "in-{0..8}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	spec := baseSpec("in-{0..8}.tar", "out-{000..999}.tar")
+	spec.Algorithm.Seed = pipeline.SizeString(strconv.FormatInt(seed, 10))
+	spec.TargetGrace = "20s"
+	want, err := reference.Run(spec, seed, inputs, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inputs, spec, want
 }
