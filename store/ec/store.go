@@ -778,35 +778,48 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 	if errors.Is(err, store.ErrNotFound) {
 		restore = s.restoreMissing
 	}
-	if rerr := restore(ctx, b, name); rerr != nil {
-		if waited, werr := awaitWrite(ctx, rerr); werr != nil {
-			return nil, werr
-		} else if waited {
-			// The write under way ended: what it left, or, if it
-			// failed, the version before it, restored now.
-			obj, err := s.Store.Open(ctx, b, name, opts)
-			if !errors.Is(err, store.ErrNotFound) {
-				return obj, err
-			}
-			if rerr = s.restoreMissing(ctx, b, name); rerr == nil || errors.Is(rerr, store.ErrExists) {
-				return s.Store.Open(ctx, b, name, opts)
-			}
-			if errors.Is(rerr, errNoParts) {
-				return nil, err
-			}
-			return nil, rerr
-		}
-		if errors.Is(rerr, store.ErrExists) {
-			// Deleted after the parts were written, or written anew
-			// meanwhile: the store says which.
-			return s.Store.Open(ctx, b, name, opts)
-		}
-		if errors.Is(rerr, errNoParts) {
-			return nil, err
-		}
+	rerr, err := s.restoreAwaiting(ctx, b, name, restore, func() error {
+		_, herr := s.Store.Head(ctx, b, name)
+		return herr
+	}, err)
+	if rerr != nil {
 		return nil, rerr
 	}
+	if err != nil {
+		return nil, err
+	}
 	return s.Store.Open(ctx, b, name, opts)
+}
+
+// restoreAwaiting restores with restore, waiting for the writes under way
+// it meets (one after another, while ctx lasts): each ended, what it left
+// answers (look), else the version before it is restored. It returns the
+// restore's error, or missing (the store's not found) when there is
+// nothing to restore, or neither when the object is there to read.
+func (s *Store) restoreAwaiting(ctx context.Context, b store.Bucket, name string, restore func(context.Context, store.Bucket, string) error, look func() error, missing error) (rerr, notFound error) {
+	rerr = restore(ctx, b, name)
+	for {
+		waited, werr := awaitWrite(ctx, rerr)
+		if werr != nil {
+			return werr, nil
+		}
+		if !waited {
+			break
+		}
+		if err := look(); !errors.Is(err, store.ErrNotFound) {
+			return err, nil
+		}
+		rerr = s.restoreMissing(ctx, b, name)
+	}
+	switch {
+	case rerr == nil, errors.Is(rerr, store.ErrExists):
+		// Restored, or deleted after the parts were written, or written
+		// anew meanwhile: the store says which.
+		return nil, nil
+	case errors.Is(rerr, errNoParts):
+		return nil, missing
+	}
+	return rerr, nil
 }
 
 // replicaLost reports an open of a replica that the parts can stand in
@@ -825,30 +838,15 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	if _, ok := s.props(b); !ok {
 		return meta, err
 	}
-	if rerr := s.restoreMissing(ctx, b, name); rerr != nil {
-		if waited, werr := awaitWrite(ctx, rerr); werr != nil {
-			return meta, werr
-		} else if waited {
-			// As in Open: what the write left, else the version before.
-			if meta, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
-				return meta, err
-			}
-			rerr = s.restoreMissing(ctx, b, name)
-			if rerr == nil || errors.Is(rerr, store.ErrExists) {
-				return s.Store.Head(ctx, b, name)
-			}
-			if errors.Is(rerr, errNoParts) {
-				return meta, err
-			}
-			return meta, rerr
-		}
-		if errors.Is(rerr, store.ErrExists) {
-			return s.Store.Head(ctx, b, name)
-		}
-		if errors.Is(rerr, errNoParts) {
-			return meta, err
-		}
+	rerr, err := s.restoreAwaiting(ctx, b, name, s.restoreMissing, func() error {
+		_, herr := s.Store.Head(ctx, b, name)
+		return herr
+	}, err)
+	if rerr != nil {
 		return meta, rerr
+	}
+	if err != nil {
+		return meta, err
 	}
 	return s.Store.Head(ctx, b, name)
 }
@@ -1848,17 +1846,26 @@ func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) erro
 	// the version before it, restored if this target still owns it (the
 	// map change that fails a write may move the name).
 	for _, p := range later {
-		if _, werr := awaitWrite(ctx, p.err); werr != nil {
-			return errors.Join(append(errs, fmt.Errorf("restore %s/%s: %w", b, p.name, werr))...)
+		rerr := p.err
+		for { // one write after another (a client's retry), while ctx lasts
+			waited, werr := awaitWrite(ctx, rerr)
+			if werr != nil {
+				return errors.Join(append(errs, fmt.Errorf("restore %s/%s: %w", b, p.name, werr))...)
+			}
+			if !waited {
+				break
+			}
+			rerr = nil
+			if _, err := s.Store.Head(ctx, b, p.name); !errors.Is(err, store.ErrNotFound) {
+				break
+			}
+			if owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, p.name)); err != nil || owner.ID != s.peers.Self().ID {
+				break
+			}
+			rerr = s.restoreMissing(ctx, b, p.name)
 		}
-		if _, err := s.Store.Head(ctx, b, p.name); !errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if owner, err := s.peers.Map().Owner(cluster.Uname(b.Normalize().Provider, b.Name, p.name)); err != nil || owner.ID != s.peers.Self().ID {
-			continue
-		}
-		if err := s.restoreMissing(ctx, b, p.name); err != nil && !errors.Is(err, store.ErrExists) && !errors.Is(err, errNoParts) {
-			errs = append(errs, err)
+		if rerr != nil && !errors.Is(rerr, store.ErrExists) && !errors.Is(rerr, errNoParts) {
+			errs = append(errs, rerr)
 		}
 	}
 	return errors.Join(errs...)
