@@ -3,13 +3,13 @@ package gateway
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aisgo/aisgo/authn"
@@ -467,7 +467,7 @@ func HoldECResilver() (release func()) {
 	return func() { once.Do(func() { close(held) }) }
 }
 
-// DownloadControl is the dial check of the node's downloader.
-func DownloadControl(n *Node) func(ctx context.Context, network, address string, raw syscall.RawConn) error {
-	return n.downloadControl
+// DownloadDial is the dial of the node's downloader.
+func DownloadDial(n *Node) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return n.downloadDial()
 }

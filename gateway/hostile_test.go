@@ -515,36 +515,44 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 }
 
 // The environment's proxy may be on the node's own host (a sidecar): the
-// downloader's dial check lets it reach it, and only it, there (its
-// neighbours stay refused); a link to the proxy's address itself is
-// refused before any dial, and the other fetches (ht://, CONNECT, an
-// ekm_file) never reach it.
+// downloader's hop to it is dialed (told by the address the transport
+// asks for, before any name resolves); any other local address, a link
+// naming the proxy's address, and the other fetches' dials (ht://,
+// CONNECT, an ekm_file) are refused.
 func TestDownloadsReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
 	// net/http reads the environment's proxies once per process: read
 	// before they are set, the other tests' clients keep going direct.
 	http.ProxyFromEnvironment(httptest.NewRequest(http.MethodGet, "http://198.51.100.1/", nil))
-	t.Setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-	t.Setenv("http_proxy", "http://127.0.0.1:3131") // not read: HTTP_PROXY is set
-	t.Setenv("HTTPS_PROXY", "localhost:3129")
+	listen := func() net.Listener {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		return l
+	}
+	proxy, other := listen(), listen()
+	t.Setenv("HTTP_PROXY", "http://"+proxy.Addr().String())
+	t.Setenv("http_proxy", "http://"+other.Addr().String()) // not read: HTTP_PROXY is set
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
 	node := c.Primary().Node
-	dial := gateway.DownloadControl(node)
-	for _, address := range []string{"127.0.0.1:3128", "127.0.0.1:3129"} {
-		if err := dial(t.Context(), "tcp", address, nil); err != nil {
-			t.Fatalf("the downloader's dial of the environment's proxy %s: %v", address, err)
-		}
-		if err := node.FetchControl(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
-			t.Fatalf("another fetch's dial of the proxy %s: %v, want refused", address, err)
+	dial := gateway.DownloadDial(node)
+	conn, err := dial(t.Context(), "tcp", proxy.Addr().String())
+	if err != nil {
+		t.Fatalf("the downloader's dial of the environment's proxy: %v", err)
+	}
+	conn.Close()
+	_, port, _ := net.SplitHostPort(proxy.Addr().String())
+	for _, addr := range []string{other.Addr().String(), "localhost:" + port} {
+		if _, err := dial(t.Context(), "tcp", addr); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("the downloader's dial of %s, no proxy's: %v, want refused", addr, err)
 		}
 	}
-	for _, address := range []string{"127.0.0.1:3130", "127.0.0.1:3131", "169.254.169.254:80", "[::1]:22"} {
-		if err := dial(t.Context(), "tcp", address, nil); !errors.Is(err, api.ErrForbidden) {
-			t.Fatalf("a dial of %s, no proxy's: %v, want refused", address, err)
-		}
+	if err := node.FetchControl(t.Context(), "tcp", proxy.Addr().String(), nil); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("another fetch's dial of the proxy: %v, want refused", err)
 	}
-	// A direct request (net/http proxies no loopback link) to the proxy.
 	choose := gateway.FetchProxy(node, func(*http.Request) (*url.URL, error) { return nil, nil })
-	if _, err := choose(httptest.NewRequest(http.MethodGet, "http://127.0.0.1:3128/squid-internal-mgr/info", nil)); !errors.Is(err, api.ErrForbidden) {
+	if _, err := choose(httptest.NewRequest(http.MethodGet, "http://"+proxy.Addr().String()+"/squid-internal-mgr/info", nil)); !errors.Is(err, api.ErrForbidden) {
 		t.Fatalf("a link to the proxy's own address: %v, want refused", err)
 	}
 }

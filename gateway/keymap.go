@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -73,16 +72,33 @@ func (n *Node) FetchControl(ctx context.Context, network, address string, _ sysc
 	return n.checkFetchAddress(ctx, address)
 }
 
-// downloadControl is FetchControl for the downloader's connections, which
-// may also reach the environment's proxy (HTTP_PROXY, ...) on a local
-// address (a sidecar on this host): fetchProxy checked the destination of
-// every request, proxied or direct, so a dial of the proxy's address is
-// the hop to it. A node's own port and a metadata service stay refused.
-func (n *Node) downloadControl(ctx context.Context, network, address string, raw syscall.RawConn) error {
-	if n.isEnvProxy(ctx, address) {
-		return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
+// downloadDial is the downloader's dial: FetchControl's checks, but for
+// the hop to the environment's proxy (HTTP_PROXY, ...), which may be on a
+// local address (a sidecar on this host). That hop is told by the address
+// as the transport asks for it, before any name is resolved: the proxy's
+// host:port, which no direct request may name (fetchProxy). A node's own
+// port and a metadata service stay refused even there.
+func (n *Node) downloadDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+	strict := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}
+	toProxy := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
+		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {
+			return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
+		}}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if n.isEnvProxy(addr) {
+			return toProxy.DialContext(ctx, network, addr)
+		}
+		return strict.DialContext(ctx, network, addr)
 	}
-	return n.FetchControl(ctx, network, address, raw)
+}
+
+// linkHostPort is a URL's host:port, its scheme's port when it has none.
+func linkHostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 // envProxies are the host:port of the proxies the environment names, read
@@ -119,23 +135,16 @@ func envProxies() [][2]string {
 	return out
 }
 
-// isEnvProxy reports whether a resolved address is a proxy the
-// environment names.
-func (n *Node) isEnvProxy(ctx context.Context, address string) bool {
-	ap, err := netip.ParseAddrPort(address)
+// isEnvProxy reports whether a host:port, as dialed or named by a link,
+// is a proxy's of the environment.
+func (n *Node) isEnvProxy(hostPort string) bool {
+	host, port, err := net.SplitHostPort(hostPort)
 	if err != nil {
 		return false
 	}
-	ip := ap.Addr().WithZone("").Unmap()
-	for _, proxy := range n.proxies {
-		if proxy[1] != strconv.Itoa(int(ap.Port())) {
-			continue
-		}
-		if addrs, err := nodeAddrs(ctx, proxy[0]); err == nil && slices.Contains(addrs, ip) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(n.proxies, func(p [2]string) bool {
+		return p[1] == port && strings.EqualFold(strings.TrimSuffix(p[0], "."), strings.TrimSuffix(host, "."))
+	})
 }
 
 // fetchProxy returns the proxy a fetch goes through (HTTP_PROXY and the
@@ -144,11 +153,14 @@ func (n *Node) isEnvProxy(ctx context.Context, address string) bool {
 func (n *Node) fetchProxy(proxyOf func(*http.Request) (*url.URL, error)) func(*http.Request) (*url.URL, error) {
 	return func(r *http.Request) (*url.URL, error) {
 		proxy, err := proxyOf(r)
-		if err != nil {
-			return nil, err
+		if proxy == nil || err != nil {
+			// A direct request (net/http proxies no loopback link) may
+			// not name the proxy: its dial would pass as the hop to it.
+			if err == nil && n.isEnvProxy(linkHostPort(r.URL)) {
+				return nil, fmt.Errorf("%w: %s is the address of this cluster's proxy, which it does not fetch from", api.ErrForbidden, r.URL.Host)
+			}
+			return proxy, err
 		}
-		// Direct ones too (a loopback link is never proxied): the dial
-		// of the downloader lets the proxy's own address through.
 		if err := egress.CheckDestination(r.Context(), r.URL, n.checkFetchAddress); err != nil {
 			return nil, err
 		}

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -524,7 +523,7 @@ func New(cfg Config) (*Node, error) {
 	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		// Links spread over many hosts: idle connections bounded in all.
 		MaxIdleConns: 256, TLSHandshakeTimeout: 30 * time.Second,
-		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.downloadControl}).DialContext,
+		DialContext:           n.downloadDial(),
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader},
 		// A link's query may hold a token: net/http would send it on as
