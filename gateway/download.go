@@ -283,13 +283,14 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && spec.Type == api.DownloadBackend {
 		// A remote bucket's objects: the prefetch job, by another name,
-		// with a download's id (listed and counted as one).
+		// listed and counted as a download (by its id). Not one of
+		// links, which a target resumes: not "download-".
 		var id string
 		if !b.IsRemote() {
 			err = badRequest("download backend: %s is not a remote bucket", b)
 		}
 		for attempt := 0; err == nil && attempt < 3; attempt++ {
-			id, err = n.startClusterJob(r.Context(), peer.JobRequest{ID: newJobID(jobDownload), Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
+			id, err = n.startClusterJob(r.Context(), peer.JobRequest{ID: newJobID(backendDownload), Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
 			if errors.Is(err, pipeline.ErrJobExists) && attempt < 2 {
 				err = nil
 				continue
@@ -341,10 +342,14 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]string{"id": id})
 }
 
+// backendDownload names the ids of the downloads of a remote bucket's
+// objects (prefetch jobs).
+const backendDownload = "remotedl" // (a job id's kind is cut to 8 bytes)
+
 // isDownload reports a download job: of links, or of a remote bucket's
-// objects (a prefetch under a download's id).
+// objects.
 func isDownload(j api.JobStatus) bool {
-	return j.Kind == jobDownload || j.Kind == jobPrefetch && strings.HasPrefix(j.ID, jobDownload+"-")
+	return j.Kind == jobDownload || j.Kind == jobPrefetch && strings.HasPrefix(j.ID, backendDownload+"-")
 }
 
 // runningDownloads counts the download jobs running on any target.
