@@ -552,8 +552,12 @@ func TestDownloadsReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
 		t.Fatalf("another fetch's dial of the proxy: %v, want refused", err)
 	}
 	choose := gateway.FetchProxy(node, func(*http.Request) (*url.URL, error) { return nil, nil })
-	if _, err := choose(httptest.NewRequest(http.MethodGet, "http://"+proxy.Addr().String()+"/squid-internal-mgr/info", nil)); !errors.Is(err, api.ErrForbidden) {
-		t.Fatalf("a link to the proxy's own address: %v, want refused", err)
+	_, port, _ = net.SplitHostPort(proxy.Addr().String())
+	for _, host := range []string{"127.0.0.1", "１２７.０.０.１"} { // full-width: net/http dials it as 127.0.0.1
+		link := &url.URL{Scheme: "http", Host: net.JoinHostPort(host, port), Path: "/squid-internal-mgr/info"}
+		if _, err := choose(&http.Request{Method: http.MethodGet, URL: link, Header: http.Header{}}); !errors.Is(err, api.ErrForbidden) {
+			t.Fatalf("a link to the proxy's own address %s: %v, want refused", link, err)
+		}
 	}
 }
 

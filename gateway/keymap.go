@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/internal/egress"
@@ -92,13 +94,19 @@ func (n *Node) downloadDial() func(ctx context.Context, network, addr string) (n
 	}
 }
 
-// linkHostPort is a URL's host:port, its scheme's port when it has none.
+// linkHostPort is a URL's host:port as net/http dials it: the host in
+// ASCII (full-width "１２７.０.０.１" is 127.0.0.1), its scheme's port when
+// it has none.
 func linkHostPort(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	host := u.Hostname()
+	if ascii, err := idna.Lookup.ToASCII(host); err == nil {
+		host = ascii
+	}
+	return net.JoinHostPort(host, port)
 }
 
 // envProxies are the host:port of the proxies the environment names, read

@@ -806,9 +806,11 @@ func (s *Store) restoreAwaiting(ctx context.Context, b store.Bucket, name string
 		if !waited {
 			break
 		}
-		if err := look(); !errors.Is(err, store.ErrNotFound) {
+		err := look()
+		if !errors.Is(err, store.ErrNotFound) {
 			return err, nil
 		}
+		missing = err // not found now, whatever the first read met
 		rerr = s.restoreMissing(ctx, b, name)
 	}
 	switch {
