@@ -142,6 +142,17 @@ func (s *Store) startWrite(b store.Bucket, name string, stamp store.Stamp, copie
 	}
 }
 
+// anyWriteOf is the end of a PUT of the name here under way, nil if none
+// is.
+func (s *Store) anyWriteOf(b store.Bucket, name string) <-chan struct{} {
+	s.writingMu.Lock()
+	defer s.writingMu.Unlock()
+	if writes := s.writing[b.String()+"/"+name]; len(writes) > 0 {
+		return writes[0].done
+	}
+	return nil
+}
+
 // writeOf is the end of a PUT here still sending (or committing) parts
 // of this stamp, nil if none is, and whether it is a copy.
 func (s *Store) writeOf(b store.Bucket, name string, stamp store.Stamp) (<-chan struct{}, bool) {
@@ -1119,6 +1130,10 @@ func (s *Store) restoreAs(ctx context.Context, b store.Bucket, name string, miss
 		// name never written) is told at once, not after a slot that
 		// real restores hold for minutes.
 		if parts, err := s.find(context.WithoutCancel(ctx), b, name); err == nil && len(parts) == 0 {
+			if done := s.anyWriteOf(b, name); done != nil {
+				// A write whose parts are not sent yet: waited for.
+				return nil, fmt.Errorf("restore %s/%s: %w", b, name, writeUnderWay{done})
+			}
 			return nil, fmt.Errorf("restore %s/%s: %w", b, name, errNoParts)
 		}
 		// Restores outlive the callers that gave up (a batch timed out,
