@@ -155,7 +155,10 @@ func (s *Store) trashBucketDirs(mps []mountpath, b store.Bucket) ([]trashed, err
 		for _, dir := range []string{m.bucketDir(b), m.tombstoneDir(b), m.partsDir(b)} {
 			trash := filepath.Join(m.trashDir(), b.Name+"-"+randomName())
 			if err := pathsafe.Rename(m.path, dir, trash); err != nil {
-				if os.IsNotExist(err) {
+				// Not there: nothing to move. (ENOENT is also a trash
+				// gone: that keeps the bucket, and is this destroy's
+				// failure, not a bucket destroyed.)
+				if _, serr := os.Lstat(dir); os.IsNotExist(err) && os.IsNotExist(serr) {
 					continue
 				}
 				return moved, fmt.Errorf("destroy bucket %s on %s: %w", b, m.path, classify(err))

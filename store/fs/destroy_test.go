@@ -174,3 +174,40 @@ func TestTrashDeletionFollowsNoLinkOut(t *testing.T) {
 		t.Fatalf("the link: %v, want removed", err)
 	}
 }
+
+// A destroy while the trash is gone (removed by hand, or between its
+// removal and its making again) fails and keeps the bucket: the rename
+// into it failed as a missing directory does, which read as "nothing to
+// move" and left the objects under a bucket destroyed.
+func TestDestroyWithTheTrashGoneFails(t *testing.T) {
+	mp := filepath.Join(t.TempDir(), "mp")
+	st := open(t, mp)
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "old", []byte("old data"))
+	trash := filepath.Join(mp, ".ais", "trash")
+	if err := os.RemoveAll(trash); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DestroyBucket(t.Context(), b); err == nil {
+		t.Fatal("a destroy with no trash to move into succeeded")
+	}
+	if got := storetest.Get(t, st, b, "old"); string(got) != "old data" {
+		t.Fatalf("the bucket whose destroy failed: %q", got)
+	}
+	if err := os.Mkdir(trash, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DestroyBucket(t.Context(), b); err != nil {
+		t.Fatalf("the destroy again, the trash back: %v", err)
+	}
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Head(t.Context(), b, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the destroyed bucket's object in the bucket made again: %v", err)
+	}
+}
