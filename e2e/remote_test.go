@@ -715,3 +715,87 @@ func lruJobs(t *testing.T, client *api.Client) (ran, running bool) {
 	}
 	return ran, running
 }
+
+// TestFetchesThroughTheEnvironmentsProxy: nodes whose way out is an HTTP
+// proxy on their own host (HTTP_PROXY, a sidecar) reach every origin a
+// user names through it: a download's link, an ht:// origin (the reverse
+// proxy) and the endpoint an s3:// bucket's props name. Only the proxy
+// reaches those hosts (TEST-NET addresses), and the nodes run without
+// fetch_allow_local: the hop to the proxy is their one local connection.
+func TestFetchesThroughTheEnvironmentsProxy(t *testing.T) {
+	s := startS3Server(t)
+	ctx := t.Context()
+	if _, err := s.client().CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("proxied")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.put(ctx, "proxied", "obj", fileBytes(3)); err != nil {
+		t.Fatal(err)
+	}
+	const origin, endpoint = "198.51.100.20", "198.51.100.21:9000"
+	front, _ := url.Parse(s.endpoint)
+	toS3 := httputil.NewSingleHostReverseProxy(front) // the Host signed for stays
+	var proxied sync.Map
+	sidecar := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proxied.Store(r.URL.Host, true)
+		switch {
+		case r.URL.Host == origin && r.URL.Path == "/files/f.bin":
+			w.Write(fileBytes(5))
+		case r.URL.Host == origin:
+			http.NotFound(w, r)
+		case r.URL.Host == endpoint:
+			toS3.ServeHTTP(w, r)
+		default:
+			http.Error(w, "no route to "+r.URL.Host, http.StatusBadGateway)
+		}
+	})}
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go sidecar.Serve(listener)
+	t.Cleanup(func() { sidecar.Close() })
+	t.Setenv("HTTP_PROXY", "http://"+listener.Addr().String())
+	t.Setenv("AWS_ACCESS_KEY_ID", remoteAccess)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", remoteSecret)
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/dev/null")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+	c := startCLICluster(t, 1, 1)
+	client := c.client()
+
+	// A download.
+	ais(t, c.endpoint, "bucket", "create", "ais://dl")
+	ais(t, c.endpoint, "download", "http://"+origin+"/files/f.bin", "ais://dl/f.bin", "--timeout", "20s")
+	if data, err := client.GetBytes(ctx, "dl", "f.bin", api.GetOptions{}); err != nil || !bytes.Equal(data, fileBytes(5)) {
+		t.Fatalf("the downloaded file: %v", err)
+	}
+	// The reverse proxy's origin.
+	out, err := exec.Command("curl", "-sS", "-f", "-x", c.nodeURL("g1"), "http://"+origin+"/files/f.bin").Output()
+	if err != nil || !bytes.Equal(out, fileBytes(5)) {
+		t.Fatalf("curl -x the gateway, an origin behind the sidecar: %v, %d bytes", err, len(out))
+	}
+	if data, err := client.GetBytes(ctx, "ht://"+origin, "files/f.bin", api.GetOptions{}); err != nil || !bytes.Equal(data, fileBytes(5)) {
+		t.Fatalf("the origin's cached file: %v", err)
+	}
+	// A bucket's own endpoint.
+	extra := map[string]any{"extra": map[string]any{"aws": map[string]any{"endpoint": "http://" + endpoint, "path_style": true}}}
+	if err := client.CreateBucket(ctx, "s3://proxied", extra); err != nil {
+		t.Fatalf("an s3:// bucket whose endpoint is behind the sidecar: %v", err)
+	}
+	if data, err := client.GetBytes(ctx, "s3://proxied", "obj", api.GetOptions{}); err != nil || !bytes.Equal(data, fileBytes(3)) {
+		t.Fatalf("a cold GET from the bucket's endpoint: %v", err)
+	}
+	if s.getsOf("proxied", "obj") != 1 {
+		t.Fatalf("the S3 server was asked for the object %d times, want 1", s.getsOf("proxied", "obj"))
+	}
+	for _, host := range []string{origin, endpoint} {
+		if _, ok := proxied.Load(host); !ok {
+			t.Fatalf("no request for %s went through the proxy", host)
+		}
+	}
+	// A link to the sidecar itself is no way to it.
+	if _, errOut, err := aisResult(c.endpoint, "download", "http://"+listener.Addr().String()+"/x", "ais://dl/x", "--timeout", "5s"); err == nil || !strings.Contains(errOut, "proxy") {
+		t.Fatalf("a download of the proxy's own address: %v\n%s", err, errOut)
+	}
+	fmt.Printf("proxy: a download, an ht:// origin and an s3:// endpoint reached through HTTP_PROXY on loopback\n")
+}

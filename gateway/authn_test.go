@@ -26,6 +26,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
 	"github.com/aisgo/aisgo/store/remote/ht"
@@ -1217,7 +1218,7 @@ func proxyAuthCluster(t *testing.T) (*gatewaytest.Cluster, *authn.Keys, *httptes
 	if err != nil {
 		t.Fatal(err)
 	}
-	origins := ht.Resolve(ht.NewClient(nil))
+	origins := ht.Resolve(ht.NewClient(egress.Checked(nil)))
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true,
 		Configure: func(cfg *gateway.Config) {
 			cfg.Auth, cfg.FetchAllowLocal = keys, true

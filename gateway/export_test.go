@@ -467,7 +467,7 @@ func HoldECResilver() (release func()) {
 	return func() { once.Do(func() { close(held) }) }
 }
 
-// DownloadDial is the dial of the node's downloader.
-func DownloadDial(n *Node) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return n.downloadDial()
+// FetchDial is the dial of the node's fetches (FetchRoute).
+func FetchDial(n *Node) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return n.fetchDial()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
 	"github.com/aisgo/aisgo/store/remote/ht"
@@ -339,9 +340,9 @@ func TestFetchesStayOffLocalAddresses(t *testing.T) {
 	for _, allow := range []bool{false, true} {
 		// ht:// origins as aisnode has them, their dials checked by the node.
 		var node atomic.Pointer[gateway.Node]
-		origins := ht.Resolve(ht.NewClient(func(ctx context.Context, network, address string, raw syscall.RawConn) error {
-			return node.Load().FetchControl(ctx, network, address, raw)
-		}))
+		origins := ht.Resolve(ht.NewClient(egress.Route{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			return node.Load().FetchRoute().DialContext(ctx, network, address)
+		}}))
 		c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
 			cfg.FetchAllowLocal = allow
 			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
@@ -460,7 +461,7 @@ func TestProxyRefusesQueries(t *testing.T) {
 		io.WriteString(w, "resource "+r.URL.RequestURI())
 	}))
 	defer origin.Close()
-	origins := ht.Resolve(ht.NewClient(nil))
+	origins := ht.Resolve(ht.NewClient(egress.Checked(nil)))
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) {
 		cfg.FetchAllowLocal = true
 		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
@@ -515,10 +516,10 @@ func TestFetchesThroughAProxyStayOffLocalAddresses(t *testing.T) {
 }
 
 // The environment's proxy may be on the node's own host (a sidecar): the
-// downloader's hop to it is dialed (told by the address the transport
-// asks for, before any name resolves); any other local address, a link
-// naming the proxy's address, and the other fetches' dials (ht://,
-// CONNECT, an ekm_file) are refused.
+// fetches' hop to it (downloads, ht:// origins, buckets' endpoints) is
+// dialed (told by the address the transport asks for, before any name
+// resolves); any other local address, a link naming the proxy's address,
+// and the dials that take no proxy (CONNECT, an ekm_file) are refused.
 func TestDownloadsReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
 	// net/http reads the environment's proxies once per process: read
 	// before they are set, the other tests' clients keep going direct.
@@ -536,7 +537,7 @@ func TestDownloadsReachTheEnvironmentsProxyOnLoopback(t *testing.T) {
 	t.Setenv("http_proxy", "http://"+other.Addr().String()) // not read: HTTP_PROXY is set
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true})
 	node := c.Primary().Node
-	dial := gateway.DownloadDial(node)
+	dial := gateway.FetchDial(node)
 	conn, err := dial(t.Context(), "tcp", proxy.Addr().String())
 	if err != nil {
 		t.Fatalf("the downloader's dial of the environment's proxy: %v", err)
@@ -867,7 +868,7 @@ func TestConditionalGetOfAnUncachedObjectFetchesNothing(t *testing.T) {
 // local HTTP servers, and the bucket of origin, which a GET through the
 // gateway as a proxy makes.
 func originCluster(t *testing.T, targets int, origin *httptest.Server) (*gatewaytest.Cluster, string) {
-	origins := ht.Resolve(ht.NewClient(nil))
+	origins := ht.Resolve(ht.NewClient(egress.Checked(nil)))
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: targets, Configure: func(cfg *gateway.Config) {
 		cfg.FetchAllowLocal = true
 		cfg.RemoteBuckets = remote.Buckets{Resolve: origins}

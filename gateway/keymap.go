@@ -74,13 +74,19 @@ func (n *Node) FetchControl(ctx context.Context, network, address string, _ sysc
 	return n.checkFetchAddress(ctx, address)
 }
 
-// downloadDial is the downloader's dial: FetchControl's checks, but for
+// FetchRoute is how the node's fetches of URLs users give reach out (the
+// downloader's links, ht:// origins, the endpoints buckets name): through
+// the environment's proxy when it names one, the destination checked
+// first (fetchProxy), every connection checked (fetchDial).
+func (n *Node) FetchRoute() egress.Route { return n.route }
+
+// fetchDial is the dial of the fetches: FetchControl's checks, but for
 // the hop to the environment's proxy (HTTP_PROXY, ...), which may be on a
 // local address (a sidecar on this host). That hop is told by the address
 // as the transport asks for it, before any name is resolved: the proxy's
 // host:port, which no direct request may name (fetchProxy). A node's own
 // port and a metadata service stay refused even there.
-func (n *Node) downloadDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
+func (n *Node) fetchDial() func(ctx context.Context, network, addr string) (net.Conn, error) {
 	strict := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}
 	toProxy := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
 		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {

@@ -31,6 +31,7 @@ import (
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/gateway/s3"
 	"github.com/aisgo/aisgo/gateway/s3/sigv4"
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/internal/hlc"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
@@ -445,6 +446,8 @@ type Node struct {
 	// proxies are the host:port of the environment's proxies, whose
 	// addresses fetches may dial (see FetchControl).
 	proxies [][2]string
+	// route is how fetches of URLs users give reach out (FetchRoute).
+	route egress.Route
 	// downloadsStarting counts the download requests between their check
 	// of maxDownloadsOnce and their job's start.
 	downloadsStarting atomic.Int32
@@ -520,10 +523,11 @@ func New(cfg Config) (*Node, error) {
 	// host: a client of their own, its connections checked. A file is
 	// stored as its origin sends it (no gzip taken off on the way).
 	n.proxies = envProxies()
-	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.fetchProxy(http.ProxyFromEnvironment), MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
+	n.route = egress.Route{Proxy: n.fetchProxy(http.ProxyFromEnvironment), DialContext: n.fetchDial()}
+	n.downloads = &http.Client{Transport: &http.Transport{Proxy: n.route.Proxy, MaxIdleConnsPerHost: downloadWorkers, DisableCompression: true,
 		// Links spread over many hosts: idle connections bounded in all.
 		MaxIdleConns: 256, TLSHandshakeTimeout: 30 * time.Second,
-		DialContext:           n.downloadDial(),
+		DialContext:           n.route.DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader},
 		// A link's query may hold a token: net/http would send it on as

@@ -37,6 +37,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
@@ -875,17 +876,26 @@ func run(args []string) error {
 	// Remote buckets (s3://) through aws-sdk-go-v2, its credential chain
 	// and each bucket's extra.aws props.
 	// ht:// buckets read from their HTTP origins (the reverse proxy).
-	// Origins are URLs users give: their connections are checked by the
-	// node (bound below, once it exists).
+	// Origins are URLs users give: they are reached as the node's fetches
+	// are, checked (bound below, once the node exists). So are the
+	// endpoints a bucket's props name.
 	var guard atomic.Pointer[gateway.Node]
-	originControl := func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		if n := guard.Load(); n != nil {
-			return n.FetchControl(ctx, network, address, c)
-		}
-		return fmt.Errorf("the node is starting")
+	errStarting := errors.New("the node is starting")
+	route := egress.Route{
+		Proxy: func(r *http.Request) (*neturl.URL, error) {
+			if n := guard.Load(); n != nil {
+				return n.FetchRoute().Proxy(r)
+			}
+			return nil, errStarting
+		},
+		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+			if n := guard.Load(); n != nil {
+				return n.FetchRoute().DialContext(ctx, network, address)
+			}
+			return nil, errStarting
+		},
 	}
-	// So are the endpoints a bucket's props name.
-	backends, origins := remotes3.NewBackends(originControl), ht.Resolve(ht.NewClient(originControl))
+	backends, origins := remotes3.NewBackends(route), ht.Resolve(ht.NewClient(route))
 	resolve := func(ctx context.Context, b store.Bucket, props store.Props) (remote.Backend, error) {
 		if b.Normalize().Provider == store.ProviderHT {
 			return origins(ctx, b, props)

@@ -1,4 +1,5 @@
-// Package egress checks where a connection a user named goes when a proxy
-// carries it: the node's own checks see the proxy's address only, so the
-// destination's addresses are checked before the proxy is given it.
+// Package egress is how fetches of URLs users give reach out: every
+// connection checked, and, through a proxy, the destination's addresses
+// checked before the proxy is given the request (the node's own checks
+// see the proxy's address only).
 package egress

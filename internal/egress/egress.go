@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"net"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 )
 
 // CheckDestination resolves u's host and checks each of its addresses
@@ -74,4 +77,49 @@ func numericIPv4(host string) (netip.Addr, bool) {
 		value = value<<left | n
 	}
 	return netip.AddrFrom4([4]byte{byte(value >> 24), byte(value >> 16), byte(value >> 8), byte(value)}), true
+}
+
+// Route is how the fetches of URLs users give (download links, ht://
+// origins, the endpoints buckets name) reach out: Proxy chooses the
+// environment's proxy for a request, its destination checked first;
+// DialContext checks every connection it makes.
+type Route struct {
+	Proxy       func(*http.Request) (*url.URL, error)
+	DialContext func(ctx context.Context, network, address string) (net.Conn, error)
+}
+
+// Control checks a connection's address before it is made (a
+// net.Dialer's ControlContext).
+type Control func(ctx context.Context, network, address string, c syscall.RawConn) error
+
+// Checked is the Route whose connections control checks, through the
+// environment's proxy (HTTP_PROXY and the like) too: with one, control
+// sees the proxy's address only, so the destination's addresses are
+// checked before the proxy is given the request. A nil control checks
+// nothing.
+func Checked(control Control) Route {
+	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}
+	if control == nil {
+		return Route{Proxy: http.ProxyFromEnvironment, DialContext: dialer.DialContext}
+	}
+	dialer.ControlContext = control
+	return Route{Proxy: CheckedProxy(http.ProxyFromEnvironment, control), DialContext: dialer.DialContext}
+}
+
+// CheckedProxy is proxyOf with the destination of each request it sends
+// through a proxy checked by control first.
+func CheckedProxy(proxyOf func(*http.Request) (*url.URL, error), control Control) func(*http.Request) (*url.URL, error) {
+	return func(r *http.Request) (*url.URL, error) {
+		proxy, err := proxyOf(r)
+		if proxy == nil || err != nil {
+			return proxy, err
+		}
+		err = CheckDestination(r.Context(), r.URL, func(ctx context.Context, address string) error {
+			return control(ctx, "tcp", address, nil)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return proxy, nil
+	}
 }

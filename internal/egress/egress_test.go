@@ -3,7 +3,10 @@ package egress
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/url"
+	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -62,5 +65,29 @@ func TestNumericHostsAreCheckedAsTheirAddress(t *testing.T) {
 		if _, ok := numericIPv4(host); ok {
 			t.Errorf("%s read as an address", host)
 		}
+	}
+}
+
+// Through a proxy (HTTP_PROXY), the connection a node checks is the
+// proxy's: the endpoint's own addresses are checked before the proxy is
+// given the request, so that a bucket cannot reach a metadata service
+// through it.
+func TestProxiedEndpointIsChecked(t *testing.T) {
+	proxy, _ := url.Parse("http://proxy.example:3128")
+	proxyOf := func(*http.Request) (*url.URL, error) { return proxy, nil }
+	control := func(_ context.Context, _, address string, _ syscall.RawConn) error {
+		if strings.HasPrefix(address, "169.254.") {
+			return errors.New("refused by the node")
+		}
+		return nil
+	}
+	check := CheckedProxy(proxyOf, control)
+	metadata, _ := http.NewRequest(http.MethodGet, "http://169.254.169.254/latest/meta-data/", nil)
+	if got, err := check(metadata); err == nil {
+		t.Fatalf("a request to the metadata service went to the proxy %v", got)
+	}
+	allowed, _ := http.NewRequest(http.MethodGet, "http://192.0.2.10/b/o", nil)
+	if got, err := check(allowed); err != nil || got != proxy {
+		t.Fatalf("an allowed endpoint through the proxy: %v %v", got, err)
 	}
 }

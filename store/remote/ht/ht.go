@@ -4,13 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
@@ -110,19 +109,19 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 	return nil, "", nil // an origin cannot be listed: the cached objects are what there is
 }
 
-// NewClient is the client of the origins: bounded, no proxy of its own.
-// A body takes as long as its bytes take: a cold GET gives up on an
-// origin that stalls (remote.FetchIdleTimeout), not on a big object.
+// NewClient is the client of the origins, bounded. A body takes as long
+// as its bytes take: a cold GET gives up on an origin that stalls
+// (remote.FetchIdleTimeout), not on a big object.
 //
-// control, when set, checks each connection's address after name
-// resolution (an origin is a URL users give: it must not be a way to
-// the node's host or the cloud's metadata service).
-func NewClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
+// route makes its connections, through the environment's proxy when it
+// names one: an origin is a URL users give, which must not be a way to
+// the node's host or the cloud's metadata service (egress.Checked).
+func NewClient(route egress.Route) *http.Client {
 	// Headers are bounded (net/http allows 10 MiB of them). An object is
 	// the origin's bytes: no gzip taken off on the way.
 	// Idle connections close after 90 s, 256 at most: origins and their
 	// redirects are many hosts.
-	return &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16, MaxIdleConns: 256, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, DialContext: dialer.DialContext, DisableCompression: true,
+	return &http.Client{Transport: &http.Transport{Proxy: route.Proxy, DialContext: route.DialContext,
+		MaxIdleConnsPerHost: 16, MaxIdleConns: 256, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, DisableCompression: true,
 		MaxResponseHeaderBytes: 64 << 10, TLSHandshakeTimeout: 10 * time.Second}}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote/ht"
 )
@@ -44,7 +45,7 @@ func TestOriginHeadersAreBounded(t *testing.T) {
 		w.Write([]byte("data"))
 	}))
 	defer origin.Close()
-	resp, err := ht.NewClient(nil).Get(origin.URL)
+	resp, err := ht.NewClient(egress.Checked(nil)).Get(origin.URL)
 	if err == nil {
 		resp.Body.Close()
 		t.Fatal("an answer with 1 MiB of headers was taken")

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,10 +60,10 @@ const failedFor = 10 * time.Second
 // user's choice: it must not reach the node's own, its peers' or a cloud
 // metadata service's addresses); nil checks none. The operator's endpoint
 // (AWS_ENDPOINT_URL, or AWS itself) is not checked.
-func NewBackends(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *Backends {
+func NewBackends(route egress.Route) *Backends {
 	return &Backends{clients: map[store.AWSProps]*Backend{}, failed: map[store.AWSProps]failure{},
 		build: func(ctx context.Context, settings store.AWSProps) (*Backend, error) {
-			return newBackend(ctx, settings, control)
+			return newBackend(ctx, settings, route)
 		}}
 }
 
@@ -114,7 +113,7 @@ type Backend struct {
 	multipartSize int64
 }
 
-func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx context.Context, network, address string, c syscall.RawConn) error) (*Backend, error) {
+func newBackend(ctx context.Context, settings store.AWSProps, route egress.Route) (*Backend, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	options := []func(*config.LoadOptions) error{}
@@ -139,8 +138,8 @@ func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx c
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
 		}
-		if settings.Endpoint != "" && control != nil {
-			o.HTTPClient = checkedClient(control)
+		if settings.Endpoint != "" && route.DialContext != nil {
+			o.HTTPClient = checkedClient(route)
 		}
 		// A server named by its address cannot take the bucket in the
 		// host name.
@@ -158,33 +157,14 @@ func newBackend(ctx context.Context, settings store.AWSProps, control func(ctx c
 }
 
 // checkedClient is the HTTP client of an endpoint a bucket's props name:
-// each connection checked by control, headers and error answers bounded
-// (the SDK reads an error's body whole).
-func checkedClient(control func(ctx context.Context, network, address string, c syscall.RawConn) error) *http.Client {
-	dialer := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: control}
-	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: checkedProxy(http.ProxyFromEnvironment, control), DialContext: dialer.DialContext,
+// its connections (through the environment's proxy too) as route makes
+// them, headers and error answers bounded (the SDK reads an error's body
+// whole).
+func checkedClient(route egress.Route) *http.Client {
+	return &http.Client{Transport: boundedErrors{&http.Transport{Proxy: route.Proxy, DialContext: route.DialContext,
 		MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, MaxResponseHeaderBytes: 64 << 10,
 		// (A stalled handshake is outside ResponseHeaderTimeout.)
 		TLSHandshakeTimeout: 10 * time.Second, ExpectContinueTimeout: time.Second}}}
-}
-
-// checkedProxy is proxyOf (HTTP_PROXY and the like) with the endpoint's
-// addresses checked by control first: through a proxy, the connection
-// control sees is the proxy's, and the proxy would reach any endpoint.
-func checkedProxy(proxyOf func(*http.Request) (*url.URL, error), control func(ctx context.Context, network, address string, c syscall.RawConn) error) func(*http.Request) (*url.URL, error) {
-	return func(r *http.Request) (*url.URL, error) {
-		proxy, err := proxyOf(r)
-		if proxy == nil || err != nil {
-			return proxy, err
-		}
-		err = egress.CheckDestination(r.Context(), r.URL, func(ctx context.Context, address string) error {
-			return control(ctx, "tcp", address, nil)
-		})
-		if err != nil {
-			return nil, err
-		}
-		return proxy, nil
-	}
 }
 
 // boundedErrors cuts the body of an error answer at 64 KiB, and of a

@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -38,7 +38,7 @@ func TestAttrsOfUnknownLength(t *testing.T) {
 // answer) holds no bucket whose client is made already, and once it
 // failed the reads after it are answered at once for a while.
 func TestResolveWaitsOnNoOtherSetup(t *testing.T) {
-	bs := NewBackends(nil)
+	bs := NewBackends(egress.Route{})
 	release := make(chan struct{})
 	var builds atomic.Int64
 	bs.build = func(_ context.Context, s store.AWSProps) (*Backend, error) {
@@ -96,7 +96,7 @@ func TestPropsEndpointConnectionsAreChecked(t *testing.T) {
 	refused := errors.New("refused by the node")
 	control := func(context.Context, string, string, syscall.RawConn) error { return refused }
 	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, control)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(control))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,35 +104,11 @@ func TestPropsEndpointConnectionsAreChecked(t *testing.T) {
 		t.Fatalf("a bucket's endpoint the node refuses: %v, %d requests reached it", err, asked.Load())
 	}
 	t.Setenv("AWS_ENDPOINT_URL", server.URL)
-	if be, err = newBackend(t.Context(), store.AWSProps{}, control); err != nil {
+	if be, err = newBackend(t.Context(), store.AWSProps{}, egress.Checked(control)); err != nil {
 		t.Fatal(err)
 	}
 	if err := be.HeadBucket(t.Context(), b); err != nil || asked.Load() == 0 {
 		t.Fatalf("the operator's endpoint: %v, %d requests", err, asked.Load())
-	}
-}
-
-// Through a proxy (HTTP_PROXY), the connection the node checks is the
-// proxy's: the endpoint's own addresses are checked before the proxy is
-// given the request, so that a bucket cannot reach a metadata service
-// through it.
-func TestProxiedEndpointIsChecked(t *testing.T) {
-	proxy, _ := url.Parse("http://proxy.example:3128")
-	proxyOf := func(*http.Request) (*url.URL, error) { return proxy, nil }
-	control := func(_ context.Context, _, address string, _ syscall.RawConn) error {
-		if strings.HasPrefix(address, "169.254.") {
-			return errors.New("refused by the node")
-		}
-		return nil
-	}
-	check := checkedProxy(proxyOf, control)
-	metadata, _ := http.NewRequest(http.MethodGet, "http://169.254.169.254/latest/meta-data/", nil)
-	if got, err := check(metadata); err == nil {
-		t.Fatalf("a request to the metadata service went to the proxy %v", got)
-	}
-	allowed, _ := http.NewRequest(http.MethodGet, "http://192.0.2.10/b/o", nil)
-	if got, err := check(allowed); err != nil || got != proxy {
-		t.Fatalf("an allowed endpoint through the proxy: %v %v", got, err)
 	}
 }
 
@@ -151,7 +127,7 @@ func TestListingDecodesURLEncodedKeys(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +180,7 @@ func TestListingAnswerIsBounded(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +212,7 @@ func TestWriteAnswerIsBounded(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +234,7 @@ func TestAccessDeniedIsARefusal(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -282,7 +258,7 @@ func TestHeadRefusalsByStatus(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,7 +299,7 @@ func TestErrorWithoutXMLIsJudgedByStatus(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -358,7 +334,7 @@ func TestRetryableCodesAreUnavailable(t *testing.T) {
 	}))
 	defer server.Close()
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -527,7 +503,7 @@ func backendOf(t *testing.T, handler http.Handler) *Backend {
 	server := httptest.NewServer(handler)
 	t.Cleanup(server.Close)
 	allow := func(context.Context, string, string, syscall.RawConn) error { return nil }
-	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, allow)
+	be, err := newBackend(t.Context(), store.AWSProps{Endpoint: server.URL}, egress.Checked(allow))
 	if err != nil {
 		t.Fatal(err)
 	}
