@@ -50,7 +50,6 @@ class Template:
     text: str
     prefix: str
     ranges: Tuple[_Range, ...] = field(default=())
-    _regex: Optional["re.Pattern[str]"] = field(default=None, repr=False, compare=False)
 
     @property
     def is_range(self) -> bool:
@@ -86,24 +85,32 @@ class Template:
         does not make it; sorting names by them gives the template's order."""
         if not self.ranges:
             return None
-        if self._regex is None:
-            # Each range's digits as wide as its values print (zero-filled
-            # to its width): two ranges that run together ({0..9}{000..999})
-            # split where the template puts them, not where \d+ would.
-            pattern = re.escape(self.prefix) + "".join(
-                "(\\d{%d,%d})" % (max(r.width, len(str(r.start))), max(r.width, len(str(r.end)))) + re.escape(r.gap) for r in self.ranges
-            )
-            object.__setattr__(self, "_regex", re.compile(pattern + r"\Z"))
-        m = self._regex.match(name)
-        if m is None:
+        if not name.startswith(self.prefix):
             return None
-        values = []
-        for r, digits in zip(self.ranges, m.groups()):
+        return self._split(name, len(self.prefix), 0)
+
+    def _split(self, name: str, at: int, k: int) -> Optional[Tuple[int, ...]]:
+        # Each range's digits are as wide as its values print (zero-filled
+        # to its width). Two ranges that run together may split a name
+        # more than one way ({1..10}{0..99} makes s-150 of 1 and 50, not
+        # of 15 and 0): every split is tried, shorter digits first, so the
+        # values are the smallest, those the expansion makes first.
+        if k == len(self.ranges):
+            return () if at == len(name) else None
+        r = self.ranges[k]
+        for width in range(max(r.width, len(str(r.start))), max(r.width, len(str(r.end))) + 1):
+            digits = name[at : at + width]
+            if len(digits) < width or not (digits.isascii() and digits.isdigit()):
+                return None
             v = int(digits)
             if str(v).zfill(r.width) != digits or v < r.start or v > r.end or (v - r.start) % r.step:
-                return None
-            values.append(v)
-        return tuple(values)
+                continue
+            if not name.startswith(r.gap, at + width):
+                continue
+            rest = self._split(name, at + width + len(r.gap), k + 1)
+            if rest is not None:
+                return (v,) + rest
+        return None
 
     def __str__(self) -> str:
         return self.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import http.server
 import io
+import itertools
 import json
 import os
 import socket
@@ -113,6 +114,16 @@ def test_templates():
     joined = parse_template("out-{0..9}{000..999}.tar")
     assert joined.values_of("out-5123.tar") == (5, 123) and all(joined.matches(n) for n in list(joined.names())[::997])
     assert not joined.matches("out-51234.tar") and not joined.matches("out-512.tar")
+    # Unpadded ranges that run together split every way the template can
+    # make a name: each name it makes is matched, to the values it was
+    # made of first (s-150 is 1 and 50, not 15 and 0).
+    loose = parse_template("s-{1..10}{0..99}.tar")
+    first = {}
+    for values, name in zip(itertools.product(range(1, 11), range(100)), loose.names()):
+        first.setdefault(name, values)
+    assert loose.values_of("s-150.tar") == (1, 50)
+    assert all(loose.values_of(name) == values for name, values in first.items())
+    assert not loose.matches("s-1100.tar") and not loose.matches("s-0.tar") and not loose.matches("s-١٥.tar")
     assert not parse_template("shard-").is_range and parse_template("shard-*").prefix == "shard-"
     assert parse_template("").prefix == "" and parse_template("*").prefix == ""
     for bad in ("a-{1..}", "a-{2..1}", "a-{0..9", "a-0..9}", "a-{0..9..0}", "a-{x..y}", "a-%06d.tar", "a-@"):
