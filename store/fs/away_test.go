@@ -526,6 +526,46 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 	}
 }
 
+// So is one attached while the node ran, then written into the config:
+// the record has it as attached, not configured, and it is no new disk.
+func TestAttachedMountpathConfiguredLaterWithoutItsDiskIsDisabled(t *testing.T) {
+	root := t.TempDir()
+	a, b2 := filepath.Join(root, "a"), filepath.Join(root, "b")
+	if err := os.MkdirAll(b2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "plain", 1, false)
+	if err := st.AttachMountpath(t.Context(), b2); err != nil {
+		t.Fatal(err)
+	}
+	name := nameOn(st, b, b2)
+	storetest.Put(t, st, b, name, []byte("v1"))
+	st.Close()
+	// The disk of b did not mount: its directory is empty.
+	if err := os.Rename(b2, filepath.Join(root, "disk")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(b2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
+		t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
+	}
+	if entries, _ := os.ReadDir(b2); len(entries) > 0 {
+		t.Fatalf("made beneath the missing disk's mount: %v", entries)
+	}
+}
+
 // A node whose only mountpath comes up without its .ais (its disk did not
 // mount) does not start empty on the mount point when the record is kept
 // off the mountpaths too (RecordDir): its objects would be missing, and

@@ -264,13 +264,16 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		rec = next
 	}
 	s.awayVersion = rec.Version
-	// One the store used before (its record says so) that has no .ais
-	// now is not the disk it was: one that did not mount, its directory
-	// empty on the root filesystem. Disabled, not made (nor recorded
-	// well at the next start): the disk's objects would be missing, and
-	// writes would land beneath its mount. The others are new.
+	// One the store used before (its record says so: configured, or
+	// attached while it ran) that has no .ais now is not the disk it was:
+	// one that did not mount, its directory empty on the root filesystem.
+	// Disabled, not made (nor recorded well at the next start): the
+	// disk's objects would be missing, and writes would land beneath its
+	// mount. The others are new (a detached one too: detach and attach is
+	// how a new empty disk takes a mountpath's place).
+	used := slices.Concat(rec.Configured, rec.Attached)
 	for _, m := range fresh {
-		if slices.Contains(rec.Configured, m.path) {
+		if slices.Contains(used, m.path) {
 			s.logger.Error("a mountpath the store used before has no .ais: is its disk mounted? It is disabled", "mountpath", m.path)
 			set.disabled[m.path] = "its .ais is missing at start: not the disk it was (not mounted?): mount it and restart, or for a new empty disk detach and attach the mountpath"
 			set.since[m.path] = time.Now()
