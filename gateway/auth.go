@@ -755,8 +755,13 @@ func (n *Node) handleSetS3Keys(w http.ResponseWriter, r *http.Request) {
 		}
 		keys[k.AccessKey] = membership.S3Credential{Secret: k.Secret, Token: k.Token}
 	}
-	if cur := n.control.Current().S3Keys; cur != nil && maps.Equal(cur.Keys, keys) {
-		return // no change
+	// No change only by the leader's set: a gateway behind it (an
+	// earlier push forwarded from here, not applied here yet) would take
+	// a push that undoes that one for none.
+	if n.control.Refresh(r.Context()) == nil {
+		if cur := n.control.Current().S3Keys; cur != nil && maps.Equal(cur.Keys, keys) {
+			return // no change
+		}
 	}
 	if _, err := n.control.Propose(r.Context(), membership.Change{Kind: membership.SetS3Keys, S3Keys: keys}); err != nil {
 		n.writeError(w, r, membershipError(err))
