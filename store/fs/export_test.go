@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/aisgo/aisgo/store"
@@ -100,12 +102,20 @@ func OnRepair(hook func()) func() {
 	return func() { beforeRepair = old }
 }
 
-// OnGetxattr makes reads of object metadata go through hook, and returns
+// OnGetxattr makes reads of object and part metadata go through hook, and returns
 // the restore.
 func OnGetxattr(hook func(path, attr string, dest []byte) (int, error)) func() {
-	old := getxattr
+	old, oldF := getxattr, fgetxattr
 	getxattr = hook
-	return func() { getxattr = old }
+	// An open file's read goes by its path too.
+	fgetxattr = func(fd int, attr string, dest []byte) (int, error) {
+		path, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			return 0, err
+		}
+		return hook(path, attr, dest)
+	}
+	return func() { getxattr, fgetxattr = old, oldF }
 }
 
 // OnRemoveCopy makes a PUT's removals of older copies go through hook,

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tinylib/msgp/msgp"
+	"golang.org/x/sys/unix"
 
 	"github.com/aisgo/aisgo/store"
 )
@@ -170,8 +171,12 @@ func writeMeta(path string, m *store.ObjectMeta) error {
 // fail with it.
 var setxattr = syscall.Setxattr
 
-// getxattr is syscall.Getxattr; tests make a disk fail with it.
-var getxattr = syscall.Getxattr
+// getxattr is syscall.Getxattr, and fgetxattr unix.Fgetxattr (of an
+// open part); tests make a disk fail with them.
+var (
+	getxattr  = syscall.Getxattr
+	fgetxattr = unix.Fgetxattr
+)
 
 // hasMeta reports whether a file carries AIS metadata. A file gone, or
 // one without it, is no object; any other failure (EIO of a failing disk)

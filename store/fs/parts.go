@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -176,7 +174,7 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 // readPartMeta reads a part file's metadata.
 func readPartMeta(path string) (store.PartMeta, error) {
 	buf := make([]byte, 8<<10)
-	n, err := syscall.Getxattr(path, partXattr, buf)
+	n, err := getxattr(path, partXattr, buf)
 	return decodePartMeta(path, buf, n, err)
 }
 
@@ -184,7 +182,7 @@ func readPartMeta(path string) (store.PartMeta, error) {
 // metadata are of one file, whatever replaced the path since it opened.
 func readOpenPartMeta(f *os.File) (store.PartMeta, error) {
 	buf := make([]byte, 8<<10)
-	n, err := unix.Fgetxattr(int(f.Fd()), partXattr, buf)
+	n, err := fgetxattr(int(f.Fd()), partXattr, buf)
 	return decodePartMeta(f.Name(), buf, n, err)
 }
 
@@ -224,6 +222,10 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 			continue
 		}
 		meta, err := readOpenPartMeta(f)
+		if isDiskError(err) {
+			s.suspectAfter(m, err)
+			failed = fmt.Errorf("part %d of %s/%s on %s: its metadata: %w", index, b, name, m.path, classify(err))
+		}
 		if err != nil || meta.Name != name || meta.Index != index || best != nil && meta.Stamp.Compare(bestMeta.Stamp) <= 0 || s.stalePart(b, m, meta) {
 			f.Close()
 			continue
@@ -263,6 +265,11 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 				continue
 			}
 			meta, err := readPartMeta(filepath.Join(dir, e.Name()))
+			if isDiskError(err) {
+				// As a directory that cannot be read: not "no part".
+				s.suspectAfter(m, err)
+				return nil, fmt.Errorf("parts of %s/%s on %s: %w", b, name, m.path, classify(err))
+			}
 			if err != nil || meta.Name != name || s.stalePart(b, m, meta) {
 				continue
 			}
@@ -389,9 +396,14 @@ func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, ind
 	lock.Lock()
 	defer lock.Unlock()
 	var removed []mountpath
+	var failed error // a disk that could not tell whether it holds the part
 	for _, m := range s.inUse() {
 		path := m.partPath(b, name, index)
 		meta, err := readPartMeta(path)
+		if isDiskError(err) {
+			s.suspectAfter(m, err)
+			failed = fmt.Errorf("part %d of %s/%s on %s: its metadata: %w", index, b, name, m.path, classify(err))
+		}
 		if err != nil || meta.Name != name || meta.Stamp != stamp {
 			continue
 		}
@@ -400,10 +412,19 @@ func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, ind
 		}
 		removed = append(removed, m)
 	}
-	if len(removed) == 0 {
+	if len(removed) > 0 {
+		if err := s.syncMountpaths(removed); err != nil {
+			return err
+		}
+	}
+	switch {
+	case failed != nil:
+		// Not "not found": the caller would take the part for gone.
+		return failed
+	case len(removed) == 0:
 		return fmt.Errorf("%w: part %d of %s/%s of stamp %s", store.ErrNotFound, index, b, name, stamp)
 	}
-	return s.syncMountpaths(removed)
+	return nil
 }
 
 // guardParts leaves a parts tombstone for a name whose parts go while a

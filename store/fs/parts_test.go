@@ -736,3 +736,47 @@ func TestDetachLeavesAPartItCouldNotRead(t *testing.T) {
 		t.Fatalf("the part whose metadata could not be read was dropped: %v", err)
 	}
 }
+
+// A part whose metadata the disk cannot read (EIO) is not "no part": an
+// open of it, the parts of its object and a delete of it fail (a rebuild
+// would go by fewer parts, and an undo take the part for gone). One
+// without metadata is no part.
+func TestPartWithUnreadableMetadataIsNotMissing(t *testing.T) {
+	st := open(t, t.TempDir())
+	defer st.Close()
+	ctx := t.Context()
+	b := mirrorBucket(t, st, "ec", 1, false)
+	data := []byte("a part of an object")
+	meta := partOf(b, "o", 0, data, 10)
+	if err := st.PutPart(ctx, meta, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	fault := syscall.EIO
+	restore := fs.OnGetxattr(func(path, attr string, dest []byte) (int, error) {
+		if attr == "user.ais.part" {
+			return 0, fault
+		}
+		return syscall.Getxattr(path, attr, dest)
+	})
+	defer func() { restore() }()
+	if _, _, err := st.OpenPart(ctx, b, "o", 0); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("open of a part whose metadata cannot be read: %v, want an I/O error", err)
+	}
+	if parts, err := st.PartsOf(ctx, b, "o"); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("parts of an object, one unreadable: %+v %v, want an I/O error", parts, err)
+	}
+	if err := st.DeletePart(ctx, b, "o", 0, meta.Stamp); !errors.Is(err, store.ErrIO) {
+		t.Fatalf("delete of a part whose metadata cannot be read: %v, want an I/O error", err)
+	}
+	fault = syscall.ENODATA
+	if _, _, err := st.OpenPart(ctx, b, "o", 0); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("open of a part without metadata: %v, want not found", err)
+	}
+	if parts, err := st.PartsOf(ctx, b, "o"); err != nil || len(parts) != 0 {
+		t.Fatalf("parts of an object whose part has no metadata: %+v %v", parts, err)
+	}
+	restore()
+	if err := st.DeletePart(ctx, b, "o", 0, meta.Stamp); err != nil {
+		t.Fatalf("delete of the part, the disk well: %v", err)
+	}
+}
