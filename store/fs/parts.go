@@ -203,7 +203,7 @@ func decodePartMeta(path string, buf []byte, n int, err error) (store.PartMeta, 
 
 // OpenPart opens one part of an object.
 func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index int) (io.ReadCloser, store.PartMeta, error) {
-	if err := store.ValidateName(name); err != nil {
+	if err := validBucketName(b, name); err != nil {
 		return nil, store.PartMeta{}, err
 	}
 	b = b.Normalize()
@@ -246,7 +246,7 @@ func (s *Store) OpenPart(ctx context.Context, b store.Bucket, name string, index
 
 // PartsOf describes the parts of an object kept here.
 func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]store.PartMeta, error) {
-	if err := store.ValidateName(name); err != nil {
+	if err := validBucketName(b, name); err != nil {
 		return nil, err
 	}
 	b = b.Normalize()
@@ -286,7 +286,7 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 
 // DeleteParts removes an object's parts not newer than stamp.
 func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
-	if err := store.ValidateName(name); err != nil {
+	if err := validBucketName(b, name); err != nil {
 		return err
 	}
 	b = b.Normalize()
@@ -306,7 +306,7 @@ func (s *Store) DeleteParts(ctx context.Context, b store.Bucket, name string, st
 // may hold a part of it (stored before it went): the delete fails then
 // (ErrIO), for its caller to try again once the mountpath is back.
 func (s *Store) DeleteWriteParts(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) error {
-	if err := store.ValidateName(name); err != nil {
+	if err := validBucketName(b, name); err != nil {
 		return err
 	}
 	if stamp.IsZero() {
@@ -385,7 +385,7 @@ func (s *Store) removeParts(b store.Bucket, name string, guarded []mountpath, ma
 // DeletePart removes one part of an object if it is of stamp (see
 // store.PartDeleter).
 func (s *Store) DeletePart(ctx context.Context, b store.Bucket, name string, index int, stamp store.Stamp) error {
-	if err := store.ValidateName(name); err != nil {
+	if err := validBucketName(b, name); err != nil {
 		return err
 	}
 	if index < 0 || index >= store.MaxSlices {
@@ -446,6 +446,16 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true})
 }
 
+// validBucketName checks a bucket and an object name that become the
+// paths of parts and tombstones (callers that look the bucket up check
+// it anyway; these do not).
+func validBucketName(b store.Bucket, name string) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
+	return store.ValidateName(name)
+}
+
 // stalePart reports a part on returning mountpath m that was deleted
 // while m was away: until m is reconciled it is there, and read, it
 // would restore what was deleted.
@@ -471,6 +481,9 @@ func (s *Store) WalkParts(ctx context.Context, b store.Bucket, fn func(store.Par
 // walkParts is WalkParts that tells the part files whose metadata cannot
 // be read too, with the error (not one deleted since it was listed).
 func (s *Store) walkParts(ctx context.Context, b store.Bucket, fn func(path string, meta store.PartMeta, err error) error) error {
+	if err := b.Validate(); err != nil {
+		return err
+	}
 	b = b.Normalize()
 	for _, m := range s.readable() {
 		err := walkPartFiles(ctx, m.partsDir(b), func(path string, meta store.PartMeta, err error) error {

@@ -780,3 +780,39 @@ func TestPartWithUnreadableMetadataIsNotMissing(t *testing.T) {
 		t.Fatalf("delete of the part, the disk well: %v", err)
 	}
 }
+
+// A bucket name that would climb out of the parts' directories is refused
+// by every call that makes a path of it, before any file is touched.
+func TestPartCallsRefuseABucketNameThatIsAPath(t *testing.T) {
+	st := open(t, t.TempDir())
+	defer st.Close()
+	ctx := t.Context()
+	victim := mirrorBucket(t, st, "victim", 1, false)
+	storetest.Put(t, st, victim, "o", []byte("kept"))
+	bad := store.Bucket{Provider: store.ProviderAIS, Name: "../../../ais/victim"}
+	stamp := store.Stamp{Map: 1, Clock: 1}
+	if _, _, err := st.OpenPart(ctx, bad, "o", 0); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("OpenPart: %v", err)
+	}
+	if _, err := st.PartsOf(ctx, bad, "o"); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("PartsOf: %v", err)
+	}
+	if err := st.DeleteParts(ctx, bad, "o", stamp); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("DeleteParts: %v", err)
+	}
+	if err := st.DeleteWriteParts(ctx, bad, "o", stamp); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("DeleteWriteParts: %v", err)
+	}
+	if err := st.DeletePart(ctx, bad, "o", 0, stamp); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("DeletePart: %v", err)
+	}
+	if err := st.WalkParts(ctx, bad, func(store.PartMeta) error { return nil }); !errors.Is(err, store.ErrInvalidName) {
+		t.Errorf("WalkParts: %v", err)
+	}
+	if _, ok := st.Tombstone(bad, "o"); ok {
+		t.Error("Tombstone of a bucket name that is a path")
+	}
+	if got := readString(t, st, victim, "o"); got != "kept" {
+		t.Fatalf("the other bucket's object reads %q", got)
+	}
+}

@@ -108,7 +108,7 @@ func decodeTombstone(data []byte) (store.Tombstone, error) {
 
 // Tombstone returns a name's tombstone, if it has one.
 func (s *Store) Tombstone(b store.Bucket, name string) (store.Tombstone, bool) {
-	if store.ValidateName(name) != nil {
+	if validBucketName(b, name) != nil {
 		return store.Tombstone{}, false
 	}
 	return s.readTombstone(b, name)
