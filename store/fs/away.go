@@ -374,6 +374,23 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	if !stale && len(older) > 0 && verifyFile(path, meta) != nil {
 		stale, older = true, nil
 	}
+	if !stale && len(older) > 0 && aside != nil {
+		// Unguarded, m is not read until it is promoted: its newer copy
+		// takes the older ones' places, rather than leave the object
+		// missing meanwhile (and an older version a rebalance brings
+		// installed over it).
+		var installed []mountpath
+		for _, c := range older {
+			if err := s.copyFile(path, meta, c.m, b, name); err != nil {
+				return fmt.Errorf("reconcile %s/%s: %w", b, name, err)
+			}
+			installed = append(installed, c.m)
+		}
+		// Durable with the next sync (and before the mountpath is
+		// promoted), as the removals below.
+		s.markUnsynced(installed)
+		return nil
+	}
 	if !stale && len(same) == 0 && len(older) == 0 && aside != nil {
 		bn := b.Normalize()
 		if err := aside.move(path, filepath.Join("objects", bn.Provider, bn.Name, filepath.FromSlash(name))); err != nil {

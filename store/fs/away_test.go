@@ -1303,3 +1303,80 @@ func TestConditionalPutAfterAnAttachWhileAway(t *testing.T) {
 		t.Fatalf("If-None-Match * of %s once its disk was disabled again: %v, want refused", name, err)
 	}
 }
+
+// An unguarded mountpath back with a copy newer than a current one (an
+// older version stored elsewhere while it was away, a rebalance's) is
+// not read until it is promoted: its copy takes the older one's place,
+// so that the object reads as its newest version all through the
+// reconcile, not as missing.
+func TestUnguardedReconcileKeepsTheObjectReadable(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	away := st.MountpathOf(b, "x")
+	other := ""
+	for i := 0; other == ""; i++ {
+		if name := fmt.Sprintf("o-%d", i); st.MountpathOf(b, name) != away {
+			other = name
+		}
+	}
+	now := time.Now().UnixNano()
+	newer, older := store.Stamp{Clock: now}, store.Stamp{Clock: now - int64(time.Minute)}
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("newer"), store.PutOptions{Size: 5, Stamp: newer}); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, other, []byte("other"))
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	// The older version, brought while the newer one's mountpath is away.
+	if _, err := st.Put(ctx, b, "x", strings.NewReader("older"), store.PutOptions{Size: 5, Stamp: older}); err != nil {
+		t.Fatal(err)
+	}
+	stamp := store.Stamp{Clock: time.Now().UnixNano()}
+	if err := st.Delete(ctx, b, other, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(ctx, away, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The tombstones collected while it was gone: it comes back unguarded.
+	if err := st.DropTombstone(ctx, b, other, stamp); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.AttachMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	var during []string
+	defer fs.OnCopyReconciled(func(_ store.Bucket, name string) {
+		if name != "x" {
+			return
+		}
+		obj, err := st.Open(ctx, b, "x", store.OpenOptions{})
+		if err != nil {
+			during = append(during, err.Error())
+			return
+		}
+		data, _ := io.ReadAll(obj)
+		obj.Close()
+		during = append(during, string(data))
+	})()
+	if err := st.Resilver(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(during, []string{"newer"}) {
+		t.Fatalf("x read during the reconcile of its copy: %q, want the newer version", during)
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "newer" {
+		t.Fatalf("x after the reconcile: %q", got)
+	}
+}
