@@ -54,6 +54,9 @@ func (s *Store) repairCopies(b store.Bucket, name string, good located, bad []lo
 			s.logger.Warn("repair a corrupt copy", "bucket", b.String(), "object", name, "mountpath", c.m.path, "err", err)
 			continue
 		}
+		// Durable with the next sync (the copy's data is synced; its
+		// rename into place is not).
+		s.markUnsynced([]mountpath{c.m})
 		s.logger.Warn("repaired a corrupt copy from a good one", "bucket", b.String(), "object", name, "mountpath", c.m.path)
 		if s.config.OnRepair != nil {
 			s.config.OnRepair(b, name, c.path)
@@ -289,6 +292,7 @@ func (s *Store) refreshStale(b store.Bucket, name string) {
 			failed = true
 			continue
 		}
+		s.markUnsynced([]mountpath{c.m})
 		s.logger.Info("rewrote an older copy from the newest", "bucket", b.String(), "object", name, "mountpath", c.m.path)
 	}
 	s.refreshed(b, name, failed)
@@ -487,9 +491,14 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 		done.made++
 		done.bytes += metas[newest].Size
 	}
-	// The copies made are durable before any other goes: a detach that
-	// moved an object must not lose it in a crash.
-	if done.made > 0 {
+	// The copies kept are durable before any other goes: a detach that
+	// moved an object must not lose it in a crash, nor a copy rewritten
+	// (a repair's, unsynced) be left corrupt by one with the good copy
+	// gone.
+	extras := slices.ContainsFunc(copies, func(c located) bool {
+		return !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path })
+	})
+	if done.made > 0 || extras {
 		if err := s.syncMountpaths(desired); err != nil {
 			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
 		}

@@ -2497,3 +2497,30 @@ func TestPutAcrossARecreatedBucketFails(t *testing.T) {
 		t.Fatalf("a PUT across a remote bucket added again: %v", err)
 	}
 }
+
+// Fewer copies: the kept copy is synced before the others go, though no
+// copy was made (a repair may have rewritten it unsynced: the removal of
+// the good copy on another disk would be durable first, and a crash
+// leave only the corrupt one).
+func TestFewerCopiesSyncTheKeptOneFirst(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{})
+	b := mirrorBucket(t, st, "m", 2, false)
+	storetest.Put(t, st, b, "x", []byte("data"))
+	before := st.SyncStats().Syncs
+	var synced int64 = -1
+	defer fs.OnCopiesMade(func() { synced = st.SyncStats().Syncs - before })()
+	props := store.DefaultProps()
+	props.Mirror = store.MirrorProps{Copies: 1}
+	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	if synced <= 0 {
+		t.Fatalf("%d syncs before the extra copy was removed, want the kept one's", synced)
+	}
+	if got := storetest.Get(t, st, b, "x"); string(got) != "data" {
+		t.Fatalf("the object after: %q", got)
+	}
+}

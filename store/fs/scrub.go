@@ -186,6 +186,10 @@ func (s *Store) removeBadCopies(b store.Bucket, name string, copies []located, g
 		if now, err := os.Stat(c.path); !good[i] && badFiles[i] != nil && err == nil && os.SameFile(badFiles[i], now) {
 			if os.Remove(c.path) == nil {
 				removeEmptyParents(filepath.Dir(c.path), c.m.bucketDir(b))
+				// Durable with the next sync: a later delete of the
+				// object, acknowledged, must not bring this copy back
+				// in a crash.
+				s.markUnsynced([]mountpath{c.m})
 			}
 		}
 	}
