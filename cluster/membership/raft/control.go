@@ -118,6 +118,10 @@ type Control struct {
 	strays       map[string]time.Time
 	strayChecked time.Time
 	leading      atomic.Bool
+	// officeTerm is the Raft term this gateway took office in (takeOffice
+	// applied Lead, after every entry of the terms before): a map naming
+	// it primary may be of an earlier term, without the entries between.
+	officeTerm atomic.Uint64
 	// stopping is set by StepDown: elected since, the gateway hands the
 	// lead on rather than take office for its last seconds.
 	stopping atomic.Bool
@@ -584,6 +588,9 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 			return
 		case leading := <-notify:
 			c.leading.Store(leading)
+			if !leading {
+				c.officeTerm.Store(0)
+			}
 			retry, delay = nil, 200*time.Millisecond
 			if !leading {
 				continue
@@ -616,6 +623,7 @@ func (c *Control) lead(ctx context.Context, notify <-chan bool) {
 var takingOffice func() error
 
 func (c *Control) takeOffice(ctx context.Context) error {
+	term := c.raftNode().CurrentTerm()
 	if takingOffice != nil {
 		if err := takingOffice(); err != nil {
 			return err
@@ -670,6 +678,7 @@ func (c *Control) takeOffice(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	c.officeTerm.Store(term)
 	c.config.Logger.Info("this gateway leads the cluster", "map_version", s.Map.Version)
 	c.push(ctx, s)
 	return nil
@@ -707,6 +716,14 @@ func randomID() string {
 	var b [8]byte
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
+}
+
+// inOffice reports whether this gateway took office as primary in the
+// term it leads now.
+func (c *Control) inOffice() bool {
+	r := c.raftNode()
+	term := c.officeTerm.Load()
+	return r != nil && term != 0 && term == r.CurrentTerm() && r.State() == hraft.Leader
 }
 
 // raftNode is the log (nil until Start made it).
@@ -871,7 +888,7 @@ func applied(cur, s membership.Snapshot) bool {
 // propose it anew: the leader is not in office yet, or handed the lead to
 // another gateway so that it can be removed.
 func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, deadline time.Time) (s membership.Snapshot, again bool, err error) {
-	if m := c.Current().Map; (m == nil || m.Primary != c.config.Self.ID) && ch.Kind != membership.Lead {
+	if !c.inOffice() && ch.Kind != membership.Lead {
 		// takeOffice has not applied Lead yet: the state here may lack
 		// the last leader's entries, against which the change would be
 		// checked.
@@ -1389,10 +1406,10 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	}
 	c.tickMu.Lock()
 	defer c.tickMu.Unlock()
-	s := c.Current()
-	if s.Map == nil || s.Map.Primary != c.config.Self.ID {
-		return // not in office yet
+	if !c.inOffice() {
+		return
 	}
+	s := c.Current()
 	// Every target, the offline ones too: their answers bring them back.
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
 	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger))
@@ -1567,7 +1584,7 @@ func (c *Control) CatchUp(ctx context.Context) error {
 func (c *Control) waitInOffice(ctx context.Context) error {
 	deadline := time.Now().Add(c.config.ApplyTimeout)
 	for {
-		if m := c.Current().Map; m != nil && m.Primary == c.config.Self.ID {
+		if c.inOffice() {
 			return nil
 		}
 		if !c.IsPrimary() {

@@ -1350,3 +1350,51 @@ func TestCaughtUpJoinersBecomeVoters(t *testing.T) {
 		t.Fatalf("voters %v %v after a keepalive, want g3 promoted", voters, err)
 	}
 }
+
+// Office is of a term: a gateway that was the primary, elected again (a
+// restart, here) and not in office yet, refuses changes though the map
+// it has applied names it: that map may lack the entries of the terms
+// between (another leader's).
+func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
+	url, dir := "http://127.0.0.1:7992", t.TempDir()
+	start := func() (*Control, error) {
+		_, trans := hraft.NewInmemTransport(hraft.ServerAddress(url))
+		c, err := New(Config{Self: cluster.Node{ID: "g1", Role: cluster.RoleGateway, URL: url}, Dir: dir,
+			Transport: transport{newNet(), url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: 500 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, stop := context.WithTimeout(t.Context(), time.Second)
+		defer stop()
+		return c, c.Start(ctx, t.Context())
+	}
+	c, err := start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := c.Current().Map; m == nil || m.Primary != "g1" {
+		t.Fatalf("the first term's map: %+v", m)
+	}
+	c.Close()
+	takingOffice = func() error { return errors.New("held out of office") }
+	t.Cleanup(func() { takingOffice = nil })
+	c, _ = start() // (restarted, it serves what it applied: no office needed)
+	t.Cleanup(func() { c.Close() })
+	eventually(t, "g1 leads the log again", func() bool { return c.leading.Load() })
+	if m := c.Current().Map; m == nil || m.Primary != "g1" {
+		t.Fatalf("the map applied again: %+v", m)
+	}
+	_, err = c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: time.Now().UnixNano()})
+	if !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a change on a leader not in office in its term: %v, want no quorum", err)
+	}
+	if err := c.Refresh(t.Context()); !errors.Is(err, ErrNoQuorum) {
+		t.Fatalf("a refresh on a leader not in office in its term: %v, want no quorum", err)
+	}
+	// In office once it takes it.
+	takingOffice = nil
+	eventually(t, "g1 in office", func() bool { return c.Refresh(t.Context()) == nil })
+	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: time.Now().UnixNano()}); err != nil {
+		t.Fatalf("a change once in office: %v", err)
+	}
+}
