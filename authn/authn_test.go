@@ -1849,3 +1849,18 @@ func TestPasswordsAreHashedOutsideTheLock(t *testing.T) {
 		}
 	}
 }
+
+// A cluster's refusal of a push, which reaches the service's log, names
+// the gateway's URL without the user and password it may carry.
+func TestPushRefusalHidesTheURLsCredentials(t *testing.T) {
+	cluster := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too many revoked tokens", http.StatusConflict)
+	}))
+	defer cluster.Close()
+	s := newTestService(t, t.TempDir(), cluster.Client())
+	url := strings.Replace(cluster.URL, "http://", "http://ops:hunter2-secret@", 1) + ClusterTokensPath
+	err := s.send(t.Context(), http.MethodDelete, url, TokenMsg{Token: "t"}, "service")
+	if err == nil || strings.Contains(err.Error(), "hunter2-secret") || !strings.Contains(err.Error(), "409") {
+		t.Fatalf("a refused push: %v", err)
+	}
+}

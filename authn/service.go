@@ -27,6 +27,7 @@ import (
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/pathsafe"
+	"github.com/aisgo/aisgo/internal/redact"
 )
 
 // Errors of the service's requests besides the token's.
@@ -1057,7 +1058,8 @@ func (s *Service) send(ctx context.Context, method, url string, body any, servic
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		return &refusedError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, url, resp.Status, strings.TrimSpace(string(msg)))}
+		// (Logged: the URL without the user and password it may carry.)
+		return &refusedError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, redact.Link(url), resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return nil
 }
