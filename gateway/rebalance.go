@@ -162,6 +162,9 @@ func rebalanceJobStatus(s rebalance.Status) api.JobStatus {
 	if s.Cause != "" {
 		result["cause"] = s.Cause
 	}
+	if s.Retrying != "" {
+		result["retrying"], result["failed_attempts"] = s.Retrying, s.Attempts
+	}
 	js.Result, _ = json.Marshal(result)
 	if !s.Finished.IsZero() {
 		js.Finished = s.Finished.UnixNano()

@@ -47,6 +47,10 @@ type Status struct {
 	Aborted bool
 	Cause   string
 	Error   string
+	// Retrying is why the last attempt of a run still going failed (it
+	// tries again), Attempts how many have failed.
+	Retrying string
+	Attempts int
 }
 
 // Manager runs one rebalance at a time on a target: a new map replaces
@@ -77,6 +81,10 @@ type managedRun struct {
 		// aborted is why the run's context ended (replaced, stopping),
 		// when it did.
 		aborted error
+		// failed is the last attempt's error while the run tries again,
+		// and attempts how many failed.
+		failed   error
+		attempts int
 	}
 }
 
@@ -146,6 +154,11 @@ func (mg *Manager) Start(m *cluster.Map) {
 		for attempt := 1; err != nil && ctx.Err() == nil; attempt++ {
 			delay := retryDelay(attempt)
 			mg.config.Logger.Info("rebalance will try again", "id", r.id, "in", delay, "err", err)
+			// Shown while it runs: a run that keeps failing (an object
+			// that cannot be read, an owner that refuses) says why.
+			r.mu.Lock()
+			r.mu.failed, r.mu.attempts = err, attempt
+			r.mu.Unlock()
 			select {
 			case <-ctx.Done():
 			case <-time.After(delay):
@@ -221,6 +234,8 @@ func (mg *Manager) Statuses() []Status {
 			s.Aborted, s.Cause = true, r.mu.aborted.Error()
 		case r.mu.err != nil:
 			s.Error = r.mu.err.Error()
+		case r.mu.failed != nil && s.Running:
+			s.Retrying, s.Attempts = r.mu.failed.Error(), r.mu.attempts
 		}
 		r.mu.Unlock()
 		out = append(out, s)

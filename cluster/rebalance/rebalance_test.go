@@ -1144,3 +1144,31 @@ func TestCopyRewrittenAfterItWasSentIsMovedAgain(t *testing.T) {
 		t.Fatal("the sender keeps the copy the next run moved")
 	}
 }
+
+// A run that keeps failing says why while it runs (and tries again): the
+// job list showed it running, with no word of the failure.
+func TestRetryingRunSaysWhy(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	mg := rebalance.NewManager(ctx, rebalance.ManagerConfig{Run: rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all, fail: errors.New("connection reset")}}})
+	defer mg.Wait()
+	defer cancel()
+	mg.Start(mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance)))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		statuses := mg.Statuses()
+		if len(statuses) == 1 && statuses[0].Retrying != "" {
+			s := statuses[0]
+			if !s.Running || s.Error != "" || !strings.Contains(s.Retrying, "connection reset") || s.Attempts < 1 {
+				t.Fatalf("a run trying again: %+v", s)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("runs: %+v, want one saying why it tries again", statuses)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

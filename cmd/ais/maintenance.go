@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -308,11 +309,17 @@ func rebalanceDone(s *api.ClusterStatus, before, after int64, started bool) (pen
 		}
 		switch {
 		case running:
-			objects := int64(0)
+			objects, retrying := int64(0), ""
 			if newest != nil {
 				objects = newest.Objects
+				var result struct {
+					Retrying string `json:"retrying"`
+				}
+				if json.Unmarshal(newest.Result, &result) == nil && result.Retrying != "" {
+					retrying = ", trying again after: " + result.Retrying
+				}
 			}
-			pending = append(pending, fmt.Sprintf("%s is moving objects (%d so far)", n.ID, objects))
+			pending = append(pending, fmt.Sprintf("%s is moving objects (%d so far%s)", n.ID, objects, retrying))
 		case started && newest == nil:
 			pending = append(pending, fmt.Sprintf("%s has not started its rebalance", n.ID))
 		case started && newest.Error != "":

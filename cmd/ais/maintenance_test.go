@@ -50,6 +50,16 @@ func TestRebalanceDone(t *testing.T) {
 			pending: []string{"t1 is moving objects (7 so far)"},
 		},
 		{
+			name: "moving, trying again",
+			nodes: []api.NodeStatus{target("t1", cluster.StateMaintenance, 12, func() api.JobStatus {
+				j := reb("11", true, "")
+				j.Result = json.RawMessage(`{"retrying":"send to t2: connection reset","failed_attempts":3}`)
+				return j
+			}()), target("t2", cluster.StateActive, 12, reb("11", false, ""))},
+			started: true,
+			pending: []string{"t1 is moving objects (7 so far, trying again after: send to t2: connection reset)"},
+		},
+		{
 			name:    "run not started",
 			nodes:   []api.NodeStatus{target("t1", cluster.StateMaintenance, 12, reb("9", false, "")), target("t2", cluster.StateActive, 12, reb("11", false, ""))},
 			started: true,
