@@ -1730,3 +1730,43 @@ func TestNamesUnsafeOnceCleanedAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// shortReaderAt is an object whose bytes end before its declared size
+// (a file cut by a crash, a backend's short answer).
+type shortReaderAt struct{ *bytes.Reader }
+
+// A tar object shorter than its size, cut where the next header starts,
+// is not a whole shard of fewer entries: the read fails.
+func TestTarObjectShorterThanItsSizeFails(t *testing.T) {
+	data := writeShard(t, formats.Tar{}, []file{{"a.jpg", bytes.Repeat([]byte("x"), 1000)}, {"b.jpg", []byte("y")}}, 0)
+	cut := data[:512+1024] // a.jpg whole; b.jpg's header not there
+	for _, f := range []formats.Format{formats.Tar{}, formats.TarGzip{}} {
+		shard := cut
+		if _, ok := f.(formats.TarGzip); ok {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(data)
+			zw.Close()
+			shard = buf.Bytes()[:buf.Len()/2]
+		}
+		r, err := f.NewReader(shortReaderAt{bytes.NewReader(shard)}, int64(len(shard))+512, "short-shard")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for {
+			e, err := r.Next()
+			if err == io.EOF {
+				t.Fatalf("%T: a shard shorter than its size read whole: %v", f, names)
+			}
+			if err != nil {
+				if !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, formats.ErrCorrupt) {
+					t.Fatalf("%T: %v", f, err)
+				}
+				break
+			}
+			names = append(names, e.Name)
+			io.Copy(io.Discard, r)
+		}
+	}
+}

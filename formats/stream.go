@@ -3,6 +3,7 @@ package formats
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 )
@@ -91,7 +92,9 @@ func (s *shardReader) block(off int64, dst *[blockSize]byte) error {
 
 // readAt reads from the ReaderAt, recording a real failure. A short read at
 // the declared end of the shard is io.EOF, which the archive reader turns
-// into io.ErrUnexpectedEOF.
+// into io.ErrUnexpectedEOF; one before it is the object shorter than its
+// size (a file cut by a crash, a backend's short answer): a failure, not
+// an end (at a header's start, archive/tar would take it for one).
 func (s *shardReader) readAt(p []byte, off int64) (int, error) {
 	n, err := s.r.ReadAt(p, off)
 	if err != nil && !errors.Is(err, io.EOF) && s.ioErr == nil {
@@ -99,6 +102,13 @@ func (s *shardReader) readAt(p []byte, off int64) (int, error) {
 	}
 	if n == len(p) {
 		return n, nil
+	}
+	if end := off + int64(n); end < s.size && (err == nil || errors.Is(err, io.EOF)) {
+		err = fmt.Errorf("%w: the shard's bytes end at %d, before its size %d", io.ErrUnexpectedEOF, end, s.size)
+		if s.ioErr == nil {
+			s.ioErr = err
+		}
+		return n, err
 	}
 	if err == nil {
 		err = io.ErrUnexpectedEOF
