@@ -1770,3 +1770,27 @@ func TestTarObjectShorterThanItsSizeFails(t *testing.T) {
 		}
 	}
 }
+
+// An empty member stored as deflated with no bytes at all (no deflate
+// stream: some writers' empty file) reads as empty, as unzip and Python
+// read it; one whose CRC says it had data is corrupt.
+func TestZipEmptyDeflatedMemberWithoutBytes(t *testing.T) {
+	build := func(crc uint32) []byte {
+		var buf bytes.Buffer
+		zw := zip.NewWriter(&buf)
+		if _, err := zw.CreateRaw(&zip.FileHeader{Name: "a.cls", Method: zip.Deflate, CRC32: crc}); err != nil {
+			t.Fatal(err)
+		}
+		w, _ := zw.Create("b.cls")
+		w.Write([]byte("7"))
+		zw.Close()
+		return buf.Bytes()
+	}
+	got, _, err := readShard(formats.Zip{}, build(0))
+	if err != nil || len(got) != 2 || got[0].Name != "a.cls" || len(got[0].Data) != 0 || string(got[1].Data) != "7" {
+		t.Fatalf("a zip with an empty deflated member of no bytes: %+v %v", got, err)
+	}
+	if _, _, err := readShard(formats.Zip{}, build(0x1234)); !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("an empty member whose CRC is not 0: %v, want ErrCorrupt", err)
+	}
+}

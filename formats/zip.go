@@ -389,6 +389,15 @@ func (z *zipReader) Next() (*Entry, error) {
 		if err := z.claim(offset, offset+int64(f.CompressedSize64)); err != nil {
 			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
 		}
+		if f.Method == zip.Deflate && f.CompressedSize64 == 0 && f.UncompressedSize64 == 0 {
+			// No bytes at all, not even an empty deflate stream (some
+			// writers' empty file): empty, as unzip and Python read it.
+			if f.CRC32 != 0 {
+				return nil, z.fail(offset, fmt.Errorf("member %q: %w: no data, its CRC %08x", name, zip.ErrChecksum, f.CRC32))
+			}
+			z.offset, z.left, z.name, z.crc = offset, 0, name, nil
+			return &Entry{Name: name, HeaderOffset: -1, DataOffset: -1}, nil
+		}
 		data, err := f.Open()
 		if err != nil {
 			return nil, z.fail(offset, fmt.Errorf("member %q: %w", name, err))
