@@ -276,7 +276,7 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 		}
 		defer release()
 	}
-	rd, err := cfg.Format.NewReader(obj, size, in.Name)
+	rd, err := cfg.Format.NewReader(contextReaderAt{ctx, obj}, size, in.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -539,4 +539,20 @@ func keyOf(f *shards.File, spill *spillFile, kind shards.KeyKind, shard string) 
 		}
 	}
 	return parseKey(kind, data, f.Name, shard)
+}
+
+// contextReaderAt fails its reads once ctx ends: a shard's reader parses
+// on between the entries it returns (a compressed run of directories it
+// skips, the drain after a tar's end), where a check between entries
+// would not stop it.
+type contextReaderAt struct {
+	ctx context.Context
+	r   io.ReaderAt
+}
+
+func (c contextReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if c.ctx.Err() != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	return c.r.ReadAt(p, off)
 }

@@ -1,7 +1,9 @@
 package extract_test
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -569,5 +571,31 @@ func TestRecordTheOutputCannotHoldFailsTheExtraction(t *testing.T) {
 	_, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), CheckRecord: check}, []extract.Input{{Name: "s.tar"}}, memOpener{"s.tar": data}, nil)
 	if err == nil || !strings.Contains(err.Error(), "cannot hold a record") {
 		t.Fatalf("a record past the check: %v, want the extraction failed naming it", err)
+	}
+}
+
+// An abort stops the read of a shard whose entries the reader skips on
+// its own (a compressed run of directories), not only between the files
+// it returns.
+func TestCancelStopsARunOfSkippedEntries(t *testing.T) {
+	var raw bytes.Buffer
+	zw := gzip.NewWriter(&raw)
+	tw := tar.NewWriter(zw)
+	for i := range 100_000 {
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: fmt.Sprintf("d/%06d/", i), Mode: 0o755})
+	}
+	tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 1, Mode: 0o644})
+	tw.Write([]byte("x"))
+	tw.Close()
+	zw.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	s := &countingShard{data: raw.Bytes(), mark: 64 << 10, cancel: cancel}
+	_, err := extract.Run(ctx, extract.Config{Format: format(".tgz"), SpillDir: t.TempDir()}, []extract.Input{{Name: "s.tgz"}}, countingOpener{s}, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("an extraction aborted amid skipped entries: %v", err)
+	}
+	if read := s.read.Load(); read >= int64(len(s.data)) {
+		t.Fatalf("the whole shard (%d bytes) was read after the abort", read)
 	}
 }

@@ -30,3 +30,11 @@ func ZipMembersHeld(r Reader) int { return len(r.(*zipReader).files) }
 // ZipDataOpen reports whether a zip Reader holds its current member's
 // decompressor.
 func ZipDataOpen(r Reader) bool { return r.(*zipReader).data != nil }
+
+// SetMaxSkippedEntries bounds the entries of a tar that are not files,
+// and returns the restore.
+func SetMaxSkippedEntries(n int) func() {
+	old := maxSkippedEntries
+	maxSkippedEntries = n
+	return func() { maxSkippedEntries = old }
+}

@@ -1794,3 +1794,26 @@ func TestZipEmptyDeflatedMemberWithoutBytes(t *testing.T) {
 		t.Fatalf("an empty member whose CRC is not 0: %v, want ErrCorrupt", err)
 	}
 }
+
+// A tar's entries that are not files (directories, links) are bounded: a
+// compressed run of millions parses without returning an entry.
+func TestTarSkippedEntriesAreBounded(t *testing.T) {
+	defer formats.SetMaxSkippedEntries(100)()
+	build := func(dirs int) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for i := range dirs {
+			tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: fmt.Sprintf("d%03d/", i), Mode: 0o755})
+		}
+		tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: "a.jpg", Size: 1, Mode: 0o644})
+		tw.Write([]byte("x"))
+		tw.Close()
+		return buf.Bytes()
+	}
+	if got, _, err := readShard(formats.Tar{}, build(100)); err != nil || len(got) != 1 {
+		t.Fatalf("a tar with 100 directories: %d files, %v", len(got), err)
+	}
+	if _, _, err := readShard(formats.Tar{}, build(101)); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "not files") {
+		t.Fatalf("a tar with 101 directories, 100 allowed: %v", err)
+	}
+}

@@ -107,8 +107,10 @@ type tarReader struct {
 	// name (for its data's errors).
 	current int64
 	name    string
-	// links are the hard and symbolic links skipped.
-	links skippedLinks
+	// links are the hard and symbolic links skipped; skipped counts
+	// every entry skipped (links, directories, ...).
+	links   skippedLinks
+	skipped int
 	// failure returns the first error of the underlying storage, if any.
 	failure func() error
 	// finish, if set, runs at the end of the archive: it drains and checks
@@ -147,6 +149,10 @@ func isSparse(h *tar.Header) bool {
 	}
 	return false
 }
+
+// maxSkippedEntries bounds the entries a tar shard may have that are not
+// files (as shards.MaxShardFiles bounds its files).
+var maxSkippedEntries = 1 << 22
 
 func (r *tarReader) Next() (*Entry, error) {
 	if r.err != nil {
@@ -192,11 +198,16 @@ func (r *tarReader) Next() (*Entry, error) {
 		r.next = blockPadded(data + physical)
 		switch h.Typeflag {
 		case tar.TypeReg, '\x00', tar.TypeCont:
-		case tar.TypeLink, tar.TypeSymlink:
-			// A member whose data is another's: skipped, and told.
-			r.links.skip(h.Name)
-			continue
 		default:
+			// A compressed run of them parses without returning (no
+			// file counted, no abort checked): bounded.
+			if r.skipped++; r.skipped > maxSkippedEntries {
+				return nil, r.fail(header, fmt.Errorf("more than %d entries that are not files (directories, links, ...)", maxSkippedEntries))
+			}
+			if h.Typeflag == tar.TypeLink || h.Typeflag == tar.TypeSymlink {
+				// A member whose data is another's: skipped, and told.
+				r.links.skip(h.Name)
+			}
 			continue // directories, devices, global headers, ...
 		}
 		if data-header < blockSize || (data-header)%blockSize != 0 {
