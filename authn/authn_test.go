@@ -1863,4 +1863,11 @@ func TestPushRefusalHidesTheURLsCredentials(t *testing.T) {
 	if err == nil || strings.Contains(err.Error(), "hunter2-secret") || !strings.Contains(err.Error(), "409") {
 		t.Fatalf("a refused push: %v", err)
 	}
+	// Nor where it cannot be reached, nor when it does not parse.
+	cluster.Close()
+	for _, url := range []string{url, "http://ops:hunter2-secret@gw:badport/v1/tokens"} {
+		if err := s.send(t.Context(), http.MethodDelete, url, TokenMsg{Token: "t"}, "service"); err == nil || strings.Contains(err.Error(), "hunter2") || strings.Contains(err.Error(), "ops") {
+			t.Fatalf("a failed push to %s: %v", url, err)
+		}
+	}
 }

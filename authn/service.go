@@ -1045,20 +1045,21 @@ func (s *Service) send(ctx context.Context, method, url string, body any, servic
 	if err != nil {
 		return err
 	}
+	// (Errors are logged: the URL without the user and password it may
+	// carry.)
 	req, err := http.NewRequestWithContext(ctx, method, url, bytes.NewReader(data))
 	if err != nil {
-		return err
+		return redact.Error(err, url)
 	}
 	req.Header.Set("Authorization", "Bearer "+service)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return err
+		return redact.Error(err, url)
 	}
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if resp.StatusCode >= 300 {
-		// (Logged: the URL without the user and password it may carry.)
 		return &refusedError{status: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s: %s", method, redact.Link(url), resp.Status, strings.TrimSpace(string(msg)))}
 	}
 	return nil

@@ -93,7 +93,7 @@ func (s *shardReader) block(off int64, dst *[blockSize]byte) error {
 // readAt reads from the ReaderAt, recording a real failure. A short read at
 // the declared end of the shard is io.EOF, which the archive reader turns
 // into io.ErrUnexpectedEOF; one before it is the object shorter than its
-// size (a file cut by a crash, a backend's short answer): a failure, not
+// size (a file cut by a crash, a backend's short answer): corrupt, not
 // an end (at a header's start, archive/tar would take it for one).
 func (s *shardReader) readAt(p []byte, off int64) (int, error) {
 	n, err := s.r.ReadAt(p, off)
@@ -104,11 +104,8 @@ func (s *shardReader) readAt(p []byte, off int64) (int, error) {
 		return n, nil
 	}
 	if end := off + int64(n); end < s.size && (err == nil || errors.Is(err, io.EOF)) {
-		err = fmt.Errorf("%w: the shard's bytes end at %d, before its size %d", io.ErrUnexpectedEOF, end, s.size)
-		if s.ioErr == nil {
-			s.ioErr = err
-		}
-		return n, err
+		// A cut shard, as one cut inside an entry is: corrupt.
+		return n, fmt.Errorf("%w: the shard's bytes end at %d, before its size %d", io.ErrUnexpectedEOF, end, s.size)
 	}
 	if err == nil {
 		err = io.ErrUnexpectedEOF

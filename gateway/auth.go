@@ -755,10 +755,11 @@ func (n *Node) handleSetS3Keys(w http.ResponseWriter, r *http.Request) {
 		}
 		keys[k.AccessKey] = membership.S3Credential{Secret: k.Secret, Token: k.Token}
 	}
-	// No change only by the leader's set: a gateway behind it (an
-	// earlier push forwarded from here, not applied here yet) would take
-	// a push that undoes that one for none.
-	if n.control.Refresh(r.Context()) == nil {
+	// No change only by the leader's set, on the leader in office: a
+	// gateway behind it (an earlier push forwarded from here, not
+	// applied here yet; no leader to ask in an election) would take a
+	// push that undoes that one for none. A follower forwards it.
+	if n.control.IsPrimary() && n.control.Refresh(r.Context()) == nil {
 		if cur := n.control.Current().S3Keys; cur != nil && maps.Equal(cur.Keys, keys) {
 			return // no change
 		}

@@ -41,6 +41,9 @@ func (c *laggingControl) Current() membership.Snapshot {
 	return c.local
 }
 
+// IsPrimary: the lagging gateway is a follower.
+func (c *laggingControl) IsPrimary() bool { return false }
+
 func (c *laggingControl) Refresh(context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

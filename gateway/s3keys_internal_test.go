@@ -66,16 +66,20 @@ func TestS3KeysPushThroughALaggingGateway(t *testing.T) {
 		return s
 	}
 	// Here: the set before the last push; at the leader: that push's.
-	c := &laggingControl{local: membership.Snapshot{S3Keys: set("AKIAALICE00000000001")},
-		leader: membership.Snapshot{S3Keys: set("AKIAALICE00000000001", "AKIABOB0000000000001")}}
-	n := &Node{control: c, config: Config{Auth: keys}, verifier: authn.NewVerifier(keys, authn.VerifierOptions{}), logger: slog.New(slog.DiscardHandler)}
-	body, _ := json.Marshal(authn.S3KeysMsg{Keys: []authn.S3Key{{AccessKey: "AKIAALICE00000000001", Secret: credential.Secret, Token: token}}})
-	w := httptest.NewRecorder()
-	n.handleSetS3Keys(w, httptest.NewRequest(http.MethodPut, authn.ClusterS3KeysPath, bytes.NewReader(body)))
-	if w.Code != http.StatusOK {
-		t.Fatalf("the push: %d %s", w.Code, w.Body)
-	}
-	if got := c.leader.S3Keys.Keys; len(got) != 1 {
-		t.Fatalf("the leader's S3 keys after a push that deleted one: %v", slices.Collect(maps.Keys(got)))
+	// Stuck, the gateway does not catch up (no leader to ask, in an
+	// election, reads as caught up).
+	for _, stuck := range []bool{false, true} {
+		c := &laggingControl{local: membership.Snapshot{S3Keys: set("AKIAALICE00000000001")},
+			leader: membership.Snapshot{S3Keys: set("AKIAALICE00000000001", "AKIABOB0000000000001")}, stuck: stuck}
+		n := &Node{control: c, config: Config{Auth: keys}, verifier: authn.NewVerifier(keys, authn.VerifierOptions{}), logger: slog.New(slog.DiscardHandler)}
+		body, _ := json.Marshal(authn.S3KeysMsg{Keys: []authn.S3Key{{AccessKey: "AKIAALICE00000000001", Secret: credential.Secret, Token: token}}})
+		w := httptest.NewRecorder()
+		n.handleSetS3Keys(w, httptest.NewRequest(http.MethodPut, authn.ClusterS3KeysPath, bytes.NewReader(body)))
+		if w.Code != http.StatusOK {
+			t.Fatalf("the push (stuck %v): %d %s", stuck, w.Code, w.Body)
+		}
+		if got := c.leader.S3Keys.Keys; len(got) != 1 {
+			t.Fatalf("the leader's S3 keys after a push that deleted one (stuck %v): %v", stuck, slices.Collect(maps.Keys(got)))
+		}
 	}
 }

@@ -376,20 +376,31 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	}
 	if !stale && len(older) > 0 && aside != nil {
 		// Unguarded, m is not read until it is promoted: its newer copy
-		// takes the older ones' places, rather than leave the object
-		// missing meanwhile (and an older version a rebalance brings
-		// installed over it).
+		// takes the older ones' places where objects go, rather than
+		// leave the object missing meanwhile (and an older version a
+		// rebalance brings installed over it). One not copied (a
+		// mountpath detaching, a disk full) goes, as before.
+		placement := s.placement()
 		var installed []mountpath
+		var rest []located
 		for _, c := range older {
-			if err := s.copyFile(path, meta, c.m, b, name); err != nil {
-				return fmt.Errorf("reconcile %s/%s: %w", b, name, err)
+			if slices.ContainsFunc(placement, func(x mountpath) bool { return x.path == c.m.path }) {
+				err := s.copyFile(path, meta, c.m, b, name)
+				if err == nil {
+					installed = append(installed, c.m)
+					continue
+				}
+				s.logger.Warn("reconcile: the newer copy could not take an older one's place: the older goes", "bucket", b.String(), "object", name, "mountpath", c.m.path, "err", err)
 			}
-			installed = append(installed, c.m)
+			rest = append(rest, c)
 		}
 		// Durable with the next sync (and before the mountpath is
 		// promoted), as the removals below.
 		s.markUnsynced(installed)
-		return nil
+		if len(rest) == 0 {
+			return nil
+		}
+		older = rest
 	}
 	if !stale && len(same) == 0 && len(older) == 0 && aside != nil {
 		bn := b.Normalize()

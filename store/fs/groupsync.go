@@ -112,6 +112,15 @@ func (s *Store) markUnsynced(mps []mountpath) {
 	}
 }
 
+// anyUnsynced reports whether one of mps has changes not synced yet
+// (markUnsynced).
+func (s *Store) anyUnsynced(mps []mountpath) bool {
+	return slices.ContainsFunc(mps, func(m mountpath) bool {
+		_, ok := s.unsynced.Load(m.path)
+		return ok
+	})
+}
+
 // syncMountpaths runs the group sync of each mountpath, in parallel, and
 // of those in use with removals not synced yet. A mark stays until a
 // sync that began after it succeeds: every caller meanwhile syncs that

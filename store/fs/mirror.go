@@ -493,12 +493,13 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 	}
 	// The copies kept are durable before any other goes: a detach that
 	// moved an object must not lose it in a crash, nor a copy rewritten
-	// (a repair's, unsynced) be left corrupt by one with the good copy
-	// gone.
+	// (a repair's, its mountpath marked unsynced) be left corrupt by one
+	// with the good copy gone. (Not a sync per object else: a job lowering
+	// the copies of a million objects.)
 	extras := slices.ContainsFunc(copies, func(c located) bool {
 		return !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path })
 	})
-	if done.made > 0 || extras {
+	if done.made > 0 || extras && s.anyUnsynced(desired) {
 		if err := s.syncMountpaths(desired); err != nil {
 			return done, fmt.Errorf("copies of %s/%s: %w", b, name, err)
 		}

@@ -2498,29 +2498,36 @@ func TestPutAcrossARecreatedBucketFails(t *testing.T) {
 	}
 }
 
-// Fewer copies: the kept copy is synced before the others go, though no
-// copy was made (a repair may have rewritten it unsynced: the removal of
-// the good copy on another disk would be durable first, and a crash
-// leave only the corrupt one).
+// Fewer copies: a kept copy with changes not synced yet (a repair's
+// rewrite, its rename unsynced) is synced before the others go, though no
+// copy was made: the removal of the good copy on another disk could be
+// durable first, and a crash leave only the corrupt one. One with none
+// costs no sync per object.
 func TestFewerCopiesSyncTheKeptOneFirst(t *testing.T) {
-	st, _ := threeMountpaths(t, fs.Config{})
-	b := mirrorBucket(t, st, "m", 2, false)
-	storetest.Put(t, st, b, "x", []byte("data"))
-	before := st.SyncStats().Syncs
-	var synced int64 = -1
-	defer fs.OnCopiesMade(func() { synced = st.SyncStats().Syncs - before })()
-	props := store.DefaultProps()
-	props.Mirror = store.MirrorProps{Copies: 1}
-	if err := st.SetBucketProps(t.Context(), b, props); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.MakeCopies(t.Context(), b, nil); err != nil {
-		t.Fatal(err)
-	}
-	if synced <= 0 {
-		t.Fatalf("%d syncs before the extra copy was removed, want the kept one's", synced)
-	}
-	if got := storetest.Get(t, st, b, "x"); string(got) != "data" {
-		t.Fatalf("the object after: %q", got)
+	for _, marked := range []bool{false, true} {
+		st, _ := threeMountpaths(t, fs.Config{})
+		b := mirrorBucket(t, st, "m", 2, false)
+		storetest.Put(t, st, b, "x", []byte("data"))
+		if marked {
+			fs.MarkUnsynced(st, st.MountpathOf(b, "x"))
+		}
+		before := st.SyncStats().Syncs
+		var synced int64 = -1
+		restore := fs.OnCopiesMade(func() { synced = st.SyncStats().Syncs - before })
+		props := store.DefaultProps()
+		props.Mirror = store.MirrorProps{Copies: 1}
+		if err := st.SetBucketProps(t.Context(), b, props); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.MakeCopies(t.Context(), b, nil); err != nil {
+			t.Fatal(err)
+		}
+		restore()
+		if marked && synced <= 0 || !marked && synced != 0 {
+			t.Fatalf("kept copy marked unsynced %v: %d syncs before the extra copy was removed", marked, synced)
+		}
+		if got := storetest.Get(t, st, b, "x"); string(got) != "data" {
+			t.Fatalf("the object after: %q", got)
+		}
 	}
 }
