@@ -1376,10 +1376,21 @@ func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
 		t.Fatalf("the first term's map: %+v", m)
 	}
 	c.Close()
-	takingOffice = func() error { return errors.New("held out of office") }
-	t.Cleanup(func() { takingOffice = nil })
+	// Set before the gateway runs again, released through an atomic: its
+	// leader loop reads the hook.
+	var held atomic.Bool
+	held.Store(true)
+	takingOffice = func() error {
+		if held.Load() {
+			return errors.New("held out of office")
+		}
+		return nil
+	}
 	c, _ = start() // (restarted, it serves what it applied: no office needed)
-	t.Cleanup(func() { c.Close() })
+	t.Cleanup(func() {
+		c.Close()
+		takingOffice = nil
+	})
 	eventually(t, "g1 leads the log again", func() bool { return c.leading.Load() })
 	if m := c.Current().Map; m == nil || m.Primary != "g1" {
 		t.Fatalf("the map applied again: %+v", m)
@@ -1392,7 +1403,7 @@ func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
 		t.Fatalf("a refresh on a leader not in office in its term: %v, want no quorum", err)
 	}
 	// In office once it takes it.
-	takingOffice = nil
+	held.Store(false)
 	eventually(t, "g1 in office", func() bool { return c.Refresh(t.Context()) == nil })
 	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: time.Now().UnixNano()}); err != nil {
 		t.Fatalf("a change once in office: %v", err)
