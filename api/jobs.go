@@ -138,6 +138,11 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			case node.Error != "":
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
 				j.Unanswered = append(j.Unanswered, node.ID)
+			case node.Starting && !hasNode(j, node.ID):
+				// Restarted, it resumes its jobs (downloads) before it
+				// lists them: waited for, as one that did not answer.
+				j.Errors = append(j.Errors, node.ID+": is starting: its part of the job (resumed, if it resumes it) is not known yet")
+				j.Unanswered = append(j.Unanswered, node.ID)
 			case node.Started > started[id] && (j.Running || node.Started < ended[id]):
 				if _, ok := j.Nodes[node.ID]; !ok {
 					// (A node restarted after the job ended everywhere
@@ -189,7 +194,7 @@ func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
 	}
 	var silent []string
 	for _, node := range status.Nodes {
-		if node.Error != "" && cluster.Role(node.Role).IsTarget() {
+		if (node.Error != "" || node.Starting) && cluster.Role(node.Role).IsTarget() {
 			silent = append(silent, node.ID)
 		}
 	}
@@ -434,4 +439,10 @@ func (c *Client) Prefetch(ctx context.Context, bucket string, selection ListRang
 // the job's id.
 func (c *Client) Evict(ctx context.Context, bucket string, selection ListRange) (string, error) {
 	return c.bucketJobWith(ctx, http.MethodDelete, bucket, nil, ActionEvictListRange, selection)
+}
+
+// hasNode reports whether a node lists its part of j.
+func hasNode(j *ClusterJob, id string) bool {
+	_, ok := j.Nodes[id]
+	return ok
 }

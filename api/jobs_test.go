@@ -70,6 +70,27 @@ func TestClusterJobsWithARestartedTarget(t *testing.T) {
 	}
 }
 
+// A target restarted while a download ran, still starting, resumes its
+// part before it lists it: it is waited for, as one that does not
+// answer, not taken for one that lost its part; a wait for the job goes
+// on (its lookup too, when only that target has it).
+func TestClusterJobsWithAStartingTarget(t *testing.T) {
+	job := api.JobStatus{ID: "download-1", Kind: "download", Targets: []string{"t1", "t2"}, Started: 100, Finished: 200}
+	status := &api.ClusterStatus{Nodes: []api.NodeStatus{
+		{ID: "t1", Started: 10, Role: "target", Jobs: []api.JobStatus{job}},
+		{ID: "t2", Started: 150, Role: "target", Starting: true},
+	}}
+	jobs := api.ClusterJobs(status)
+	if len(jobs) != 1 || len(jobs[0].Unanswered) != 1 || jobs[0].Unanswered[0] != "t2" ||
+		len(jobs[0].Errors) != 1 || !strings.Contains(jobs[0].Errors[0], "t2: is starting") {
+		t.Fatalf("a job whose target is starting again: %+v", jobs)
+	}
+	var watch api.JobWatch
+	if watch.Ended(jobs[0]) {
+		t.Fatal("the wait for a job whose target is starting again ended at once")
+	}
+}
+
 // A target of a job that has left the cluster aborts the job: what it
 // held moved to others that may have passed it already.
 func TestClusterJobsWithATargetThatLeft(t *testing.T) {
