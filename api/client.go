@@ -321,6 +321,25 @@ func (c *Client) Endpoint() string {
 	return c.mu.gateways[0]
 }
 
+// knowsNode reports whether a URL is of a node the client knows: a
+// gateway it was given or learned, or a node of the map it routes by.
+func (c *Client) knowsNode(link string) bool {
+	u, err := url.Parse(link)
+	if err != nil {
+		return false
+	}
+	same := func(node string) bool {
+		n, err := url.Parse(node)
+		return err == nil && n.Scheme == u.Scheme && strings.EqualFold(n.Host, u.Host)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if slices.ContainsFunc(c.mu.gateways, same) {
+		return true
+	}
+	return c.mu.smap != nil && slices.ContainsFunc(c.mu.smap.Nodes, func(n cluster.Node) bool { return same(n.URL) })
+}
+
 // Gateways returns the gateways the client knows, the one in use first.
 func (c *Client) Gateways() []string {
 	c.mu.Lock()
@@ -401,6 +420,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 	target, gateway := c.route(ctx, rq)
 	routed := gateway == "" && rq.base == ""
 	switched := 0
+	redirected := false
 	for hop := 0; ; hop++ {
 		if hop > maxRedirects {
 			return nil, "", fmt.Errorf("%s %s: %w", rq.method, rq.path, ErrTooManyRedirects)
@@ -420,7 +440,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 			release()
 			return nil, "", err
 		}
-		if token := c.tokenOf(ctx); token != "" {
+		// After a redirect, only to a node the client knows: a cluster's
+		// redirect to a target carries a grant (the token not needed),
+		// and one elsewhere (a load balancer's to a login page) must not
+		// have it.
+		if token := c.tokenOf(ctx); token != "" && (!redirected || c.knowsNode(target)) {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
 		resp, err = c.http.Do(req)
@@ -489,6 +513,7 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 				return nil, "", err
 			}
 			gateway = "" // a redirect leads to a target
+			redirected = true
 			continue
 		}
 		if resp.StatusCode >= 300 {

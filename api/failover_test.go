@@ -147,6 +147,40 @@ func TestDsortAbortLeavesAHungGateway(t *testing.T) {
 	}
 }
 
+// The token goes after a redirect only to a node the client knows: a
+// redirect elsewhere (a load balancer's, a misbehaving node's) does not
+// carry it there.
+func TestTokenStaysWithTheClustersNodes(t *testing.T) {
+	var outsideAuth, knownAuth atomic.Value
+	outside := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		outsideAuth.Store(r.Header.Get("Authorization"))
+		json.NewEncoder(w).Encode(api.Health{Status: "ok"})
+	})
+	known := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		knownAuth.Store(r.Header.Get("Authorization"))
+		json.NewEncoder(w).Encode(api.Health{Status: "ok"})
+	})
+	var to atomic.Value
+	first := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, to.Load().(string)+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	})
+	c := api.NewClient(first.URL).AddGateways(known.URL).SetToken("secret-token")
+	to.Store(outside.URL)
+	if _, err := c.Health(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := outsideAuth.Load().(string); got != "" {
+		t.Fatalf("a redirect to a host outside the cluster carried %q", got)
+	}
+	to.Store(known.URL)
+	if _, err := c.Health(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := knownAuth.Load().(string); got != "Bearer secret-token" {
+		t.Fatalf("a redirect to a gateway the client knows carried %q", got)
+	}
+}
+
 // The client learns the gateways from the maps it reads.
 func TestClientLearnsGatewaysFromMap(t *testing.T) {
 	other := newGateway(t, ok)
