@@ -700,11 +700,13 @@ func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cl
 // attempt; or, when the input does not need the lost ones, the targets
 // the cluster map has left once it counts the lost out.
 func (c *Coordinator) awaitTargets(ctx context.Context, job *coordinatedJob, lost []cluster.Node) error {
-	deadline := time.Now().Add(job.plan.TargetGrace)
 	survivors := slices.DeleteFunc(slices.Clone(job.targets), func(n cluster.Node) bool {
 		return slices.ContainsFunc(lost, func(l cluster.Node) bool { return l.ID == n.ID })
 	})
 	c.abortNodes(ctx, job, survivors, "the targets of the job changed: it starts again")
+	// From now: their cleanup (spills, shards written) may take longer
+	// than the grace, which is the lost target's.
+	deadline := time.Now().Add(job.plan.TargetGrace)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	var last error

@@ -65,6 +65,9 @@ type memCluster struct {
 	// beforeRemove, when set, runs before RemoveObjects: an aborted
 	// job's cleanup.
 	beforeRemove func()
+	// abortDelay is how long each Abort call takes before it stops the
+	// job (a target's cleanup of its spills and shards).
+	abortDelay time.Duration
 	// finishFailures is how many Finish calls to each target fail (cut
 	// on their way) before one is sent.
 	finishFailures int
@@ -392,6 +395,13 @@ func (p memPeers) Finish(ctx context.Context, t cluster.Node, id string) error {
 }
 
 func (p memPeers) Abort(ctx context.Context, t cluster.Node, id, cause string) error {
+	if p.c.abortDelay > 0 {
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(p.c.abortDelay):
+		}
+	}
 	if w := p.c.worker(t.ID); w != nil {
 		return w.Abort(ctx, id, cause)
 	}

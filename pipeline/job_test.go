@@ -1405,6 +1405,35 @@ func TestLostTargetComingBackWithinGrace(t *testing.T) {
 	}
 }
 
+// The grace period starts once the targets left stopped the attempt: a
+// cleanup that takes longer than it (spills and shards removed) does not
+// use up the wait for the lost target, back at once.
+func TestSlowCleanupLeavesTheGraceToTheLostTarget(t *testing.T) {
+	inputs, spec, want := restartCase(t, 11)
+	spec.TargetGrace = "1s"
+	c := newMemCluster(t, 3, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.abortDelay = 1500 * time.Millisecond
+	var revived sync.WaitGroup
+	t.Cleanup(revived.Wait)
+	c.beforeCreate = func() {
+		c.kill("t2")
+		revived.Go(func() {
+			time.Sleep(200 * time.Millisecond)
+			c.revive("t2")
+		})
+	}
+	status, err := c.run(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Archived || status.Error != "" || status.Restarts != 1 {
+		t.Fatalf("status %+v: want finished after one restart", status)
+	}
+	equalOutputs(t, c.outputs("dst"), want)
+}
+
 // A lost target that does not come back within the grace period aborts
 // the job, naming the target, the phase and the input shards only it
 // held; nothing of the output stays.
