@@ -839,6 +839,14 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	// The asking job's attempt (none from a peer of an older build).
+	attempt := -1
+	if v := r.URL.Query().Get(peer.QueryAttempt); v != "" {
+		if attempt, err = strconv.Atoi(v); err != nil || attempt < 0 {
+			n.writeError(w, r, badRequest("attempt %.20q: not a number of 0 or more", v))
+			return
+		}
+	}
 	data, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxFetchSize))
 	if err != nil {
 		n.writeError(w, r, badRequest("read record list: %w", err))
@@ -860,7 +868,7 @@ func (n *Node) handleDsortRecords(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Length", strconv.FormatInt(length, 10))
 	out := newStallWriter(w, n.config.RecordsStall, n.config.BodyMinRate)
 	defer out.done()
-	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), records, out); err != nil {
+	if err := n.worker.ServeRecords(r.Context(), r.PathValue("id"), attempt, records, out); err != nil {
 		if !out.wrote.Load() {
 			// Refused before any byte (the job stopping, a record asked
 			// for twice): said, not a dropped connection the creator

@@ -485,13 +485,13 @@ func (p memPeers) RemoveObjects(ctx context.Context, b store.Bucket, names []str
 
 type memFetcher struct{ c *memCluster }
 
-func (f memFetcher) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+func (f memFetcher) Fetch(ctx context.Context, holder cluster.Node, id string, attempt int, records []shards.RecordMeta) (io.ReadCloser, error) {
 	w := f.c.worker(holder.ID)
 	if w == nil {
 		return nil, fmt.Errorf("holder %s is gone", holder.ID)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(w.ServeRecords(ctx, id, records, pw)) }()
+	go func() { pw.CloseWithError(w.ServeRecords(ctx, id, attempt, records, pw)) }()
 	return pr, nil
 }
 

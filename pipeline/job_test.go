@@ -1616,7 +1616,7 @@ func TestServeRecordsLengthAndFilePath(t *testing.T) {
 		if length, err = w.RecordsLength(run.id, metas); err != nil {
 			t.Fatal(err)
 		}
-		if err := w.ServeRecords(t.Context(), run.id, metas, run.out); err != nil {
+		if err := w.ServeRecords(t.Context(), run.id, -1, metas, run.out); err != nil {
 			t.Fatal(err)
 		}
 		if open := w.StreamFilesOpen(run.id); open != 0 {
@@ -2007,7 +2007,7 @@ func stuckStream(t *testing.T, id string) (*pipeline.Worker, *stuckWriter, chan 
 	}
 	out := &stuckWriter{cut: make(chan struct{})}
 	served := make(chan error, 1)
-	go func() { served <- w.ServeRecords(t.Context(), id, metas, out) }()
+	go func() { served <- w.ServeRecords(t.Context(), id, -1, metas, out) }()
 	time.Sleep(50 * time.Millisecond) // the stream is in its first write
 	return w, out, served
 }
@@ -2045,7 +2045,7 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 	finished := make(chan error, 1)
 	go func() { finished <- w.Finish(t.Context(), id) }()
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if err := w.ServeRecords(t.Context(), id, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
+		if err := w.ServeRecords(t.Context(), id, -1, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
 			break // Finish admits no new call: it runs
 		}
 		if time.Now().After(deadline) {
@@ -2400,17 +2400,29 @@ func TestPhaseRunsOnce(t *testing.T) {
 	}
 	// A record goes to one creator, once: a second request for it (its
 	// buffer given back by the first) is refused.
-	if err := w.ServeRecords(t.Context(), "srt-once", metas[:2], io.Discard); err != nil {
+	if err := w.ServeRecords(t.Context(), "srt-once", -1, metas[:2], io.Discard); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.ServeRecords(t.Context(), "srt-once", metas[1:3], io.Discard); !errors.Is(err, pipeline.ErrPhase) {
+	if err := w.ServeRecords(t.Context(), "srt-once", -1, metas[1:3], io.Discard); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("records asked for again: %v, want ErrPhase", err)
 	}
-	if err := w.ServeRecords(t.Context(), "srt-once", []shards.RecordMeta{metas[3], metas[3]}, io.Discard); !errors.Is(err, pipeline.ErrPhase) {
+	if err := w.ServeRecords(t.Context(), "srt-once", -1, []shards.RecordMeta{metas[3], metas[3]}, io.Discard); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("a record twice in one request: %v, want ErrPhase", err)
 	}
-	if err := w.ServeRecords(t.Context(), "srt-once", metas[2:4], io.Discard); err != nil {
+	if err := w.ServeRecords(t.Context(), "srt-once", -1, metas[2:4], io.Discard); err != nil {
 		t.Fatalf("records a refused request named, asked for alone: %v", err)
+	}
+	// Nor do they go to a creator of another attempt of the job (one
+	// given up, running on a target cut off): this attempt's creators
+	// would find them used up.
+	if len(metas) < 5 {
+		t.Fatalf("%d records: want 5 at least", len(metas))
+	}
+	if err := w.ServeRecords(t.Context(), "srt-once", 1, metas[4:5], io.Discard); !errors.Is(err, pipeline.ErrPhase) {
+		t.Fatalf("records asked for by another attempt: %v, want ErrPhase", err)
+	}
+	if err := w.ServeRecords(t.Context(), "srt-once", 0, metas[4:5], io.Discard); err != nil {
+		t.Fatalf("the record another attempt asked for, asked for by this one: %v", err)
 	}
 	if _, err := w.Extract(t.Context(), "srt-once"); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("a second extract: %v, want ErrPhase", err)

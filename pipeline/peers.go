@@ -87,5 +87,6 @@ type Targets interface {
 // Fetcher is how a target gets record bytes from the target holding them:
 // one request for many records, answered with a stream of frames.
 type Fetcher interface {
-	Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error)
+	// attempt is the asking job's (see Worker.ServeRecords).
+	Fetch(ctx context.Context, holder cluster.Node, id string, attempt int, records []shards.RecordMeta) (io.ReadCloser, error)
 }

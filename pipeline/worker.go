@@ -1294,7 +1294,7 @@ func (s recordSource) Open(ctx context.Context, holder int32, records []shards.R
 	if holder < 0 || int(holder) >= len(s.j.targets) {
 		return nil, fmt.Errorf("record holder %d is not a target of the job", holder)
 	}
-	body, err := s.j.w.config.Fetcher.Fetch(ctx, s.j.targets[holder], s.j.id, records)
+	body, err := s.j.w.config.Fetcher.Fetch(ctx, s.j.targets[holder], s.j.id, s.j.attempt, records)
 	if err != nil {
 		return nil, fmt.Errorf("fetch records from %s: %w", s.j.targets[holder].ID, err)
 	}
@@ -1308,10 +1308,16 @@ type Cutter interface{ Cut() }
 // for a target creating a shard. A writer that can read from a file (a
 // network connection) gets the bytes of records left in their input
 // shards by sendfile, from files this stream opens for itself.
-func (w *Worker) ServeRecords(ctx context.Context, id string, records []shards.RecordMeta, out io.Writer) error {
+func (w *Worker) ServeRecords(ctx context.Context, id string, attempt int, records []shards.RecordMeta, out io.Writer) error {
 	j, err := w.job(id)
 	if err != nil {
 		return err
+	}
+	if attempt >= 0 && attempt != j.attempt {
+		// A creator of an attempt given up (a target cut off from the
+		// coordinator, still running it) would use up this attempt's
+		// records: each is served once.
+		return fmt.Errorf("%w: records of job %s asked for by its attempt %d, and attempt %d runs here", ErrPhase, id, attempt+1, j.attempt+1)
 	}
 	if err := j.admit(); err != nil {
 		return err

@@ -631,12 +631,16 @@ func (c *Client) Jobs(ctx context.Context, t cluster.Node) ([]pipeline.JobStats,
 	return jobs, err
 }
 
+// QueryAttempt names the attempt of the job a records fetch is of.
+const QueryAttempt = "attempt"
+
 // Fetch asks a holder for records' bytes in one request. A holder that
 // sends nothing for RecordsStall while the caller waits for its answer or
 // its next bytes fails the fetch.
-func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, records []shards.RecordMeta) (io.ReadCloser, error) {
+func (c *Client) Fetch(ctx context.Context, holder cluster.Node, id string, attempt int, records []shards.RecordMeta) (io.ReadCloser, error) {
 	watch := c.watchStall(ctx, fmt.Errorf("%w: holder %s at %s sent nothing for %s", api.ErrUnavailable, holder.ID, holder.URL, c.recordsStall))
-	resp, err := c.doWith(watch.ctx, c.records, http.MethodPost, holder.URL+"/v1/sort/records/"+url.PathEscape(id), bytes.NewReader(pipeline.AppendFetch(nil, records)), "application/msgpack")
+	link := holder.URL + "/v1/sort/records/" + url.PathEscape(id) + "?" + QueryAttempt + "=" + strconv.Itoa(attempt)
+	resp, err := c.doWith(watch.ctx, c.records, http.MethodPost, link, bytes.NewReader(pipeline.AppendFetch(nil, records)), "application/msgpack")
 	if err != nil {
 		return nil, watch.end(err)
 	}

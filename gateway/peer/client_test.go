@@ -138,7 +138,7 @@ func TestFetchFromAStalledHolderFails(t *testing.T) {
 	defer server.Close()
 	// A stall bound that a loaded machine's first round trip fits in.
 	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1", RecordsStall: time.Second})
-	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", nil)
+	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,8 +159,10 @@ func TestFetchFromAStalledHolderFails(t *testing.T) {
 // every id back.
 func TestFetchCarriesNoKeys(t *testing.T) {
 	got := make(chan []byte, 1)
+	attempt := make(chan string, 1)
 	server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
+		attempt <- r.URL.Query().Get(QueryAttempt)
 		got <- body
 	}))
 	defer server.Close()
@@ -169,11 +171,14 @@ func TestFetchCarriesNoKeys(t *testing.T) {
 		records[i] = shards.RecordMeta{ID: shards.RecordID{Shard: 1, Record: int32(i)}, Key: shards.Key{Kind: shards.KeyString, String: strings.Repeat("k", 1<<20)}, Size: 10, Holder: 2}
 	}
 	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "t1"})
-	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", records)
+	body, err := c.Fetch(t.Context(), cluster.Node{ID: "t2", URL: server.URL}, "srt-1", 2, records)
 	if err != nil {
 		t.Fatal(err)
 	}
 	body.Close()
+	if a := <-attempt; a != "2" {
+		t.Fatalf("the fetch names attempt %q, want the asking job's 2", a)
+	}
 	sent := <-got
 	if len(sent) > 64<<10 {
 		t.Fatalf("a fetch of %d records sent %d bytes", len(records), len(sent))
