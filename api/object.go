@@ -184,7 +184,9 @@ type GetOptions struct {
 }
 
 // Get opens an object for reading. The caller closes the reader. The
-// returned meta has the object's size, checksum and version.
+// returned meta has the object's checksum and version, and as its Size
+// the length of what the reader returns: the object's, or of the range
+// or the archive member asked for (the checksum is the whole object's).
 func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
 	if opts.Offset < 0 || opts.Length < 0 {
 		return nil, store.ObjectMeta{}, fmt.Errorf("%w: get %s/%s: offset %d and length %d: neither may be negative", ErrBadRequest, bucket, name, opts.Offset, opts.Length)
