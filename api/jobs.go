@@ -138,7 +138,7 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			case node.Error != "":
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
 				j.Unanswered = append(j.Unanswered, node.ID)
-			case node.Starting && !hasNode(j, node.ID):
+			case node.Starting && !hasNode(j, node.ID) && (j.Running || node.Started < ended[id]):
 				// Restarted, it resumes its jobs (downloads) before it
 				// lists them: waited for, as one that did not answer.
 				j.Errors = append(j.Errors, node.ID+": is starting: its part of the job (resumed, if it resumes it) is not known yet")

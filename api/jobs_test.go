@@ -89,6 +89,12 @@ func TestClusterJobsWithAStartingTarget(t *testing.T) {
 	if watch.Ended(jobs[0]) {
 		t.Fatal("the wait for a job whose target is starting again ended at once")
 	}
+	// A job that ended before the target restarted is not its to resume.
+	job.Finished = 120
+	status.Nodes[0].Jobs = []api.JobStatus{job}
+	if jobs := api.ClusterJobs(status); len(jobs) != 1 || len(jobs[0].Unanswered) != 0 || len(jobs[0].Errors) != 0 {
+		t.Fatalf("a job that ended before its target restarted: %+v", jobs)
+	}
 }
 
 // A target of a job that has left the cluster aborts the job: what it

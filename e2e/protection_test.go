@@ -569,7 +569,7 @@ func TestMakeNCopiesUnderPuts(t *testing.T) {
 		if err != nil && strings.Contains(errOut, "aborted") {
 			break
 		}
-		if err != nil || !strings.Contains(out, "done") || try == 5 {
+		if err != nil || !strings.Contains(errOut, ": done,") || try == 5 {
 			t.Fatalf("ais job wait of a stopped job (try %d): %v %q %q", try, err, out, errOut)
 		}
 	}
