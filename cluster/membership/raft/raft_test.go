@@ -1387,7 +1387,7 @@ func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
 		return nil
 	}
 	t.Cleanup(func() { takingOffice = nil }) // (after the close below)
-	c, _ = start() // (restarted, it serves what it applied: no office needed)
+	c, _ = start()                           // (restarted, it serves what it applied: no office needed)
 	t.Cleanup(func() { c.Close() })
 	eventually(t, "g1 leads the log again", func() bool { return c.leading.Load() })
 	if m := c.Current().Map; m == nil || m.Primary != "g1" {
