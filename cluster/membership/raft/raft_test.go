@@ -1386,8 +1386,10 @@ func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
 		}
 		return nil
 	}
-	t.Cleanup(func() { takingOffice = nil }) // (after the close below)
-	c, _ = start()                           // (restarted, it serves what it applied: no office needed)
+	// Reset after the close below; restarted, the gateway serves what it
+	// applied (no office needed to start).
+	t.Cleanup(func() { takingOffice = nil })
+	c, _ = start()
 	t.Cleanup(func() { c.Close() })
 	eventually(t, "g1 leads the log again", func() bool { return c.leading.Load() })
 	if m := c.Current().Map; m == nil || m.Primary != "g1" {
