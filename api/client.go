@@ -540,9 +540,6 @@ const DefaultGatewayTimeout = 15 * time.Second
 // before it answers, each start bounded by two minutes in all.
 const JobStartTimeout = 3 * time.Minute
 
-// jobStartTimeout is JobStartTimeout, shortened by the tests.
-var jobStartTimeout = JobStartTimeout
-
 // SetGatewayTimeout sets how long the client waits for a gateway to start
 // answering before it turns to another; zero waits as long as the
 // request's context allows.
@@ -559,7 +556,7 @@ func (c *Client) hopContext(ctx context.Context, gateway string, startsJob bool)
 	}
 	timeout := c.gatewayTimeout
 	if startsJob {
-		timeout = max(timeout, jobStartTimeout)
+		timeout = max(timeout, JobStartTimeout)
 	}
 	hopCtx, cancel := context.WithCancelCause(ctx)
 	timer := time.AfterFunc(timeout, func() {

@@ -118,10 +118,9 @@ func (c *Client) DsortList(ctx context.Context, regex string, onlyActive bool) (
 
 // DsortAbort stops a running job.
 func (c *Client) DsortAbort(ctx context.Context, id string) error {
-	// Slow: the gateway answers once every target stopped the job, which
-	// may take longer than a gateway's usual answer; bounded all the same
-	// (a gateway that hangs is left for another, as StopJob does).
-	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/sort/abort", query: url.Values{QueryUUID: {id}}, slow: true}, nil)
+	// Patient: the gateway answers once every target stopped the job,
+	// which may take longer than a gateway's usual answer.
+	return c.doJSON(ctx, request{method: http.MethodDelete, path: "/v1/sort/abort", query: url.Values{QueryUUID: {id}}, patient: true}, nil)
 }
 
 // DsortRemove forgets a finished job.

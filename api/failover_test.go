@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -119,31 +118,6 @@ func TestHungGatewayIsLeft(t *testing.T) {
 	}
 	if live.calls.Load() != before+1 {
 		t.Fatal("the next POST did not go to the live gateway")
-	}
-}
-
-// A dSort job's abort waits long for its gateway (every target stops
-// the job first), but not for ever: a gateway that hangs is left for
-// another, as a job's stop is.
-func TestDsortAbortLeavesAHungGateway(t *testing.T) {
-	defer api.SetJobStartTimeout(200 * time.Millisecond)()
-	release := make(chan struct{})
-	hung := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
-	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) {})
-	c := api.NewClient(hung.URL).AddGateways(live.URL).SetGatewayTimeout(100 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := c.DsortAbort(ctx, "dsort-1"); err != nil {
-		t.Fatalf("an abort with the first gateway hung: %v", err)
-	}
-	if live.calls.Load() != 1 {
-		t.Fatalf("the live gateway was asked %d times, want once", live.calls.Load())
 	}
 }
 
