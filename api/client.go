@@ -330,7 +330,8 @@ func (c *Client) knowsNode(link string) bool {
 	}
 	same := func(node string) bool {
 		n, err := url.Parse(node)
-		return err == nil && n.Scheme == u.Scheme && strings.EqualFold(n.Host, u.Host)
+		// (The same host upgraded to https: an ingress's redirect.)
+		return err == nil && (n.Scheme == u.Scheme || u.Scheme == "https") && strings.EqualFold(n.Host, u.Host)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

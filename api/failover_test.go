@@ -153,6 +153,18 @@ func TestTokenStaysWithTheClustersNodes(t *testing.T) {
 	if got, _ := knownAuth.Load().(string); got != "Bearer secret-token" {
 		t.Fatalf("a redirect to a gateway the client knows carried %q", got)
 	}
+	// The same host upgraded to https (an ingress's redirect) is known;
+	// another host, or the same downgraded, is not.
+	lb := api.NewClient("http://lb.example")
+	for link, want := range map[string]bool{"https://lb.example/v1/health": true, "http://LB.example/v1/health": true,
+		"https://evil.example/v1/health": false, "http://lb.example.evil/v1/health": false} {
+		if got := api.KnowsNode(lb, link); got != want {
+			t.Errorf("a redirect to %s: known %v, want %v", link, got, want)
+		}
+	}
+	if api.KnowsNode(api.NewClient("https://lb.example"), "http://lb.example/v1/health") {
+		t.Error("a redirect from https to http of the host: known")
+	}
 }
 
 // The client learns the gateways from the maps it reads.
