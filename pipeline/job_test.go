@@ -2166,6 +2166,76 @@ func TestTargetAbortRemovesIndexes(t *testing.T) {
 	}
 }
 
+// lostAnswerOwner is an ownerStore whose first index write lands at its
+// owner and then loses its answer: the target aborts the job (its
+// coordinator gone) before it hears back.
+type lostAnswerOwner struct {
+	ownerStore
+	lost func(ctx context.Context, name string)
+}
+
+func (o lostAnswerOwner) PutToOwner(ctx context.Context, b store.Bucket, name string, data []byte, custom map[string]string) (store.Stamp, error) {
+	stamp, err := o.ownerStore.PutToOwner(ctx, b, name, data, custom)
+	if err == nil && formats.IsIndexName(name) && o.lost != nil {
+		o.lost(ctx, name)
+		if ctx.Err() != nil {
+			return store.Stamp{}, context.Cause(ctx)
+		}
+	}
+	return stamp, err
+}
+
+// A target's own abort removes an output its owner stored whose answer
+// the abort cut short (the write not acknowledged here): no coordinator
+// may be left to remove it.
+func TestTargetAbortRemovesAWriteItDidNotHearBackFrom(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	var c *memCluster
+	var once sync.Once
+	var lostName string
+	var leftAfter atomic.Int64
+	leftAfter.Store(-1)
+	checked := make(chan struct{})
+	c = newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		return lostAnswerOwner{ownerStore: ownerStore{Store: st, cluster: &c}, lost: func(ctx context.Context, name string) {
+			once.Do(func() {
+				lostName = name
+				go func() {
+					defer close(checked)
+					w := c.worker(id)
+					for _, job := range w.Jobs() {
+						w.Abort(context.Background(), job.ID, "its coordinator is gone")
+					}
+					left := int64(0)
+					for _, st := range c.stores {
+						if _, err := st.Head(context.Background(), store.NewBucket("dst"), name); err == nil {
+							left++
+						}
+					}
+					leftAfter.Store(left)
+				}()
+				<-ctx.Done() // the abort cuts the write's wait for its answer
+			})
+		}}
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	// The coordinator's own cleanup (it is alive here) waits for the check.
+	c.beforeRemove = func() {
+		select {
+		case <-checked:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	spec := baseSpec("in-{0..5}.tar", "out-{000..999}.tar")
+	spec.OutputIndex = true
+	c.run(spec)
+	<-checked
+	if got := leftAfter.Load(); got != 0 {
+		t.Fatalf("the index %s, stored and its answer cut short by the target's abort, is left on %d targets", lostName, got)
+	}
+}
+
 // deletesOwner is a store that writes and removes through an owner
 // elsewhere: the other store.
 type deletesOwner struct {

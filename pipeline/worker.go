@@ -263,7 +263,10 @@ type targetJob struct {
 		// watchdog aborts the job when the coordinator falls silent.
 		watchdog *time.Timer
 		journal  *os.File
-		stats    JobStats
+		// journaled are the names the journal lists: an abort removes
+		// those whose write was not acknowledged (it may have landed).
+		journaled []string
+		stats     JobStats
 		// warningBytes are the bytes of stats.Warnings.
 		warningBytes int
 		result       *extract.Result
@@ -1031,6 +1034,7 @@ func (j *targetJob) journalShard(name string) error {
 	if _, err := j.mu.journal.Write(append(line, '\n')); err != nil {
 		return fmt.Errorf("dsort journal: %w", err)
 	}
+	j.mu.journaled = append(j.mu.journaled, name)
 	// Durable before the shard is: a shard stored and not listed would
 	// outlive a power loss as output of a job that never finished (a
 	// sync is ~0.15 ms here, beside a shard's megabytes).
@@ -1850,12 +1854,36 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	j.cancel(fmt.Errorf("%w: %s", ErrAborted, cause))
 	j.active.Wait()
 	j.mu.Lock()
-	written := j.mu.written
+	written, journaled := j.mu.written, j.mu.journaled
 	j.mu.written = nil
 	j.mu.Unlock()
 	// Exactly the copies this job wrote go: a shard of the same name
 	// written since (another job) stays.
 	failed := 0
+	acknowledged := map[string]bool{}
+	for _, shard := range written {
+		acknowledged[shard.name] = true
+	}
+	// A write cut short by the abort (its answer lost, its owner's copy
+	// made) goes if this job's (an attempt of it up to this one) wrote
+	// the copy there: no coordinator may be left to remove it.
+	for _, name := range journaled {
+		if acknowledged[name] {
+			continue
+		}
+		acknowledged[name] = true // (listed once)
+		ctx := context.WithoutCancel(j.ctx)
+		var err error
+		if ow, ok := w.config.Store.(OwnerWriter); ok {
+			err = ow.DeleteJobFromOwner(ctx, j.plan.Output, name, id, j.attempt+1)
+		} else {
+			_, err = w.removeIfWrittenBy(ctx, j.plan.Output, name, id, j.attempt+1)
+		}
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+			j.logger.Warn("abort: remove an output shard whose write was cut short", "shard", name, "err", err)
+			failed++
+		}
+	}
 	for _, shard := range written {
 		ctx := context.WithoutCancel(j.ctx)
 		var err error
