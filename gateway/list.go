@@ -194,6 +194,13 @@ func (n *Node) handleListObjects(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if acceptsMsgpack(r) {
+		if len(page.Incomplete) > 0 {
+			// AIStore's msgpack page has no field to say so: a partial
+			// page would read whole (a sync, a delete acting on it).
+			w.Header().Set("Retry-After", "1")
+			n.writeError(w, r, fmt.Errorf("%w: targets %s are offline: the listing would miss their objects (the JSON answer names them in incomplete)", api.ErrUnavailable, strings.Join(page.Incomplete, ", ")))
+			return
+		}
 		writeMsgpack(w, page)
 		return
 	}
