@@ -52,7 +52,7 @@ func (n *Node) handleDaemonGet(w http.ResponseWriter, r *http.Request) {
 	case whatMap:
 		writeJSON(w, n.currentMap())
 	case whatBuckets:
-		writeJSON(w, n.currentBuckets())
+		writeJSON(w, n.shownBuckets(r, n.currentBuckets()))
 	case whatSnode:
 		writeJSON(w, n.snode())
 	case whatConfig, whatClusterConfig:

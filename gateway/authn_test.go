@@ -1552,3 +1552,30 @@ func TestIndexShardsNeedsGet(t *testing.T) {
 		t.Fatalf("index-shard with PUT and GET: %d %s", status, msg)
 	}
 }
+
+// An ht:// origin's user and password are an admin's to read, as to set:
+// a user who may HEAD the bucket, or list the cluster's buckets, reads
+// the origin without them.
+func TestOriginCredentialsAreTheAdmins(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer origin.Close()
+	secret := strings.Replace(origin.URL, "http://", "http://ops:hunter2-secret@", 1)
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	if err := admin.CreateBucket(ctx, "ais://site", map[string]any{"extra": map[string]any{"http": map[string]any{"origin": secret}}}); err != nil {
+		t.Fatal(err)
+	}
+	reader := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour))
+	props, err := reader.BucketProps(ctx, "site")
+	if err != nil || props.Extra == nil || props.Extra.HTTP == nil || strings.Contains(props.Extra.HTTP.Origin, "hunter2") || !strings.Contains(props.Extra.HTTP.Origin, strings.TrimPrefix(origin.URL, "http://")) {
+		t.Fatalf("a reader's HEAD of the bucket: %+v %v", props.Extra, err)
+	}
+	status, body := callAs(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=bmd", signToken(t, c.keys, authn.Grants{Perm: authn.ReadOnly}, time.Hour), nil)
+	if status != http.StatusOK || strings.Contains(body, "hunter2") {
+		t.Fatalf("a reader's bucket metadata: %d %s", status, body)
+	}
+	if props, err := admin.BucketProps(ctx, "site"); err != nil || props.Extra.HTTP.Origin != secret {
+		t.Fatalf("the admin's HEAD of the bucket: %+v %v", props.Extra, err)
+	}
+}

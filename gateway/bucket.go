@@ -17,6 +17,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -317,7 +318,7 @@ func (n *Node) handleBucketProps(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	data, _ := json.Marshal(props)
+	data, _ := json.Marshal(n.shownProps(r, props))
 	w.Header().Set(api.HeaderBucketProps, string(data))
 	if q := r.URL.Query(); q.Has(api.QuerySummary) {
 		// As AIStore: bsumm_remote=true counts the remote's objects too.
@@ -364,6 +365,37 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 // credentials, somewhere else. Any patch that names extra is such a
 // change: one that leaves it as this gateway sees it may be applied over
 // another admin's change the gateway has not seen yet.
+// shownProps are a bucket's props as a caller may read them: an ht://
+// origin's user and password (https://user:secret@host) only to an
+// admin, who alone may set them (checkExtraChange), and to the nodes.
+func (n *Node) shownProps(r *http.Request, props store.Props) store.Props {
+	if props.Extra == nil || props.Extra.HTTP == nil || !strings.Contains(props.Extra.HTTP.Origin, "@") {
+		return props
+	}
+	if n.verifier == nil {
+		return props // (no users: every caller is the cluster's admin)
+	}
+	if _, err := n.authorize(r, authn.PermAdmin, ""); err == nil {
+		return props
+	}
+	shown := props.Clone()
+	shown.Extra.HTTP.Origin = redact.Link(shown.Extra.HTTP.Origin)
+	return shown
+}
+
+// shownBuckets are the bucket metadata as a caller may read them (see
+// shownProps).
+func (n *Node) shownBuckets(r *http.Request, md *store.BucketMetadata) *store.BucketMetadata {
+	if md == nil {
+		return nil
+	}
+	shown := &store.BucketMetadata{Version: md.Version, Buckets: make(map[store.Bucket]store.Props, len(md.Buckets))}
+	for b, props := range md.Buckets {
+		shown.Buckets[b] = n.shownProps(r, props)
+	}
+	return shown
+}
+
 func (n *Node) checkExtraChange(r *http.Request, b store.Bucket, patch json.RawMessage) error {
 	if _, err := n.bucketProps(b); err != nil {
 		return err

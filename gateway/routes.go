@@ -630,7 +630,7 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, n.currentMap())
 	case whatBuckets:
-		writeJSON(w, n.currentBuckets())
+		writeJSON(w, n.shownBuckets(r, n.currentBuckets()))
 	case whatStatus:
 		// A job in the body asks for its status (AIStore's clients wait
 		// on it); none, for every node's.
