@@ -672,17 +672,26 @@ func TestReceiveBoundsPeerInput(t *testing.T) {
 	}
 }
 
-// A run a newer map's run replaces is aborted with that cause, not
-// failed: the job list must not show it as an error.
-func TestReplacedRunIsAbortedNotFailed(t *testing.T) {
+// failingRun starts a run on t2 (in maintenance) whose sends to t1 keep
+// failing.
+func failingRun(t *testing.T) *rebalance.Manager {
+	t.Helper()
 	all := newStores(t, "t1", "t2")
 	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
 	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
 	mg := rebalance.NewManager(ctx, rebalance.ManagerConfig{Run: rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all, fail: errors.New("connection reset")}}})
-	defer mg.Wait()
-	defer cancel()
+	t.Cleanup(func() {
+		cancel()
+		mg.Wait()
+	})
 	mg.Start(mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance)))
+	return mg
+}
+
+// A run a newer map's run replaces is aborted with that cause, not
+// failed: the job list must not show it as an error.
+func TestReplacedRunIsAbortedNotFailed(t *testing.T) {
+	mg := failingRun(t)
 	time.Sleep(100 * time.Millisecond) // failed once, waiting to try again
 	mg.Start(mapWith(3, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateActive)))
 	deadline := time.Now().Add(10 * time.Second)
@@ -1148,14 +1157,7 @@ func TestCopyRewrittenAfterItWasSentIsMovedAgain(t *testing.T) {
 // A run that keeps failing says why while it runs (and tries again): the
 // job list showed it running, with no word of the failure.
 func TestRetryingRunSaysWhy(t *testing.T) {
-	all := newStores(t, "t1", "t2")
-	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	mg := rebalance.NewManager(ctx, rebalance.ManagerConfig{Run: rebalance.Config{Self: "t2", Store: all["t2"], Sender: sender{stores: all, fail: errors.New("connection reset")}}})
-	defer mg.Wait()
-	defer cancel()
-	mg.Start(mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance)))
+	mg := failingRun(t)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		statuses := mg.Statuses()

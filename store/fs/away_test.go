@@ -468,6 +468,28 @@ func TestMountpathLeftOutOfTheConfigComesBackReturning(t *testing.T) {
 	}
 }
 
+// diskNotMounted moves a mountpath's directory to disk, an empty one in
+// its place: its disk did not mount.
+func diskNotMounted(t *testing.T, dir, disk string) {
+	t.Helper()
+	if err := os.Rename(dir, disk); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkDisabledForItsDisk fails unless the mountpath at path is disabled,
+// saying why (its disk not mounted).
+func checkDisabledForItsDisk(t *testing.T, st *fs.Store, path string) {
+	t.Helper()
+	statuses := st.MountpathStatuses()
+	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == path }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
+		t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, path)
+	}
+}
+
 // A mountpath the store used before that comes up without its .ais (its
 // disk did not mount: an empty directory) is disabled at start, not
 // filled: writes would land beneath the mount, its objects missing.
@@ -482,22 +504,13 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 	name := nameOn(st, b, b2)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
-	// The disk of b did not mount: its directory is empty.
-	if err := os.Rename(b2, disk); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(b2, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	diskNotMounted(t, b2, disk)
 	for range 2 { // and not at the next start either
 		st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		statuses := st.MountpathStatuses()
-		if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
-			t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
-		}
+		checkDisabledForItsDisk(t, st, b2)
 		// Nor enabled by hand while its disk is away.
 		if err := st.EnableMountpath(t.Context(), b2); err == nil || !strings.Contains(err.Error(), "mount") {
 			t.Fatalf("enable of a mountpath whose disk is not there: %v, want refused", err)
@@ -545,22 +558,13 @@ func TestAttachedMountpathConfiguredLaterWithoutItsDiskIsDisabled(t *testing.T) 
 	name := nameOn(st, b, b2)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
-	// The disk of b did not mount: its directory is empty.
-	if err := os.Rename(b2, filepath.Join(root, "disk")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(b2, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	diskNotMounted(t, b2, filepath.Join(root, "disk"))
 	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	statuses := st.MountpathStatuses()
-	if i := slices.IndexFunc(statuses, func(s store.MountpathStatus) bool { return s.Path == b2 }); i < 0 || statuses[i].State != "disabled" || !strings.Contains(statuses[i].Reason, "mounted") {
-		t.Fatalf("statuses %+v: want %s disabled, saying why", statuses, b2)
-	}
+	checkDisabledForItsDisk(t, st, b2)
 	if entries, _ := os.ReadDir(b2); len(entries) > 0 {
 		t.Fatalf("made beneath the missing disk's mount: %v", entries)
 	}
