@@ -402,13 +402,12 @@ func TestBucketMetadataSavedWithAMountpathRefusing(t *testing.T) {
 	}
 }
 
-// The newest record of the mountpaths away may be on an attached one
-// only (a configured one disabled after the attach took no later record):
-// a restart reads it, and the configured one comes back returning, not
-// enabled with its stale copies.
-func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
-	root := t.TempDir()
-	a, attached := filepath.Join(root, "a"), filepath.Join(root, "b")
+// withAttached opens a store on ROOT/a, with a bucket of one copy, and
+// attaches ROOT/b to it.
+func withAttached(t *testing.T) (st *fs.Store, root, a, attached string, b store.Bucket) {
+	t.Helper()
+	root = t.TempDir()
+	a, attached = filepath.Join(root, "a"), filepath.Join(root, "b")
 	if err := os.MkdirAll(attached, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -416,10 +415,19 @@ func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := mirrorBucket(t, st, "plain", 1, false)
+	b = mirrorBucket(t, st, "plain", 1, false)
 	if err := st.AttachMountpath(t.Context(), attached); err != nil {
 		t.Fatal(err)
 	}
+	return st, root, a, attached, b
+}
+
+// The newest record of the mountpaths away may be on an attached one
+// only (a configured one disabled after the attach took no later record):
+// a restart reads it, and the configured one comes back returning, not
+// enabled with its stale copies.
+func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
+	st, _, a, _, b := withAttached(t)
 	name := nameOn(st, b, a)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	if err := st.DisableMountpath(t.Context(), a, "by hand"); err != nil {
@@ -427,7 +435,7 @@ func TestRestartReadsTheAwayRecordOfAnAttachedMountpath(t *testing.T) {
 	}
 	storetest.Put(t, st, b, name, []byte("v2"))
 	st.Close()
-	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -542,24 +550,12 @@ func TestMountpathWithoutItsDiskIsDisabledAtStart(t *testing.T) {
 // So is one attached while the node ran, then written into the config:
 // the record has it as attached, not configured, and it is no new disk.
 func TestAttachedMountpathConfiguredLaterWithoutItsDiskIsDisabled(t *testing.T) {
-	root := t.TempDir()
-	a, b2 := filepath.Join(root, "a"), filepath.Join(root, "b")
-	if err := os.MkdirAll(b2, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := mirrorBucket(t, st, "plain", 1, false)
-	if err := st.AttachMountpath(t.Context(), b2); err != nil {
-		t.Fatal(err)
-	}
+	st, root, a, b2, b := withAttached(t)
 	name := nameOn(st, b, b2)
 	storetest.Put(t, st, b, name, []byte("v1"))
 	st.Close()
 	diskNotMounted(t, b2, filepath.Join(root, "disk"))
-	st, err = fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{a, b2}})
 	if err != nil {
 		t.Fatal(err)
 	}
