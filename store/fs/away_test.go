@@ -1117,6 +1117,24 @@ func TestDiskUnderANewPathReturns(t *testing.T) {
 	}
 }
 
+// goneUnguarded deletes other (a tombstone) while the disabled mountpath
+// away is gone, detaches away, and collects the tombstone: attached
+// again, away comes back unguarded.
+func goneUnguarded(t *testing.T, st *fs.Store, b store.Bucket, away, other string) {
+	t.Helper()
+	ctx := t.Context()
+	stamp := store.Stamp{Clock: time.Now().UnixNano()}
+	if err := st.Delete(ctx, b, other, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DetachMountpath(ctx, away, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.DropTombstone(ctx, b, other, stamp); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A delete or an overwrite while an unguarded mountpath is being
 // reconciled removes the copy its reconcile kept there (a mirror's, of
 // the same version as the current ones): promoted, the mountpath serves
@@ -1152,18 +1170,7 @@ func TestWritesDuringAnUnguardedReconcileStay(t *testing.T) {
 	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
 		t.Fatal(err)
 	}
-	stamp := store.Stamp{Clock: time.Now().UnixNano()}
-	if err := st.Delete(ctx, b, other, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DetachMountpath(ctx, away, nil); err != nil {
-		t.Fatal(err)
-	}
-	// The tombstones collected while it was gone: it comes back
-	// unguarded.
-	if err := st.DropTombstone(ctx, b, other, stamp); err != nil {
-		t.Fatal(err)
-	}
+	goneUnguarded(t, st, b, away, other)
 	if err := st.Resilver(ctx, nil); err != nil { // x's second copy made elsewhere
 		t.Fatal(err)
 	}
@@ -1342,17 +1349,7 @@ func TestUnguardedReconcileKeepsTheObjectReadable(t *testing.T) {
 	if _, err := st.Put(ctx, b, "x", strings.NewReader("older"), store.PutOptions{Size: 5, Stamp: older}); err != nil {
 		t.Fatal(err)
 	}
-	stamp := store.Stamp{Clock: time.Now().UnixNano()}
-	if err := st.Delete(ctx, b, other, store.DeleteOptions{Stamp: stamp, Tombstone: true}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.DetachMountpath(ctx, away, nil); err != nil {
-		t.Fatal(err)
-	}
-	// The tombstones collected while it was gone: it comes back unguarded.
-	if err := st.DropTombstone(ctx, b, other, stamp); err != nil {
-		t.Fatal(err)
-	}
+	goneUnguarded(t, st, b, away, other)
 	if err := st.AttachMountpath(ctx, away); err != nil {
 		t.Fatal(err)
 	}
