@@ -1318,17 +1318,8 @@ func TestConditionalPutAfterAnAttachWhileAway(t *testing.T) {
 // reconcile, not as missing.
 func TestUnguardedReconcileKeepsTheObjectReadable(t *testing.T) {
 	ctx := t.Context()
-	root := t.TempDir()
-	cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2"), filepath.Join(root, "mp3")}, NoSync: true}
-	st, err := fs.Open(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := mirrorBucket(t, st, "b", 1, false)
 	away := st.MountpathOf(b, "x")
 	other := ""
 	for i := 0; other == ""; i++ {
