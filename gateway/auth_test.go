@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -315,5 +316,42 @@ func TestRemoveByJobKeepsOthersObjects(t *testing.T) {
 	}
 	if _, err := target.Store.Head(ctx, b, "ours.tar"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the job's output stays: %v", err)
+	}
+}
+
+// A job's copy goes by its attempt whatever the asker's clock: a target
+// removing an index whose write it did not hear back from (an abort) is
+// behind the owner's clock, which stamped the copy.
+func TestRemoveByJobAttemptIgnoresTheAskersClock(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "dst", nil); err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0]
+	b := store.NewBucket("dst")
+	custom := map[string]string{"dsort.job": "srt-1", "dsort.attempt": "0"}
+	for _, name := range []string{"a.tar.idx", "b.tar.idx"} {
+		// Stamped by the owner's clock, ahead of the asker's.
+		if _, err := target.Store.Put(ctx, b, name, strings.NewReader("idx"), store.PutOptions{Size: 3, Custom: custom, Stamp: store.Stamp{Map: 2, Clock: time.Now().UnixNano()}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	node := cluster.Node{ID: target.Node.ID(), Role: cluster.RoleTarget, URL: target.URL()}
+	behind := store.Stamp{Map: 1, Clock: time.Now().Add(-time.Minute).UnixNano()}
+	// Without an attempt bound, a copy newer than the request stays (the
+	// job may have written it since); with one, the attempt tells.
+	if _, err := peers.Remove(ctx, node, b, peer.RemoveRequest{Names: []string{"a.tar.idx"}, Job: "srt-1", Stamp: behind}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := target.Store.Head(ctx, b, "a.tar.idx"); err != nil {
+		t.Fatalf("a copy newer than an unbounded removal: %v, want it kept", err)
+	}
+	if _, err := peers.Remove(ctx, node, b, peer.RemoveRequest{Names: []string{"b.tar.idx"}, Job: "srt-1", BeforeAttempt: 1, Stamp: behind}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := target.Store.Head(ctx, b, "b.tar.idx"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the job's attempt-0 copy after a removal of attempts before 1 by a clock behind: %v, want it gone", err)
 	}
 }

@@ -1131,7 +1131,10 @@ func (n *Node) handleRemoveObjects(w http.ResponseWriter, r *http.Request) {
 				// (answered 200, the job's output would stay for good).
 				return fmt.Errorf("%s/%s: %w", b, name, herr)
 			}
-			if herr != nil || !writtenByJob(meta, req.Job, req.BeforeAttempt) || meta.Stamp.Compare(req.Stamp) > 0 {
+			// Newer than the request: a copy the job wrote since (without
+			// an attempt bound, which tells that by itself: the copy's
+			// stamp is the owner's clock, ahead of the asker's maybe).
+			if herr != nil || !writtenByJob(meta, req.Job, req.BeforeAttempt) || req.BeforeAttempt <= 0 && meta.Stamp.Compare(req.Stamp) > 0 {
 				return nil
 			}
 			jobOpts := opts

@@ -2206,6 +2206,11 @@ func TestTargetAbortRemovesAWriteItDidNotHearBackFrom(t *testing.T) {
 					for _, job := range w.Jobs() {
 						w.Abort(context.Background(), job.ID, "its coordinator is gone")
 					}
+					// An index goes through the orphans the node retries.
+					if !w.HasOrphans() {
+						t.Error("no orphan queued for the index whose write was cut short")
+					}
+					w.RemoveOrphans(context.Background())
 					left := int64(0)
 					for _, st := range c.stores {
 						if _, err := st.Head(context.Background(), store.NewBucket("dst"), name); err == nil {

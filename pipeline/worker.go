@@ -1055,6 +1055,7 @@ func (j *targetJob) closeJournal() {
 		j.mu.journal.Close()
 		j.mu.journal = nil
 	}
+	j.mu.journaled = nil // (an ended job is kept a while: not its names)
 }
 
 func (j *targetJob) dropJournal() {
@@ -1855,7 +1856,7 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	j.active.Wait()
 	j.mu.Lock()
 	written, journaled := j.mu.written, j.mu.journaled
-	j.mu.written = nil
+	j.mu.written, j.mu.journaled = nil, nil
 	j.mu.Unlock()
 	// Exactly the copies this job wrote go: a shard of the same name
 	// written since (another job) stays.
@@ -1864,22 +1865,28 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	for _, shard := range written {
 		acknowledged[shard.name] = true
 	}
-	// A write cut short by the abort (its answer lost, its owner's copy
-	// made) goes if this job's (an attempt of it up to this one) wrote
-	// the copy there: no coordinator may be left to remove it.
+	// A write cut short by the abort (its answer lost, the copy made)
+	// goes if this job's (an attempt of it up to this one) wrote that
+	// copy: no coordinator may be left to remove it. An index, stored at
+	// its owner, goes through the orphans the node retries (an owner
+	// slow or away holds no abort); a shard, stored here, at once.
+	queued := 0
 	for _, name := range journaled {
 		if acknowledged[name] {
 			continue
 		}
 		acknowledged[name] = true // (listed once)
-		ctx := context.WithoutCancel(j.ctx)
-		var err error
-		if ow, ok := w.config.Store.(OwnerWriter); ok {
-			err = ow.DeleteJobFromOwner(ctx, j.plan.Output, name, id, j.attempt+1)
-		} else {
-			_, err = w.removeIfWrittenBy(ctx, j.plan.Output, name, id, j.attempt+1)
+		if _, ok := w.config.Store.(OwnerWriter); ok && formats.IsIndexName(name) {
+			w.mu.Lock()
+			if o := (orphan{j.plan.Output, name, id, j.attempt + 1}); !slices.Contains(w.mu.orphans, o) {
+				w.mu.orphans = append(w.mu.orphans, o)
+			}
+			w.mu.Unlock()
+			queued++
+			continue
 		}
-		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) {
+		_, err := w.removeIfWrittenBy(context.WithoutCancel(j.ctx), j.plan.Output, name, id, j.attempt+1)
+		if err != nil && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrBucketNotFound) && !errors.Is(err, store.ErrExists) {
 			j.logger.Warn("abort: remove an output shard whose write was cut short", "shard", name, "err", err)
 			failed++
 		}
@@ -1899,9 +1906,10 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 		}
 	}
 	j.release()
-	if failed > 0 {
+	if failed > 0 || queued > 0 {
 		// Kept: the next start's Recover removes what is left of the job
-		// (exactly its copies, as here), rather than no one ever.
+		// (exactly its copies, as here), rather than no one ever (an
+		// orphan queued is in this process's memory only).
 		j.closeJournal()
 		j.logger.Warn("abort: output shards not removed; the job's journal stays, for the next start to remove them", "shards", failed)
 	} else {
