@@ -30,17 +30,7 @@ func listNames(t *testing.T, st store.Store, b store.Bucket) []string {
 // a name the metadata no longer has, where the bucket made again after a
 // restart would find them.
 func TestFailedDestroyLeavesNoObjectsBehindTheMetadata(t *testing.T) {
-	mp := filepath.Join(t.TempDir(), "mp")
-	st := open(t, mp)
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "old", []byte("old data"))
-	trash := filepath.Join(mp, ".ais", "trash")
-	if err := os.RemoveAll(trash); err != nil {
-		t.Fatal(err)
-	}
+	st, mp, b, trash := bucketWithTrashGone(t)
 	os.WriteFile(trash, nil, 0o600) // no directory to move into
 	if err := st.DestroyBucket(t.Context(), b); err == nil {
 		t.Fatal("a destroy whose directories could not move succeeded")
@@ -180,18 +170,8 @@ func TestTrashDeletionFollowsNoLinkOut(t *testing.T) {
 // into it failed as a missing directory does, which read as "nothing to
 // move" and left the objects under a bucket destroyed.
 func TestDestroyWithTheTrashGoneFails(t *testing.T) {
-	mp := filepath.Join(t.TempDir(), "mp")
-	st := open(t, mp)
+	st, _, b, trash := bucketWithTrashGone(t)
 	defer st.Close()
-	b := store.NewBucket("b")
-	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
-		t.Fatal(err)
-	}
-	storetest.Put(t, st, b, "old", []byte("old data"))
-	trash := filepath.Join(mp, ".ais", "trash")
-	if err := os.RemoveAll(trash); err != nil {
-		t.Fatal(err)
-	}
 	if err := st.DestroyBucket(t.Context(), b); err == nil {
 		t.Fatal("a destroy with no trash to move into succeeded")
 	}
@@ -210,4 +190,22 @@ func TestDestroyWithTheTrashGoneFails(t *testing.T) {
 	if _, err := st.Head(t.Context(), b, "old"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("the destroyed bucket's object in the bucket made again: %v", err)
 	}
+}
+
+// bucketWithTrashGone opens a store on one mountpath with bucket b
+// holding "old", and removes the mountpath's trash directory.
+func bucketWithTrashGone(t *testing.T) (st *fs.Store, mp string, b store.Bucket, trash string) {
+	t.Helper()
+	mp = filepath.Join(t.TempDir(), "mp")
+	st = open(t, mp)
+	b = store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Put(t, st, b, "old", []byte("old data"))
+	trash = filepath.Join(mp, ".ais", "trash")
+	if err := os.RemoveAll(trash); err != nil {
+		t.Fatal(err)
+	}
+	return st, mp, b, trash
 }
