@@ -55,11 +55,6 @@ var (
 	// serves.
 	ErrSlowBody = errors.New("api: the request body arrived too slowly")
 	ErrBodyCut  = errors.New("api: the request body ended early")
-	// ErrOutcomeUnknown: a control change went to the leader, whose
-	// answers were lost until the gateway gave up (504): it may have
-	// been made. Not one to send again blindly (a bucket made, a job
-	// started twice): look first.
-	ErrOutcomeUnknown = errors.New("api: the change's outcome is unknown")
 )
 
 // Kinds name error conditions on the wire. They are stable: clients decode
@@ -94,7 +89,6 @@ const (
 	KindUnauthorized    = "unauthorized"
 	KindForbidden       = "forbidden"
 	KindBadGateway      = "bad-gateway"
-	KindOutcomeUnknown  = "outcome-unknown"
 	KindInternal        = "internal"
 )
 
@@ -117,7 +111,6 @@ var Kinds = append(slices.Clone(store.Kinds), errkind.Table{
 	{Name: KindUnauthorized, Err: ErrUnauthorized},
 	{Name: KindForbidden, Err: ErrForbidden},
 	{Name: KindBadGateway, Err: ErrBadGateway},
-	{Name: KindOutcomeUnknown, Err: ErrOutcomeUnknown},
 }...)
 
 // KindOf classifies an error; unknown errors are KindInternal.

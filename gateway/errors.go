@@ -65,7 +65,6 @@ var statuses = []struct {
 	{membership.ErrNoMap, http.StatusServiceUnavailable}, // no primary has led yet: ask again
 	{membership.ErrMapChanged, http.StatusConflict},      // refused for good: a forward does not try again
 	{api.ErrBadGateway, http.StatusBadGateway},
-	{api.ErrOutcomeUnknown, http.StatusGatewayTimeout},
 	{cluster.ErrNoTargets, http.StatusServiceUnavailable},
 	{cluster.ErrNodeNotFound, http.StatusNotFound},
 	{cluster.ErrDuplicateNode, http.StatusConflict},

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
-	"github.com/aisgo/aisgo/cluster/membership/raft"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
@@ -84,18 +82,5 @@ func TestDaemonMetadataWaitsForReady(t *testing.T) {
 		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "starting") {
 			t.Errorf("what=%s of a node starting: %d %s, want 503", what, w.Code, w.Body)
 		}
-	}
-}
-
-// A change whose outcome is unknown (its forward's answers lost) is a
-// 504 of its own kind, which the client does not send again (it does a
-// 503): not "no quorum".
-func TestOutcomeUnknownIsAGatewayTimeout(t *testing.T) {
-	err := membershipError(fmt.Errorf("%w: create-bucket sent to the leader", raft.ErrOutcomeUnknown))
-	if got := statusOf(err); got != http.StatusGatewayTimeout {
-		t.Fatalf("status %d, want 504", got)
-	}
-	if kind := api.KindOf(err); kind != api.KindOutcomeUnknown || errors.Is(err, api.ErrNoQuorum) {
-		t.Fatalf("kind %q of %v", kind, err)
 	}
 }

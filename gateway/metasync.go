@@ -159,8 +159,6 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrConflict, err)
 	case errors.Is(err, raft.ErrNoQuorum):
 		return withKind(api.ErrNoQuorum, err)
-	case errors.Is(err, raft.ErrOutcomeUnknown):
-		return withKind(api.ErrOutcomeUnknown, err)
 	case errors.Is(err, membership.ErrProbe) && errors.Is(err, api.ErrUnavailable):
 		// The joiner does not answer yet (its name not in DNS yet, its
 		// listener not up): a join waits that out.

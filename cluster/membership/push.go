@@ -40,10 +40,6 @@ type Transport interface {
 // ErrUnreachable marks a transport error worth retrying.
 var ErrUnreachable = errors.New("membership: node unreachable")
 
-// ErrAnswerLost marks a transport error after the request may have gone
-// out (not a failed dial): the node may have acted on it.
-var ErrAnswerLost = errors.New("membership: the request may have reached the node, and its answer was lost")
-
 // ErrRefused wraps a push the node answered and refused (a disk that
 // cannot take a bucket's directories): the node is alive, and the
 // keepalive does not take it offline for it.

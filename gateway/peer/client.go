@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -236,10 +235,6 @@ func (c *Client) doWith(ctx context.Context, client *http.Client, method, url st
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if !notSent(err) {
-			// It may have gone out and been acted on.
-			return nil, fmt.Errorf("%w: %w: %s %s: %w", api.ErrUnavailable, membership.ErrAnswerLost, method, url, err)
-		}
 		return nil, fmt.Errorf("%w: %s %s: %w", api.ErrUnavailable, method, url, err)
 	}
 	if resp.StatusCode >= 300 {
@@ -247,13 +242,6 @@ func (c *Client) doWith(ctx context.Context, client *http.Client, method, url st
 		return nil, decodeError(resp)
 	}
 	return resp, nil
-}
-
-// notSent reports a transport error before the request went out: its
-// connection not made.
-func notSent(err error) bool {
-	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
 }
 
 // decodeError reads a node's error answer; a dSort kind wraps its

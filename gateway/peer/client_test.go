@@ -307,26 +307,3 @@ func TestPushSendsADigestOfABodyTaken(t *testing.T) {
 		t.Fatalf("a push of a changed snapshot: %+v, want the body", got)
 	}
 }
-
-// A forward that may have reached the leader (its connection made, the
-// answer not had) says so: the leader may have made the change. One whose
-// connection was never made does not.
-func TestForwardTellsAnAnswerLostFromNotSent(t *testing.T) {
-	cut := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		panic(http.ErrAbortHandler) // read, acted on maybe, no answer
-	}))
-	defer cut.Close()
-	c := NewClient(ClientConfig{Auth: NewAuth(NewSecret(), Options{}), Node: "g2"})
-	change := membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b")}
-	_, err := c.Forward(t.Context(), cluster.Node{ID: "g1", URL: cut.URL}, change)
-	if !errors.Is(err, membership.ErrUnreachable) || !errors.Is(err, membership.ErrAnswerLost) {
-		t.Fatalf("a forward whose answer was cut: %v, want unreachable and its answer lost", err)
-	}
-	down := httptest.NewServer(http.NotFoundHandler())
-	down.Close() // nothing listens there now
-	_, err = c.Forward(t.Context(), cluster.Node{ID: "g1", URL: down.URL}, change)
-	if !errors.Is(err, membership.ErrUnreachable) || errors.Is(err, membership.ErrAnswerLost) {
-		t.Fatalf("a forward to a leader not listening: %v, want unreachable, not sent", err)
-	}
-}

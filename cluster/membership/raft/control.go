@@ -32,10 +32,6 @@ import (
 // can agree on it now.
 var ErrNoQuorum = errors.New("no quorum")
 
-// ErrOutcomeUnknown is a change forwarded to the leader whose answers
-// were lost until the wait ended: it may have been made.
-var ErrOutcomeUnknown = errors.New("raft: the change's outcome is unknown")
-
 // errStarting answers what needs the log before Start made it (a request
 // to a gateway still starting): to retry, as without a quorum.
 var errStarting = fmt.Errorf("%w: this gateway is still starting its log", ErrNoQuorum)
@@ -750,9 +746,8 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 	}
 	deadline := time.Now().Add(3 * c.config.ElectionTimeout)
 	// A forward whose answer was lost may have been applied: its retry
-	// then finds the change made. answerLost: one went out for sure
-	// (not a failed dial), so giving up does not tell "not made".
-	maybeApplied, answerLost := false, false
+	// then finds the change made.
+	maybeApplied := false
 	for {
 		if c.IsPrimary() {
 			s, again, err := c.proposeAsLeader(ctx, ch, deadline)
@@ -787,14 +782,8 @@ func (c *Control) Propose(ctx context.Context, ch membership.Change) (membership
 				return s, err
 			}
 			maybeApplied = true
-			answerLost = answerLost || errors.Is(err, membership.ErrAnswerLost)
 		}
 		if time.Now().After(deadline) {
-			if answerLost {
-				// A client told "no quorum" sends it again elsewhere:
-				// a bucket made, a job started twice.
-				return membership.Snapshot{}, fmt.Errorf("%w: %s sent to the leader, whose answer was lost: it may have been made; look before asking again", ErrOutcomeUnknown, ch.Kind)
-			}
 			return membership.Snapshot{}, c.noQuorum(ctx)
 		}
 		select {
