@@ -25,7 +25,8 @@ type StatsDConfig struct {
 	// Gatherer returns the metrics to push, read under ctx; required
 	// (Node.Gatherer).
 	Gatherer func(ctx context.Context) prometheus.Gatherer
-	// Logger receives send failures at debug level; nil discards them.
+	// Logger receives send failures (the first of a streak as a warning);
+	// nil discards them.
 	Logger *slog.Logger
 }
 
@@ -61,26 +62,58 @@ func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	conn, err := net.Dial("udp", cfg.Address)
-	if err != nil {
-		return nil, fmt.Errorf("statsd %s: %w", cfg.Address, err)
+	// The address is checked now, resolved at the first flush (and again
+	// after a failed send): a StatsD server whose name does not resolve
+	// yet (its DNS entry still coming) does not keep the node from
+	// starting, and one that moves is followed.
+	if _, port, err := net.SplitHostPort(cfg.Address); err != nil || port == "" {
+		return nil, fmt.Errorf("statsd %q: not a host:port", cfg.Address)
 	}
-	return &StatsD{config: cfg, conn: conn, last: map[string]float64{}, next: map[string]float64{}}, nil
+	return &StatsD{config: cfg, last: map[string]float64{}, next: map[string]float64{}}, nil
+}
+
+// send writes one datagram, dialing first when no socket is open; a
+// failed send closes the socket, for the next to resolve the name again.
+func (s *StatsD) send(packet []byte) error {
+	if s.conn == nil {
+		conn, err := net.Dial("udp", s.config.Address)
+		if err != nil {
+			return err
+		}
+		s.conn = conn
+	}
+	if _, err := s.conn.Write(packet); err != nil {
+		s.conn.Close()
+		s.conn = nil
+		return err
+	}
+	return nil
 }
 
 // Run flushes every interval until ctx ends, then closes the socket.
 func (s *StatsD) Run(ctx context.Context) {
-	defer s.conn.Close()
+	defer func() {
+		if s.conn != nil {
+			s.conn.Close()
+		}
+	}()
 	ticker := time.NewTicker(s.config.Interval)
 	defer ticker.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-			if err := s.Flush(ctx); err != nil {
+			err := s.Flush(ctx)
+			switch {
+			case err != nil && !failing:
+				// Once a streak: the server away, the node goes on.
+				s.config.Logger.Warn("statsd: flush failed (the node goes on; tried every interval)", "address", s.config.Address, "err", err)
+			case err != nil:
 				s.config.Logger.Debug("statsd: flush", "address", s.config.Address, "err", err)
 			}
+			failing = err != nil
 		}
 	}
 }
@@ -95,7 +128,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	var sendErr error
 	add := func(line string) {
 		if len(packet) > 0 && len(packet)+1+len(line) > statsdPacket {
-			if _, err := s.conn.Write(packet); err != nil {
+			if err := s.send(packet); err != nil {
 				sendErr = err
 			}
 			packet = packet[:0]
@@ -180,7 +213,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	}
 	s.gauges = gauges
 	if len(packet) > 0 {
-		if _, err := s.conn.Write(packet); err != nil {
+		if err := s.send(packet); err != nil {
 			sendErr = err
 		}
 	}

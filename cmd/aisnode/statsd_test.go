@@ -153,6 +153,27 @@ func TestStatsDNeedsAddress(t *testing.T) {
 	if _, err := NewStatsD(StatsDConfig{}); err == nil {
 		t.Fatal("no error without an address")
 	}
+	gatherer := func(context.Context) prometheus.Gatherer { return prometheus.NewRegistry() }
+	if _, err := NewStatsD(StatsDConfig{Address: "statsd-without-port", Gatherer: gatherer}); err == nil {
+		t.Fatal("an address without a port was taken")
+	}
+}
+
+// A StatsD server whose name does not resolve when the node starts (its
+// DNS entry still coming) does not keep the node from starting: its
+// flushes fail, saying where, until it does.
+func TestStatsDNameNotResolvedYet(t *testing.T) {
+	registry := prometheus.NewRegistry()
+	counter := prometheus.NewCounter(prometheus.CounterOpts{Name: "ais_put_total"})
+	registry.MustRegister(counter)
+	counter.Inc()
+	sd, err := NewStatsD(StatsDConfig{Address: "statsd.invalid:8125", Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatalf("a StatsD name that does not resolve yet: %v, want the node to start", err)
+	}
+	if err := sd.Flush(t.Context()); err == nil || !strings.Contains(err.Error(), "statsd.invalid:8125") {
+		t.Fatalf("a flush to a name that does not resolve: %v", err)
+	}
 }
 
 func hasPrefixLine(lines []string, prefix, suffix string) bool {
