@@ -257,9 +257,8 @@ func requestToken(r *http.Request) string {
 			r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
 			return strings.TrimSpace(r.PostFormValue("token"))
 		case r.Method == http.MethodGet:
-			if c, err := r.Cookie(console.TokenCookie); err == nil {
-				return c.Value
-			}
+			token, _ := consoleCookie(r)
+			return token
 		}
 		return ""
 	}
@@ -368,6 +367,21 @@ func (n *Node) handleConsoleSession(w http.ResponseWriter, r *http.Request) {
 // consoleKey marks a request of the console's API.
 type consoleKey struct{}
 
+// consoleCookie is the console's token from its cookie. More than one
+// is refused: another site of the domain (a sibling name) can set one
+// for a longer path, which the browser sends first, and the console
+// would act as that site's user while showing this one's.
+func consoleCookie(r *http.Request) (string, error) {
+	cookies := r.CookiesNamed(console.TokenCookie)
+	switch len(cookies) {
+	case 0:
+		return "", nil
+	case 1:
+		return cookies[0].Value, nil
+	}
+	return "", fmt.Errorf("%w: the browser sent %d %s cookies, one set by another site of the domain maybe: clear this site's cookies and log in again", api.ErrUnauthorized, len(cookies), console.TokenCookie)
+}
+
 func consoleAPIRequest(r *http.Request) (*http.Request, error) {
 	escaped := "/" + strings.TrimPrefix(r.URL.EscapedPath(), console.APIPrefix)
 	path, err := url.PathUnescape(escaped)
@@ -383,8 +397,12 @@ func consoleAPIRequest(r *http.Request) (*http.Request, error) {
 	out := r.Clone(context.WithValue(r.Context(), consoleKey{}, true))
 	out.URL.Path, out.URL.RawPath = path, escaped
 	if out.Header.Get("Authorization") == "" {
-		if c, err := r.Cookie(console.TokenCookie); err == nil && c.Value != "" {
-			out.Header.Set("Authorization", "Bearer "+c.Value)
+		token, err := consoleCookie(r)
+		if err != nil {
+			return r, err
+		}
+		if token != "" {
+			out.Header.Set("Authorization", "Bearer "+token)
 		}
 	}
 	// The cookie is the console's: nothing behind this sees it.

@@ -706,6 +706,17 @@ func TestConsoleCallsTheAPIWithItsCookie(t *testing.T) {
 	if resp, _ := call(http.MethodGet, "/console/api/v1/buckets", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("the console's API without the cookie: %s", resp.Status)
 	}
+	// Two token cookies (one planted by another site of the domain, for
+	// a longer path, comes first): refused, not the first one's user.
+	planted := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	req, _ := http.NewRequest(http.MethodGet, base+"/console/api/v1/buckets", nil)
+	req.AddCookie(&http.Cookie{Name: "ais_token", Value: planted})
+	req.AddCookie(&http.Cookie{Name: "ais_token", Value: token})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the console's API with two token cookies: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 	// A read from a page of another origin of the same site (another
 	// port of the host: the cookie goes along) is refused; from the
 	// console's page, or a URL typed, it is not.
