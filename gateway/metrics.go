@@ -196,8 +196,10 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 		next(ow, r)
 		elapsed := time.Since(start)
 		switch {
-		case isRedirect(ow.status) || ow.relayed:
-			// A relay is a redirect the gateway follows for its client.
+		case isRedirect(ow.status) || ow.relayed && ow.err == nil:
+			// A relay is a redirect the gateway follows for its client
+			// (one it could not make is its own error: the target never
+			// saw the request).
 			m.redirects.WithLabelValues(string(op)).Inc()
 			return
 		case ow.err != nil || ow.status >= http.StatusBadRequest:

@@ -1,8 +1,14 @@
 package gateway
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/aisgo/aisgo/api"
 )
@@ -47,4 +53,38 @@ func TestJobTotalsByKind(t *testing.T) {
 	ended := api.JobStatus{ID: "g2", Kind: "rebalance", Objects: 10, Bytes: 1000}
 	check("an ended job listed", []api.JobStatus{ended}, jobForgotten+4*time.Minute, "rebalance", 14, 1000, 0)
 	check("listed still, after a gap of over an hour", []api.JobStatus{ended}, 2*jobForgotten+5*time.Minute, "rebalance", 14, 1000, 0)
+}
+
+// A relay the gateway could not make (the target down) is the gateway's
+// error, counted so: the target never saw the request. One the target
+// answered is a redirect, as the target counts it.
+func TestFailedRelayCountsAsAnError(t *testing.T) {
+	m := newMetrics()
+	relay := func(err error, status int) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.(relayRecorder).recordRelay()
+			if err != nil {
+				w.(errorRecorder).recordError(err)
+			}
+			w.WriteHeader(status)
+		}
+	}
+	serve := func(h http.HandlerFunc) {
+		m.observe(opGet, h)(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/objects/b/o", nil))
+	}
+	serve(relay(nil, http.StatusOK))
+	serve(relay(fmt.Errorf("%w: the target is down", api.ErrUnavailable), http.StatusServiceUnavailable))
+	if got := counterValue(m.redirects.WithLabelValues(string(opGet))); got != 1 {
+		t.Fatalf("%v redirects, want the one relay the target answered", got)
+	}
+	if got := counterValue(m.errors.WithLabelValues(string(opGet), api.KindUnavailable)); got != 1 {
+		t.Fatalf("%v errors, want the relay that failed", got)
+	}
+}
+
+// counterValue is a counter's value.
+func counterValue(c prometheus.Counter) float64 {
+	var metric dto.Metric
+	c.Write(&metric)
+	return metric.GetCounter().GetValue()
 }
