@@ -401,6 +401,13 @@ type fakeMultipart struct {
 	gone bool
 }
 
+// set changes the fake under its lock.
+func (f *fakeMultipart) set(change func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	change()
+}
+
 func (f *fakeMultipart) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -470,14 +477,19 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	if err != nil || !bytes.Equal(fake.object, data) || len(fake.parts) != 3 || attrs.ETag != "m-3" || !attrs.ETagNotMD5 {
 		t.Fatalf("a PUT in parts: %+v %v; %d bytes in %d parts, want %d in 3", attrs, err, len(fake.object), len(fake.parts), len(data))
 	}
-	fake.failPart = 2
-	if _, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data))); err == nil || !fake.aborted {
-		t.Fatalf("a PUT whose second part is refused: %v, upload aborted %v", err, fake.aborted)
+	// Set under the fake's lock: the parts of a PUT that failed may still
+	// be served after it returned.
+	fake.set(func() { fake.failPart = 2 })
+	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	aborted := false
+	fake.set(func() { aborted = fake.aborted })
+	if err == nil || !aborted {
+		t.Fatalf("a PUT whose second part is refused: %v, upload aborted %v", err, aborted)
 	}
 	// An upload gone when completed (its first answer lost, or aborted
 	// by a lifecycle rule) may have reached S3: unavailable, never "not
 	// found" (the caller drops its copy of what may be stale).
-	fake.failPart, fake.gone = 0, true
+	fake.set(func() { fake.failPart, fake.gone = 0, true })
 	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
 	if !errors.Is(err, store.ErrRemote) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a PUT whose upload is gone at its completion: %v, want the remote's failure", err)
