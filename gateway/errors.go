@@ -40,6 +40,7 @@ var statuses = []struct {
 	{store.ErrPreconditionFailed, http.StatusPreconditionFailed},
 	{store.ErrInvalidName, http.StatusBadRequest},
 	{store.ErrInvalidProps, http.StatusBadRequest},
+	{store.ErrInvalidToken, http.StatusBadRequest},
 	{store.ErrBadChecksum, http.StatusBadRequest},
 	{store.ErrSizeMismatch, http.StatusBadRequest},
 	{store.ErrUnknownChecksum, http.StatusBadRequest},

@@ -52,6 +52,9 @@ var (
 	// it again) and this store failed to apply that: it holds what the
 	// bucket was, which is neither served nor written to until it does.
 	ErrBucketBehind = errors.New("store: the bucket's latest change is not applied here")
+	// ErrInvalidToken: a remote bucket's store refused the continuation
+	// token a listing resumed from (the caller's, not one it issued).
+	ErrInvalidToken = errors.New("store: the remote store refused the listing's continuation token")
 )
 
 // Kinds name the store's error conditions where errors cross nodes as
@@ -77,4 +80,5 @@ var Kinds = errkind.Table{
 	{Name: "bucket-sealed", Err: ErrBucketSealed},
 	{Name: "bucket-not-empty", Err: ErrBucketNotEmpty},
 	{Name: "placement-changed", Err: ErrPlacementChanged},
+	{Name: "invalid-token", Err: ErrInvalidToken},
 }

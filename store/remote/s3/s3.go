@@ -475,6 +475,12 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 	}
 	out, err := be.client.ListObjectsV2(ctx, in)
 	if err != nil {
+		var resp *smithyhttp.ResponseError
+		if token != "" && errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusBadRequest {
+			// A token the caller made up: its fault, not a refusal of
+			// this cluster's credentials.
+			return nil, "", fmt.Errorf("%w %q: %s at %s: %v", store.ErrInvalidToken, token, b, be.where, err)
+		}
 		return nil, "", be.classify(err, b, "")
 	}
 	list := make([]remote.ObjectAttrs, 0, len(out.Contents))

@@ -159,6 +159,24 @@ func TestListingTruncatedWithoutAToken(t *testing.T) {
 	}
 }
 
+// A continuation token the remote refuses (the caller's, made up) is the
+// caller's fault (400), not a refusal of this cluster's credentials (403);
+// a 400 to a listing without one stays a refusal.
+func TestListingWithARefusedTokenIsInvalid(t *testing.T) {
+	be := backendOf(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(http.StatusBadRequest)
+		io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidArgument</Code><Message>The continuation token provided is incorrect</Message></Error>`)
+	}))
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "b"}
+	if _, _, err := be.ListObjects(t.Context(), b, "", "made-up", 0); !errors.Is(err, store.ErrInvalidToken) || errors.Is(err, store.ErrRemoteForbidden) || !strings.Contains(err.Error(), "made-up") {
+		t.Errorf("a listing from a refused token: %v, want ErrInvalidToken naming it", err)
+	}
+	if _, _, err := be.ListObjects(t.Context(), b, "", "", 0); !errors.Is(err, store.ErrRemoteForbidden) {
+		t.Errorf("a 400 to a listing without a token: %v, want a refusal", err)
+	}
+}
+
 // A listing answer without end (an endpoint a bucket's props name may be
 // anyone's) is cut at maxListingPage and fails, rather than be decoded
 // into memory.
