@@ -1871,3 +1871,47 @@ func TestPushRefusalHidesTheURLsCredentials(t *testing.T) {
 		}
 	}
 }
+
+// A password kept with fewer rounds than configured (an older default)
+// is hashed again with the new count at its next login, and still logs in;
+// a failed login changes nothing.
+func TestLoginRehashesAnOlderPasswordHash(t *testing.T) {
+	dir := t.TempDir()
+	newTestService(t, dir, http.DefaultClient)
+	file := filepath.Join(dir, "authn.json")
+	storedRounds := func() int {
+		t.Helper()
+		var st state
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &st); err != nil {
+			t.Fatal(err)
+		}
+		return iterationsOf(st.Users["admin"].Password)
+	}
+	if got := storedRounds(); got != 1000 {
+		t.Fatalf("the first admin's hash has %d rounds, want 1000", got)
+	}
+	upgraded, err := NewService(Config{Keys: testServiceKeys, StateFile: file, Iterations: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := upgraded.Login("admin", "wrong-pass", 0, ""); !errors.Is(err, ErrLogin) || storedRounds() != 1000 {
+		t.Fatalf("a wrong password: %v, the hash now of %d rounds", err, storedRounds())
+	}
+	if _, err := upgraded.Login("admin", "secret-pass", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := storedRounds(); got != 3000 {
+		t.Fatalf("after a login the hash has %d rounds, want 3000", got)
+	}
+	again, err := NewService(Config{Keys: testServiceKeys, StateFile: file, Iterations: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Login("admin", "secret-pass", 0, ""); err != nil {
+		t.Fatalf("a login with the rehashed password: %v", err)
+	}
+}

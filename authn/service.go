@@ -169,7 +169,8 @@ type Config struct {
 	// TokenTTL is a token's default lifetime (24h); MaxTokenTTL the
 	// longest one asked for (30 days).
 	TokenTTL, MaxTokenTTL time.Duration
-	// Iterations of PBKDF2-SHA256 per password (200,000).
+	// Iterations of PBKDF2-SHA256 per password (600,000, OWASP's figure);
+	// a password kept with fewer is hashed again at its next login.
 	Iterations int
 	// Client pushes revocations to the clusters; nil means a default.
 	Client *http.Client
@@ -217,7 +218,7 @@ func NewService(cfg Config) (*Service, error) {
 	cfg.MaxTokenTTL = cmpOr(cfg.MaxTokenTTL, 30*24*time.Hour)
 	cfg.PushInterval = cmpOr(cfg.PushInterval, 5*time.Second)
 	if cfg.Iterations <= 0 {
-		cfg.Iterations = 200_000
+		cfg.Iterations = 600_000
 	}
 	if cfg.Client == nil {
 		cfg.Client = &http.Client{Timeout: 10 * time.Second}
@@ -311,6 +312,17 @@ func (s *Service) hashPassword(password string) (string, error) {
 	}
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", s.cfg.Iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// iterationsOf returns the rounds a password hash was made with (0 when
+// it is not one).
+func iterationsOf(hash string) int {
+	parts := strings.Split(hash, "$")
+	if len(parts) != 4 {
+		return 0
+	}
+	iter, _ := strconv.Atoi(parts[1])
+	return iter
 }
 
 // checkPassword compares in constant time.
@@ -447,6 +459,15 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	if !checkPassword(hash, password) {
 		return "", ErrLogin
 	}
+	// A hash of fewer rounds (an older default) is made again while the
+	// password is at hand; kept below only if the user did not change.
+	var rehashed string
+	if iterationsOf(hash) < s.cfg.Iterations {
+		var err error
+		if rehashed, err = s.hashPassword(password); err != nil {
+			return "", err
+		}
+	}
 	passwordChecked(name)
 	if cluster != "" {
 		if err := validID("cluster", cluster); err != nil {
@@ -496,6 +517,9 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		return "", err
 	}
 	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second)})
+	if rehashed != "" && u.Password == hash {
+		u.Password = rehashed
+	}
 	return token, s.save()
 }
 
