@@ -1915,3 +1915,57 @@ func TestLoginRehashesAnOlderPasswordHash(t *testing.T) {
 		t.Fatalf("a login with the rehashed password: %v", err)
 	}
 }
+
+// Users each within their own bound may not together fill the clusters'
+// revocation lists: past MaxLiveTokens of all users, a login and a key
+// are refused (429), and a token expiring makes room again.
+func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
+	saved := MaxLiveTokens
+	MaxLiveTokens = 4
+	t.Cleanup(func() { MaxLiveTokens = saved })
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(t.TempDir(), "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
+		Iterations: 1000, Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass")
+	for _, name := range []string{"alice", "bob"} {
+		if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: name, Password: "pw", Roles: []string{RoleReadOnly}}); status != http.StatusCreated {
+			t.Fatalf("add %s", name)
+		}
+	}
+	short, err := s.Login("alice", "pw", time.Minute, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(short, false); err != nil { // logged out: on the lists until it expires
+		t.Fatal(err)
+	}
+	if _, err := s.Login("bob", "pw", time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewS3Key("bob", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The admin's login, alice's logged-out token, bob's login and key.
+	if _, err := s.Login("alice", "pw", time.Hour, ""); !errors.Is(err, ErrTooManyTokens) || !strings.Contains(err.Error(), "at most 4 together") {
+		t.Fatalf("a login past the users' tokens together: %v, want refused", err)
+	}
+	if _, err := s.NewS3Key("admin", nil, ""); !errors.Is(err, ErrTooManyTokens) {
+		t.Fatalf("a key past the users' tokens together: %v, want refused", err)
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // alice's logged-out token expired
+	mu.Unlock()
+	if _, err := s.Login("alice", "pw", time.Hour, ""); err != nil {
+		t.Fatalf("a login once a token expired: %v", err)
+	}
+}

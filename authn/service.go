@@ -157,6 +157,41 @@ type state struct {
 // then no revocation, an admin's included, was taken.
 const maxIssued = 1000
 
+// MaxLiveTokens bounds the tokens of all users together that a cluster's
+// revocation list may have to hold (live logins, logged-out and deleted
+// keys' tokens revoked until they expire, S3 keys): a login or a key past
+// it is refused, as per user past maxIssued. Many users each within their
+// bound filled the clusters' lists (membership.MaxRevokedTokens, 100,000)
+// and no revocation was taken after; a tenth of them is left for the
+// revocations a cluster's admin makes there. A variable for tests.
+var MaxLiveTokens = 90_000
+
+// liveTokens counts what MaxLiveTokens bounds.
+func (s *Service) liveTokens(now int64) int {
+	count := len(s.st.S3Keys)
+	for _, issued := range s.st.Issued {
+		for _, t := range issued {
+			if t.Expires >= now {
+				count++
+			}
+		}
+	}
+	for _, r := range s.st.Revoked {
+		if r.Expires >= now && !r.Unpushed {
+			count++
+		}
+	}
+	return count
+}
+
+// checkLiveTokens refuses one more token past MaxLiveTokens.
+func (s *Service) checkLiveTokens(now int64) error {
+	if count := s.liveTokens(now); count >= MaxLiveTokens {
+		return fmt.Errorf("%w: the users have %d tokens and S3 keys that have not expired (revoked ones count until they expire), at most %d together, what a cluster's revocation list holds: try again once some expire, or delete unused S3 keys", ErrTooManyTokens, count, MaxLiveTokens)
+	}
+	return nil
+}
+
 // Config configures the service.
 type Config struct {
 	// Keys sign the tokens; required, with a private key for RS256.
@@ -512,6 +547,10 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		s.st.Issued[name] = live
 		return "", fmt.Errorf("%w: user %q has %d tokens that have not expired (%d logged out: revoked until they expire), at most %d: log in again once some expire", ErrTooManyTokens, name, len(live)+loggedOut, loggedOut, maxIssued)
 	}
+	if err := s.checkLiveTokens(now); err != nil {
+		s.st.Issued[name] = live
+		return "", err
+	}
 	token, err := s.issue(name, grants, audience, ttl)
 	if err != nil {
 		return "", err
@@ -738,6 +777,9 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	if mine+revoked >= maxIssued {
 		return S3Key{}, fmt.Errorf("%w: user %q has %d S3 keys, and %d tokens of deleted ones revoked until they expire (a year after they were made), at most %d together",
 			ErrTooManyTokens, user, mine, revoked, maxIssued)
+	}
+	if err := s.checkLiveTokens(now); err != nil {
+		return S3Key{}, err
 	}
 	clusters, err := keyClusters(u, within)
 	if err != nil {

@@ -1590,3 +1590,12 @@ func TestOriginCredentialsAreTheAdmins(t *testing.T) {
 		t.Fatalf("the admin's HEAD of the bucket: %+v %v", props.Extra, err)
 	}
 }
+
+// The AuthN service's bound of its users' tokens together stays under
+// what a cluster's revocation list holds, with room for the cluster
+// admin's own revocations: past it, no revocation would be taken.
+func TestAuthNTokensFitTheRevocationList(t *testing.T) {
+	if authn.MaxLiveTokens >= membership.MaxRevokedTokens*95/100 {
+		t.Fatalf("AuthN bounds its live tokens at %d, a cluster's revocation list at %d: too little room left", authn.MaxLiveTokens, membership.MaxRevokedTokens)
+	}
+}
