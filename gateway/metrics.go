@@ -196,6 +196,11 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 		next(ow, r)
 		elapsed := time.Since(start)
 		switch {
+		case ow.internal:
+			// A node's own request (a copy job's PUT, a get-batch's read
+			// of an entry elsewhere): its job counts it, and the client
+			// figures are of clients.
+			return
 		case isRedirect(ow.status) || ow.relayed && ow.err == nil:
 			// A relay is a redirect the gateway follows for its client
 			// (one it could not make is its own error: the target never
@@ -259,11 +264,26 @@ type observedWriter struct {
 	err    error
 	// relayed: the answer is a target's, which counts it.
 	relayed bool
+	// internal: a node of the cluster sent the request (recordInternal).
+	internal bool
 }
 
 func (o *observedWriter) recordError(err error) { o.err = err }
 
 func (o *observedWriter) recordRelay() { o.relayed = true }
+
+func (o *observedWriter) recordInternal() { o.internal = true }
+
+// internalRecorder is the observed writer, told that a node of the
+// cluster sent the request.
+type internalRecorder interface{ recordInternal() }
+
+// markInternal tells the observed writer w that a node sent the request.
+func markInternal(w http.ResponseWriter) {
+	if rec, ok := w.(internalRecorder); ok {
+		rec.recordInternal()
+	}
+}
 
 // relayRecorder is the observed writer, told that a target answers.
 type relayRecorder interface{ recordRelay() }

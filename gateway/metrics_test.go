@@ -17,10 +17,12 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store/faulty"
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // N PUTs of S bytes give exactly N and N×S on the targets that stored
@@ -370,5 +372,82 @@ func TestListArchiveFailsWhenTheDiskDoes(t *testing.T) {
 	}
 	if page, err := client.ListObjects(ctx, "v", api.ListObjectsMessage{Flags: api.ListArchive}); err != nil || len(page.Entries) != 1 {
 		t.Fatalf("a listing of a shard whose checksum fails: %+v %v, want the shard alone", page, err)
+	}
+}
+
+// A node's own requests (a copy job's PUTs, a get-batch's reads of
+// entries on other targets) are not client traffic: the object figures
+// count the clients' requests alone, with authentication off (the
+// signature taken as it comes) and on (verified by the guard).
+func TestMetricsLeaveOutTheNodesOwnRequests(t *testing.T) {
+	keys, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, auth := range []*authn.Keys{nil, keys} {
+		t.Run(fmt.Sprintf("auth %v", auth != nil), func(t *testing.T) {
+			c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true,
+				Configure: func(cfg *gateway.Config) { cfg.Auth = auth }})
+			client := c.Client()
+			var token string
+			if auth != nil {
+				token, err = auth.Sign(&authn.Claims{Grants: authn.Grants{Perm: authn.Admin}, RegisteredClaims: jwt.RegisteredClaims{
+					Issuer: authn.Issuer, Subject: "admin", ID: authn.NewTokenID(), ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				client.SetToken(token)
+			}
+			ctx := t.Context()
+			metric := func(name string) float64 {
+				var sum float64
+				for _, m := range c.Members() {
+					scraped, err := gatewaytest.ScrapeWithToken(ctx, m.URL(), token)
+					if err != nil {
+						t.Fatal(err)
+					}
+					sum += scraped.Value(name)
+				}
+				return sum
+			}
+			if err := client.CreateBucket(ctx, "src", nil); err != nil {
+				t.Fatal(err)
+			}
+			const objects, size = 12, 100
+			var batch api.BatchRequest
+			for i := range objects {
+				name := fmt.Sprintf("o-%02d", i)
+				if _, err := client.Put(ctx, "src", name, bytes.NewReader(bytes.Repeat([]byte("x"), size)), api.PutOptions{Size: size}); err != nil {
+					t.Fatal(err)
+				}
+				batch.In = append(batch.In, api.BatchEntry{ObjName: name})
+			}
+			id, err := client.CopyBucket(ctx, "src", "dst", api.CopyBucketMessage{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.GetBatch(ctx, "src", batch, io.Discard); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []struct {
+				name  string
+				value float64
+			}{
+				{"ais_put_total", objects},
+				{"ais_put_bytes_total", objects * size},
+				{"ais_get_total", 0},
+				{"ais_get_bytes_total", 0},
+			} {
+				if got := metric(w.name); got != w.value {
+					t.Errorf("%s = %v, want %v (the clients' requests alone)", w.name, got, w.value)
+				}
+			}
+			if got := metric("ais_getbatch_entries_total"); got != objects {
+				t.Errorf("ais_getbatch_entries_total = %v, want %d", got, objects)
+			}
+		})
 	}
 }

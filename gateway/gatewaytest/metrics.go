@@ -27,11 +27,19 @@ func Scrape(t testing.TB, nodeURL string) Metrics {
 
 // ScrapeContext is Scrape for callers without a testing.TB.
 func ScrapeContext(ctx context.Context, nodeURL string) (Metrics, error) {
+	return ScrapeWithToken(ctx, nodeURL, "")
+}
+
+// ScrapeWithToken is ScrapeContext with a user's token (authentication on).
+func ScrapeWithToken(ctx context.Context, nodeURL, token string) (Metrics, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, nodeURL+"/metrics", nil)
 	if err != nil {
 		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
