@@ -126,17 +126,26 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	}
 	var packet []byte
 	var sendErr error
-	add := func(line string) {
+	// The baselines of what a packet carried (counters' keys, gauges
+	// zeroed) are kept back when it is not sent: the next flush sends
+	// those increases and zeroings again.
+	var packetKeys, unsentKeys []string
+	flush := func() {
+		if err := s.send(packet); err != nil {
+			sendErr = err
+			unsentKeys = append(unsentKeys, packetKeys...)
+		}
+		packet, packetKeys = packet[:0], packetKeys[:0]
+	}
+	add := func(line string, keys ...string) {
 		if len(packet) > 0 && len(packet)+1+len(line) > statsdPacket {
-			if err := s.send(packet); err != nil {
-				sendErr = err
-			}
-			packet = packet[:0]
+			flush()
 		}
 		if len(packet) > 0 {
 			packet = append(packet, '\n')
 		}
 		packet = append(packet, line...)
+		packetKeys = append(packetKeys, keys...)
 	}
 	// A job's series (labelled by its id) are summed by kind: a name per
 	// job would be a new series on the StatsD server for each job run, kept
@@ -162,6 +171,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 				switch family.GetType() {
 				case dto.MetricType_COUNTER:
 					sum.value += s.delta(name+"#"+id, m.GetCounter().GetValue())
+					sum.keys = append(sum.keys, name+"#"+id)
 				case dto.MetricType_GAUGE:
 					sum.value += m.GetGauge().GetValue()
 				}
@@ -170,7 +180,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			switch family.GetType() {
 			case dto.MetricType_COUNTER:
 				if delta := s.delta(name, m.GetCounter().GetValue()); delta > 0 {
-					add(name + ":" + formatNumber(delta) + "|c")
+					add(name+":"+formatNumber(delta)+"|c", name)
 				}
 			case dto.MetricType_GAUGE:
 				add(name + ":" + formatNumber(m.GetGauge().GetValue()) + "|g")
@@ -181,7 +191,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 				count := s.delta(timer+"#count", float64(h.GetSampleCount()))
 				sum := s.delta(timer+"#sum", h.GetSampleSum())
 				if count > 0 {
-					add(fmt.Sprintf("%s:%s|ms|@%s", timer, formatNumber(sum/count*1000), formatNumber(1/count)))
+					add(fmt.Sprintf("%s:%s|ms|@%s", timer, formatNumber(sum/count*1000), formatNumber(1/count)), timer+"#count", timer+"#sum")
 				}
 			}
 		}
@@ -192,7 +202,7 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			add(name + ":" + formatNumber(sum.value) + "|g")
 			gauges[name] = true
 		case sum.value > 0:
-			add(name + ":" + formatNumber(sum.value) + "|c")
+			add(name+":"+formatNumber(sum.value)+"|c", sum.keys...)
 		}
 	}
 	// A gauge no longer sent (a kind whose last job left the node's list,
@@ -209,14 +219,21 @@ func (s *StatsD) Flush(ctx context.Context) error {
 			gauges[name] = true
 			continue
 		}
-		add(name + ":0|g")
+		add(name+":0|g", zeroedGauge+name)
 	}
-	s.gauges = gauges
 	if len(packet) > 0 {
-		if err := s.send(packet); err != nil {
-			sendErr = err
+		flush()
+	}
+	for _, key := range unsentKeys {
+		if name, ok := strings.CutPrefix(key, zeroedGauge); ok {
+			gauges[name] = true // zeroed next time
+		} else if prev, ok := s.last[key]; ok {
+			s.next[key] = prev
+		} else {
+			delete(s.next, key)
 		}
 	}
+	s.gauges = gauges
 	// Series gone from the registry (a job forgotten) are forgotten too.
 	s.last, s.next = s.next, s.last
 	clear(s.next)
@@ -230,7 +247,11 @@ func (s *StatsD) Flush(ctx context.Context) error {
 type jobSum struct {
 	gauge bool
 	value float64
+	keys  []string // a counter's, of each job
 }
+
+// zeroedGauge marks a packet's key of a gauge it zeroes.
+const zeroedGauge = "\x00gauge:"
 
 // delta returns the increase of a cumulative value since the last flush.
 func (s *StatsD) delta(key string, value float64) float64 {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -331,5 +332,51 @@ func TestStatsDKeepsCapacityWhileItCannotBeRead(t *testing.T) {
 	failed.Set(0)
 	if gone := flush(); !slices.ContainsFunc(gone, func(l string) bool { return strings.Contains(l, "utilization") && strings.HasSuffix(l, ":0|g") }) {
 		t.Fatalf("a flush with the capacity read and the mountpath gone: %q", gone)
+	}
+}
+
+// failingConn is a socket whose every send fails (a StatsD server away:
+// ECONNREFUSED on a connected UDP socket).
+type failingConn struct{ net.Conn }
+
+func (failingConn) Write([]byte) (int, error) { return 0, syscall.ECONNREFUSED }
+func (failingConn) Close() error              { return nil }
+
+// What a flush could not send is sent by the next: the counters' increases
+// of the lost packet, and the zeroing of a gauge gone meanwhile.
+func TestStatsDSendsAgainWhatAFailedFlushLost(t *testing.T) {
+	listener := listenUDP(t)
+	registry := prometheus.NewRegistry()
+	puts := prometheus.NewCounter(prometheus.CounterOpts{Name: "ais_put_total"})
+	enabled := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_mountpath_enabled"}, []string{"mountpath"})
+	registry.MustRegister(puts, enabled)
+	sd, err := NewStatsD(StatsDConfig{Address: listener.conn.LocalAddr().String(), Prefix: "ais.t1",
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	puts.Add(1)
+	enabled.WithLabelValues("d1").Set(1)
+	if err := sd.Flush(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if first := listener.lines(t, 300*time.Millisecond); !slices.Contains(first, "ais.t1.put_total:1|c") || !slices.Contains(first, "ais.t1.mountpath_enabled.d1:1|g") {
+		t.Fatalf("the first flush: %q", first)
+	}
+	puts.Add(3)
+	enabled.Reset()
+	sd.conn = failingConn{}
+	if err := sd.Flush(t.Context()); err == nil {
+		t.Fatal("a flush whose send failed reported none")
+	}
+	puts.Add(2)
+	if err := sd.Flush(t.Context()); err != nil { // dialed again
+		t.Fatal(err)
+	}
+	third := listener.lines(t, 300*time.Millisecond)
+	for _, want := range []string{"ais.t1.put_total:5|c", "ais.t1.mountpath_enabled.d1:0|g"} {
+		if !slices.Contains(third, want) {
+			t.Errorf("the flush after a failed one lacks %q: %q", want, third)
+		}
 	}
 }
