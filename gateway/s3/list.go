@@ -238,8 +238,19 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 		after = start + beyond
 	}
 	count := 0
+	// With a delimiter, a common prefix takes the first key of a batch
+	// and the rest under it are read for nothing: batches start small and
+	// grow only over keys shown, so that a level of prefixes of thousands
+	// of keys each is not read whole for one page (each batch is a
+	// listing of every target).
+	batch := rollupBatch
+next:
 	for {
-		entries, more, err := src(ctx, req.Prefix, after, req.MaxKeys-count+1)
+		limit := req.MaxKeys - count + 1
+		if req.Delimiter != "" {
+			limit = min(limit, batch)
+		}
+		entries, more, err := src(ctx, req.Prefix, after, limit)
 		if err != nil {
 			return page{}, err
 		}
@@ -267,6 +278,11 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 			if rolled {
 				result.prefixes = append(result.prefixes, item)
 				skip = item
+				if more || len(entries) == limit {
+					// Past the prefix's keys, in a small batch again.
+					after, batch = max(after, skip+beyond), rollupBatch
+					continue next
+				}
 			} else {
 				result.keys = append(result.keys, e)
 			}
@@ -277,12 +293,17 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 		if len(entries) == 0 {
 			return page{}, fmt.Errorf("s3: the listing source said more keys follow %q but returned none", after)
 		}
+		batch *= 2
 		// Jump over the rest of a common prefix instead of reading it.
 		if skip != "" && strings.HasPrefix(after, skip) && after < skip+beyond {
 			after = skip + beyond
 		}
 	}
 }
+
+// rollupBatch is the first batch of keys a listing with a delimiter asks
+// for after a common prefix.
+const rollupBatch = 16
 
 // commonPrefix returns the common prefix key rolls up into: key up to and
 // including the first delimiter after prefix, or "" if key has none.

@@ -473,6 +473,30 @@ func TestListSkipsTheKeysOfACommonPrefix(t *testing.T) {
 	}
 }
 
+// A level of many common prefixes of many keys each (folders of a
+// dataset) costs about the page, not the keys under its prefixes: each
+// batch after a common prefix starts small again.
+func TestListOfManyLargePrefixesReadsAboutThePage(t *testing.T) {
+	var keys []string
+	for dir := range 1000 {
+		for i := range 200 {
+			keys = append(keys, fmt.Sprintf("train/%04d/%04d", dir, i))
+		}
+	}
+	src := newSliceSource(keys...)
+	result, err := List(t.Context(), src.list, "bucket", ListRequest{V2: true, Prefix: "train/", Delimiter: "/", MaxKeys: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := result.(*ListBucketResultV2)
+	if len(r.CommonPrefixes) != 1000 || r.IsTruncated || r.CommonPrefixes[999].Prefix != "train/0999/" {
+		t.Fatalf("%d common prefixes, truncated %v", len(r.CommonPrefixes), r.IsTruncated)
+	}
+	if src.returned > 20*1000 {
+		t.Errorf("%d calls returned %d entries for a page of 1000 common prefixes, want at most %d", src.calls, src.returned, 20*1000)
+	}
+}
+
 func TestListURLEncoding(t *testing.T) {
 	src := newSliceSource("dir one/a(1).png", "dir one/sub/x", "top~file*", "ü+ß", "plain")
 	tests := []struct {
