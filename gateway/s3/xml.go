@@ -129,6 +129,8 @@ type ObjectIdentifier struct {
 	Size             string `xml:"Size,omitempty"`
 }
 
+func (d *Delete) bound() (string, int) { return "Object", MaxDeleteObjects }
+
 // validate: S3 refuses an empty list and more than 1000 keys as
 // MalformedXML.
 func (d *Delete) validate() error {
@@ -195,6 +197,8 @@ type CompletedPart struct {
 	PartNumber int    `xml:"PartNumber"`
 	ETag       string `xml:"ETag"`
 }
+
+func (c *CompleteMultipartUpload) bound() (string, int) { return "Part", MaxParts }
 
 // validate checks what needs no upload at hand: some parts, numbers in
 // 1..10000, strictly ascending (S3's InvalidPartOrder).
@@ -306,6 +310,12 @@ func DecodeXML(r io.Reader, limit int64, v any) error {
 	if int64(len(body)) > limit {
 		return ErrMaxMessageLengthExceeded.WithMessage("the XML body is longer than %d bytes", limit)
 	}
+	if bounded, ok := v.(interface{ bound() (string, int) }); ok {
+		item, most := bounded.bound()
+		if err := countItems(body, item, most); err != nil {
+			return err
+		}
+	}
 	decoder := xml.NewDecoder(bytes.NewReader(body))
 	if err := decoder.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
@@ -336,4 +346,30 @@ func DecodeXML(r io.Reader, limit int64, v any) error {
 		return checked.validate()
 	}
 	return nil
+}
+
+// countItems refuses a body whose root holds more than max elements item
+// before it is decoded: a body of empty ones ("<Object/>", 9 bytes each)
+// would be decoded into structs of ten times its size first. Bad XML is
+// left to the decoder to name.
+func countItems(body []byte, item string, max int) error {
+	tokens := xml.NewDecoder(bytes.NewReader(body))
+	depth, count := 0, 0
+	for {
+		token, err := tokens.RawToken()
+		if err != nil {
+			return nil
+		}
+		switch token := token.(type) {
+		case xml.StartElement:
+			if depth == 1 && token.Name.Local == item {
+				if count++; count > max {
+					return ErrMalformedXML.WithMessage("the request names more than %d elements %s, the most allowed", max, item)
+				}
+			}
+			depth++
+		case xml.EndElement:
+			depth--
+		}
+	}
 }

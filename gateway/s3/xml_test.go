@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -242,5 +243,30 @@ func TestDecodeXMLReadError(t *testing.T) {
 	}
 	if err := DecodeXML(io.MultiReader(strings.NewReader("<Delete>"), iotest.ErrReader(broken)), 1<<10, &got); !errors.Is(err, broken) {
 		t.Errorf("error %v, want the read error", err)
+	}
+}
+
+// A body of many empty items is refused before it is decoded: 2 MiB of
+// "<Object/>" made some 170 MB of structs and garbage first.
+func TestItemsPastTheBoundAreRefusedBeforeDecoding(t *testing.T) {
+	for _, tc := range []struct {
+		root, item string
+		into       any
+	}{
+		{"Delete", "Object", &Delete{}},
+		{"CompleteMultipartUpload", "Part", &CompleteMultipartUpload{}},
+	} {
+		body := "<" + tc.root + ">" + strings.Repeat("<"+tc.item+"/>", (2<<20)/(len(tc.item)+3)-10) + "</" + tc.root + ">"
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		err := DecodeXML(strings.NewReader(body), 4<<20, tc.into)
+		runtime.ReadMemStats(&after)
+		var e *Error
+		if !errors.As(err, &e) || e.Code != "MalformedXML" {
+			t.Errorf("%s of %d bytes of empty %s: %v, want MalformedXML", tc.root, len(body), tc.item, err)
+		}
+		if allocated := after.TotalAlloc - before.TotalAlloc; allocated > 12<<20 {
+			t.Errorf("%s of %d bytes: %d bytes allocated to refuse it", tc.root, len(body), allocated)
+		}
 	}
 }
