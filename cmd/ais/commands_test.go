@@ -1256,8 +1256,11 @@ func TestUnknownSubcommandFails(t *testing.T) {
 // An AIS_ENDPOINT that is no URL is named, before anything is sent.
 func TestEndpointWithoutAScheme(t *testing.T) {
 	t.Setenv("AIS_ENDPOINT", "127.0.0.1:8080")
-	if err := runCLI(t, "ls"); err == nil || !strings.Contains(err.Error(), "AIS_ENDPOINT") {
-		t.Fatalf("ais ls with AIS_ENDPOINT=127.0.0.1:8080: %v", err)
+	// A command with subcommands that runs itself too is checked.
+	for _, args := range [][]string{{"ls"}, {"storage"}} {
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), "AIS_ENDPOINT") {
+			t.Fatalf("ais %s with AIS_ENDPOINT=127.0.0.1:8080: %v", strings.Join(args, " "), err)
+		}
 	}
 }
 
@@ -1478,6 +1481,37 @@ func TestJobStartedIsTheFirstNodes(t *testing.T) {
 	}
 }
 
+// `ais job show` of a job a target did not answer about says so, with
+// the state 'ais job ls' gives and the job's errors: no row is that
+// target's, and the job looked clean.
+func TestJobShowNamesTargetsWithoutARow(t *testing.T) {
+	status := api.ClusterStatus{Nodes: []api.NodeStatus{
+		{ID: "p1", Role: "gateway"},
+		{ID: "t1", Role: "target", Jobs: []api.JobStatus{{ID: "dl-1", Kind: "download", Objects: 5, Bytes: 50, Started: 1, Finished: 2, Targets: []string{"t1", "t2"}}}},
+		{ID: "t2", Role: "target", Error: "dial tcp: connection refused"},
+	}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/cluster" || r.URL.Query().Get(api.QueryWhat) != "status" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(status)
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	out, err := runAis(t, "job", "show", "dl-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var t2Row bool
+	for line := range strings.Lines(out) {
+		t2Row = t2Row || strings.HasPrefix(line, "t2 ") && strings.Contains(line, "did not answer")
+	}
+	if !t2Row || !strings.Contains(out, "state: failed\n") || !strings.Contains(out, "error: t2: did not answer") {
+		t.Fatalf("ais job show of a job t2 did not answer about:\n%s", out)
+	}
+}
+
 // A get-batch into a directory is refused before the batch is asked for
 // (the archive was fetched whole, then the rename failed naming a temp).
 func TestGetBatchIntoADirectoryIsRefused(t *testing.T) {
@@ -1506,6 +1540,9 @@ func TestTokenFileProblemsAreNamed(t *testing.T) {
 	}
 	if err := runCLI(t, "auth", "show", "user"); err == nil || !strings.Contains(err.Error(), api.EnvTokenFile) {
 		t.Errorf("auth show user with a token file missing: %v", err)
+	}
+	if err := runCLI(t, "storage"); err == nil || !strings.Contains(err.Error(), api.EnvTokenFile) {
+		t.Errorf("storage with a token file missing: %v", err)
 	}
 	if sent := g.sent(); len(sent) > 0 {
 		t.Errorf("sent without the token: %v", sent)

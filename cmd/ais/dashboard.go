@@ -31,14 +31,20 @@ func newDashboardCommand() *cobra.Command {
 		Short: "Create or replace the AIS-Go dashboard in Grafana",
 		Long: "push provisions the AIS-Go dashboard through Grafana's HTTP API. The dashboard reads\n" +
 			"a Prometheus data source that scrapes /metrics of every node; pick it in the dashboard's\n" +
-			"Prometheus variable. --grafana and --token default to GRAFANA_URL and GRAFANA_TOKEN.",
+			"Prometheus variable. --grafana and --token default to GRAFANA_URL and GRAFANA_TOKEN;\n" +
+			"with --user NAME:PASSWORD, GRAFANA_TOKEN is not read.",
 		Example: "  GRAFANA_TOKEN=glsa_... ais dashboard push --grafana http://localhost:3000",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if grafanaURL == "" {
 				grafanaURL = os.Getenv("GRAFANA_URL")
 			}
-			if token == "" {
+			if token != "" && user != "" {
+				return errors.New("--token and --user given together: give a token or NAME:PASSWORD, not both")
+			}
+			// Not with --user: the token's Authorization header would
+			// replace the password, which Go's client then leaves out.
+			if token == "" && user == "" {
 				token = os.Getenv("GRAFANA_TOKEN")
 			}
 			if grafanaURL == "" {

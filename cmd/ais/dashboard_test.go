@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -133,5 +134,29 @@ func TestDashboardShow(t *testing.T) {
 	out, err := runAis(t, "dashboard", "show")
 	if err != nil || out != string(benchmarks.GrafanaDashboard()) {
 		t.Fatalf("err %v, %d bytes", err, len(out))
+	}
+}
+
+// --user is sent as given, a GRAFANA_TOKEN in the environment left
+// unread (its Bearer header made Go's client drop the password); --token
+// with --user is refused.
+func TestDashboardPushUserOverEnvironmentToken(t *testing.T) {
+	fake := &fakeGrafana{t: t}
+	server := httptest.NewServer(fake)
+	defer server.Close()
+	t.Setenv("GRAFANA_URL", server.URL)
+	t.Setenv("GRAFANA_TOKEN", "env-token")
+	if _, err := runAis(t, "dashboard", "push", "--user", "admin:pw"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:pw")); fake.auth != want {
+		t.Fatalf("authorization %q, want %q", fake.auth, want)
+	}
+	_, err := runAis(t, "dashboard", "push", "--user", "admin:pw", "--token", "t")
+	if err == nil || !strings.Contains(err.Error(), "--token and --user") {
+		t.Fatalf("--token with --user: %v", err)
+	}
+	if fake.requests != 1 {
+		t.Fatalf("%d requests reached Grafana, want 1", fake.requests)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/aisgo/aisgo/api"
 )
 
 func newJobCommand() *cobra.Command {
@@ -29,16 +32,7 @@ func newJobCommand() *cobra.Command {
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tKIND\tBUCKET\tSTATE\tNODES\tOBJECTS\tBYTES")
 			for _, j := range jobs {
-				state := "done"
-				switch {
-				case j.Running:
-					state = "running"
-				case j.Aborted:
-					state = "aborted"
-				case len(j.Errors) > 0:
-					state = "failed"
-				}
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", j.ID, j.Kind, orDash(j.Bucket), state, len(j.Nodes), j.Objects, j.Bytes)
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", j.ID, j.Kind, orDash(j.Bucket), jobState(j), len(j.Nodes), j.Objects, j.Bytes)
 			}
 			return w.Flush()
 		},
@@ -57,19 +51,7 @@ func newJobCommand() *cobra.Command {
 			if asJSON {
 				return printJSON(j)
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(w, "job %s (%s) %s\n", j.ID, j.Kind, orDash(j.Bucket))
-			fmt.Fprintln(w, "NODE\tRUNNING\tOBJECTS\tBYTES\tELAPSED\tERROR")
-			for _, id := range slices.Sorted(maps.Keys(j.Nodes)) {
-				n := j.Nodes[id]
-				end := time.Now().UnixNano()
-				if n.Finished > 0 {
-					end = n.Finished
-				}
-				elapsed := time.Duration(end - n.Started).Round(time.Millisecond)
-				fmt.Fprintf(w, "%s\t%v\t%d\t%d\t%s\t%s\n", id, n.Running, n.Objects, n.Bytes, elapsed, printable(n.Error))
-			}
-			return w.Flush()
+			return showJob(cmd.OutOrStdout(), j)
 		},
 	}
 	show.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -98,6 +80,50 @@ func newJobCommand() *cobra.Command {
 	}
 	cmd.AddCommand(list, show, wait, stop)
 	return cmd
+}
+
+// jobState is a job's state as 'ais job ls' shows it.
+func jobState(j api.ClusterJob) string {
+	switch {
+	case j.Running:
+		return "running"
+	case j.Aborted:
+		return "aborted"
+	case len(j.Errors) > 0:
+		return "failed"
+	}
+	return "done"
+}
+
+// showJob prints a job's row on each node, then its state and errors: a
+// target that did not answer, restarted or left has no row of its own,
+// and the job would look clean.
+func showJob(out io.Writer, j api.ClusterJob) error {
+	w := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(w, "job %s (%s) %s\n", j.ID, j.Kind, orDash(j.Bucket))
+	fmt.Fprintln(w, "NODE\tRUNNING\tOBJECTS\tBYTES\tELAPSED\tERROR")
+	for _, id := range slices.Sorted(maps.Keys(j.Nodes)) {
+		n := j.Nodes[id]
+		end := time.Now().UnixNano()
+		if n.Finished > 0 {
+			end = n.Finished
+		}
+		elapsed := time.Duration(end - n.Started).Round(time.Millisecond)
+		fmt.Fprintf(w, "%s\t%v\t%d\t%d\t%s\t%s\n", id, n.Running, n.Objects, n.Bytes, elapsed, printable(n.Error))
+	}
+	for _, id := range j.Unanswered {
+		if _, ok := j.Nodes[id]; !ok {
+			fmt.Fprintf(w, "%s\t?\t-\t-\t-\tdid not answer: its part of the job is not known\n", printable(id))
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "state: %s\n", jobState(j))
+	for _, e := range j.Errors {
+		fmt.Fprintf(out, "error: %s\n", printable(e))
+	}
+	return nil
 }
 
 func orDash(s string) string {

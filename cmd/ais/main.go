@@ -104,6 +104,17 @@ func endpoints() []string {
 	return out
 }
 
+// groupAnnotation marks a group of commands (ais job, ais bucket): the
+// RunE refuseUnknownSubcommands gives it makes it runnable, yet it only
+// shows help or refuses a word.
+const groupAnnotation = "group"
+
+// isGroup reports a command that only holds others: a command with
+// subcommands that runs itself too (ais storage) is none.
+func isGroup(cmd *cobra.Command) bool {
+	return !cmd.Runnable() || cmd.Annotations[groupAnnotation] != ""
+}
+
 // usesEndpoint reports a command that talks to the cluster of
 // AIS_ENDPOINT: not a group, help or completion, the AuthN service's
 // (AIS_AUTHN_URL), Grafana's (the dashboard), a local cluster's start,
@@ -113,7 +124,7 @@ func usesEndpoint(cmd *cobra.Command) bool {
 	path := cmd.CommandPath()
 	local, dir := cmd.Flags().Lookup("local"), cmd.Flags().Lookup("dir")
 	switch {
-	case cmd.HasSubCommands(), path == "ais auth" || strings.HasPrefix(path, "ais auth "):
+	case isGroup(cmd), path == "ais auth" || strings.HasPrefix(path, "ais auth "):
 		return false
 	case cmd.Name() == "help", strings.HasPrefix(path, "ais completion"), strings.HasPrefix(cmd.Name(), "__complete"):
 		return false
@@ -135,7 +146,7 @@ func usesEndpoint(cmd *cobra.Command) bool {
 func sendsToken(cmd *cobra.Command) bool {
 	path := cmd.CommandPath()
 	switch {
-	case cmd.HasSubCommands(), path == "ais auth login", path == "ais auth logout":
+	case isGroup(cmd), path == "ais auth login", path == "ais auth logout":
 		return false
 	case cmd.Name() == "help", cmd.Name() == "completion", strings.HasPrefix(path, "ais completion"), strings.HasPrefix(cmd.Name(), "__complete"):
 		return false
@@ -144,6 +155,23 @@ func sendsToken(cmd *cobra.Command) bool {
 		return false
 	}
 	return usesEndpoint(cmd) || strings.HasPrefix(path, "ais auth ")
+}
+
+// usesTLS reports a command whose client may reach a node or the AuthN
+// service, and so needs the client's TLS configuration: help, completion
+// or the dashboard (Grafana's) must not fail on it.
+func usesTLS(cmd *cobra.Command) bool {
+	path := cmd.CommandPath()
+	switch {
+	case isGroup(cmd):
+		return false
+	case strings.HasPrefix(path, "ais auth "):
+		return true
+	case path == "ais cluster start", path == "ais cluster stop", strings.HasPrefix(path, "ais cluster add-"), strings.HasPrefix(path, "ais cluster rm-"):
+		// A local cluster's gateways.
+		return true
+	}
+	return usesEndpoint(cmd)
 }
 
 // checkEndpoints refuses an AIS_ENDPOINT entry that is no http(s) URL of
@@ -165,14 +193,25 @@ func checkEndpoints() error {
 var clientTLS *tls.Config
 
 // clientTLSConfig reads AIS_SKIP_VERIFY_CRT, AIS_CLIENT_CA, AIS_CRT and
-// AIS_CRT_KEY; --skip-verify overrides the first.
+// AIS_CRT_KEY; --skip-verify overrides the first. An error names the
+// variables: the file's name alone does not say where it came from.
 func clientTLSConfig(skipVerify bool) (*tls.Config, error) {
 	tc, err := api.TLSFromEnv()
 	if err != nil {
 		return nil, err
 	}
 	tc.SkipVerify = tc.SkipVerify || skipVerify
-	return tc.Config()
+	config, err := tc.Config()
+	if err != nil {
+		var set []string
+		for _, name := range []string{api.EnvClientCA, api.EnvClientCert, api.EnvClientKey} {
+			if os.Getenv(name) != "" {
+				set = append(set, name)
+			}
+		}
+		return nil, fmt.Errorf("%s: %w", strings.Join(set, ", "), err)
+	}
+	return config, nil
 }
 
 func client() *api.Client { return newClient(clientTLS, endpoints()...) }
@@ -226,6 +265,10 @@ func newRoot() *cobra.Command {
 				if err := api.CheckTokenFile(); err != nil {
 					return err
 				}
+			}
+			clientTLS = nil
+			if !usesTLS(cmd) {
+				return nil
 			}
 			tc, err := clientTLSConfig(skipVerify)
 			if err != nil {
@@ -283,6 +326,10 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 	if !cmd.HasParent() || !cmd.HasSubCommands() || cmd.Runnable() {
 		return
 	}
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[groupAnnotation] = "true"
 	cmd.Args = cobra.ArbitraryArgs
 	cmd.SuggestionsMinimumDistance = 2
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {

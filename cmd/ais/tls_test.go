@@ -56,3 +56,33 @@ func TestClusterTLSFiles(t *testing.T) {
 		t.Fatalf("the local cluster's client does not trust its certificate: %+v %v", tc, err)
 	}
 }
+
+// A client TLS setting that cannot be read stops only the commands that
+// reach a node, naming the variable: help and completion (TAB) go on.
+func TestClientTLSOnlyWhereUsed(t *testing.T) {
+	g := newRecordingGateway(t)
+	t.Setenv(api.EnvSkipVerify, "")
+	missing := filepath.Join(t.TempDir(), "ca.pem")
+	t.Setenv(api.EnvClientCA, missing)
+	for _, args := range [][]string{{"help", "put"}, {"completion", "bash"}, {"__complete", "ls", ""}, {"dashboard", "show"}} {
+		if _, err := runAis(t, args...); err != nil {
+			t.Errorf("ais %s with %s missing: %v", strings.Join(args, " "), api.EnvClientCA, err)
+		}
+	}
+	for _, args := range [][]string{{"ls"}, {"storage"}, {"auth", "show", "user"}} {
+		if err := runCLI(t, args...); err == nil || !strings.Contains(err.Error(), api.EnvClientCA) || !strings.Contains(err.Error(), missing) {
+			t.Errorf("ais %s with %s missing: %v, want an error naming it and the file", strings.Join(args, " "), api.EnvClientCA, err)
+		}
+	}
+	t.Setenv(api.EnvClientCA, "")
+	t.Setenv(api.EnvSkipVerify, "yes")
+	if _, err := runAis(t, "help", "put"); err != nil {
+		t.Errorf("ais help put with %s=yes: %v", api.EnvSkipVerify, err)
+	}
+	if err := runCLI(t, "ls"); err == nil || !strings.Contains(err.Error(), api.EnvSkipVerify) {
+		t.Errorf("ais ls with %s=yes: %v", api.EnvSkipVerify, err)
+	}
+	if sent := g.sent(); len(sent) > 0 {
+		t.Errorf("requests sent: %v", sent)
+	}
+}
