@@ -149,10 +149,17 @@ func (s *Server) deleteBucket(w http.ResponseWriter, r *http.Request, bucket str
 // source lists a bucket through the native API, without the parts of
 // multipart uploads.
 func (s *Server) source(bucket string) Source {
-	return func(ctx context.Context, prefix, startAfter string, limit int) ([]Entry, bool, error) {
+	return func(ctx context.Context, prefix, startAfter string, limit int, oneLevel bool) ([]Entry, bool, error) {
 		var out []Entry
+		msg := api.ListObjectsMessage{Prefix: prefix, StartAfter: startAfter, PageSize: limit, Props: listPageProps}
+		if oneLevel {
+			// The targets roll the folders up: a page of folders costs
+			// the page, not the objects in them.
+			msg.Flags = api.ListNoRecursion
+		}
 		for {
-			page, err := s.config.Backend.ListObjects(ctx, bucket, api.ListObjectsMessage{Prefix: prefix, StartAfter: startAfter, PageSize: limit, Props: listPageProps})
+			msg.StartAfter = startAfter
+			page, err := s.config.Backend.ListObjects(ctx, bucket, msg)
 			if err != nil {
 				return nil, false, err
 			}
@@ -164,6 +171,10 @@ func (s *Server) source(bucket string) Source {
 			}
 			for _, e := range page.Entries {
 				if strings.HasPrefix(e.Name, multipartPrefix) {
+					continue
+				}
+				if e.Flags&api.EntryIsDir != 0 {
+					out = append(out, Entry{Key: e.Name, CommonPrefix: true})
 					continue
 				}
 				out = append(out, Entry{Key: e.Name, Size: e.Size, ETag: QuoteETag(etagOf(e.ETag, e.Checksum)), LastModified: parseTime(e.Mtime, e.Atime)})

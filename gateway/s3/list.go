@@ -21,12 +21,18 @@ type Entry struct {
 	Size         int64
 	ETag         string
 	LastModified time.Time
+	// CommonPrefix marks an entry of a listing of one level: Key is the
+	// prefix ending in "/" of the keys below it.
+	CommonPrefix bool
 }
 
 // Source returns at most limit entries whose keys start with prefix and
 // are greater than startAfter, in ascending byte order, and whether more
-// such keys follow the last one returned.
-type Source func(ctx context.Context, prefix, startAfter string, limit int) (entries []Entry, more bool, err error)
+// such keys follow the last one returned. With oneLevel (asked with the
+// delimiter "/" and a prefix "" or ending in "/") it may list one level:
+// keys there, and for the keys below, their prefixes up to the next "/"
+// as CommonPrefix entries, each once.
+type Source func(ctx context.Context, prefix, startAfter string, limit int, oneLevel bool) (entries []Entry, more bool, err error)
 
 // ListRequest is what ListObjects (v1) and ListObjectsV2 ask for. Marker
 // is v1's; StartAfter, ContinuationToken and FetchOwner are v2's.
@@ -238,27 +244,43 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 		after = start + beyond
 	}
 	count := 0
-	// With a delimiter, a common prefix takes the first key of a batch
-	// and the rest under it are read for nothing: batches start small and
-	// grow only over keys shown, so that a level of prefixes of thousands
-	// of keys each is not read whole for one page (each batch is a
-	// listing of every target).
+	// A source that lists one level (the usual "/" of folders) gives each
+	// common prefix once. Else, a common prefix takes the first key of a
+	// batch and the rest under it are read for nothing: batches start
+	// small and grow only over keys shown, so that a level of prefixes of
+	// thousands of keys each is not read whole for one page (each batch
+	// is a listing of every target).
+	oneLevel := req.Delimiter == "/" && (req.Prefix == "" || strings.HasSuffix(req.Prefix, "/"))
 	batch := rollupBatch
 next:
 	for {
+		// A level resumes past a whole folder after a name ending in "/":
+		// right for a common prefix, not for a key (the prefix's own, or
+		// one a client started after), which resumes flat.
+		level := oneLevel && (!strings.HasSuffix(after, "/") || after != req.Prefix && commonPrefix(after, req.Prefix, req.Delimiter) == after)
 		limit := req.MaxKeys - count + 1
-		if req.Delimiter != "" {
+		if req.Delimiter != "" && !level {
 			limit = min(limit, batch)
 		}
-		entries, more, err := src(ctx, req.Prefix, after, limit)
+		entries, more, err := src(ctx, req.Prefix, after, limit, level)
 		if err != nil {
 			return page{}, err
 		}
-		for _, e := range entries {
-			if e.Key <= after || !strings.HasPrefix(e.Key, req.Prefix) {
-				return page{}, fmt.Errorf("s3: the listing source returned %q after %q with prefix %q: out of order or off the prefix", e.Key, after, req.Prefix)
+		for i, e := range entries {
+			if e.CommonPrefix && skip != "" && strings.HasPrefix(e.Key, skip) {
+				// The level's prefix again, for keys under it past the
+				// point a page resumed from (see beyond).
+				continue
 			}
-			after = e.Key
+			if e.CommonPrefix && e.Key <= after && strings.HasPrefix(after, e.Key) {
+				// The folder a client's start is in: its keys past the
+				// start roll up into it.
+				after = e.Key + beyond
+			} else if e.Key <= after || !strings.HasPrefix(e.Key, req.Prefix) {
+				return page{}, fmt.Errorf("s3: the listing source returned %q after %q with prefix %q: out of order or off the prefix", e.Key, after, req.Prefix)
+			} else {
+				after = e.Key
+			}
 			if skip != "" && strings.HasPrefix(e.Key, skip) {
 				continue
 			}
@@ -269,22 +291,25 @@ next:
 					item, rolled = p, true
 				}
 			}
+			if e.CommonPrefix && (!level || item != e.Key) {
+				return page{}, fmt.Errorf("s3: the listing source returned %q as a common prefix of prefix %q and delimiter %q", e.Key, req.Prefix, req.Delimiter)
+			}
 			if count == req.MaxKeys {
 				result.truncated = true
 				return result, nil
 			}
 			count++
 			result.last = item
-			if rolled {
-				result.prefixes = append(result.prefixes, item)
-				skip = item
-				if more || len(entries) == limit {
-					// Past the prefix's keys, in a small batch again.
-					after, batch = max(after, skip+beyond), rollupBatch
-					continue next
-				}
-			} else {
+			if !rolled {
 				result.keys = append(result.keys, e)
+				continue
+			}
+			result.prefixes = append(result.prefixes, item)
+			skip = item
+			if wasted := i+1 < len(entries) && strings.HasPrefix(entries[i+1].Key, skip); wasted && more {
+				// Past the prefix's keys, in a small batch again.
+				after, batch = max(after, skip+beyond), rollupBatch
+				continue next
 			}
 		}
 		if !more {
@@ -293,7 +318,11 @@ next:
 		if len(entries) == 0 {
 			return page{}, fmt.Errorf("s3: the listing source said more keys follow %q but returned none", after)
 		}
-		batch *= 2
+		if last := entries[len(entries)-1]; req.Delimiter != "" && !last.CommonPrefix && commonPrefix(last.Key, req.Prefix, req.Delimiter) != "" {
+			batch = rollupBatch // the next prefix's keys likely next
+		} else {
+			batch *= 2
+		}
 		// Jump over the rest of a common prefix instead of reading it.
 		if skip != "" && strings.HasPrefix(after, skip) && after < skip+beyond {
 			after = skip + beyond

@@ -15,17 +15,59 @@ import (
 	"time"
 )
 
-// sliceSource is a Source over sorted keys that counts what it is asked.
+// sliceSource is a Source over sorted keys that counts what it is asked;
+// with levels, it lists one level when asked, as the native API does.
 type sliceSource struct {
 	keys     []string
 	calls    int
 	returned int
+	levels   bool
 }
 
 func newSliceSource(keys ...string) *sliceSource {
 	sorted := slices.Clone(keys)
 	sort.Strings(sorted) // byte order, as S3's
 	return &sliceSource{keys: slices.Compact(sorted)}
+}
+
+// listLevel lists as the targets' listLevel does: a start after a
+// folder is past it, and a folder is given for its first key after the
+// start.
+func (s *sliceSource) listLevel(prefix, startAfter string, limit int) ([]Entry, bool, error) {
+	after := startAfter
+	if strings.HasSuffix(after, "/") {
+		after += "\xff"
+	}
+	var out []Entry
+	for {
+		i, found := slices.BinarySearch(s.keys, after)
+		if found {
+			i++
+		}
+		if j, _ := slices.BinarySearch(s.keys, prefix); j > i {
+			i = j
+		}
+		if i == len(s.keys) || !strings.HasPrefix(s.keys[i], prefix) {
+			return out, false, nil
+		}
+		if len(out) == limit {
+			return out, true, nil
+		}
+		key := s.keys[i]
+		s.returned++
+		if slash := strings.IndexByte(key[len(prefix):], '/'); slash >= 0 {
+			folder := key[:len(prefix)+slash+1]
+			if len(out) > 0 && out[len(out)-1].Key == folder {
+				after = key // (a key past folder+"\xff", not UTF-8)
+				continue
+			}
+			out = append(out, Entry{Key: folder, CommonPrefix: true})
+			after = folder + "\xff"
+			continue
+		}
+		out = append(out, entryOf(key))
+		after = key
+	}
 }
 
 var modified = time.Date(2024, 1, 2, 3, 4, 5, 600_000_000, time.UTC)
@@ -35,8 +77,11 @@ func entryOf(key string) Entry {
 	return Entry{Key: key, Size: int64(len(key)), ETag: hex.EncodeToString(sum[:]), LastModified: modified}
 }
 
-func (s *sliceSource) list(_ context.Context, prefix, startAfter string, limit int) ([]Entry, bool, error) {
+func (s *sliceSource) list(_ context.Context, prefix, startAfter string, limit int, oneLevel bool) ([]Entry, bool, error) {
 	s.calls++
+	if s.levels && oneLevel {
+		return s.listLevel(prefix, startAfter, limit)
+	}
 	i, found := slices.BinarySearch(s.keys, startAfter)
 	if found {
 		i++
@@ -343,8 +388,10 @@ func TestListPagination(t *testing.T) {
 			for _, prefix := range prefixes {
 				for _, delimiter := range delimiters {
 					for _, size := range sizes {
-						name := fmt.Sprintf("v2=%v encoding=%q prefix=%q delimiter=%q size=%d", v2, encoding, prefix, delimiter, size)
-						paginate(t, name, tricky, ListRequest{V2: v2, EncodingType: encoding, Prefix: prefix, Delimiter: delimiter, MaxKeys: size})
+						for _, levels := range []bool{false, true} {
+							name := fmt.Sprintf("v2=%v encoding=%q prefix=%q delimiter=%q size=%d levels=%v", v2, encoding, prefix, delimiter, size, levels)
+							paginate(t, name, tricky, levels, ListRequest{V2: v2, EncodingType: encoding, Prefix: prefix, Delimiter: delimiter, MaxKeys: size})
+						}
 					}
 				}
 			}
@@ -352,9 +399,10 @@ func TestListPagination(t *testing.T) {
 	}
 }
 
-func paginate(t *testing.T, name string, keys []string, req ListRequest) {
+func paginate(t *testing.T, name string, keys []string, levels bool, req ListRequest) {
 	t.Helper()
 	src := newSliceSource(keys...)
+	src.levels = levels
 	wantKeys, wantPrefixes := reference(keys, req.Prefix, req.Delimiter)
 	decode := func(s string) string {
 		if req.EncodingType != "url" {
@@ -421,6 +469,35 @@ func paginate(t *testing.T, name string, keys []string, req ListRequest) {
 	}
 }
 
+// A listing of one level answers as a flat one from any start a client
+// gives: inside a folder, a folder itself, the prefix's own key, a name
+// ending in "/" that is no folder of the level.
+func TestListOfOneLevelFromAnyStart(t *testing.T) {
+	keys := []string{"a/", "a/b/c/", "a/b/c/x", "a/b/d", "a/b/c0", "a/c", "a/d/", "a/d/e", "a/e", "b/x"}
+	starts := []string{"", "a", "a/", "a/b", "a/b/", "a/b/c", "a/b/c/", "a/b/c/x", "a/b/d", "a/c", "a/d/", "a/d/e", "a/e", "a/f/", "b/"}
+	for _, prefix := range []string{"", "a/", "a/b/"} {
+		for _, start := range starts {
+			for _, size := range []int{1, 2, 1000} {
+				req := ListRequest{V2: true, Prefix: prefix, Delimiter: "/", StartAfter: start, MaxKeys: size}
+				flat, level := newSliceSource(keys...), newSliceSource(keys...)
+				level.levels = true
+				want, err := List(t.Context(), flat.list, "bucket", req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := List(t.Context(), level.list, "bucket", req)
+				if err != nil {
+					t.Errorf("prefix %q start %q size %d: %v", prefix, start, size, err)
+					continue
+				}
+				if w, g := summarize(t, want), summarize(t, got); g.String() != w.String() {
+					t.Errorf("prefix %q start %q size %d: one level gives %s, flat %s", prefix, start, size, g, w)
+				}
+			}
+		}
+	}
+}
+
 // Keys that are not UTF-8 can hold 0xff, past the position a common
 // prefix jumps to: they are still rolled up once.
 func TestListKeysThatAreNotUTF8(t *testing.T) {
@@ -428,8 +505,10 @@ func TestListKeysThatAreNotUTF8(t *testing.T) {
 	for _, delimiter := range []string{"/", "\xff"} {
 		for size := 1; size <= 5; size++ {
 			for _, v2 := range []bool{false, true} {
-				name := fmt.Sprintf("delimiter=%q size=%d v2=%v", delimiter, size, v2)
-				paginate(t, name, keys, ListRequest{V2: v2, Delimiter: delimiter, MaxKeys: size})
+				for _, levels := range []bool{false, true} {
+					name := fmt.Sprintf("delimiter=%q size=%d v2=%v levels=%v", delimiter, size, v2, levels)
+					paginate(t, name, keys, levels, ListRequest{V2: v2, Delimiter: delimiter, MaxKeys: size})
+				}
 			}
 		}
 	}
@@ -494,6 +573,19 @@ func TestListOfManyLargePrefixesReadsAboutThePage(t *testing.T) {
 	}
 	if src.returned > 20*1000 {
 		t.Errorf("%d calls returned %d entries for a page of 1000 common prefixes, want at most %d", src.calls, src.returned, 20*1000)
+	}
+	// A source that lists one level gives the folders in a few calls.
+	level := newSliceSource(keys...)
+	level.levels = true
+	again, err := List(t.Context(), level.list, "bucket", ListRequest{V2: true, Prefix: "train/", Delimiter: "/", MaxKeys: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if summarize(t, again).String() != summarize(t, result).String() {
+		t.Errorf("one level listed otherwise than flat")
+	}
+	if level.calls > 1 {
+		t.Errorf("a listing of one level took %d calls for a page of 1000 folders", level.calls)
 	}
 }
 
@@ -603,14 +695,14 @@ func TestCommonPrefix(t *testing.T) {
 func TestListRefusals(t *testing.T) {
 	src := newSliceSource(classic...)
 	broken := errors.New("target down")
-	failing := func(context.Context, string, string, int) ([]Entry, bool, error) { return nil, false, broken }
-	unordered := func(context.Context, string, string, int) ([]Entry, bool, error) {
+	failing := func(context.Context, string, string, int, bool) ([]Entry, bool, error) { return nil, false, broken }
+	unordered := func(context.Context, string, string, int, bool) ([]Entry, bool, error) {
 		return []Entry{entryOf("b"), entryOf("a")}, false, nil
 	}
-	offPrefix := func(context.Context, string, string, int) ([]Entry, bool, error) {
+	offPrefix := func(context.Context, string, string, int, bool) ([]Entry, bool, error) {
 		return []Entry{entryOf("other")}, false, nil
 	}
-	emptyButMore := func(context.Context, string, string, int) ([]Entry, bool, error) { return nil, true, nil }
+	emptyButMore := func(context.Context, string, string, int, bool) ([]Entry, bool, error) { return nil, true, nil }
 	tests := []struct {
 		name string
 		src  Source
