@@ -252,12 +252,27 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 	// is a listing of every target).
 	oneLevel := req.Delimiter == "/" && (req.Prefix == "" || strings.HasSuffix(req.Prefix, "/"))
 	batch := rollupBatch
+	var lastAfter string
+	lastCount, lastLevel := 0, false
 next:
 	for {
+		stalled := lastLevel && after == lastAfter && count == lastCount
 		// A level resumes past a whole folder after a name ending in "/":
 		// right for a common prefix, not for a key (the prefix's own, or
-		// one a client started after), which resumes flat.
-		level := oneLevel && (!strings.HasSuffix(after, "/") || after != req.Prefix && commonPrefix(after, req.Prefix, req.Delimiter) == after)
+		// one a client started after), which resumes flat, as do the keys
+		// of a folder shown that sort past beyond, and a level that gave
+		// nothing new (those keys again: it would for good).
+		level := false
+		if oneLevel {
+			switch {
+			case stalled:
+			case skip != "" && after == skip+beyond:
+				level = true
+			case skip != "" && strings.HasPrefix(after, skip) && after != skip:
+			default:
+				level = !strings.HasSuffix(after, "/") || after != req.Prefix && commonPrefix(after, req.Prefix, req.Delimiter) == after
+			}
+		}
 		limit := req.MaxKeys - count + 1
 		if req.Delimiter != "" && !level {
 			limit = min(limit, batch)
@@ -266,6 +281,7 @@ next:
 		if err != nil {
 			return page{}, err
 		}
+		lastAfter, lastCount, lastLevel = after, count, level
 		for i, e := range entries {
 			if e.CommonPrefix && skip != "" && strings.HasPrefix(e.Key, skip) {
 				// The level's prefix again, for keys under it past the
@@ -293,6 +309,9 @@ next:
 			}
 			if e.CommonPrefix && (!level || item != e.Key) {
 				return page{}, fmt.Errorf("s3: the listing source returned %q as a common prefix of prefix %q and delimiter %q", e.Key, req.Prefix, req.Delimiter)
+			}
+			if level && rolled && !e.CommonPrefix {
+				oneLevel = false // a source that lists flat all the same
 			}
 			if count == req.MaxKeys {
 				result.truncated = true

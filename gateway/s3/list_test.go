@@ -498,6 +498,35 @@ func TestListOfOneLevelFromAnyStart(t *testing.T) {
 	}
 }
 
+// A level that gives only the folder already shown (keys of it past
+// beyond, on a page a target cut short) does not list it for good: the
+// listing goes on flat past them.
+func TestListOfOneLevelThatStallsGoesOnFlat(t *testing.T) {
+	keys := []string{"d/a", "d/\U0010FFFFz", "d/\U0010FFFFzz", "e/x", "f"}
+	level := newSliceSource(keys...)
+	level.levels = true
+	cut := func(ctx context.Context, prefix, startAfter string, limit int, oneLevel bool) ([]Entry, bool, error) {
+		return level.list(ctx, prefix, startAfter, 1, oneLevel) // a page cut to one entry
+	}
+	req := ListRequest{V2: true, Delimiter: "/", MaxKeys: 1}
+	var got []string
+	for range 10 {
+		result, err := List(t.Context(), cut, "bucket", req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := summarize(t, result)
+		got = append(got, slices.Concat(s.keys, s.prefixes)...)
+		if !s.truncated {
+			break
+		}
+		req.ContinuationToken = result.(*ListBucketResultV2).NextContinuationToken
+	}
+	if want := []string{"d/", "e/", "f"}; !slices.Equal(got, want) {
+		t.Fatalf("pages %q, want %q", got, want)
+	}
+}
+
 // Keys that are not UTF-8 can hold 0xff, past the position a common
 // prefix jumps to: they are still rolled up once.
 func TestListKeysThatAreNotUTF8(t *testing.T) {
