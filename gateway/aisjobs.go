@@ -1018,6 +1018,9 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	if err == nil && dst == src {
 		err = badRequest("%s: the destination is the source bucket %s", msg.Action, src)
 	}
+	if err == nil && dst.Provider == store.ProviderHT {
+		err = badRequest("%s: %s is an HTTP origin's bucket, filled by reading its objects: it takes no writes", msg.Action, dst)
+	}
 	if err == nil {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}

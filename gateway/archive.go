@@ -111,7 +111,10 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		return
 	}
 	defer release()
-	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	// Through the request's context: a compressed shard's members that
+	// do not match are decompressed all the same, which a client gone
+	// stops.
+	rd, err := f.NewReader(contextReaderAt{r.Context(), obj}, obj.Meta().Size, name)
 	if err != nil {
 		n.writeError(w, r, shardError(err))
 		return
@@ -462,15 +465,9 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		old = obj
 		defer old.Close()
 		if !b.IsRemote() {
-			// The shard's own metadata stays, but for the MD5 of its old
-			// bytes. (A remote bucket's write-through describes the new
-			// bytes as the remote does.)
-			opts.Custom = maps.Clone(old.Meta().Custom)
-			delete(opts.Custom, store.CustomETag)
-			// The user's shard now, not a dSort job's output: its
-			// cleanup (an abort, a settle) must not take it.
-			delete(opts.Custom, pipeline.CustomJob)
-			delete(opts.Custom, pipeline.CustomAttempt)
+			// (A remote bucket's write-through describes the new bytes
+			// as the remote does.)
+			opts.Custom = keptShardCustom(old.Meta().Custom)
 			opts.IfMatch = store.ETagOf(old.Meta())
 		}
 	case errors.Is(err, store.ErrNotFound):
@@ -656,4 +653,16 @@ func eachEntry(f formats.Format, old store.Object, name string, fn func(e *forma
 			return err
 		}
 	}
+}
+
+// keptShardCustom is the metadata a shard rewritten with more members
+// keeps: its own, but what described its old bytes (the MD5 ETag, a
+// multipart upload's parts) and a dSort job's marks (the user's shard
+// now: a job's cleanup must not take it).
+func keptShardCustom(custom map[string]string) map[string]string {
+	kept := maps.Clone(custom)
+	maps.DeleteFunc(kept, func(key, _ string) bool {
+		return key == store.CustomETag || key == pipeline.CustomJob || key == pipeline.CustomAttempt || strings.HasPrefix(key, "s3.mp-")
+	})
+	return kept
 }

@@ -69,6 +69,10 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		_, err = n.archiveOutput(value)
 	}
+	if err == nil && dst.Provider == store.ProviderHT {
+		// Refused by its PUT only once the whole shard was made.
+		err = badRequest("archive: %s is an HTTP origin's bucket, filled by reading its objects: it takes no writes", dst)
+	}
 	if err == nil {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
@@ -156,6 +160,11 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if err != nil {
 		return nil, err
 	}
+	if !n.owns(dst, msg.ArchName) {
+		// Moved by a map change since the job was sent: its PUT would
+		// say so only once every object was read and the shard made.
+		return nil, fmt.Errorf("%w: archive %s/%s: the shard's owner is no longer %s (the cluster map changed): run the job again", api.ErrUnavailable, dst, msg.ArchName, n.config.ID)
+	}
 	if msg.AppendIfExists || dst.IsRemote() {
 		// The shard's lock: an append keeps what the shard holds (a
 		// write since fails the job, 412, rather than be overwritten),
@@ -226,6 +235,9 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 			defer release()
 			if !dst.IsRemote() {
 				put.IfMatch = store.ETagOf(old.Meta())
+				// The shard's own metadata stays, as a PUT into it
+				// keeps it (see putIntoArchive).
+				put.Custom = keptShardCustom(old.Meta().Custom)
 			}
 		case errors.Is(err, store.ErrNotFound):
 			if !dst.IsRemote() {

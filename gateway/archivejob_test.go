@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -147,6 +148,25 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 	if _, err := client.Head(ctx, "raw", "bad.zip"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a failed archive job stored %v", err)
 	}
+	// A shard appended to keeps its own metadata.
+	shard, err := client.GetBytes(ctx, "shards", "s-1.tar", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "shards", "meta.tar", bytes.NewReader(shard), api.PutOptions{Size: int64(len(shard)), Custom: map[string]string{"split": "train"}}); err != nil {
+		t.Fatal(err)
+	}
+	if job := run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "meta.tar", ListRange: api.ListRange{ObjNames: []string{"img/0002.jpg"}}, AppendIfExists: true}); len(job.Errors) > 0 {
+		t.Fatalf("append: %+v", job)
+	}
+	if meta, err := client.Head(ctx, "shards", "meta.tar"); err != nil || meta.Custom["split"] != "train" || meta.Size <= int64(len(shard)) {
+		t.Fatalf("the shard appended to: %+v %v, want its metadata kept", meta, err)
+	}
+	// Nor is a copy into one.
+	if _, err := client.CopyBucket(ctx, "raw", "ht://origin", api.CopyBucketMessage{}); err == nil || !strings.Contains(err.Error(), "takes no writes") {
+		t.Errorf("a copy into an ht:// bucket: %v, want refused", err)
+	}
+
 	job = run(api.ArchiveMessage{ArchName: "ok.zip", ListRange: api.ListRange{ObjNames: []string{"img/0003.jpg", "gone.jpg", "img/0001.jpg"}}, ContinueOnError: true})
 	if got, _ := read("raw", "ok.zip", ".zip"); len(job.Errors) > 0 || strings.Join(got, " ") != "img/0003.jpg img/0001.jpg" {
 		t.Fatalf("a missing object with coer: %+v, shard %v", job, got)
@@ -159,6 +179,9 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		{api.ArchiveMessage{ArchName: "../x.tar"}, ".."},
 		{api.ArchiveMessage{ArchName: "x.rar"}, "no archive format"},
 		{api.ArchiveMessage{ArchName: "x.tar", ToBck: api.Bck{Name: "nosuch"}}, "does not exist"},
+		// An HTTP origin's bucket takes no writes: refused before the
+		// shard is made.
+		{api.ArchiveMessage{ArchName: "x.tar", ToBck: api.Bck{Name: "origin", Provider: "ht"}}, "takes no writes"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "a-{0..99999999}"}}, "template"},
 		// Names the target could not hold: too long, or too many bytes.
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: strings.Repeat("a", 2000) + "{0..9}"}}, "limit of 1024"},
