@@ -638,3 +638,33 @@ func TestLongWritesAreBounded(t *testing.T) {
 		t.Fatalf("a copy once the first ended: %v", err)
 	}
 }
+
+// An abort that checked the upload before a Complete through another
+// gateway marked it, and closes it only after that Complete made the
+// object, is not a 204 with the object there: its close is of the record
+// as it read it, and it answers NoSuchUpload.
+func TestAbortRacingACompleteElsewhereIsNotA204(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	members := c.Members()
+	gateways := [2]*s3.Client{newClient(members[0].URL()+"/s3", secretKey), newClient(members[1].URL()+"/s3", secretKey)}
+	up, parts := twoPartUpload(t, gateways[0], "raced", "k")
+	var once sync.Once
+	t.Cleanup(s3api.OnAbortChecked(func(string) {
+		once.Do(func() {
+			_, err := gateways[0].CompleteMultipartUpload(context.WithoutCancel(t.Context()), &s3.CompleteMultipartUploadInput{Bucket: aws.String("raced"), Key: aws.String("k"), UploadId: up.UploadId,
+				MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+			if err != nil {
+				t.Errorf("the Complete between the abort's check and its close: %v", err)
+			}
+		})
+	}))
+	_, err := gateways[1].AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("raced"), Key: aws.String("k"), UploadId: up.UploadId})
+	if code(err) != "NoSuchUpload" {
+		t.Fatalf("an abort whose upload was completed after its check: %v, want NoSuchUpload", err)
+	}
+	if _, err := gateways[1].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("raced"), Key: aws.String("k")}); err != nil {
+		t.Fatalf("the completed object: %v", err)
+	}
+}

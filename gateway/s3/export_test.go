@@ -44,3 +44,11 @@ func SetMaxSlowWrites(n int) func() {
 	maxSlowWrites = n
 	return func() { maxSlowWrites = old }
 }
+
+// OnAbortChecked runs f as an abort has checked an upload's record, and
+// returns the restore.
+func OnAbortChecked(f func(id string)) func() {
+	old := abortChecked
+	abortChecked = f
+	return func() { abortChecked = old }
+}

@@ -123,28 +123,64 @@ func (s *Server) saveUpload(ctx context.Context, bucket, id string, up upload) e
 
 // readUpload reads an upload's record, closed or not.
 func (s *Server) readUpload(ctx context.Context, bucket, key, id string) (upload, error) {
-	var up upload
 	if !validUploadID(id) {
-		return up, noSuchUpload(id)
+		return upload{}, noSuchUpload(id)
 	}
-	body, meta, err := s.hidden().Get(ctx, bucket, uploadRecord(id), api.GetOptions{})
-	if errors.Is(err, api.ErrNotFound) {
+	up, err := s.readRecord(ctx, bucket, id)
+	switch {
+	case errors.Is(err, api.ErrNotFound), errors.Is(err, errUnreadableRecord):
 		return up, noSuchUpload(id)
-	}
-	if err != nil {
+	case err != nil:
 		return up, backendError(err, bucket, key)
+	case up.Key != key:
+		return up, noSuchUpload(id)
+	}
+	return up, nil
+}
+
+// errUnreadableRecord: an upload's record is not one this server wrote.
+var errUnreadableRecord = errors.New("s3: unreadable multipart upload record")
+
+// readRecord reads an upload's record and its ETag.
+func (s *Server) readRecord(ctx context.Context, bucket, id string) (upload, error) {
+	var up upload
+	body, meta, err := s.hidden().Get(ctx, bucket, uploadRecord(id), api.GetOptions{})
+	if err != nil {
+		return up, err
 	}
 	data, err := io.ReadAll(io.LimitReader(body, 64<<10))
 	body.Close()
 	if err != nil {
-		return up, backendError(err, bucket, key)
+		return up, err
 	}
-	if err := json.Unmarshal(data, &up); err != nil || up.Key != key {
-		return up, noSuchUpload(id)
+	if err := json.Unmarshal(data, &up); err != nil {
+		return up, fmt.Errorf("%w: %w", errUnreadableRecord, err)
 	}
 	up.etag = objectETag(meta)
 	return up, nil
 }
+
+// closeRecord closes an upload's record as read (up.etag), if it is
+// still so: an abort or a sweep must not close it over a Complete's mark
+// written since they looked (the Complete would make its object after
+// the abort answered 204). errRecordChanged says to read it again.
+func (s *Server) closeRecord(ctx context.Context, bucket, id string, up upload) (upload, error) {
+	if up.Closed {
+		return up, nil
+	}
+	up.Closed, up.Completing = true, time.Time{}
+	err := s.swapRecord(ctx, bucket, id, up)
+	if errors.Is(err, api.ErrPreconditionFailed) {
+		return up, errRecordChanged
+	}
+	return up, err
+}
+
+var errRecordChanged = errors.New("s3: the multipart upload's record changed since it was read")
+
+// abortChecked runs as an abort has checked the upload's record (a
+// test's hook: a Complete runs meanwhile).
+var abortChecked = func(string) {}
 
 // getBytes reads a small object whole, at most limit bytes.
 func getBytes(ctx context.Context, b Backend, bucket, name string, limit int64) ([]byte, error) {
@@ -706,21 +742,39 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 		return backendError(err, bucket, key)
 	}
 	defer unlock()
-	up, err := s.readUpload(r.Context(), bucket, key, id)
-	if err != nil {
-		return err
-	}
-	// Completed already (its record's removal failed or is under way):
-	// what is left goes, and the abort is S3's NoSuchUpload, not a 204
-	// over an object that stays.
+	var up upload
 	completed := false
-	if meta, err := s.hidden().Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
-		completed = true
-	}
-	// A mark of this Server's is stale: none of its Completes runs (the
-	// lock is held). Another's holds while fresh.
-	if !up.Closed && !completed && up.CompletingBy != s.instance && up.completeUnderWay(time.Now()) {
-		return ErrOperationAborted.WithMessage("a CompleteMultipartUpload of upload %s runs (since %s): abort it again once that has ended", id, up.Completing.Format(time.RFC3339)).WithResource(id)
+	for attempt := 0; ; attempt++ {
+		if up, err = s.readUpload(r.Context(), bucket, key, id); err != nil {
+			return err
+		}
+		// Completed already (its record's removal failed or is under
+		// way): what is left goes, and the abort is S3's NoSuchUpload,
+		// not a 204 over an object that stays.
+		completed = false
+		if meta, err := s.hidden().Head(r.Context(), bucket, key); err == nil && meta.Custom[customUpload] == id {
+			completed = true
+		}
+		// A mark of this Server's is stale: none of its Completes runs
+		// (the lock is held). Another's holds while fresh.
+		if !up.Closed && !completed && up.CompletingBy != s.instance && up.completeUnderWay(time.Now()) {
+			return ErrOperationAborted.WithMessage("a CompleteMultipartUpload of upload %s runs (since %s): abort it again once that has ended", id, up.Completing.Format(time.RFC3339)).WithResource(id)
+		}
+		abortChecked(id)
+		// Closed as it was read: a Complete that marked it since goes
+		// ahead, and the abort looks again.
+		up, err = s.closeRecord(context.WithoutCancel(r.Context()), bucket, id, up)
+		if errors.Is(err, errRecordChanged) && attempt < 2 {
+			continue
+		}
+		if errors.Is(err, errRecordChanged) {
+			return ErrSlowDown.WithMessage("the record of upload %s kept changing (a Complete of it at once?): abort it again", id)
+		}
+		if err != nil {
+			s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)
+			return backendError(err, bucket, key)
+		}
+		break
 	}
 	if err := s.removeUpload(context.WithoutCancel(r.Context()), bucket, id, up, nil); err != nil {
 		s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)

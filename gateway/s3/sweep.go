@@ -2,7 +2,6 @@ package s3
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,7 +78,7 @@ func (s *Server) sweepBucket(ctx context.Context, bucket string, cut time.Time) 
 // sweepUpload removes one upload when it is stale, and reports whether
 // it did.
 func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Time) (bool, error) {
-	data, err := getBytes(ctx, s.config.Backend, bucket, uploadRecord(id), 64<<10)
+	up, err := s.readRecord(ctx, bucket, id)
 	if errors.Is(err, api.ErrBucketNotFound) {
 		return false, nil // the bucket went meanwhile
 	}
@@ -87,15 +86,18 @@ func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Ti
 		return false, s.sweepOrphanParts(ctx, bucket, id, cut)
 	}
 	if err != nil {
+		// (Not a record this server wrote: left alone.)
 		return false, err
-	}
-	var up upload
-	if err := json.Unmarshal(data, &up); err != nil {
-		// Not a record this server wrote: left alone.
-		return false, fmt.Errorf("unreadable record: %w", err)
 	}
 	if !up.Closed && (!up.Initiated.Before(cut) || up.completeUnderWay(time.Now())) {
 		return false, nil
+	}
+	// Closed as it was read: a Complete that marked it since goes ahead
+	// (the next sweep looks again).
+	if up, err = s.closeRecord(ctx, bucket, id, up); errors.Is(err, errRecordChanged) {
+		return false, nil
+	} else if err != nil {
+		return false, err
 	}
 	if err := s.removeUpload(ctx, bucket, id, up, nil); err != nil {
 		return false, err
