@@ -1229,6 +1229,16 @@ func (s *Store) restore(ctx context.Context, b store.Bucket, name string, missin
 	missing = missing || errors.Is(herr, store.ErrNotFound)
 	var bad []found
 	object, cleanup, err := s.rebuild(ctx, b, name, newest, parts, &bad)
+	if err != nil && passed == nil && !errors.Is(err, errPartsUnreached) {
+		// An overwrite that began after the parts were found replaces
+		// them as they are read: it is waited for, or what it stored is
+		// here (the caller reads that), not a corrupt object.
+		if done := s.anyWriteOf(b, name); done != nil {
+			passed = done
+		} else if now, herr := s.Store.Head(ctx, b, name); herr == nil && now.Stamp.Compare(newest.Stamp) > 0 {
+			return fmt.Errorf("restore %s/%s: %w: a newer version is here now (%v)", b, name, store.ErrExists, err)
+		}
+	}
 	if err != nil && passed != nil && !errors.Is(err, errPartsUnreached) {
 		// The write replaces the version's parts as it sends its own (or
 		// drops them once committed): neither rebuilds until it ends. (A

@@ -2554,6 +2554,45 @@ func TestReadDuringAnOverwriteOfALostReplica(t *testing.T) {
 	}
 }
 
+// A read that found a lost replica's parts before an overwrite began, and
+// reads them after it replaced them, answers a version, not corrupt.
+func TestReadRacingAnOverwriteThatBeganAfterItsFind(t *testing.T) {
+	f := newFleet(t, 7, 4, 2, 0)
+	rng := rand.New(rand.NewPCG(8, 9))
+	first, second := randomData(rng, 40000), randomData(rng, 40000)
+	f.put("v", first)
+	f.dropReplica("v")
+	f.mu.Lock()
+	f.stalled, f.reading = make(chan struct{}), make(chan struct{}, 1)
+	f.mu.Unlock()
+	_, owner := f.owner("v")
+	got := make(chan readAnswer, 1)
+	go func() {
+		obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, "v", store.OpenOptions{})
+		if err != nil {
+			got <- readAnswer{nil, err}
+			return
+		}
+		defer obj.Close()
+		data, err := io.ReadAll(obj)
+		got <- readAnswer{data, err}
+	}()
+	<-f.reading // the parts found; the first opened holds
+	f.put("v", second)
+	f.mu.Lock()
+	close(f.stalled)
+	f.stalled = nil
+	f.mu.Unlock()
+	select {
+	case a := <-got:
+		if a.err != nil || !bytes.Equal(a.data, first) && !bytes.Equal(a.data, second) {
+			t.Fatalf("a read whose parts were replaced by an overwrite after it found them: %d bytes, %v; want either version", len(a.data), a.err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("no answer to the read")
+	}
+}
+
 // A copy with its own stamp (a cold GET's: a version new here, its parts
 // only now sent) is a write a read waits for when its parts do not
 // rebuild yet, not a corrupt object.
