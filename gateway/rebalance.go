@@ -99,8 +99,33 @@ func (n *Node) collectTombstones(ctx context.Context) {
 // way to an owner, or on a disk that may return, and tombstones may go.
 // This node's own state is not enough: another target's run may be long,
 // or retrying, or its disk away.
+// An erasure-coded bucket waits for the ec-resilvers too: a holder back
+// from away offers the parts of objects deleted meanwhile (their drops
+// never reached it) to the owners, whose tombstones refuse them; without
+// those tombstones, a restore would bring the objects back.
 func (n *Node) rebalanceSettled(ctx context.Context) bool {
-	return n.rebalanceEnded(ctx, n.config.RebalanceRecent, false)
+	if n.currentMap() == nil {
+		return false
+	}
+	status := n.status(ctx)
+	return rebalanceEndedIn(status, n.config.RebalanceRecent, false) && ecResilversEnded(status)
+}
+
+// ecResilversEnded reports that no target runs an ec-resilver and the
+// last one of each ended without error.
+func ecResilversEnded(status api.ClusterStatus) bool {
+	for _, node := range status.Nodes {
+		var last *api.JobStatus
+		for i, j := range node.Jobs {
+			if j.Kind == jobECResilver && (last == nil || j.Started > last.Started) {
+				last = &node.Jobs[i]
+			}
+		}
+		if last != nil && (last.Running || last.Error != "") {
+			return false
+		}
+	}
+	return true
 }
 
 // rebalanceEnded reports that every target answers, has this node's map,
@@ -112,7 +137,11 @@ func (n *Node) rebalanceEnded(ctx context.Context, margin time.Duration, skipOff
 	if n.currentMap() == nil {
 		return false // not joined yet: nothing is known of the others
 	}
-	status := n.status(ctx)
+	return rebalanceEndedIn(n.status(ctx), margin, skipOffline)
+}
+
+// rebalanceEndedIn is rebalanceEnded of a cluster status.
+func rebalanceEndedIn(status api.ClusterStatus, margin time.Duration, skipOffline bool) bool {
 	now := time.Now()
 	for _, node := range status.Nodes {
 		if !cluster.Role(node.Role).IsTarget() || skipOffline && node.State == string(cluster.StateOffline) {

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/rebalance"
@@ -240,5 +241,30 @@ func TestLeavingTargetNotReadyRetries(t *testing.T) {
 	n.leftIfLeaving(t.Context(), m)
 	if !n.moveRetries.Load() {
 		t.Fatal("a leaving target not ready yet armed no retry")
+	}
+}
+
+// Tombstones wait for the ec-resilvers: one running, or the last of a
+// target failed, would leave a holder's parts of a deleted object to be
+// restored once its tombstone is gone.
+func TestTombstonesWaitForTheECResilvers(t *testing.T) {
+	status := func(jobs ...api.JobStatus) api.ClusterStatus {
+		return api.ClusterStatus{Nodes: []api.NodeStatus{{ID: "t1", Role: "target"}, {ID: "t2", Role: "target", Jobs: jobs}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		jobs  []api.JobStatus
+		ended bool
+	}{
+		{"none ran", nil, true},
+		{"ended", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}}, true},
+		{"running", []api.JobStatus{{Kind: jobECResilver, Started: 1, Running: true}}, false},
+		{"the last failed", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, {Kind: jobECResilver, Started: 3, Finished: 4, Error: "a holder did not answer"}}, false},
+		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, true},
+		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, true},
+	} {
+		if got := ecResilversEnded(status(tc.jobs...)); got != tc.ended {
+			t.Errorf("%s: ec-resilvers ended %v, want %v", tc.name, got, tc.ended)
+		}
 	}
 }
