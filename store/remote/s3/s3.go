@@ -476,9 +476,11 @@ func (be *Backend) ListObjects(ctx context.Context, b store.Bucket, prefix, toke
 	out, err := be.client.ListObjectsV2(ctx, in)
 	if err != nil {
 		var resp *smithyhttp.ResponseError
-		if token != "" && errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusBadRequest {
+		var apiErr smithy.APIError
+		if token != "" && errors.As(err, &resp) && resp.HTTPStatusCode() == http.StatusBadRequest && (!errors.As(err, &apiErr) || apiErr.ErrorCode() == "InvalidArgument") {
 			// A token the caller made up: its fault, not a refusal of
-			// this cluster's credentials.
+			// this cluster's credentials (S3's other 400s, an expired
+			// session or a timeout, are classified as they are).
 			return nil, "", fmt.Errorf("%w %q: %s at %s: %v", store.ErrInvalidToken, token, b, be.where, err)
 		}
 		return nil, "", be.classify(err, b, "")

@@ -175,6 +175,18 @@ func TestListingWithARefusedTokenIsInvalid(t *testing.T) {
 	if _, _, err := be.ListObjects(t.Context(), b, "", "", 0); !errors.Is(err, store.ErrRemoteForbidden) {
 		t.Errorf("a 400 to a listing without a token: %v, want a refusal", err)
 	}
+	// S3's other 400s are what they are: an expired session is this
+	// cluster's credentials, a timeout is asked again.
+	for code, want := range map[string]error{"ExpiredToken": store.ErrRemoteForbidden, "RequestTimeout": store.ErrRemote} {
+		be := backendOf(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>`+code+`</Code><Message>no</Message></Error>`)
+		}))
+		if _, _, err := be.ListObjects(t.Context(), b, "", "issued-by-it", 0); !errors.Is(err, want) || errors.Is(err, store.ErrInvalidToken) {
+			t.Errorf("a listing from a token answered 400 %s: %v, want %v", code, err, want)
+		}
+	}
 }
 
 // A listing answer without end (an endpoint a bucket's props name may be
