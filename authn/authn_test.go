@@ -1898,6 +1898,17 @@ func TestLoginRehashesAnOlderPasswordHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A refusal costs the configured rounds whatever the user's hash
+	// has, as an unknown user's does: its timing tells no names.
+	var rounds atomic.Int64
+	passwordWork = func(n int) { rounds.Add(int64(n)) }
+	t.Cleanup(func() { passwordWork = func(int) {} })
+	for _, name := range []string{"admin", "nobody"} {
+		rounds.Store(0)
+		if _, err := upgraded.Login(name, "wrong-pass", 0, ""); !errors.Is(err, ErrLogin) || rounds.Load() != 3000 {
+			t.Errorf("a refused login of %s cost %d rounds (%v), want 3000", name, rounds.Load(), err)
+		}
+	}
 	if _, err := upgraded.Login("admin", "wrong-pass", 0, ""); !errors.Is(err, ErrLogin) || storedRounds() != 1000 {
 		t.Fatalf("a wrong password: %v, the hash now of %d rounds", err, storedRounds())
 	}

@@ -349,6 +349,12 @@ func (s *Service) hashPassword(password string) (string, error) {
 	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", s.cfg.Iterations, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
+// dummyHash is a hash no password matches, of the given rounds: the work
+// of a check that must cost as one does.
+func dummyHash(rounds int) string {
+	return "pbkdf2-sha256$" + strconv.Itoa(rounds) + "$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+}
+
 // iterationsOf returns the rounds a password hash was made with (0 when
 // it is not one).
 func iterationsOf(hash string) int {
@@ -376,9 +382,14 @@ func checkPassword(hash, password string) bool {
 	if err1 != nil || err2 != nil {
 		return false
 	}
+	passwordWork(iter)
 	got, err := pbkdf2.Key(sha256.New, password, salt, iter, len(want))
 	return err == nil && subtle.ConstantTimeCompare(got, want) == 1
 }
+
+// passwordWork runs with the rounds of each password check (a test's
+// hook: what a refusal costs).
+var passwordWork = func(int) {}
 
 // validID checks a user, role or cluster id: it is a path segment.
 func validID(kind, id string) error {
@@ -488,10 +499,15 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	s.mu.Unlock()
 	if u == nil {
 		// The same work as a known user, so timing does not tell names.
-		checkPassword("pbkdf2-sha256$"+strconv.Itoa(s.cfg.Iterations)+"$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", password)
+		checkPassword(dummyHash(s.cfg.Iterations), password)
 		return "", ErrLogin
 	}
 	if !checkPassword(hash, password) {
+		if rounds := iterationsOf(hash); rounds > 0 && rounds < s.cfg.Iterations {
+			// The rest of the configured work, as a user unknown costs:
+			// a faster refusal would tell the name exists.
+			checkPassword(dummyHash(s.cfg.Iterations-rounds), password)
+		}
 		return "", ErrLogin
 	}
 	// A hash of fewer rounds (an older default) is made again while the
