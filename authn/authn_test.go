@@ -1980,3 +1980,37 @@ func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
 		t.Fatalf("a login once a token expired: %v", err)
 	}
 }
+
+// The bound is of each cluster's list: tokens for one cluster take no
+// place on another's, and an admin may always log in (to delete users
+// and keys that fill them).
+func TestLiveTokensAreBoundedPerCluster(t *testing.T) {
+	saved := MaxLiveTokens
+	MaxLiveTokens = 2
+	t.Cleanup(func() { MaxLiveTokens = saved })
+	s := newTestService(t, t.TempDir(), nil)
+	h := s.Handler()
+	admin := mustLogin(t, h, "admin", "secret-pass") // on every cluster's list
+	for _, id := range []string{"c1", "c2"} {
+		if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{ID: id, URLs: []string{"http://127.0.0.1:9"}}); status != http.StatusCreated {
+			t.Fatalf("register %s: %d %v", id, status, out)
+		}
+	}
+	for name, cluster := range map[string]string{"alice": "c1", "bob": "c2"} {
+		if status, out := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: name, Password: "pw", Roles: []string{RoleReadOnly}, Clusters: []string{cluster}}); status != http.StatusCreated {
+			t.Fatalf("add %s: %d %v", name, status, out)
+		}
+	}
+	if _, err := s.Login("alice", "pw", time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login("alice", "pw", time.Hour, ""); !errors.Is(err, ErrTooManyTokens) {
+		t.Fatalf("a login past c1's share: %v, want refused", err)
+	}
+	if _, err := s.Login("bob", "pw", time.Hour, ""); err != nil {
+		t.Fatalf("a login for c2, whose list has room: %v", err)
+	}
+	if _, err := s.Login("admin", "secret-pass", time.Hour, ""); err != nil {
+		t.Fatalf("an admin's login past the bound: %v", err)
+	}
+}

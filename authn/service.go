@@ -166,28 +166,54 @@ const maxIssued = 1000
 // revocations a cluster's admin makes there. A variable for tests.
 var MaxLiveTokens = 90_000
 
-// liveTokens counts what MaxLiveTokens bounds.
-func (s *Service) liveTokens(now int64) int {
-	count := len(s.st.S3Keys)
+// liveTokens counts what MaxLiveTokens bounds, on each cluster's list: a
+// token or key of some clusters takes a place on theirs only (a key
+// deleted revokes one token on each of its clusters). Without clusters
+// registered, all count, under "".
+func (s *Service) liveTokens(now int64) map[string]int {
+	counts := map[string]int{}
+	for id := range s.st.Clusters {
+		counts[id] = 0
+	}
+	if len(counts) == 0 {
+		counts[""] = 0
+	}
+	add := func(audience []string) {
+		for id := range counts {
+			if len(audience) == 0 || slices.Contains(audience, id) {
+				counts[id]++
+			}
+		}
+	}
+	for _, k := range s.st.S3Keys {
+		clusters := k.Clusters
+		if u := s.st.Users[k.User]; len(clusters) == 0 && u != nil {
+			clusters = u.Clusters // (none: every cluster)
+		}
+		add(clusters)
+	}
 	for _, issued := range s.st.Issued {
 		for _, t := range issued {
 			if t.Expires >= now {
-				count++
+				add(t.Audience)
 			}
 		}
 	}
 	for _, r := range s.st.Revoked {
 		if r.Expires >= now && !r.Unpushed {
-			count++
+			add(r.Audience)
 		}
 	}
-	return count
+	return counts
 }
 
-// checkLiveTokens refuses one more token past MaxLiveTokens.
-func (s *Service) checkLiveTokens(now int64) error {
-	if count := s.liveTokens(now); count >= MaxLiveTokens {
-		return fmt.Errorf("%w: the users have %d tokens and S3 keys that have not expired (revoked ones count until they expire), at most %d together, what a cluster's revocation list holds: try again once some expire, or delete unused S3 keys", ErrTooManyTokens, count, MaxLiveTokens)
+// checkLiveTokens refuses one more token for audience (none: every
+// cluster) past MaxLiveTokens on a cluster's list.
+func (s *Service) checkLiveTokens(now int64, audience []string) error {
+	for id, count := range s.liveTokens(now) {
+		if count >= MaxLiveTokens && (len(audience) == 0 || id == "" || slices.Contains(audience, id)) {
+			return fmt.Errorf("%w: the users have %d tokens and S3 keys for cluster %q that have not expired (revoked ones count until they expire), at most %d together, what a cluster's revocation list holds: try again once some expire, or delete unused S3 keys", ErrTooManyTokens, count, id, MaxLiveTokens)
+		}
 	}
 	return nil
 }
@@ -563,7 +589,9 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		s.st.Issued[name] = live
 		return "", fmt.Errorf("%w: user %q has %d tokens that have not expired (%d logged out: revoked until they expire), at most %d: log in again once some expire", ErrTooManyTokens, name, len(live)+loggedOut, loggedOut, maxIssued)
 	}
-	if err := s.checkLiveTokens(now); err != nil {
+	// Not an admin's: one must be able to log in to delete users and
+	// keys.
+	if err := s.checkLiveTokens(now, audience); err != nil && !grants.Perm.Has(PermAdmin) {
 		s.st.Issued[name] = live
 		return "", err
 	}
@@ -571,7 +599,7 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 	if err != nil {
 		return "", err
 	}
-	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second)})
+	s.st.Issued[name] = append(live, revokedToken{Token: token, Expires: now + int64(ttl/time.Second), Audience: audience})
 	if rehashed != "" && u.Password == hash {
 		u.Password = rehashed
 	}
@@ -672,10 +700,10 @@ func (s *Service) Revoke(token string, keys bool) error {
 		// not a 401 the caller would take for its login refused.
 		return fmt.Errorf("%w: the token to revoke: %v", ErrBadRequest, err)
 	}
-	if c, err := s.cfg.Keys.Parse(token); err == nil && !keys {
-		// A logout: counted among its user's tokens until it expires
-		// (as revoked now, not as logged in).
-		if r, ok := s.st.Revoked[c.ID]; ok {
+	if c, err := s.cfg.Keys.Parse(token); err == nil {
+		if r, ok := s.st.Revoked[c.ID]; ok && !keys {
+			// A logout: counted among its user's tokens until it
+			// expires (as revoked now, not as logged in).
 			r.LoggedOut = c.Subject
 			s.st.Revoked[c.ID] = r
 		}
@@ -794,11 +822,11 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 		return S3Key{}, fmt.Errorf("%w: user %q has %d S3 keys, and %d tokens of deleted ones revoked until they expire (a year after they were made), at most %d together",
 			ErrTooManyTokens, user, mine, revoked, maxIssued)
 	}
-	if err := s.checkLiveTokens(now); err != nil {
-		return S3Key{}, err
-	}
 	clusters, err := keyClusters(u, within)
 	if err != nil {
+		return S3Key{}, err
+	}
+	if err := s.checkLiveTokens(now, clusters); err != nil {
 		return S3Key{}, err
 	}
 	token, err := s.issueKey(user, s.grants(u), clusters, s3KeyTTL, madeWith)
