@@ -108,12 +108,18 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 		return false
 	}
 	status := n.status(ctx)
-	return rebalanceEndedIn(status, n.config.RebalanceRecent, false) && ecResilversEnded(status)
+	return rebalanceEndedIn(status, n.config.RebalanceRecent, false) && (!n.hasEC() || ecResilversEnded(status, time.Now()))
 }
 
-// ecResilversEnded reports that no target runs an ec-resilver and the
-// last one of each ended without error.
-func ecResilversEnded(status api.ClusterStatus) bool {
+// ecResilverFailedWait bounds how long tombstones wait for a target whose
+// last ec-resilver failed: one object it cannot restore fails every run,
+// and tombstones would pile up for good.
+const ecResilverFailedWait = 24 * time.Hour
+
+// ecResilversEnded reports that no target runs an ec-resilver, and the
+// last one of each ended without error (but stopped by hand, or failed
+// longer than ecResilverFailedWait ago).
+func ecResilversEnded(status api.ClusterStatus, now time.Time) bool {
 	for _, node := range status.Nodes {
 		var last *api.JobStatus
 		for i, j := range node.Jobs {
@@ -121,7 +127,11 @@ func ecResilversEnded(status api.ClusterStatus) bool {
 				last = &node.Jobs[i]
 			}
 		}
-		if last != nil && (last.Running || last.Error != "") {
+		switch {
+		case last == nil:
+		case last.Running:
+			return false
+		case last.Error != "" && !last.Aborted && now.Sub(time.Unix(0, last.Finished)) < ecResilverFailedWait:
 			return false
 		}
 	}

@@ -248,6 +248,7 @@ func TestLeavingTargetNotReadyRetries(t *testing.T) {
 // target failed, would leave a holder's parts of a deleted object to be
 // restored once its tombstone is gone.
 func TestTombstonesWaitForTheECResilvers(t *testing.T) {
+	now := time.Now()
 	status := func(jobs ...api.JobStatus) api.ClusterStatus {
 		return api.ClusterStatus{Nodes: []api.NodeStatus{{ID: "t1", Role: "target"}, {ID: "t2", Role: "target", Jobs: jobs}}}
 	}
@@ -259,11 +260,13 @@ func TestTombstonesWaitForTheECResilvers(t *testing.T) {
 		{"none ran", nil, true},
 		{"ended", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}}, true},
 		{"running", []api.JobStatus{{Kind: jobECResilver, Started: 1, Running: true}}, false},
-		{"the last failed", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, {Kind: jobECResilver, Started: 3, Finished: 4, Error: "a holder did not answer"}}, false},
+		{"the last failed", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, {Kind: jobECResilver, Started: 3, Finished: now.Add(-time.Hour).UnixNano(), Error: "a holder did not answer"}}, false},
+		{"the last failed long ago", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.Add(-25 * time.Hour).UnixNano(), Error: "an object unrecoverable"}}, true},
+		{"the last stopped by hand", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.UnixNano(), Error: "aborted", Aborted: true}}, true},
 		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, true},
 		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, true},
 	} {
-		if got := ecResilversEnded(status(tc.jobs...)); got != tc.ended {
+		if got := ecResilversEnded(status(tc.jobs...), now); got != tc.ended {
 			t.Errorf("%s: ec-resilvers ended %v, want %v", tc.name, got, tc.ended)
 		}
 	}
