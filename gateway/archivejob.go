@@ -160,11 +160,6 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if err != nil {
 		return nil, err
 	}
-	if !n.owns(dst, msg.ArchName) {
-		// Moved by a map change since the job was sent: its PUT would
-		// say so only once every object was read and the shard made.
-		return nil, fmt.Errorf("%w: archive %s/%s: the shard's owner is no longer %s (the cluster map changed): run the job again", api.ErrUnavailable, dst, msg.ArchName, n.config.ID)
-	}
 	if msg.AppendIfExists || dst.IsRemote() {
 		// The shard's lock: an append keeps what the shard holds (a
 		// write since fails the job, 412, rather than be overwritten),
