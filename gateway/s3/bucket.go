@@ -184,8 +184,18 @@ func (s *Server) source(bucket string) Source {
 				return out, more, nil
 			}
 			// A page of upload parts only: on past all of them at once
-			// (any number of parts must not make a listing long).
-			startAfter = max(page.Entries[len(page.Entries)-1].Name, multipartPrefix+string(utf8.MaxRune))
+			// (any number of parts must not make a listing long). One
+			// level goes on from their folder itself, which the targets
+			// skip whole (past its name and U+10FFFF, a name under it
+			// that goes on would bring the folder back, for good).
+			next := max(page.Entries[len(page.Entries)-1].Name, multipartPrefix+string(utf8.MaxRune))
+			if oneLevel {
+				next = max(page.Entries[len(page.Entries)-1].Name, multipartPrefix)
+			}
+			if next <= startAfter {
+				return nil, false, fmt.Errorf("s3: the listing of %s does not go on past %q", bucket, startAfter)
+			}
+			startAfter = next
 		}
 	}
 }

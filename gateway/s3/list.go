@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // MaxKeys is the most keys and common prefixes of one listing page.
@@ -277,15 +279,24 @@ next:
 		if req.Delimiter != "" && !level {
 			limit = min(limit, batch)
 		}
-		entries, more, err := src(ctx, req.Prefix, after, limit, level)
+		// Past a folder shown, a level resumes from the folder itself (the
+		// targets skip a whole folder after a name ending in "/"), as
+		// does a flat listing whose position past it would be longer than
+		// a name may be (its keys then skipped one by one).
+		from := after
+		if skip != "" && after == skip+beyond && (level || len(after) > store.MaxNameLength) {
+			from = skip
+		}
+		entries, more, err := src(ctx, req.Prefix, from, limit, level)
 		if err != nil {
 			return page{}, err
 		}
 		lastAfter, lastCount, lastLevel = after, count, level
 		for i, e := range entries {
-			if e.CommonPrefix && skip != "" && strings.HasPrefix(e.Key, skip) {
-				// The level's prefix again, for keys under it past the
-				// point a page resumed from (see beyond).
+			if skip != "" && strings.HasPrefix(e.Key, skip) {
+				// Under the folder shown: its keys, the level's folder
+				// again for keys past the point a page resumed from.
+				after = max(after, e.Key)
 				continue
 			}
 			if e.CommonPrefix && e.Key <= after && strings.HasPrefix(after, e.Key) {
@@ -296,9 +307,6 @@ next:
 				return page{}, fmt.Errorf("s3: the listing source returned %q after %q with prefix %q: out of order or off the prefix", e.Key, after, req.Prefix)
 			} else {
 				after = e.Key
-			}
-			if skip != "" && strings.HasPrefix(e.Key, skip) {
-				continue
 			}
 			item := e.Key
 			rolled := false
@@ -337,11 +345,7 @@ next:
 		if len(entries) == 0 {
 			return page{}, fmt.Errorf("s3: the listing source said more keys follow %q but returned none", after)
 		}
-		if last := entries[len(entries)-1]; req.Delimiter != "" && !last.CommonPrefix && commonPrefix(last.Key, req.Prefix, req.Delimiter) != "" {
-			batch = rollupBatch // the next prefix's keys likely next
-		} else {
-			batch *= 2
-		}
+		batch *= 2
 		// Jump over the rest of a common prefix instead of reading it.
 		if skip != "" && strings.HasPrefix(after, skip) && after < skip+beyond {
 			after = skip + beyond

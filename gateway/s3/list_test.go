@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aisgo/aisgo/store"
 )
 
 // sliceSource is a Source over sorted keys that counts what it is asked;
@@ -524,6 +526,70 @@ func TestListOfOneLevelThatStallsGoesOnFlat(t *testing.T) {
 	}
 	if want := []string{"d/", "e/", "f"}; !slices.Equal(got, want) {
 		t.Fatalf("pages %q, want %q", got, want)
+	}
+}
+
+// Past a folder shown, a level goes on from the folder itself: keys of
+// it that sort past beyond are not read one by one; and a folder name so
+// long that the position past it is longer than a name may be (the
+// native API refuses such a start) lists on all the same.
+func TestListPastAFolderShown(t *testing.T) {
+	keys := []string{"-a", "e"}
+	for i := range 2000 {
+		keys = append(keys, fmt.Sprintf("d/\U0010FFFF%04d", i))
+	}
+	level := newSliceSource(keys...)
+	level.levels = true
+	paginateCounting := func(src *sliceSource, req ListRequest) []string {
+		t.Helper()
+		var got []string
+		for range 10 {
+			result, err := List(t.Context(), func(ctx context.Context, prefix, startAfter string, limit int, oneLevel bool) ([]Entry, bool, error) {
+				if len(startAfter) > store.MaxNameLength {
+					return nil, false, fmt.Errorf("a start of %d bytes", len(startAfter))
+				}
+				return src.list(ctx, prefix, startAfter, limit, oneLevel)
+			}, "bucket", req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := summarize(t, result)
+			got = append(got, slices.Concat(s.keys, s.prefixes)...)
+			if !s.truncated {
+				return got
+			}
+			req.ContinuationToken = result.(*ListBucketResultV2).NextContinuationToken
+		}
+		t.Fatal("still listing after 10 pages")
+		return nil
+	}
+	if got := paginateCounting(level, ListRequest{V2: true, Delimiter: "/", MaxKeys: 2}); !slices.Equal(got, []string{"-a", "d/", "e"}) || level.returned > 20 {
+		t.Errorf("pages %q, %d entries read, want -a d/ e of a few", got, level.returned)
+	}
+	long := strings.Repeat("f", store.MaxNameLength-3) + "/"
+	for _, levels := range []bool{false, true} {
+		src := newSliceSource(long+"x", long+"y", "z")
+		src.levels = levels
+		if got := paginateCounting(src, ListRequest{V2: true, Delimiter: "/", MaxKeys: 1}); !slices.Equal(got, []string{long, "z"}) {
+			t.Errorf("levels %v: pages %.40q, want the long folder and z", levels, got)
+		}
+	}
+}
+
+// Folders of one key each under a prefix that lists flat (no level) are
+// read in batches that grow: nothing under them is read for nothing.
+func TestListOfFoldersOfOneKeyGrowsItsBatches(t *testing.T) {
+	var keys []string
+	for i := range 1000 {
+		keys = append(keys, fmt.Sprintf("img/2024-%04d/x", i))
+	}
+	src := newSliceSource(keys...)
+	result, err := List(t.Context(), src.list, "bucket", ListRequest{V2: true, Prefix: "img/2024-", Delimiter: "/", MaxKeys: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := result.(*ListBucketResultV2); len(r.CommonPrefixes) != 1000 || src.calls > 8 {
+		t.Errorf("%d common prefixes in %d calls, want 1000 in a few", len(r.CommonPrefixes), src.calls)
 	}
 }
 

@@ -770,6 +770,9 @@ func (s *Server) abortUpload(w http.ResponseWriter, r *http.Request, bucket, key
 		if errors.Is(err, errRecordChanged) {
 			return ErrSlowDown.WithMessage("the record of upload %s kept changing (a Complete of it at once?): abort it again", id)
 		}
+		if errors.Is(err, ErrNoSuchUpload) {
+			return err // gone meanwhile (completed, or aborted through another gateway)
+		}
 		if err != nil {
 			s.logger.Warn("abort a multipart upload", "bucket", bucket, "upload", id, "err", err)
 			return backendError(err, bucket, key)

@@ -311,6 +311,43 @@ func TestListObjects(t *testing.T) {
 	}
 }
 
+// A listing of folders over a bucket that holds, under the uploads'
+// folder, a name the native API took (past it and U+10FFFF) ends: the
+// targets showed that folder again and again for it, and the listing of
+// the uploads' parts went on for good.
+func TestListOfFoldersPastTheUploadsFolderEnds(t *testing.T) {
+	c, endpoint := testCluster(t)
+	client := newClient(endpoint, secretKey)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("hid")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("hid"), Key: aws.String(".aws/config"), Body: strings.NewReader("x")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Client().Put(ctx, "hid", ".s3-multipart/\U0010FFFFx", strings.NewReader("y"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	pages := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String("hid"), Delimiter: aws.String("/"), MaxKeys: aws.Int32(1)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range page.CommonPrefixes {
+			listed = append(listed, aws.ToString(p.Prefix))
+		}
+		for _, o := range page.Contents {
+			listed = append(listed, aws.ToString(o.Key))
+		}
+	}
+	if !slices.Equal(listed, []string{".aws/"}) {
+		t.Fatalf("listed %q, want .aws/ alone", listed)
+	}
+}
+
 // A copy is the caller's object: the keys the node keeps for itself (a
 // dSort job's mark, whose cleanup would take the copy) stay behind.
 func TestCopyLeavesTheNodesKeys(t *testing.T) {

@@ -94,8 +94,8 @@ func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Ti
 	}
 	// Closed as it was read: a Complete that marked it since goes ahead
 	// (the next sweep looks again).
-	if up, err = s.closeRecord(ctx, bucket, id, up); errors.Is(err, errRecordChanged) {
-		return false, nil
+	if up, err = s.closeRecord(ctx, bucket, id, up); errors.Is(err, errRecordChanged) || errors.Is(err, ErrNoSuchUpload) {
+		return false, nil // (gone meanwhile: completed or aborted)
 	} else if err != nil {
 		return false, err
 	}
