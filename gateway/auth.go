@@ -510,7 +510,7 @@ func (n *Node) servedAsNode(w http.ResponseWriter, r *http.Request, h http.Handl
 	case err != nil:
 		n.writeError(w, r, err)
 	case ok:
-		markInternal(w)
+		markInternal(w, r)
 		h(w, asNode(r))
 	}
 	return ok || err != nil

@@ -608,6 +608,32 @@ func (n *Node) clusterClient() *api.Client {
 	return n.cluster
 }
 
+// clientsClient is clusterClient for requests made for a client: marked
+// so (headerForClient), the node that serves them counts them as the
+// client's, not as the node's own (a job's).
+func (n *Node) clientsClient() *api.Client {
+	n.forClientsOnce.Do(func() {
+		signed := n.peer.HTTP()
+		marked := &http.Client{Transport: forClient{signed.Transport}, Timeout: signed.Timeout, CheckRedirect: signed.CheckRedirect, Jar: signed.Jar}
+		n.forClients = api.NewClientWith(n.config.URL, marked).SetToken("")
+	})
+	return n.forClients
+}
+
+// headerForClient marks a node's request made for a client (the reverse
+// proxy's read, the console's relayed download): the metrics count it
+// where it is served.
+const headerForClient = "Ais-For-Client"
+
+// forClient marks each request with headerForClient.
+type forClient struct{ base http.RoundTripper }
+
+func (t forClient) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = req.Clone(req.Context())
+	req.Header.Set(headerForClient, "true")
+	return t.base.RoundTrip(req)
+}
+
 // downloadIdle is how long a download waits for the next bytes of a
 // body before it gives up on the attempt: a file takes as long as its
 // bytes take (up to its job's timeout), an origin that stalls does not.

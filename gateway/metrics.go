@@ -278,9 +278,10 @@ func (o *observedWriter) recordInternal() { o.internal = true }
 // cluster sent the request.
 type internalRecorder interface{ recordInternal() }
 
-// markInternal tells the observed writer w that a node sent the request.
-func markInternal(w http.ResponseWriter) {
-	if rec, ok := w.(internalRecorder); ok {
+// markInternal tells the observed writer w that a node sent the request
+// r for itself (not for a client: headerForClient).
+func markInternal(w http.ResponseWriter, r *http.Request) {
+	if rec, ok := w.(internalRecorder); ok && r.Header.Get(headerForClient) == "" {
 		rec.recordInternal()
 	}
 }

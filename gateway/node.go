@@ -468,6 +468,10 @@ type Node struct {
 	// peers: one client, whose map is fetched once, not per request.
 	clusterOnce sync.Once
 	cluster     *api.Client
+	// forClients is that client for the requests it sends for a client
+	// (the reverse proxy's): counted in the metrics where they are served.
+	forClientsOnce sync.Once
+	forClients     *api.Client
 	// catchUps shares a follower gateway's catch-up with the leader
 	// among the requests that miss a bucket at once.
 	catchUps singleflight.Group

@@ -498,6 +498,7 @@ func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL, pr.Out.Host = target, target.Host
 			pr.Out.Header.Del("Authorization") // the grant says who
+			pr.Out.Header.Set(headerForClient, "true")
 		},
 		Transport: &nodeRedirects{base: n.peer.HTTP().Transport, isNode: n.isNodeURL},
 		// The target's headers are added to the console's own: its

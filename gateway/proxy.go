@@ -211,7 +211,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	client := n.clusterClient()
+	client := n.clientsClient()
 	if r.Method == http.MethodHead {
 		// Asked of the owner, which asks the origin: a HEAD does not
 		// fetch (and cache) the file.

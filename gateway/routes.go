@@ -220,7 +220,7 @@ func (n *Node) routes() {
 			// Without authentication nothing is verified, and the metrics
 			// take a node's signature as it comes (with it on, the guard
 			// marks the requests it verified).
-			markInternal(w)
+			markInternal(w, r)
 		}
 		guarded(w, r)
 	})
