@@ -15,8 +15,11 @@ import (
 
 // A delete of parts that a holder fails (it is down, or its disk) leaves
 // a part that would bring the object back once the delete's tombstone is
-// collected (TombstoneTTL, 1h by default). The delete is tried again
-// until it takes or the tombstone's default life is over.
+// collected (TombstoneTTL, 1h by default), and a failed write's replica
+// left there would later stand for a version no one acknowledged. The
+// delete is tried again until it takes, for dropRetryFor at least, and
+// past it while the holder is in the cluster map (down for hours, it
+// comes back with the part).
 var dropRetryFor = time.Hour
 
 // dropRetryInterval is how often the kept deletes are tried (30s; a
@@ -194,7 +197,7 @@ func (s *Store) retryDrops(ctx context.Context) {
 			err := s.deletePartsOn(ctx, d.node, d.bucket, d.name, d.stamp, d.which)
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
-			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until)) {
+			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until) && !s.inMap(d.node.ID)) {
 				delete(s.drops, key)
 			}
 			s.dropMu.Unlock()
@@ -211,6 +214,16 @@ func (s *Store) retryDrops(ctx context.Context) {
 		}
 		s.dropMu.Unlock()
 	}
+}
+
+// inMap reports whether a target is in the cluster map (in any state).
+func (s *Store) inMap(id string) bool {
+	m := s.peers.Map()
+	if m == nil {
+		return true
+	}
+	_, ok := m.Node(id)
+	return ok
 }
 
 func (s *Store) isClosed() bool {

@@ -122,3 +122,11 @@ func (s *Store) LeftForGood(metas []store.PartMeta, current Layout) bool {
 	}
 	return s.leftForGood(parts, newestParts(parts, current))
 }
+
+// SetDropRetryFor sets how long failed deletes of parts are tried again
+// at least, and returns the restore.
+func SetDropRetryFor(d time.Duration) func() {
+	old := dropRetryFor
+	dropRetryFor = d
+	return func() { dropRetryFor = old }
+}

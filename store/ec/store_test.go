@@ -1731,6 +1731,32 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	}
 }
 
+// A holder down for longer than the retries' first hour still has its
+// part deleted once it answers: it is in the cluster map all along, and
+// comes back with the part.
+func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	defer ec.SetDropRetryFor(time.Millisecond)() // "an hour" past at the first retry
+	f := newFleet(t, 4, 2, 1, 1<<20)
+	f.put("d", []byte("deleted bytes"))
+	st, away := f.holderDown("d")
+	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.parts("d"); n == 0 {
+		t.Fatal("the holder that was down kept no part: the test proves nothing")
+	}
+	time.Sleep(200 * time.Millisecond) // retries past their first "hour"
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
+		}
+	}
+}
+
 // Close ends the retries of kept deletes and waits for them: none runs
 // on a closed store (the node stopped), to be found by the holder's next
 // sweep instead.
