@@ -254,6 +254,7 @@ func listPage(ctx context.Context, src Source, req ListRequest, start string) (p
 	// is a listing of every target).
 	oneLevel := req.Delimiter == "/" && (req.Prefix == "" || strings.HasSuffix(req.Prefix, "/"))
 	batch := rollupBatch
+	skipped := "" // the greatest key under skip passed over
 	var lastAfter string
 	lastCount, lastLevel := 0, false
 next:
@@ -285,7 +286,12 @@ next:
 		// a name may be (its keys then skipped one by one).
 		from := after
 		if skip != "" && after == skip+beyond && (level || len(after) > store.MaxNameLength) {
-			from = skip
+			// (Flat, past the folder's keys skipped so far, in batches
+			// that grow: none of them counts.)
+			from = max(skip, skipped)
+			if !level {
+				limit = batch
+			}
 		}
 		entries, more, err := src(ctx, req.Prefix, from, limit, level)
 		if err != nil {
@@ -296,7 +302,7 @@ next:
 			if skip != "" && strings.HasPrefix(e.Key, skip) {
 				// Under the folder shown: its keys, the level's folder
 				// again for keys past the point a page resumed from.
-				after = max(after, e.Key)
+				after, skipped = max(after, e.Key), max(skipped, e.Key)
 				continue
 			}
 			if e.CommonPrefix && e.Key <= after && strings.HasPrefix(after, e.Key) {
@@ -332,7 +338,7 @@ next:
 				continue
 			}
 			result.prefixes = append(result.prefixes, item)
-			skip = item
+			skip, skipped = item, ""
 			if wasted := i+1 < len(entries) && strings.HasPrefix(entries[i+1].Key, skip); wasted && more {
 				// Past the prefix's keys, in a small batch again.
 				after, batch = max(after, skip+beyond), rollupBatch
@@ -345,7 +351,7 @@ next:
 		if len(entries) == 0 {
 			return page{}, fmt.Errorf("s3: the listing source said more keys follow %q but returned none", after)
 		}
-		batch *= 2
+		batch = min(2*batch, MaxKeys+1)
 		// Jump over the rest of a common prefix instead of reading it.
 		if skip != "" && strings.HasPrefix(after, skip) && after < skip+beyond {
 			after = skip + beyond

@@ -81,6 +81,9 @@ func entryOf(key string) Entry {
 
 func (s *sliceSource) list(_ context.Context, prefix, startAfter string, limit int, oneLevel bool) ([]Entry, bool, error) {
 	s.calls++
+	if limit < 1 {
+		return nil, false, fmt.Errorf("a limit of %d", limit)
+	}
 	if s.levels && oneLevel {
 		return s.listLevel(prefix, startAfter, limit)
 	}
@@ -570,9 +573,19 @@ func TestListPastAFolderShown(t *testing.T) {
 	for _, levels := range []bool{false, true} {
 		src := newSliceSource(long+"x", long+"y", "z")
 		src.levels = levels
-		if got := paginateCounting(src, ListRequest{V2: true, Delimiter: "/", MaxKeys: 1}); !slices.Equal(got, []string{long, "z"}) {
-			t.Errorf("levels %v: pages %.40q, want the long folder and z", levels, got)
+		if got := paginateCounting(src, ListRequest{V2: true, Delimiter: "/", MaxKeys: 1}); !slices.Equal(got, []string{long, "z"}) || src.calls > 8 {
+			t.Errorf("levels %v: pages %.40q in %d calls, want the long folder and z in a few", levels, got, src.calls)
 		}
+	}
+	// Under a prefix that lists flat, past a long folder of many keys.
+	folder := "f" + strings.Repeat("g", store.MaxNameLength-5) + "/"
+	many := []string{"fz"}
+	for i := range 50 {
+		many = append(many, fmt.Sprintf("%s%02d", folder, i))
+	}
+	src := newSliceSource(many...)
+	if got := paginateCounting(src, ListRequest{V2: true, Prefix: "f", Delimiter: "/", MaxKeys: 1}); !slices.Equal(got, []string{folder, "fz"}) || src.calls > 20 {
+		t.Errorf("pages %.40q in %d calls, want the long folder and fz in a few", got, src.calls)
 	}
 }
 
