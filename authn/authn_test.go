@@ -1996,7 +1996,7 @@ func TestLiveTokensAreBoundedPerCluster(t *testing.T) {
 			t.Fatalf("register %s: %d %v", id, status, out)
 		}
 	}
-	for name, cluster := range map[string]string{"alice": "c1", "bob": "c2"} {
+	for name, cluster := range map[string]string{"alice": "c1", "bob": "c2", "carol": "c9"} {
 		if status, out := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: name, Password: "pw", Roles: []string{RoleReadOnly}, Clusters: []string{cluster}}); status != http.StatusCreated {
 			t.Fatalf("add %s: %d %v", name, status, out)
 		}
@@ -2009,6 +2009,13 @@ func TestLiveTokensAreBoundedPerCluster(t *testing.T) {
 	}
 	if _, err := s.Login("bob", "pw", time.Hour, ""); err != nil {
 		t.Fatalf("a login for c2, whose list has room: %v", err)
+	}
+	// A cluster not registered yet has a list once it is: counted too.
+	if _, err := s.Login("carol", "pw", time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Login("carol", "pw", time.Hour, ""); !errors.Is(err, ErrTooManyTokens) {
+		t.Fatalf("a login past the share of a cluster not registered: %v, want refused", err)
 	}
 	if _, err := s.Login("admin", "secret-pass", time.Hour, ""); err != nil {
 		t.Fatalf("an admin's login past the bound: %v", err)

@@ -167,22 +167,17 @@ const maxIssued = 1000
 var MaxLiveTokens = 90_000
 
 // liveTokens counts what MaxLiveTokens bounds, on each cluster's list: a
-// token or key of some clusters takes a place on theirs only (a key
-// deleted revokes one token on each of its clusters). Without clusters
-// registered, all count, under "".
-func (s *Service) liveTokens(now int64) map[string]int {
-	counts := map[string]int{}
-	for id := range s.st.Clusters {
-		counts[id] = 0
-	}
-	if len(counts) == 0 {
-		counts[""] = 0
-	}
+// token or key for some clusters takes a place on theirs only (a key
+// deleted revokes one token on each of its clusters), registered or not
+// yet (pushed once they are); one for none, on every list (everyone).
+func (s *Service) liveTokens(now int64) (everyone int, byCluster map[string]int) {
+	byCluster = map[string]int{}
 	add := func(audience []string) {
-		for id := range counts {
-			if len(audience) == 0 || slices.Contains(audience, id) {
-				counts[id]++
-			}
+		if len(audience) == 0 {
+			everyone++
+		}
+		for _, id := range audience {
+			byCluster[id]++
 		}
 	}
 	for _, k := range s.st.S3Keys {
@@ -204,16 +199,30 @@ func (s *Service) liveTokens(now int64) map[string]int {
 			add(r.Audience)
 		}
 	}
-	return counts
+	return everyone, byCluster
 }
 
+// AdminReserve is how far past MaxLiveTokens an admin may still log in
+// (to delete the users and keys that fill the lists), under what a
+// cluster's list holds.
+const AdminReserve = 5_000
+
 // checkLiveTokens refuses one more token for audience (none: every
-// cluster) past MaxLiveTokens on a cluster's list.
-func (s *Service) checkLiveTokens(now int64, audience []string) error {
-	for id, count := range s.liveTokens(now) {
-		if count >= MaxLiveTokens && (len(audience) == 0 || id == "" || slices.Contains(audience, id)) {
-			return fmt.Errorf("%w: the users have %d tokens and S3 keys for cluster %q that have not expired (revoked ones count until they expire), at most %d together, what a cluster's revocation list holds: try again once some expire, or delete unused S3 keys", ErrTooManyTokens, count, id, MaxLiveTokens)
+// cluster) past bound on a cluster's list.
+func (s *Service) checkLiveTokens(now int64, audience []string, bound int) error {
+	everyone, byCluster := s.liveTokens(now)
+	worst, count := "", everyone
+	for id, n := range byCluster {
+		if (len(audience) == 0 || slices.Contains(audience, id)) && everyone+n > count {
+			worst, count = id, everyone+n
 		}
+	}
+	if count >= bound {
+		where := "every cluster"
+		if worst != "" {
+			where = fmt.Sprintf("cluster %q", worst)
+		}
+		return fmt.Errorf("%w: the users have %d tokens and S3 keys for %s that have not expired (revoked ones count until they expire), at most %d together, what a cluster's revocation list holds: try again once some expire, or delete unused S3 keys", ErrTooManyTokens, count, where, bound)
 	}
 	return nil
 }
@@ -589,9 +598,13 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		s.st.Issued[name] = live
 		return "", fmt.Errorf("%w: user %q has %d tokens that have not expired (%d logged out: revoked until they expire), at most %d: log in again once some expire", ErrTooManyTokens, name, len(live)+loggedOut, loggedOut, maxIssued)
 	}
-	// Not an admin's: one must be able to log in to delete users and
-	// keys.
-	if err := s.checkLiveTokens(now, audience); err != nil && !grants.Perm.Has(PermAdmin) {
+	// An admin's may go past it by AdminReserve: one must be able to log
+	// in to delete users and keys.
+	bound := MaxLiveTokens
+	if grants.Perm.Has(PermAdmin) {
+		bound += AdminReserve
+	}
+	if err := s.checkLiveTokens(now, audience, bound); err != nil {
 		s.st.Issued[name] = live
 		return "", err
 	}
@@ -826,7 +839,7 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	if err != nil {
 		return S3Key{}, err
 	}
-	if err := s.checkLiveTokens(now, clusters); err != nil {
+	if err := s.checkLiveTokens(now, clusters, MaxLiveTokens); err != nil {
 		return S3Key{}, err
 	}
 	token, err := s.issueKey(user, s.grants(u), clusters, s3KeyTTL, madeWith)
