@@ -17,8 +17,8 @@ import (
 // a part that would bring the object back once the delete's tombstone is
 // collected (TombstoneTTL, 1h by default), and a failed write's replica
 // left there would later stand for a version no one acknowledged. The
-// delete is tried again until it takes, for dropRetryFor at least, and
-// past it while the holder is in the cluster map (down for hours, it
+// delete is tried again until it takes, for dropRetryFor, and past it
+// while the holder is offline in the cluster map (down for hours, it
 // comes back with the part).
 var dropRetryFor = time.Hour
 
@@ -193,11 +193,24 @@ func (s *Store) retryDrops(ctx context.Context) {
 		s.dropMu.Lock()
 		pending := maps.Clone(s.drops)
 		s.dropMu.Unlock()
+		failing := map[string]error{} // holders that failed this round
 		for key, d := range pending {
-			err := s.deletePartsOn(ctx, d.node, d.bucket, d.name, d.stamp, d.which)
+			// At the holder's address now (back under a new one), not
+			// asked while offline, nor again this round once it failed.
+			node, offline := s.holderNow(d.node)
+			err := failing[node.ID]
+			switch {
+			case err != nil:
+			case offline:
+				err = fmt.Errorf("target %s is offline", node.ID)
+			default:
+				if err = s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which); err != nil {
+					failing[node.ID] = err
+				}
+			}
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
-			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until) && !s.inMap(d.node.ID)) {
+			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until) && !offline) {
 				delete(s.drops, key)
 			}
 			s.dropMu.Unlock()
@@ -216,14 +229,15 @@ func (s *Store) retryDrops(ctx context.Context) {
 	}
 }
 
-// inMap reports whether a target is in the cluster map (in any state).
-func (s *Store) inMap(id string) bool {
-	m := s.peers.Map()
-	if m == nil {
-		return true
+// holderNow is a holder as the cluster map has it now, and whether it
+// is offline there (away, not gone: it comes back with its parts).
+func (s *Store) holderNow(node cluster.Node) (cluster.Node, bool) {
+	if m := s.peers.Map(); m != nil {
+		if now, ok := m.Node(node.ID); ok {
+			return now, now.State == cluster.StateOffline
+		}
 	}
-	_, ok := m.Node(id)
-	return ok
+	return node, false
 }
 
 func (s *Store) isClosed() bool {

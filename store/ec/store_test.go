@@ -1731,8 +1731,8 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	}
 }
 
-// A holder down for longer than the retries' first hour still has its
-// part deleted once it answers: it is in the cluster map all along, and
+// A holder away for longer than the retries' first hour still has its
+// part deleted once it answers: offline in the cluster map all along, it
 // comes back with the part.
 func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	defer ec.SetDropRetry(20 * time.Millisecond)()
@@ -1746,10 +1746,22 @@ func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	if n := f.parts("d"); n == 0 {
 		t.Fatal("the holder that was down kept no part: the test proves nothing")
 	}
-	time.Sleep(200 * time.Millisecond) // retries past their first "hour"
+	// Offline in the map while away, past the retries' first "hour".
+	f.mu.Lock()
+	var err error
+	if f.smap, err = f.smap.WithState(away, cluster.StateOffline); err != nil {
+		f.mu.Unlock()
+		t.Fatal(err)
+	}
+	f.mu.Unlock()
+	time.Sleep(200 * time.Millisecond)
 	f.mu.Lock()
 	f.down[away] = false
+	f.smap, err = f.smap.WithState(away, cluster.StateActive)
 	f.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
