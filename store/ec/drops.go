@@ -195,15 +195,13 @@ func (s *Store) retryDrops(ctx context.Context) {
 		s.dropMu.Unlock()
 		failing := map[string]error{} // holders that failed this round
 		for key, d := range pending {
-			// At the holder's address now (back under a new one), not
-			// asked while offline, nor again this round once it failed.
+			// At the holder's address now (back under a new one), and
+			// not again this round once it failed (one hung holder would
+			// hold every other retry). One offline in the map is asked
+			// all the same: it may answer this node.
 			node, offline := s.holderNow(d.node)
 			err := failing[node.ID]
-			switch {
-			case err != nil:
-			case offline:
-				err = fmt.Errorf("target %s is offline", node.ID)
-			default:
+			if err == nil {
 				if err = s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which); err != nil {
 					failing[node.ID] = err
 				}
