@@ -117,21 +117,31 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 const ecResilverFailedWait = 24 * time.Hour
 
 // ecResilversEnded reports that no target runs an ec-resilver, and the
-// last one of each ended without error (but stopped by hand, or failed
-// longer than ecResilverFailedWait ago).
+// last one of each ended without error (but stopped by hand, or in a
+// streak of failures that began more than ecResilverFailedWait ago: a
+// resilver starts at each map change, and one object it cannot restore
+// fails each).
 func ecResilversEnded(status api.ClusterStatus, now time.Time) bool {
 	for _, node := range status.Nodes {
-		var last *api.JobStatus
-		for i, j := range node.Jobs {
-			if j.Kind == jobECResilver && (last == nil || j.Started > last.Started) {
-				last = &node.Jobs[i]
+		var runs []api.JobStatus
+		for _, j := range node.Jobs {
+			if j.Kind == jobECResilver && !j.Aborted {
+				runs = append(runs, j)
 			}
 		}
-		switch {
-		case last == nil:
-		case last.Running:
-			return false
-		case last.Error != "" && !last.Aborted && now.Sub(time.Unix(0, last.Finished)) < ecResilverFailedWait:
+		slices.SortFunc(runs, func(a, b api.JobStatus) int { return cmp.Compare(a.Started, b.Started) })
+		var failedSince int64 // the first failure of the last streak
+		for _, j := range runs {
+			switch {
+			case j.Running:
+				return false
+			case j.Error == "":
+				failedSince = 0
+			case failedSince == 0:
+				failedSince = j.Finished
+			}
+		}
+		if failedSince != 0 && now.Sub(time.Unix(0, failedSince)) < ecResilverFailedWait {
 			return false
 		}
 	}

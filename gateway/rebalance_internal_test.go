@@ -263,6 +263,13 @@ func TestTombstonesWaitForTheECResilvers(t *testing.T) {
 		{"the last failed", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, {Kind: jobECResilver, Started: 3, Finished: now.Add(-time.Hour).UnixNano(), Error: "a holder did not answer"}}, false},
 		{"the last failed long ago", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.Add(-25 * time.Hour).UnixNano(), Error: "an object unrecoverable"}}, true},
 		{"the last stopped by hand", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.UnixNano(), Error: "aborted", Aborted: true}}, true},
+		{"failing since long ago, again just now", []api.JobStatus{
+			{Kind: jobECResilver, Started: 1, Finished: now.Add(-30 * time.Hour).UnixNano(), Error: "an object unrecoverable"},
+			{Kind: jobECResilver, Started: 2, Finished: now.Add(-time.Minute).UnixNano(), Error: "an object unrecoverable"}}, true},
+		{"failing since an hour, after one that ended", []api.JobStatus{
+			{Kind: jobECResilver, Started: 1, Finished: now.Add(-30 * time.Hour).UnixNano(), Error: "an object unrecoverable"},
+			{Kind: jobECResilver, Started: 2, Finished: now.Add(-2 * time.Hour).UnixNano()},
+			{Kind: jobECResilver, Started: 3, Finished: now.Add(-time.Hour).UnixNano(), Error: "a holder did not answer"}}, false},
 		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, true},
 		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, true},
 	} {
