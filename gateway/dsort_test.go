@@ -433,6 +433,14 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 		t.Fatal("a finished job was settled while one of its targets did not answer")
 	}
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
+	// Offline (a restart, keepalives missed under load), its part is not
+	// counted lost at once: it has its finished mark on its disk.
+	if gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") {
+		t.Fatal("a finished job was settled as soon as one of its targets was offline")
+	}
+	// (Waited for long: this test's job is ended in the registry, whose
+	// rounds forget the waits of jobs not running.)
+	t.Cleanup(gateway.SetSettleAwayWait(0))
 	// Asked again as the registry's rounds do: a settle waits out a
 	// cluster still settling from the target's loss (its removal of the
 	// lost part's shards is not made meanwhile).
@@ -500,6 +508,7 @@ func TestSettleKeepsAJobFinishedOnATargetThatRestarted(t *testing.T) {
 // (another target lost its part) has that target's shards removed when
 // it is back: no node lists them, its finished mark does.
 func TestTargetBackFromAnAbortedSettleRemovesItsShards(t *testing.T) {
+	t.Cleanup(gateway.SetSettleAwayWait(200 * time.Millisecond)) // away long enough
 	var victim *gatewaytest.Member
 	c, id, _ := jobWhoseCoordinatorDied(t, func(c *gatewaytest.Cluster) {
 		victim = c.Targets()[1]

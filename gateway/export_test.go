@@ -471,3 +471,10 @@ func HoldECResilver() (release func()) {
 func FetchDial(n *Node) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return n.fetchDial()
 }
+
+// SetSettleAwayWait changes how long a settle waits for a job's targets
+// away, and returns the restore.
+func SetSettleAwayWait(d time.Duration) func() {
+	old := settleAwayWait.Swap(int64(d))
+	return func() { settleAwayWait.Store(old) }
+}

@@ -182,9 +182,12 @@ func (n *Node) forgetSettleWaits(jobs map[string]membership.Job) {
 	})
 }
 
-// settleAwayWait bounds how long a job none of whose answering targets
-// finished waits for its targets away to answer before it is aborted.
-var settleAwayWait = 10 * time.Minute
+// settleAwayWait bounds how long a settle waits for a job's targets
+// away: of a job none of whose answering targets finished, before it is
+// aborted; of a finished one, before their parts are counted lost.
+var settleAwayWait atomic.Int64
+
+func init() { settleAwayWait.Store(int64(10 * time.Minute)) }
 
 // mayAbortUnheard reports whether a job no target said it finished may
 // be aborted: every target of the map answered (an away one may have
@@ -198,6 +201,12 @@ func (n *Node) mayAbortUnheard(j membership.Job, m *cluster.Map, answered map[st
 			away = append(away, id)
 		}
 	}
+	return n.waitedForAway(j, away)
+}
+
+// waitedForAway reports whether a job's targets away (none: true) have
+// been waited for settleAwayWait since the first settle that found them.
+func (n *Node) waitedForAway(j membership.Job, away []string) bool {
 	n.settleAway.Lock()
 	defer n.settleAway.Unlock()
 	if len(away) == 0 {
@@ -213,11 +222,12 @@ func (n *Node) mayAbortUnheard(j membership.Job, m *cluster.Map, answered map[st
 		n.settleAway.since[j.ID] = now
 		first = now
 	}
-	if now.Sub(first) >= settleAwayWait {
+	wait := time.Duration(settleAwayWait.Load())
+	if now.Sub(first) >= wait {
 		delete(n.settleAway.since, j.ID)
 		return true
 	}
-	n.logger.Info("a dsort job whose coordinator went waits for its targets away: one may have finished it", "job", j.ID, "away", strings.Join(away, ","), "aborted_after", settleAwayWait-now.Sub(first))
+	n.logger.Info("a dsort job whose coordinator went waits for its targets away: one may have finished it", "job", j.ID, "away", strings.Join(away, ","), "aborted_after", wait-now.Sub(first))
 	return false
 }
 
@@ -262,9 +272,15 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 		return false
 	}
 	outcome := ""
-	var lost []string // targets whose part is gone (offline, restarted)
+	var lost []string // targets whose part is gone (left, restarted)
+	var away []string // offline: its part, finished, may come back with it
 	for _, id := range members {
-		if !slices.ContainsFunc(targets, func(t cluster.Node) bool { return t.ID == id }) {
+		if slices.ContainsFunc(targets, func(t cluster.Node) bool { return t.ID == id }) {
+			continue
+		}
+		if _, inMap := m.Node(id); inMap {
+			away = append(away, id)
+		} else {
 			lost = append(lost, id)
 		}
 	}
@@ -294,6 +310,13 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 			n.logger.Warn("settle a dsort job on a target", "job", j.ID, "target", t.ID, "err", err)
 		}
 	}
+	if finished && len(lost) == 0 && len(away) > 0 && !n.waitedForAway(j, away) {
+		// Every target that answered kept its part: one offline (a
+		// restart, missed keepalives) has its finished mark on its disk,
+		// and its part is counted lost only once it stayed away long.
+		return false
+	}
+	lost = append(lost, away...)
 	switch {
 	case !finished:
 		outcome = "aborted: " + cause
