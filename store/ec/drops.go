@@ -200,16 +200,26 @@ func (s *Store) retryDrops(ctx context.Context) {
 			// hold every other retry). One offline in the map is asked
 			// all the same: it may answer this node.
 			node, offline := s.holderNow(d.node)
-			err := failing[node.ID]
-			if err == nil {
-				if err = s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which); err != nil {
-					failing[node.ID] = err
-				}
+			if failing[node.ID] != nil {
+				continue // not tried: kept as it is
+			}
+			err := s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which)
+			if err != nil {
+				failing[node.ID] = err
 			}
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
-			if now := s.drops[key]; now == d && (err == nil || time.Now().After(d.until) && !offline) {
-				delete(s.drops, key)
+			if now := s.drops[key]; now == d {
+				switch {
+				case err == nil:
+					delete(s.drops, key)
+				case offline:
+					// Its whole time again once it is back.
+					d.until = time.Now().Add(dropRetryFor)
+					s.drops[key] = d
+				case time.Now().After(d.until):
+					delete(s.drops, key)
+				}
 			}
 			s.dropMu.Unlock()
 			if err == nil {

@@ -1736,7 +1736,7 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 // comes back with the part.
 func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	defer ec.SetDropRetry(20 * time.Millisecond)()
-	defer ec.SetDropRetryFor(time.Millisecond)() // "an hour" past at the first retry
+	defer ec.SetDropRetryFor(150 * time.Millisecond)() // "an hour"
 	f := newFleet(t, 4, 2, 1, 1<<20)
 	f.put("d", []byte("deleted bytes"))
 	st, away := f.holderDown("d")
@@ -1754,14 +1754,19 @@ func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mu.Unlock()
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(400 * time.Millisecond)
+	// Back in the map, failing still for a few rounds (busy), then
+	// answering: it had its whole "hour" again from its return.
 	f.mu.Lock()
-	f.down[away] = false
 	f.smap, err = f.smap.WithState(away, cluster.StateActive)
 	f.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(60 * time.Millisecond)
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
 	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
