@@ -478,8 +478,16 @@ func TestSettleWaitsForTargetsAwayOfAJobNoneSaidFinished(t *testing.T) {
 	}
 	eventually(t, func() bool { return gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") },
 		"the job was not settled once its targets were back")
-	if got := outputCount(t, c, "dst"); got != written {
-		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	// (Listed as the targets back have caught up: looked at until then.)
+	got := 0
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if got = outputCount(t, c, "dst"); got == written || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got != written {
+		j, ok := gateway.RegisteredJob(c.Primary().Node, id)
+		t.Fatalf("%d output shards after the settle, want the %d written (the registry: %+v %v)", got, written, j, ok)
 	}
 }
 
