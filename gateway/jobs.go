@@ -117,7 +117,7 @@ func (n *Node) watchJobs(ctx context.Context, orphans []membership.Job) {
 			// Its own orphans' waits stand; the leader's others do not
 			// (it may lead again much later).
 			n.settleAway.Lock()
-			maps.DeleteFunc(n.settleAway.since, func(id string, _ time.Time) bool {
+			maps.DeleteFunc(n.settleAway.since, func(id string, _ map[string]time.Time) bool {
 				return !slices.ContainsFunc(orphans, func(j membership.Job) bool { return j.ID == id })
 			})
 			n.settleAway.Unlock()
@@ -176,10 +176,12 @@ func forgetSettled(silent map[string]time.Time, jobs map[string]membership.Job) 
 func (n *Node) forgetSettleWaits(jobs map[string]membership.Job) {
 	n.settleAway.Lock()
 	defer n.settleAway.Unlock()
-	maps.DeleteFunc(n.settleAway.since, func(id string, _ time.Time) bool {
+	ended := func(id string) bool {
 		j, ok := jobs[id]
 		return !ok || j.State != membership.JobRunning
-	})
+	}
+	maps.DeleteFunc(n.settleAway.since, func(id string, _ map[string]time.Time) bool { return ended(id) })
+	maps.DeleteFunc(n.settleAway.lost, func(id string, _ string) bool { return ended(id) })
 }
 
 // settleAwayWait bounds how long a settle waits for a job's targets
@@ -204,8 +206,9 @@ func (n *Node) mayAbortUnheard(j membership.Job, m *cluster.Map, answered map[st
 	return n.waitedForAway(j, away)
 }
 
-// waitedForAway reports whether a job's targets away (none: true) have
-// been waited for settleAwayWait since the first settle that found them.
+// waitedForAway reports whether each of a job's targets away (none:
+// true) has been away settleAwayWait since a settle first found it so.
+// A target back forgets its wait: away again, it is waited for anew.
 func (n *Node) waitedForAway(j membership.Job, away []string) bool {
 	n.settleAway.Lock()
 	defer n.settleAway.Unlock()
@@ -213,21 +216,29 @@ func (n *Node) waitedForAway(j membership.Job, away []string) bool {
 		delete(n.settleAway.since, j.ID)
 		return true
 	}
-	now := time.Now()
 	if n.settleAway.since == nil {
-		n.settleAway.since = map[string]time.Time{}
+		n.settleAway.since = map[string]map[string]time.Time{}
 	}
-	first, seen := n.settleAway.since[j.ID]
-	if !seen {
-		n.settleAway.since[j.ID] = now
-		first = now
+	waits := n.settleAway.since[j.ID]
+	if waits == nil {
+		waits = map[string]time.Time{}
+		n.settleAway.since[j.ID] = waits
 	}
-	wait := time.Duration(settleAwayWait.Load())
-	if now.Sub(first) >= wait {
+	maps.DeleteFunc(waits, func(id string, _ time.Time) bool { return !slices.Contains(away, id) })
+	now, wait := time.Now(), time.Duration(settleAwayWait.Load())
+	var left time.Duration
+	for _, id := range away {
+		first, seen := waits[id]
+		if !seen {
+			waits[id], first = now, now
+		}
+		left = max(left, wait-now.Sub(first))
+	}
+	if left <= 0 {
 		delete(n.settleAway.since, j.ID)
 		return true
 	}
-	n.logger.Info("a dsort job whose coordinator went waits for its targets away: one may have finished it", "job", j.ID, "away", strings.Join(away, ","), "aborted_after", wait-now.Sub(first))
+	n.logger.Info("a dsort job whose coordinator went waits for its targets away: one may have finished it", "job", j.ID, "away", strings.Join(away, ","), "counted_lost_after", left)
 	return false
 }
 
@@ -236,6 +247,10 @@ func (n *Node) waitedForAway(j membership.Job, away []string) bool {
 // with the cause. False: not settled yet (a target of a finished job did
 // not answer: its part may be whole or not), to be tried again.
 func (n *Node) settleJob(parent context.Context, j membership.Job, cause string) bool {
+	if lost, ok := n.lostVerdict(j.ID); ok {
+		// Its output's removal began: no target back makes it whole.
+		return n.settleLost(parent, j, lost)
+	}
 	ctx, cancel := context.WithTimeout(parent, time.Minute)
 	defer cancel()
 	m := n.currentMap()
@@ -323,25 +338,17 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 	case len(lost) > 0:
 		// Every shard was created, but not every target kept its part:
 		// the output is not whole, and the job is not recorded finished.
-		finished = false
 		cause = fmt.Sprintf("%s, and target(s) %s lost their shards before the job finished there", cause, strings.Join(lost, ", "))
-		outcome = "aborted: " + cause
-		// The targets that finished keep shards no node lists: each finds
-		// the job's own by their metadata. The job stays running in the
-		// registry until they are gone, for the next leader to finish.
-		remove, cancel := context.WithTimeout(parent, 10*time.Minute)
-		defer cancel()
-		// As of past any target's clock (they stamp by their own, up to a
-		// day ahead of this gateway's): only the job's own copies go.
-		now := n.stamp()
-		req := peer.RemoveRequest{Stamp: store.Stamp{Map: now.Map, Clock: now.Clock + int64(24*time.Hour)}, Job: j.ID, AllOfJob: true}
-		if err := n.removeJobObjects(remove, j.Output, req); err != nil {
-			n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
-			return false
+		n.settleAway.Lock()
+		if n.settleAway.lost == nil {
+			n.settleAway.lost = map[string]string{}
 		}
+		n.settleAway.lost[j.ID] = cause
+		n.settleAway.Unlock()
+		return n.settleLost(parent, j, cause)
 	}
-	// A context of its own: the removal above may have taken the
-	// minute of the calls to the targets.
+	// A context of its own: the calls to the targets may have taken
+	// their minute.
 	end, cancelEnd := context.WithTimeout(parent, time.Minute)
 	defer cancelEnd()
 	if err := n.endJob(end, j.ID, outcome); err != nil {
@@ -353,6 +360,42 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 	} else {
 		n.logger.Warn("dsort job aborted", "job", j.ID, "cause", cause)
 	}
+	return true
+}
+
+// lostVerdict is the cause of a job counted as having lost a part, once
+// its output's removal began.
+func (n *Node) lostVerdict(id string) (string, bool) {
+	n.settleAway.Lock()
+	defer n.settleAway.Unlock()
+	cause, ok := n.settleAway.lost[id]
+	return cause, ok
+}
+
+// settleLost removes the output of a finished job a target lost its part
+// of, and records it aborted; false: to be tried again (the verdict
+// stays: a target back does not bring back what was removed).
+func (n *Node) settleLost(parent context.Context, j membership.Job, cause string) bool {
+	// The targets that finished keep shards no node lists: each finds
+	// the job's own by their metadata. The job stays running in the
+	// registry until they are gone, for the next leader to finish.
+	remove, cancel := context.WithTimeout(parent, 10*time.Minute)
+	defer cancel()
+	// As of past any target's clock (they stamp by their own, up to a
+	// day ahead of this gateway's): only the job's own copies go.
+	now := n.stamp()
+	req := peer.RemoveRequest{Stamp: store.Stamp{Map: now.Map, Clock: now.Clock + int64(24*time.Hour)}, Job: j.ID, AllOfJob: true}
+	if err := n.removeJobObjects(remove, j.Output, req); err != nil {
+		n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
+		return false
+	}
+	end, cancelEnd := context.WithTimeout(parent, time.Minute)
+	defer cancelEnd()
+	if err := n.endJob(end, j.ID, "aborted: "+cause); err != nil {
+		n.logger.Warn("record the end of a dsort job", "job", j.ID, "err", err)
+		return false
+	}
+	n.logger.Warn("dsort job aborted", "job", j.ID, "cause", cause)
 	return true
 }
 

@@ -374,7 +374,11 @@ type Node struct {
 	// its targets away (mayAbortUnheard).
 	settleAway struct {
 		sync.Mutex
-		since map[string]time.Time
+		// since is when each target away of a job was first found away.
+		since map[string]map[string]time.Time
+		// lost is the cause of a finished job counted as having lost a
+		// part, once its output's removal began: kept to the end.
+		lost map[string]string
 	}
 	// resilverPending is set while a resilver waits for the running one
 	// to end (a mountpath changed during it).

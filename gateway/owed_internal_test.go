@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,12 +48,41 @@ func TestReadOwedRefusesWhatItCannotTrust(t *testing.T) {
 // job, much later) would be aborted at once as having waited long.
 func TestSettleWaitsOfJobsNoLongerRunningAreForgotten(t *testing.T) {
 	n := &Node{}
-	n.settleAway.since = map[string]time.Time{"running": time.Now(), "ended": time.Now(), "gone": time.Now()}
+	n.settleAway.since = map[string]map[string]time.Time{"running": {"t1": time.Now()}, "ended": {"t1": time.Now()}, "gone": {"t1": time.Now()}}
+	n.settleAway.lost = map[string]string{"running": "lost", "gone": "lost"}
 	n.forgetSettleWaits(map[string]membership.Job{
 		"running": {ID: "running", State: membership.JobRunning},
 		"ended":   {ID: "ended", State: membership.JobFinished},
 	})
 	if _, ok := n.settleAway.since["running"]; !ok || len(n.settleAway.since) != 1 {
 		t.Fatalf("waits kept: %v, want the running job's alone", n.settleAway.since)
+	}
+	if _, ok := n.settleAway.lost["running"]; !ok || len(n.settleAway.lost) != 1 {
+		t.Fatalf("verdicts kept: %v, want the running job's alone", n.settleAway.lost)
+	}
+}
+
+// A settle's wait is each target's: one away since long does not count
+// for another just gone away (a restart, keepalives missed), whose part
+// would be counted lost at once.
+func TestSettleWaitsAreEachTargets(t *testing.T) {
+	saved := settleAwayWait.Swap(int64(50 * time.Millisecond))
+	t.Cleanup(func() { settleAwayWait.Store(saved) })
+	n := &Node{logger: slog.New(slog.DiscardHandler)}
+	j := membership.Job{ID: "j"}
+	if n.waitedForAway(j, []string{"t3"}) {
+		t.Fatal("a target just found away was not waited for")
+	}
+	time.Sleep(60 * time.Millisecond)
+	if n.waitedForAway(j, []string{"t2"}) {
+		t.Fatal("a target just found away was counted lost on another's wait")
+	}
+	if !n.waitedForAway(j, nil) || len(n.settleAway.since) != 0 {
+		t.Fatalf("none away: the waits kept %v", n.settleAway.since)
+	}
+	n.waitedForAway(j, []string{"t2"})
+	time.Sleep(60 * time.Millisecond)
+	if !n.waitedForAway(j, []string{"t2"}) {
+		t.Fatal("a target away past the wait was not counted out")
 	}
 }
