@@ -372,6 +372,13 @@ type Node struct {
 	owed copiesOwed
 	// settleAway holds since when each job being settled has waited for
 	// its targets away (mayAbortUnheard).
+	// resilverFailing are the ec-resilver failure streaks this node saw
+	// (rebalance.go: ecResilversSettled).
+	resilverFailing struct {
+		sync.Mutex
+		since  map[string]int64
+		loaded bool
+	}
 	settleAway struct {
 		sync.Mutex
 		// since is when each target away of a job was first found away.

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +23,8 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/rebalance"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -108,7 +113,44 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 		return false
 	}
 	status := n.status(ctx)
-	return rebalanceEndedIn(status, n.config.RebalanceRecent, false) && (!n.hasEC() || ecResilversEnded(status, time.Now()))
+	return rebalanceEndedIn(status, n.config.RebalanceRecent, false) && (!n.hasEC() || n.ecResilversSettled(status))
+}
+
+// resilverFailingFile keeps, for each target whose ec-resilvers fail in
+// a row, when this node first saw it so (JSON, Unix nanoseconds of its
+// own clock): the day tombstones wait for it is not started over by a
+// restart (a target's list of jobs starts empty, and a resilver starts
+// at each map change, failing again on the same object).
+const resilverFailingFile = "ec-resilver-failing"
+
+// ecResilversSettled is ecResilversEnded with the streaks this node saw,
+// kept in its state directory.
+func (n *Node) ecResilversSettled(status api.ClusterStatus) bool {
+	r := &n.resilverFailing
+	r.Lock()
+	defer r.Unlock()
+	path := filepath.Join(n.stateDir(), resilverFailingFile)
+	if !r.loaded {
+		if data, err := os.ReadFile(path); err == nil {
+			if err := json.Unmarshal(data, &r.since); err != nil {
+				n.logger.Warn("the ec-resilver failures seen before are unreadable: their waits start now", "file", path, "err", err)
+			}
+		}
+		r.loaded = true
+	}
+	ended, since := ecResilversEnded(status, r.since, time.Now())
+	if !maps.Equal(since, r.since) {
+		data, _ := json.Marshal(since)
+		err := pathsafe.MkdirAll(n.stateDir(), n.stateDir(), 0o755)
+		if err == nil {
+			err = atomicfile.Write(path, data, 0o644)
+		}
+		if err != nil {
+			n.logger.Warn("save the ec-resilver failures seen", "file", path, "err", err)
+		}
+		r.since = since
+	}
+	return ended
 }
 
 // ecResilverFailedWait bounds how long tombstones wait for a target whose
@@ -117,35 +159,38 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 const ecResilverFailedWait = 24 * time.Hour
 
 // ecResilversEnded reports that no target runs an ec-resilver, and the
-// last one of each ended without error (but stopped by hand, or in a
-// streak of failures that began more than ecResilverFailedWait ago: a
-// resilver starts at each map change, and one object it cannot restore
-// fails each).
-func ecResilversEnded(status api.ClusterStatus, now time.Time) bool {
+// last one of each that was not stopped (by hand, or replaced by a newer
+// one) ended without error, or is of a streak of failures first seen
+// (since, by target) more than ecResilverFailedWait ago: one object it
+// cannot restore fails each. It returns the streaks seen now.
+func ecResilversEnded(status api.ClusterStatus, since map[string]int64, now time.Time) (bool, map[string]int64) {
+	ended, next := true, map[string]int64{}
 	for _, node := range status.Nodes {
-		var runs []api.JobStatus
-		for _, j := range node.Jobs {
-			if j.Kind == jobECResilver && !j.Aborted {
-				runs = append(runs, j)
+		var last *api.JobStatus
+		for i, j := range node.Jobs {
+			if j.Kind != jobECResilver || j.Aborted {
+				continue
+			}
+			if j.Running {
+				ended = false
+			}
+			if last == nil || j.Started > last.Started {
+				last = &node.Jobs[i]
 			}
 		}
-		slices.SortFunc(runs, func(a, b api.JobStatus) int { return cmp.Compare(a.Started, b.Started) })
-		var failedSince int64 // the first failure of the last streak
-		for _, j := range runs {
-			switch {
-			case j.Running:
-				return false
-			case j.Error == "":
-				failedSince = 0
-			case failedSince == 0:
-				failedSince = j.Finished
-			}
+		if last == nil || last.Running || last.Error == "" {
+			continue
 		}
-		if failedSince != 0 && now.Sub(time.Unix(0, failedSince)) < ecResilverFailedWait {
-			return false
+		first, seen := since[node.ID]
+		if !seen {
+			first = now.UnixNano()
+		}
+		next[node.ID] = first
+		if now.Sub(time.Unix(0, first)) < ecResilverFailedWait {
+			ended = false
 		}
 	}
-	return true
+	return ended, next
 }
 
 // rebalanceEnded reports that every target answers, has this node's map,

@@ -246,35 +246,56 @@ func TestLeavingTargetNotReadyRetries(t *testing.T) {
 
 // Tombstones wait for the ec-resilvers: one running, or the last of a
 // target failed, would leave a holder's parts of a deleted object to be
-// restored once its tombstone is gone.
+// restored once its tombstone is gone; a streak of failures (one object
+// it cannot restore) is waited for a day from when it was first seen,
+// which a restart does not start over.
 func TestTombstonesWaitForTheECResilvers(t *testing.T) {
 	now := time.Now()
 	status := func(jobs ...api.JobStatus) api.ClusterStatus {
 		return api.ClusterStatus{Nodes: []api.NodeStatus{{ID: "t1", Role: "target"}, {ID: "t2", Role: "target", Jobs: jobs}}}
 	}
+	failed := api.JobStatus{Kind: jobECResilver, Started: 3, Finished: now.UnixNano(), Error: "an object unrecoverable"}
 	for _, tc := range []struct {
 		name  string
 		jobs  []api.JobStatus
+		since map[string]int64
 		ended bool
+		seen  bool // t2's streak kept
 	}{
-		{"none ran", nil, true},
-		{"ended", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}}, true},
-		{"running", []api.JobStatus{{Kind: jobECResilver, Started: 1, Running: true}}, false},
-		{"the last failed", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, {Kind: jobECResilver, Started: 3, Finished: now.Add(-time.Hour).UnixNano(), Error: "a holder did not answer"}}, false},
-		{"the last failed long ago", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.Add(-25 * time.Hour).UnixNano(), Error: "an object unrecoverable"}}, true},
-		{"the last stopped by hand", []api.JobStatus{{Kind: jobECResilver, Started: 3, Finished: now.UnixNano(), Error: "aborted", Aborted: true}}, true},
-		{"failing since long ago, again just now", []api.JobStatus{
-			{Kind: jobECResilver, Started: 1, Finished: now.Add(-30 * time.Hour).UnixNano(), Error: "an object unrecoverable"},
-			{Kind: jobECResilver, Started: 2, Finished: now.Add(-time.Minute).UnixNano(), Error: "an object unrecoverable"}}, true},
-		{"failing since an hour, after one that ended", []api.JobStatus{
-			{Kind: jobECResilver, Started: 1, Finished: now.Add(-30 * time.Hour).UnixNano(), Error: "an object unrecoverable"},
-			{Kind: jobECResilver, Started: 2, Finished: now.Add(-2 * time.Hour).UnixNano()},
-			{Kind: jobECResilver, Started: 3, Finished: now.Add(-time.Hour).UnixNano(), Error: "a holder did not answer"}}, false},
-		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, true},
-		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, true},
+		{"none ran", nil, nil, true, false},
+		{"ended", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}}, map[string]int64{"t2": 1}, true, false},
+		{"running", []api.JobStatus{{Kind: jobECResilver, Started: 1, Running: true}}, nil, false, false},
+		{"the last failed, first seen now", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2}, failed}, nil, false, true},
+		{"failing, first seen an hour ago", []api.JobStatus{failed}, map[string]int64{"t2": now.Add(-time.Hour).UnixNano()}, false, true},
+		{"failing, first seen a day ago", []api.JobStatus{failed}, map[string]int64{"t2": now.Add(-25 * time.Hour).UnixNano()}, true, true},
+		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, map[string]int64{"t2": 1}, true, false},
+		{"the last stopped, one before failed", []api.JobStatus{failed, {Kind: jobECResilver, Started: 5, Finished: now.UnixNano(), Error: "aborted", Aborted: true}}, nil, false, true},
+		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, nil, true, false},
 	} {
-		if got := ecResilversEnded(status(tc.jobs...), now); got != tc.ended {
-			t.Errorf("%s: ec-resilvers ended %v, want %v", tc.name, got, tc.ended)
+		ended, since := ecResilversEnded(status(tc.jobs...), tc.since, now)
+		if _, seen := since["t2"]; ended != tc.ended || seen != tc.seen {
+			t.Errorf("%s: ec-resilvers ended %v (streak kept %v), want %v (%v)", tc.name, ended, seen, tc.ended, tc.seen)
 		}
+		if first, ok := tc.since["t2"]; ok && tc.seen && since["t2"] != first {
+			t.Errorf("%s: the streak's start moved from %d to %d", tc.name, first, since["t2"])
+		}
+	}
+}
+
+// The streaks a node saw are kept in its state directory: after a
+// restart, the day a streak is waited for goes on from when it was first
+// seen.
+func TestECResilverStreaksOutliveARestart(t *testing.T) {
+	dir := t.TempDir()
+	status := api.ClusterStatus{Nodes: []api.NodeStatus{{ID: "t2", Role: "target", Jobs: []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "an object unrecoverable"}}}}}
+	first := &Node{config: Config{StateDir: dir}, logger: slog.New(slog.DiscardHandler)}
+	if first.ecResilversSettled(status) {
+		t.Fatal("a streak just seen was not waited for")
+	}
+	seen := first.resilverFailing.since["t2"]
+	again := &Node{config: Config{StateDir: dir}, logger: slog.New(slog.DiscardHandler)}
+	again.ecResilversSettled(status)
+	if got := again.resilverFailing.since["t2"]; got != seen {
+		t.Fatalf("after a restart the streak was first seen at %d, want %d", got, seen)
 	}
 }
