@@ -973,6 +973,12 @@ func (p dsortCluster) RemoveObjects(ctx context.Context, b store.Bucket, names [
 // (the registry's settle, which asks again each round) does not wait,
 // and is not made while the cluster is unsettled.
 func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.RemoveRequest) error {
+	return n.removeJobObjectsThen(ctx, b, req, nil)
+}
+
+// removeJobObjectsThen is removeJobObjects that calls began (when not
+// nil) once it sends the removals, past the wait for a settled cluster.
+func (n *Node) removeJobObjectsThen(ctx context.Context, b store.Bucket, req peer.RemoveRequest, began func()) error {
 	wait := removeSettleWait
 	if req.AllOfJob {
 		// The registry's settle asks again at its next round: it waits
@@ -1009,6 +1015,9 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 		// A walk of the whole bucket on every target is not done again
 		// each round while the cluster is not settled.
 		return fmt.Errorf("%w: the cluster is not settled (%w): the removal waits for it", api.ErrUnavailable, unsettled)
+	}
+	if began != nil {
+		began()
 	}
 	// A removal over a whole bucket (all_of_job), or of a remote bucket's
 	// objects from the remote too, takes longer than a control call.

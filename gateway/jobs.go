@@ -339,12 +339,6 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 		// Every shard was created, but not every target kept its part:
 		// the output is not whole, and the job is not recorded finished.
 		cause = fmt.Sprintf("%s, and target(s) %s lost their shards before the job finished there", cause, strings.Join(lost, ", "))
-		n.settleAway.Lock()
-		if n.settleAway.lost == nil {
-			n.settleAway.lost = map[string]string{}
-		}
-		n.settleAway.lost[j.ID] = cause
-		n.settleAway.Unlock()
 		return n.settleLost(parent, j, cause)
 	}
 	// A context of its own: the calls to the targets may have taken
@@ -385,7 +379,18 @@ func (n *Node) settleLost(parent context.Context, j membership.Job, cause string
 	// day ahead of this gateway's): only the job's own copies go.
 	now := n.stamp()
 	req := peer.RemoveRequest{Stamp: store.Stamp{Map: now.Map, Clock: now.Clock + int64(24*time.Hour)}, Job: j.ID, AllOfJob: true}
-	if err := n.removeJobObjects(remove, j.Output, req); err != nil {
+	// The verdict is kept once the removal goes out (not while it waits
+	// for a settled cluster): a target back then does not bring back
+	// what was removed.
+	began := func() {
+		n.settleAway.Lock()
+		defer n.settleAway.Unlock()
+		if n.settleAway.lost == nil {
+			n.settleAway.lost = map[string]string{}
+		}
+		n.settleAway.lost[j.ID] = cause
+	}
+	if err := n.removeJobObjectsThen(remove, j.Output, req, began); err != nil {
 		n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
 		return false
 	}

@@ -178,10 +178,21 @@ func ecResilversEnded(status api.ClusterStatus, since map[string]int64, now time
 				last = &node.Jobs[i]
 			}
 		}
-		if last == nil || last.Running || last.Error == "" {
+		first, seen := since[node.ID]
+		if last == nil || last.Running {
+			// None finished since (a restart, a run under way): the
+			// streak, if any, goes on.
+			if seen {
+				next[node.ID] = first
+				if now.Sub(time.Unix(0, first)) < ecResilverFailedWait {
+					ended = false
+				}
+			}
 			continue
 		}
-		first, seen := since[node.ID]
+		if last.Error == "" {
+			continue
+		}
 		if !seen {
 			first = now.UnixNano()
 		}

@@ -271,6 +271,8 @@ func TestTombstonesWaitForTheECResilvers(t *testing.T) {
 		{"a failed one ran again", []api.JobStatus{{Kind: jobECResilver, Started: 1, Finished: 2, Error: "a holder did not answer"}, {Kind: jobECResilver, Started: 3, Finished: 4}}, map[string]int64{"t2": 1}, true, false},
 		{"the last stopped, one before failed", []api.JobStatus{failed, {Kind: jobECResilver, Started: 5, Finished: now.UnixNano(), Error: "aborted", Aborted: true}}, nil, false, true},
 		{"another kind running", []api.JobStatus{{Kind: jobScrub, Started: 1, Running: true}}, nil, true, false},
+		{"none since a restart, a streak seen an hour ago", nil, map[string]int64{"t2": now.Add(-time.Hour).UnixNano()}, false, true},
+		{"one running, a streak seen an hour ago", []api.JobStatus{{Kind: jobECResilver, Started: 1, Running: true}}, map[string]int64{"t2": now.Add(-time.Hour).UnixNano()}, false, true},
 	} {
 		ended, since := ecResilversEnded(status(tc.jobs...), tc.since, now)
 		if _, seen := since["t2"]; ended != tc.ended || seen != tc.seen {

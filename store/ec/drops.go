@@ -200,12 +200,11 @@ func (s *Store) retryDrops(ctx context.Context) {
 			// hold every other retry). One offline in the map is asked
 			// all the same: it may answer this node.
 			node, offline := s.holderNow(d.node)
-			if failing[node.ID] != nil {
-				continue // not tried: kept as it is
-			}
-			err := s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which)
-			if err != nil {
-				failing[node.ID] = err
+			err := failing[node.ID]
+			if err == nil {
+				if err = s.deletePartsOn(ctx, node, d.bucket, d.name, d.stamp, d.which); err != nil {
+					failing[node.ID] = err
+				}
 			}
 			s.dropMu.Lock()
 			// Unless kept again meanwhile (a newer delete of the name).
@@ -214,10 +213,12 @@ func (s *Store) retryDrops(ctx context.Context) {
 				case err == nil:
 					delete(s.drops, key)
 				case offline:
-					// Its whole time again once it is back.
+					// Its whole time again once it is back (tried or not).
 					d.until = time.Now().Add(dropRetryFor)
 					s.drops[key] = d
 				case time.Now().After(d.until):
+					// (Tried or not: one extended while its holder was
+					// offline is not past it yet once it is back.)
 					delete(s.drops, key)
 				}
 			}
