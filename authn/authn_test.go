@@ -1674,9 +1674,9 @@ func TestLoginRacingAChangeOfItsUserIsNoWrongGuess(t *testing.T) {
 	}
 }
 
-// A revoked token stays revoked until no verifier takes it: past its end
-// by the leeway verifiers give clocks, not at its end.
-func TestRevocationOutlivesTheLeeway(t *testing.T) {
+// clockedService is a test service on a clock the test moves on.
+func clockedService(t *testing.T) (*Service, func(time.Duration)) {
+	t.Helper()
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time {
@@ -1689,6 +1689,17 @@ func TestRevocationOutlivesTheLeeway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return s, func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(d)
+	}
+}
+
+// A revoked token stays revoked until no verifier takes it: past its end
+// by the leeway verifiers give clocks, not at its end.
+func TestRevocationOutlivesTheLeeway(t *testing.T) {
+	s, advance := clockedService(t)
 	short, err := s.Login("admin", "secret-pass", time.Minute, "")
 	if err != nil {
 		t.Fatal(err)
@@ -1700,9 +1711,7 @@ func TestRevocationOutlivesTheLeeway(t *testing.T) {
 	if err := s.Revoke(short, false); err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(time.Minute + clockLeeway/2) // past its end, within the leeway
-	mu.Unlock()
+	advance(time.Minute + clockLeeway/2)          // past its end, within the leeway
 	if err := s.Revoke(long, false); err != nil { // prunes what no one takes
 		t.Fatal(err)
 	}
@@ -1715,9 +1724,7 @@ func TestRevocationOutlivesTheLeeway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mu.Lock()
-	now = now.Add(3 * time.Minute)
-	mu.Unlock()
+	advance(3 * time.Minute)
 	if err := s.Revoke(ahead, false); err != nil {
 		t.Fatal(err)
 	}
@@ -1934,18 +1941,7 @@ func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
 	saved := MaxLiveTokens
 	MaxLiveTokens = 4
 	t.Cleanup(func() { MaxLiveTokens = saved })
-	var mu sync.Mutex
-	now := time.Now()
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	s, err := NewService(Config{Keys: testServiceKeys, StateFile: filepath.Join(t.TempDir(), "authn.json"), AdminName: "admin", AdminPassword: "secret-pass",
-		Iterations: 1000, Now: clock})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, advance := clockedService(t)
 	h := s.Handler()
 	admin := mustLogin(t, h, "admin", "secret-pass")
 	for _, name := range []string{"alice", "bob"} {
@@ -1973,9 +1969,7 @@ func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
 	if _, err := s.NewS3Key("admin", nil, ""); !errors.Is(err, ErrTooManyTokens) {
 		t.Fatalf("a key past the users' tokens together: %v, want refused", err)
 	}
-	mu.Lock()
-	now = now.Add(2 * time.Minute) // alice's logged-out token expired
-	mu.Unlock()
+	advance(2 * time.Minute) // alice's logged-out token expired
 	if _, err := s.Login("alice", "pw", time.Hour, ""); err != nil {
 		t.Fatalf("a login once a token expired: %v", err)
 	}

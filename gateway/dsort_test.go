@@ -461,18 +461,7 @@ func TestSettleWaitsForTargetsAwayOfAJobNoneSaidFinished(t *testing.T) {
 	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
 	// Finished on every target, its end not recorded: the targets keep
 	// their finished marks (once recorded, they drop them).
-	restore := gateway.FailJobEnds(c.Primary().Node.ID())
-	t.Cleanup(restore)
-	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
-		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFinishedPhase(t, client, id)
-	var targets []string
-	for _, m := range c.Targets() {
-		targets = append(targets, m.Node.ID())
-	}
+	id, targets, restore := unrecordedFinishedJob(t, c)
 	written := outputCount(t, c, "dst")
 	if written == 0 {
 		t.Fatal("the job wrote nothing: the test tests nothing")
@@ -742,6 +731,25 @@ func finishedJob(t *testing.T, c *gatewaytest.Cluster) (string, []string) {
 	return id, targets
 }
 
+// unrecordedFinishedJob is finishedJob with the primary failing to
+// record the job's end until restore (also at the test's end).
+func unrecordedFinishedJob(t *testing.T, c *gatewaytest.Cluster) (id string, targets []string, restore func()) {
+	t.Helper()
+	restore = gateway.FailJobEnds(c.Primary().Node.ID())
+	t.Cleanup(restore)
+	client := c.Client()
+	id, err := client.DsortStart(t.Context(), []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinishedPhase(t, client, id)
+	for _, m := range c.Targets() {
+		targets = append(targets, m.Node.ID())
+	}
+	return id, targets, restore
+}
+
 // The output of a failed job with more names than one control body takes
 // (millions of shards) is removed all the same: the names go in batches.
 func TestRemovingABigJobsOutput(t *testing.T) {
@@ -940,17 +948,7 @@ func TestSettleAsksPastATargetThatRestarted(t *testing.T) {
 	client.CreateBucket(ctx, "src", nil)
 	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
 	// Its end not recorded: the targets keep their finished marks.
-	t.Cleanup(gateway.FailJobEnds(c.Primary().Node.ID()))
-	id, err := client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
-		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitFinishedPhase(t, client, id)
-	var targets []string
-	for _, m := range c.Targets() {
-		targets = append(targets, m.Node.ID())
-	}
+	id, targets, _ := unrecordedFinishedJob(t, c)
 	written := outputCount(t, c, "dst")
 	victim := c.Targets()[0]
 	if victim.Node.ID() != targets[0] {

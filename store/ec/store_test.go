@@ -1707,11 +1707,10 @@ func TestRestoreWaitersMayGiveUp(t *testing.T) {
 	}
 }
 
-// A holder that could not delete its part (down during the delete) has
-// it deleted once it answers again, with no read of the object to find
-// it: left, it would bring the object back once the tombstone goes.
-func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
-	defer ec.SetDropRetry(20 * time.Millisecond)()
+// deletedWithAHolderDown deletes an object "d" while one holder of its
+// parts is down, which keeps its part.
+func deletedWithAHolderDown(t *testing.T) (*fleet, string) {
+	t.Helper()
 	f := newFleet(t, 4, 2, 1, 1<<20)
 	f.put("d", []byte("deleted bytes"))
 	st, away := f.holderDown("d")
@@ -1721,14 +1720,29 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 	if n := f.parts("d"); n == 0 {
 		t.Fatal("the holder that was down kept no part: the test proves nothing")
 	}
-	f.mu.Lock()
-	f.down[away] = false
-	f.mu.Unlock()
+	return f, away
+}
+
+// partsGoneOnceBack waits for the parts of "d" to be deleted.
+func partsGoneOnceBack(t *testing.T, f *fleet) {
+	t.Helper()
 	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
 		}
 	}
+}
+
+// A holder that could not delete its part (down during the delete) has
+// it deleted once it answers again, with no read of the object to find
+// it: left, it would bring the object back once the tombstone goes.
+func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f, away := deletedWithAHolderDown(t)
+	f.mu.Lock()
+	f.down[away] = false
+	f.mu.Unlock()
+	partsGoneOnceBack(t, f)
 }
 
 // A holder away for longer than the retries' first hour still has its
@@ -1737,15 +1751,7 @@ func TestFailedPartDeleteIsTriedAgain(t *testing.T) {
 func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	defer ec.SetDropRetry(20 * time.Millisecond)()
 	defer ec.SetDropRetryFor(150 * time.Millisecond)() // "an hour"
-	f := newFleet(t, 4, 2, 1, 1<<20)
-	f.put("d", []byte("deleted bytes"))
-	st, away := f.holderDown("d")
-	if err := st.Delete(t.Context(), bucket, "d", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: time.Now().UnixNano()}}); err != nil {
-		t.Fatal(err)
-	}
-	if n := f.parts("d"); n == 0 {
-		t.Fatal("the holder that was down kept no part: the test proves nothing")
-	}
+	f, away := deletedWithAHolderDown(t)
 	// Offline in the map while away, past the retries' first "hour".
 	f.mu.Lock()
 	var err error
@@ -1767,11 +1773,7 @@ func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	f.mu.Lock()
 	f.down[away] = false
 	f.mu.Unlock()
-	for deadline := time.Now().Add(10 * time.Second); f.parts("d") != 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d parts left 10s after their holder came back", f.parts("d"))
-		}
-	}
+	partsGoneOnceBack(t, f)
 }
 
 // Close ends the retries of kept deletes and waits for them: none runs
