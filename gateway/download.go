@@ -744,6 +744,12 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		}
 		return 0, err, resp.StatusCode >= 500
 	}
+	// A length that cannot fit fails the file at once (not retried), as
+	// a client's PUT does: streamed, it would fill the disks to
+	// out_of_space, the LRU evicting the cache for it, before failing.
+	if err := n.checkSpaceFor(ctx, resp.ContentLength); err != nil {
+		return 0, fmt.Errorf("%s announced %d bytes: %w", redact.Link(item.URL), resp.ContentLength, err), false
+	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.
 	// The origin's MD5 is of the bytes it sends, which are stored as sent,

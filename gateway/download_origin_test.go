@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -174,6 +175,38 @@ func TestDownloadRefusedByTheStoreIsNotFetchedAgain(t *testing.T) {
 	}
 	if n := requests.Load(); n != 1 {
 		t.Fatalf("the origin was asked %d times for a file the store refuses, want 1", n)
+	}
+}
+
+// A file whose announced length cannot fit below out_of_space fails at
+// once, once, nothing of its body read: streamed, it filled the disks
+// (the cache evicted for it) before failing.
+func TestDownloadBiggerThanTheRoomFailsAtOnce(t *testing.T) {
+	var requests, sent atomic.Int64
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		w.Header().Set("Content-Length", strconv.FormatInt(1<<60, 10))
+		w.WriteHeader(http.StatusOK)
+		for range 64 {
+			n, err := w.Write(make([]byte, 64<<10))
+			sent.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/huge", ObjectName: "huge"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if len(s.Errors) != 1 || !strings.Contains(fmt.Sprint(s.Errors), "does not fit") || requests.Load() != 1 {
+		t.Fatalf("a download of 1 EiB: %+v after %d requests, want one error saying it does not fit", s, requests.Load())
+	}
+	if _, err := client.Head(t.Context(), "dl", "huge"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the refused download stored something: %v", err)
 	}
 }
 
