@@ -2539,6 +2539,18 @@ type readAnswer struct {
 // part number after, and returns the answer (at most a minute later).
 // The PUT waits a second for the answer there: a read that answers from
 // the parts sent so far does, one that waits for the PUT does not.
+// readInto reads an object whole through st and sends what it got.
+func readInto(t *testing.T, st *ec.Store, name string, answer chan<- readAnswer) {
+	obj, err := st.Open(context.WithoutCancel(t.Context()), bucket, name, store.OpenOptions{})
+	if err != nil {
+		answer <- readAnswer{nil, err}
+		return
+	}
+	defer obj.Close()
+	data, err := io.ReadAll(obj)
+	answer <- readAnswer{data, err}
+}
+
 func readDuring(t *testing.T, f *fleet, name string, after int64) <-chan readAnswer {
 	_, owner := f.owner(name)
 	answer := make(chan readAnswer, 1)
@@ -2555,16 +2567,7 @@ func readDuring(t *testing.T, f *fleet, name string, after int64) <-chan readAns
 			case <-time.After(time.Second):
 			}
 		}()
-		go func() {
-			obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, name, store.OpenOptions{})
-			if err != nil {
-				answer <- readAnswer{nil, err}
-				return
-			}
-			defer obj.Close()
-			data, err := io.ReadAll(obj)
-			answer <- readAnswer{data, err}
-		}()
+		go readInto(t, owner, name, answer)
 	}
 	out := make(chan readAnswer, 1)
 	go func() {
@@ -2612,16 +2615,7 @@ func TestReadRacingAnOverwriteThatBeganAfterItsFind(t *testing.T) {
 	f.mu.Unlock()
 	_, owner := f.owner("v")
 	got := make(chan readAnswer, 1)
-	go func() {
-		obj, err := owner.Open(context.WithoutCancel(t.Context()), bucket, "v", store.OpenOptions{})
-		if err != nil {
-			got <- readAnswer{nil, err}
-			return
-		}
-		defer obj.Close()
-		data, err := io.ReadAll(obj)
-		got <- readAnswer{data, err}
-	}()
+	go readInto(t, owner, "v", got)
 	<-f.reading // the parts found; the first opened holds
 	f.put("v", second)
 	f.mu.Lock()
