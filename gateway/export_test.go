@@ -393,14 +393,14 @@ func AddRemoteBucket(ctx context.Context, n *Node, b store.Bucket, props *store.
 // HoldEncodes makes each ec-encode wait, as it begins, until release is
 // closed or it is stopped; the returned func restores the hook.
 func HoldEncodes(release <-chan struct{}) (restore func()) {
-	old := encodeStarting
-	encodeStarting = func(ctx context.Context) {
+	hook := func(ctx context.Context) {
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
 	}
-	return func() { encodeStarting = old }
+	old := encodeStarting.Swap(&hook)
+	return func() { encodeStarting.Store(old) }
 }
 
 // LetECOffPastOffline lets erasure coding be turned off while a target is
@@ -414,10 +414,9 @@ func LetECOffPastOffline() (restore func()) {
 // begins, until it is stopped (held is closed when one waits); the
 // returned func restores the hook.
 func HoldMakeCopies(node string) (held <-chan struct{}, restore func()) {
-	old := copiesStarting
 	waiting := make(chan struct{})
 	var once sync.Once
-	copiesStarting = func(ctx context.Context, on string) error {
+	hook := func(ctx context.Context, on string) error {
 		if on != node {
 			return nil
 		}
@@ -425,7 +424,9 @@ func HoldMakeCopies(node string) (held <-chan struct{}, restore func()) {
 		<-ctx.Done()
 		return context.Cause(ctx)
 	}
-	return waiting, func() { copiesStarting = old }
+	// Atomic: a job of another target may be reading it as it is set.
+	old := copiesStarting.Swap(&hook)
+	return waiting, func() { copiesStarting.Store(old) }
 }
 
 // SetMaxRetryAfter bounds the wait a download takes for an origin's

@@ -463,8 +463,10 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			if ctx.Err() == nil {
 				n.startedCopies(b, since) // (once it runs: a start refused notes nothing)
 			}
-			if err := copiesStarting(ctx, n.config.ID); err != nil {
-				return nil, err
+			if hook := copiesStarting.Load(); hook != nil {
+				if err := (*hook)(ctx, n.config.ID); err != nil {
+					return nil, err
+				}
 			}
 			err := n.config.Storage.MakeCopies(ctx, b, p)
 			if err == nil {
@@ -484,7 +486,9 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 			if err := n.waitJobsEnd(ctx, jobECCleanup, b); err != nil {
 				return nil, err
 			}
-			encodeStarting(ctx)
+			if hook := encodeStarting.Load(); hook != nil {
+				(*hook)(ctx)
+			}
 			return nil, n.ec.Protect(ctx, b, p)
 		}
 	case jobECCleanup:
@@ -1235,11 +1239,11 @@ func startBy(kind string, b store.Bucket) string {
 var ecOffPastOffline atomic.Bool
 
 // encodeStarting runs as an ec-encode begins its objects (a test's hook).
-var encodeStarting = func(context.Context) {}
+var encodeStarting atomic.Pointer[func(context.Context)]
 
 // copiesStarting runs as a make-n-copies begins on target node (a test's
 // hook).
-var copiesStarting = func(context.Context, string) error { return nil }
+var copiesStarting atomic.Pointer[func(context.Context, string) error]
 
 // encodeBusyWait bounds the wait of an encode for the one before it to
 // end.
