@@ -339,6 +339,15 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 			}
 		}
 	}
+	if inRegistry && registered.State == membership.JobRunning && registered.Cause != "" {
+		// Counted lost, its output being removed: the job's end to come.
+		for k, v := range out {
+			if !slices.Contains(v.Metrics.Errors, registered.Cause) {
+				v.Metrics.Errors = append(v.Metrics.Errors, registered.Cause)
+			}
+			out[k] = v
+		}
+	}
 	// Finished is the coordinator's (or the registry's) to say: a target
 	// that archived its part does not make the job finished (another may
 	// have lost its part, and the job then fails).
@@ -978,7 +987,7 @@ func (n *Node) removeJobObjects(ctx context.Context, b store.Bucket, req peer.Re
 
 // removeJobObjectsThen is removeJobObjects that calls began (when not
 // nil) once it sends the removals, past the wait for a settled cluster.
-func (n *Node) removeJobObjectsThen(ctx context.Context, b store.Bucket, req peer.RemoveRequest, began func()) error {
+func (n *Node) removeJobObjectsThen(ctx context.Context, b store.Bucket, req peer.RemoveRequest, began func() error) error {
 	wait := removeSettleWait
 	if req.AllOfJob {
 		// The registry's settle asks again at its next round: it waits
@@ -1017,7 +1026,9 @@ func (n *Node) removeJobObjectsThen(ctx context.Context, b store.Bucket, req pee
 		return fmt.Errorf("%w: the cluster is not settled (%w): the removal waits for it", api.ErrUnavailable, unsettled)
 	}
 	if began != nil {
-		began()
+		if err := began(); err != nil {
+			return err
+		}
 	}
 	// A removal over a whole bucket (all_of_job), or of a remote bucket's
 	// objects from the remote too, takes longer than a control call.

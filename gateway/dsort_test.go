@@ -489,6 +489,45 @@ func TestSettleWaitsForTargetsAwayOfAJobNoneSaidFinished(t *testing.T) {
 	}
 }
 
+// A finished job that a leader counted as having lost a part, its
+// output's removal begun, is not recorded finished by the next leader
+// once every target answers: the verdict is the registry's, and the
+// output goes.
+func TestSettleKeepsAnEarlierLeadersLostVerdict(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
+	// Its coordinator (the primary) does not record the end.
+	id, targets, _ := unrecordedFinishedJob(t, c)
+	if outputCount(t, c, "dst") == 0 {
+		t.Fatal("the job wrote nothing: the test tests nothing")
+	}
+	const cause = "the test's earlier leader counted a part lost"
+	if err := gateway.RecordJobLost(ctx, c.Primary().Node, id, cause); err != nil {
+		t.Fatal(err)
+	}
+	if j, ok := gateway.RegisteredJob(c.Primary().Node, id); !ok || j.State != membership.JobRunning || j.Cause != cause {
+		t.Fatalf("the job is recorded %+v (%v), want running with the verdict", j, ok)
+	}
+	// The next leader has applied the log up to the verdict.
+	next := c.Members()[1].Node
+	eventually(t, func() bool {
+		j, _ := gateway.RegisteredJob(next, id)
+		return j.Cause == cause
+	}, "the verdict did not reach the other gateway")
+	eventually(t, func() bool {
+		return gateway.SettleJob(ctx, next, id, store.Bucket{Provider: "ais", Name: "dst"}, targets, "its coordinator stopped answering")
+	}, "the job was not settled by the next gateway")
+	if j, ok := gateway.RegisteredJob(next, id); !ok || j.State != membership.JobAborted || !strings.Contains(j.Cause, cause) {
+		t.Fatalf("the job is recorded %+v (%v), want aborted with the earlier verdict", j, ok)
+	}
+	if got := outputCount(t, c, "dst"); got != 0 {
+		t.Fatalf("%d output shards of a job counted lost, want them removed", got)
+	}
+}
+
 // A job whose targets all finished, whose coordinator died before the
 // registry recorded its end, is settled finished by the leader though a
 // target restarted meanwhile: a target's finish is durable, its shards

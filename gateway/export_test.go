@@ -162,6 +162,13 @@ func DigestsTaken(n *Node) int64 { return n.digestsTaken.Load() }
 // RegisteredJob returns a job's entry in the node's registry.
 func RegisteredJob(n *Node, id string) (membership.Job, bool) { return n.registeredJob(id) }
 
+// RecordJobLost records in the registry, as a leader does once a
+// finished job's output removal begins, that the job lost a part.
+func RecordJobLost(ctx context.Context, n *Node, id, cause string) error {
+	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: id, Cause: cause}})
+	return err
+}
+
 // SettleJob settles a dSort job as the leader does one whose coordinator
 // went.
 func SettleJob(ctx context.Context, n *Node, id string, output store.Bucket, targets []string, cause string) (settled bool) {

@@ -358,8 +358,12 @@ func (n *Node) settleJob(parent context.Context, j membership.Job, cause string)
 }
 
 // lostVerdict is the cause of a job counted as having lost a part, once
-// its output's removal began.
+// its output's removal began: recorded in the registry (by this leader
+// or an earlier one), or in this leader's memory.
 func (n *Node) lostVerdict(id string) (string, bool) {
+	if j, ok := n.registeredJob(id); ok && j.State == membership.JobRunning && j.Cause != "" {
+		return j.Cause, true
+	}
 	n.settleAway.Lock()
 	defer n.settleAway.Unlock()
 	cause, ok := n.settleAway.lost[id]
@@ -379,18 +383,44 @@ func (n *Node) settleLost(parent context.Context, j membership.Job, cause string
 	// day ahead of this gateway's): only the job's own copies go.
 	now := n.stamp()
 	req := peer.RemoveRequest{Stamp: store.Stamp{Map: now.Map, Clock: now.Clock + int64(24*time.Hour)}, Job: j.ID, AllOfJob: true}
-	// The verdict is kept once the removal goes out (not while it waits
-	// for a settled cluster): a target back then does not bring back
-	// what was removed.
-	began := func() {
-		n.settleAway.Lock()
-		defer n.settleAway.Unlock()
-		if n.settleAway.lost == nil {
-			n.settleAway.lost = map[string]string{}
+	// The verdict is recorded before the removal goes out (not while it
+	// waits for a settled cluster): a target back then, or a next leader,
+	// does not record finished what was removed. Recorded, it also
+	// orders the removal after any record of the job's end: one that
+	// came first (its coordinator back) is the job's outcome.
+	began := func() error {
+		if registered, ok := n.registeredJob(j.ID); ok && registered.State == membership.JobRunning && registered.Cause != "" {
+			return nil // recorded by an earlier round, or another leader
 		}
-		n.settleAway.lost[j.ID] = cause
+		record, cancel := context.WithTimeout(parent, time.Minute)
+		defer cancel()
+		s, err := n.control.Propose(record, membership.Change{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: j.ID, Cause: cause}})
+		if errors.Is(err, membership.ErrLeaderBehind) {
+			// Admitted up to an older build's level (an upgrade under
+			// way): this leader's memory keeps the verdict meanwhile.
+			n.logger.Warn("the lost output of a dsort job is not recorded in the registry: the log admits an older protocol level", "job", j.ID)
+			n.settleAway.Lock()
+			if n.settleAway.lost == nil {
+				n.settleAway.lost = map[string]string{}
+			}
+			n.settleAway.lost[j.ID] = cause
+			n.settleAway.Unlock()
+			s, err = n.control.Current(), nil
+		}
+		if err != nil {
+			return membershipError(err)
+		}
+		if registered, ok := s.Jobs[j.ID]; !ok || registered.State == membership.JobFinished {
+			return errEndedMeanwhile
+		}
+		return nil
 	}
-	if err := n.removeJobObjectsThen(remove, j.Output, req, began); err != nil {
+	err := n.removeJobObjectsThen(remove, j.Output, req, began)
+	if errors.Is(err, errEndedMeanwhile) {
+		n.logger.Info("a dsort job counted as having lost a part was recorded finished meanwhile (its coordinator is back): its output stays", "job", j.ID)
+		return true
+	}
+	if err != nil {
 		n.logger.Warn("remove the output of a dsort job settled aborted", "job", j.ID, "bucket", j.Output, "err", err)
 		return false
 	}
@@ -403,6 +433,11 @@ func (n *Node) settleLost(parent context.Context, j membership.Job, cause string
 	n.logger.Warn("dsort job aborted", "job", j.ID, "cause", cause)
 	return true
 }
+
+// errEndedMeanwhile stops the removal of the output of a job counted as
+// having lost a part that the registry recorded finished (or forgot)
+// first.
+var errEndedMeanwhile = errors.New("the job's end was recorded meanwhile")
 
 // registeredJob returns a job's registry entry, if the registry has it.
 func (n *Node) registeredJob(id string) (membership.Job, bool) {

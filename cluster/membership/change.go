@@ -143,6 +143,11 @@ const (
 	JobStarted Kind = "job-started"
 	JobEnded   Kind = "job-ended"
 	JobRemoved Kind = "job-removed" // a user forgets an ended job
+	// JobLost records Job.Cause on a running job whose output is being
+	// removed (a target lost its part of a finished run): a next leader
+	// goes on removing it, and does not record the job finished when the
+	// target is back. Of LevelJobLost.
+	JobLost Kind = "job-lost"
 
 	// SetConfig decodes Patch over the cluster config; a leader that
 	// resolved it sends Config too, the config it makes.
@@ -183,7 +188,7 @@ type Change struct {
 	UUID string `json:"uuid,omitempty"`
 	// Seed is the snapshot of Seed.
 	Seed *Snapshot `json:"seed,omitempty"`
-	// Job is the job of JobStarted and JobEnded.
+	// Job is the job of JobStarted, JobEnded, JobRemoved and JobLost.
 	Job Job `json:"job,omitzero"`
 	// Token is the token of RevokeToken.
 	Token RevokedToken `json:"token,omitzero"`
@@ -217,7 +222,7 @@ type Change struct {
 // change of a higher one comes from a newer gateway's leader: applied by
 // the older rules (or refused), the state would differ from the other
 // nodes', so a node stops following the log instead (ErrTooNew).
-const ProtocolLevel = LevelPropsIf
+const ProtocolLevel = LevelJobLost
 
 // LevelRevokeKeys is the level of a RevokeToken that takes the S3 keys
 // made with the token (RevokedToken.KeysUntil): a node before it would
@@ -227,6 +232,10 @@ const LevelRevokeKeys = 2
 // LevelPropsIf is the level of a SetProps with IfProps: a node before it
 // would apply it to other props.
 const LevelPropsIf = 3
+
+// LevelJobLost is the level of JobLost: a node before it does not know
+// the kind.
+const LevelJobLost = 4
 
 // Errors of Apply.
 var (
@@ -312,7 +321,7 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Map, next.Buckets = c.Seed.Map.Clone(), &md
 		next.Config, next.Tokens, next.S3Keys = cloneControl(rest)
 		return next, nil
-	case JobStarted, JobEnded, JobRemoved:
+	case JobStarted, JobEnded, JobRemoved, JobLost:
 		jobs, err := applyJob(s.Jobs, c)
 		if err != nil {
 			return s, err
@@ -359,8 +368,8 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 	return s, fmt.Errorf("%w: %q", ErrUnknownChange, c.Kind)
 }
 
-// applyJob registers a job or records how it ended; an end is recorded
-// once (the first wins), and only the newest MaxEndedJobs ended jobs stay.
+// applyJob registers a job, records its output lost, or records how it
+// ended; an end is recorded once (the first wins), and only the newest MaxEndedJobs ended jobs stay.
 func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
 	if c.Job.ID == "" {
 		return nil, fmt.Errorf("%w: %s without a job id", ErrUnknownChange, c.Kind)
@@ -389,10 +398,24 @@ func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
 	if j.State != JobRunning {
 		return current, nil
 	}
+	if c.Kind == JobLost {
+		if c.Job.Cause == "" || c.Level < LevelJobLost {
+			return nil, fmt.Errorf("%w: %s of job %s needs a cause and level %d", ErrUnknownChange, c.Kind, j.ID, LevelJobLost)
+		}
+		j.Cause = c.Job.Cause
+		jobs[j.ID] = j
+		return jobs, nil
+	}
 	if c.Job.State != JobFinished && c.Job.State != JobAborted {
 		return nil, fmt.Errorf("%w: job %s cannot end as %q", ErrUnknownChange, j.ID, c.Job.State)
 	}
-	j.State, j.Cause, j.Ended = c.Job.State, c.Job.Cause, c.Job.Ended
+	if j.Cause != "" {
+		// Counted lost (JobLost): its output is removed, whoever records
+		// the end (a coordinator back that saw every target finish).
+		j.State, j.Cause, j.Ended = JobAborted, cmp.Or(c.Job.Cause, j.Cause), c.Job.Ended
+	} else {
+		j.State, j.Cause, j.Ended = c.Job.State, c.Job.Cause, c.Job.Ended
+	}
 	jobs[j.ID] = j
 	var ended []Job
 	for _, e := range jobs {

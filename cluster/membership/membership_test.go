@@ -1057,6 +1057,45 @@ func TestJobRegistry(t *testing.T) {
 	}
 }
 
+// A job counted lost keeps running in the registry with its cause (its
+// output's removal to be finished by any leader), and ends aborted with
+// that cause whoever records its end, finished or not.
+func TestJobLost(t *testing.T) {
+	s, err := membership.Apply(membership.Snapshot{}, membership.Change{Kind: membership.JobStarted, Job: membership.Job{ID: "srt-1", Coordinator: "g2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []membership.Change{
+		{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: "srt-1"}},         // no cause
+		{Kind: membership.JobLost, Job: membership.Job{ID: "srt-1", Cause: "lost"}},                          // no level
+		{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: "x", Cause: "l"}}, // unknown
+	} {
+		if _, err := membership.Apply(s, bad); err == nil {
+			t.Fatalf("%+v applied", bad)
+		}
+	}
+	const cause = "target t2 lost its shards before the job finished there"
+	s, err = membership.Apply(s, membership.Change{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: "srt-1", Cause: cause}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := s.Jobs["srt-1"]; j.State != membership.JobRunning || j.Cause != cause || s.Level != membership.LevelJobLost {
+		t.Fatalf("counted lost: %+v (level %d), want running with the cause", j, s.Level)
+	}
+	s, err = membership.Apply(s, membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-1", State: membership.JobFinished, Ended: 5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j := s.Jobs["srt-1"]; j.State != membership.JobAborted || j.Cause != cause || j.Ended != 5 {
+		t.Fatalf("recorded finished after it was counted lost: %+v, want aborted with the cause", j)
+	}
+	// Ended: nothing more to count.
+	after, err := membership.Apply(s, membership.Change{Kind: membership.JobLost, Level: membership.LevelJobLost, Job: membership.Job{ID: "srt-1", Cause: "another"}})
+	if err != nil || after.Jobs["srt-1"].Cause != cause {
+		t.Fatalf("counted lost once ended: %+v %v", after.Jobs["srt-1"], err)
+	}
+}
+
 // TestClusterConfig: a partial config changes only its fields, bumps the
 // version, and an unknown field or a bad value changes nothing.
 func TestClusterConfig(t *testing.T) {
