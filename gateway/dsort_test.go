@@ -426,6 +426,7 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 	client.CreateBucket(ctx, "src", nil)
 	putDataset(t, client, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 20, RecordSize: 2000, Seed: 4})
 	id, targets := finishedJob(t, c)
+	written := outputCount(t, c, "dst")
 	dst := store.Bucket{Provider: "ais", Name: "dst"}
 	victim := c.Targets()[1]
 	c.Kill(victim)
@@ -446,6 +447,16 @@ func TestSettleWaitsForASilentTargetOfAFinishedJob(t *testing.T) {
 	// lost part's shards is not made meanwhile).
 	eventually(t, func() bool { return gateway.SettleJob(ctx, c.Primary().Node, id, dst, targets, "the test's cause") },
 		"the job was not settled once the silent target was counted out")
+	// Its end was recorded (finished) before this settle counted a part
+	// lost: that record is the job's outcome, and its output stays.
+	if j, ok := gateway.RegisteredJob(c.Primary().Node, id); !ok || j.State != membership.JobFinished {
+		t.Fatalf("the job is recorded %+v (%v), want finished", j, ok)
+	}
+	back := c.Restart(victim)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	if got := outputCount(t, c, "dst"); got != written {
+		t.Fatalf("%d output shards after the settle, want the %d written", got, written)
+	}
 }
 
 // A job settled while every target is away (a whole cluster restarting
