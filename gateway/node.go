@@ -106,6 +106,10 @@ type Config struct {
 	// Join is the URL of a gateway of the cluster to join. Empty means
 	// this node is the primary gateway of a new (or restarted) cluster.
 	Join string
+	// Rejoin, for a gateway without Join, is the URL at which the
+	// cluster's other gateways answer: with its log lost, the gateway
+	// joins the cluster there rather than start a new one.
+	Rejoin string
 	// KeepaliveInterval is how often the primary checks every node and
 	// pushes the current map; zero means 2s.
 	KeepaliveInterval time.Duration
@@ -662,7 +666,7 @@ func (n *Node) newControl() (control, error) {
 	}
 	n.raftStream = peer.NewRaftStream(n.auth, cfg.ID, cfg.URL, raftTLS)
 	return raft.New(raft.Config{
-		Self: n.self, Join: cfg.Join, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
+		Self: n.self, Join: cfg.Join, Rejoin: cfg.Rejoin, Dir: cfg.RaftDir, Transport: n.peer, Stream: n.raftStream,
 		Placement: &n.placement, Changed: n.controlChanged, LocalBuckets: localBuckets, SyncBuckets: syncBuckets,
 		Legacy: cfg.Meta, KeepaliveInterval: cfg.KeepaliveInterval, KeepaliveTimeout: cfg.KeepaliveTimeout, JoinProbeWait: cfg.JoinProbeWait,
 		ElectionTimeout: cfg.ElectionTimeout, AdmitLevel: cfg.RaftAdmitLevel, Logger: n.logger,

@@ -60,6 +60,7 @@ type config struct {
 	Data              string        `yaml:"data"`
 	Mountpaths        []string      `yaml:"mountpaths"`
 	Join              string        `yaml:"join"`
+	Rejoin            string        `yaml:"rejoin"`
 	SecretFile        string        `yaml:"secret_file"`
 	KeepaliveInterval time.Duration `yaml:"keepalive_interval"`
 	KeepaliveTimeout  time.Duration `yaml:"keepalive_timeout"`
@@ -199,6 +200,7 @@ func parse(args []string) (config, error) {
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
+	rejoin := flags.String("rejoin", "", "gateways started without -join: `URL` at which the cluster's other gateways answer (a Service); a gateway that lost its log (its volume) joins the cluster found there rather than start a second one")
 	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node); it takes precedence over $AIS_CLUSTER_SECRET")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence (of three rounds at least) after which the primary takes a target offline or removes a gateway (default 10s)")
@@ -267,6 +269,8 @@ func parse(args []string) (config, error) {
 			cfg.Mountpaths = strings.Split(*mountpaths, ",")
 		case "join":
 			cfg.Join = *join
+		case "rejoin":
+			cfg.Rejoin = *rejoin
 		case "secret-file":
 			cfg.SecretFile = *secretFile
 		case "keepalive":
@@ -430,6 +434,7 @@ func parse(args []string) (config, error) {
 	// Nodes put their routes after it: "http://h:8080/" would make "//v1".
 	cfg.URL = strings.TrimRight(cfg.URL, "/")
 	cfg.Join = strings.TrimRight(cfg.Join, "/")
+	cfg.Rejoin = strings.TrimRight(cfg.Rejoin, "/")
 	if cfg.URL == "" {
 		h := cfg.Host
 		if h == "" || h == "0.0.0.0" || h == "::" {
@@ -453,6 +458,17 @@ func parse(args []string) (config, error) {
 	// Here, before anything is written to the data directory.
 	if role, err := cluster.ParseRole(cfg.Role); err == nil && !role.IsGateway() && cfg.Join == "" {
 		return cfg, fmt.Errorf("role %s must join a cluster: give -join with the URL of a gateway", cfg.Role)
+	}
+	if cfg.Rejoin != "" {
+		if role, err := cluster.ParseRole(cfg.Role); err == nil && !role.IsGateway() {
+			return cfg, fmt.Errorf("-rejoin is for gateways (role %s joins with -join)", cfg.Role)
+		}
+		if cfg.Join != "" {
+			return cfg, fmt.Errorf("-rejoin is for the gateway started without -join: with -join %s it joins already", cfg.Join)
+		}
+		if u, err := neturl.Parse(cfg.Rejoin); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return cfg, fmt.Errorf("-rejoin %q: want the http(s):// URL at which the cluster's gateways answer", cfg.Rejoin)
+		}
 	}
 
 	return cfg, nil
@@ -840,6 +856,7 @@ func run(args []string) error {
 		URL:               cfg.URL,
 		Meta:              meta,
 		Join:              cfg.Join,
+		Rejoin:            cfg.Rejoin,
 		KeepaliveInterval: cfg.KeepaliveInterval,
 		KeepaliveTimeout:  cfg.KeepaliveTimeout,
 		JoinProbeWait:     cfg.JoinProbeWait,

@@ -50,6 +50,25 @@ func TestConfigFileAndFlags(t *testing.T) {
 	}
 }
 
+// -rejoin is for the gateway that starts the cluster: a URL, without
+// -join, never for a target.
+func TestRejoinFlag(t *testing.T) {
+	cfg, err := parse([]string{"-role", "gateway", "-rejoin", "http://ais.ns.svc:8080/"})
+	if err != nil || cfg.Rejoin != "http://ais.ns.svc:8080" {
+		t.Fatalf("a gateway's rejoin URL: %q %v", cfg.Rejoin, err)
+	}
+	for _, bad := range [][]string{
+		{"-role", "target", "-join", "http://g:8080", "-rejoin", "http://ais:8080"},
+		{"-role", "gateway", "-join", "http://g:8080", "-rejoin", "http://ais:8080"},
+		{"-role", "gateway", "-rejoin", "ais:8080"},
+		{"-role", "gateway", "-rejoin", "ftp://ais:8080"},
+	} {
+		if _, err := parse(bad); err == nil || !strings.Contains(err.Error(), "-rejoin") {
+			t.Errorf("%q: %v, want an error naming -rejoin", bad, err)
+		}
+	}
+}
+
 // The join URL takes a trailing slash as the node's own does; the former
 // name of fetch_allow_local is read, and -fetch-allow-local=false turns
 // it off; the two names saying otherwise are an error.

@@ -606,7 +606,7 @@ func check(m *manifests) []string {
 			fail("%s: -role %q: want gateway or target", where, role)
 		}
 	}
-	problems = append(problems, checkGateways(gateways)...)
+	problems = append(problems, checkGateways(gateways, services)...)
 	problems = append(problems, checkTargets(targets, gateways, services)...)
 	problems = append(problems, checkServices(m)...)
 	problems = append(problems, checkBudgets(m, gateways, targets)...)
@@ -726,9 +726,10 @@ func onClaim(c *corev1.Container, claims map[string]bool, dir string) bool {
 }
 
 // checkGateways: exactly one gateway StatefulSet, of one replica, starts
-// the cluster (no -join); every other joins that pod by its stable name;
+// the cluster (no -join), with -rejoin through a Service of the ready
+// gateways; every other joins that pod by its stable name;
 // the voters are an odd number, at least three.
-func checkGateways(gateways []podTemplate) []string {
+func checkGateways(gateways []podTemplate, services map[string]*corev1.Service) []string {
 	var problems []string
 	var seeds, joiners []podTemplate
 	voters := 0
@@ -750,6 +751,15 @@ func checkGateways(gateways []podTemplate) []string {
 	if replicas(seed.set) != 1 {
 		problems = append(problems, fmt.Sprintf("%s: the seed has %d replicas: each would start a cluster of its own", seed.owner, replicas(seed.set)))
 	}
+	// Its volume lost, it joins the cluster running rather than start a
+	// second one beside it: asked through the ready gateways (not
+	// itself, starting).
+	rejoin, _ := flag(seed.aisnode().Args, "rejoin")
+	if svc, problem := gatewayService(rejoin, services, gateways); problem != "" {
+		problems = append(problems, fmt.Sprintf("%s: -rejoin %s", seed.owner, problem))
+	} else if svc.Spec.PublishNotReadyAddresses {
+		problems = append(problems, fmt.Sprintf("%s: -rejoin Service %s publishes gateways not ready: the seed, starting, may ask itself", seed.owner, svc.Name))
+	}
 	port, _ := flag(seed.aisnode().Args, "port")
 	want := "http://" + seed.set.Name + "-0." + seed.set.Spec.ServiceName + ".$(NAMESPACE).svc:" + port
 	for _, t := range joiners {
@@ -758,6 +768,28 @@ func checkGateways(gateways []podTemplate) []string {
 		}
 	}
 	return problems
+}
+
+// gatewayService checks that raw is SERVICE.$(NAMESPACE).svc:PORT of a
+// Service of the manifests that selects gateways; it returns the Service,
+// or the problem.
+func gatewayService(raw string, services map[string]*corev1.Service, gateways []podTemplate) (*corev1.Service, string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		u = new(url.URL)
+	}
+	name, _, _ := strings.Cut(u.Hostname(), ".")
+	svc := services[name]
+	if svc == nil || u.Hostname() != name+".$(NAMESPACE).svc" ||
+		!slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == u.Port() }) {
+		return nil, fmt.Sprintf("%q is not SERVICE.$(NAMESPACE).svc:PORT of a Service of the manifests", raw)
+	}
+	if sel := labels.SelectorFromSet(svc.Spec.Selector); !slices.ContainsFunc(gateways, func(g podTemplate) bool {
+		return !sel.Empty() && sel.Matches(labels.Set(g.meta.Labels))
+	}) {
+		return nil, fmt.Sprintf("Service %s selects no gateway", name)
+	}
+	return svc, ""
 }
 
 func replicas(s *appsv1.StatefulSet) int32 {
@@ -810,19 +842,8 @@ func checkTargets(targets, gateways []podTemplate, services map[string]*corev1.S
 		}
 		// The targets join any ready gateway through a Service.
 		join, _ := flag(node.Args, "join")
-		u, err := url.Parse(join)
-		if err != nil {
-			u = new(url.URL)
-		}
-		name, _, _ := strings.Cut(u.Hostname(), ".")
-		svc := services[name]
-		if svc == nil || u.Hostname() != name+".$(NAMESPACE).svc" ||
-			!slices.ContainsFunc(svc.Spec.Ports, func(p corev1.ServicePort) bool { return strconv.Itoa(int(p.Port)) == u.Port() }) {
-			fail("%s: -join %q is not SERVICE.$(NAMESPACE).svc:PORT of a Service of the manifests", where, join)
-		} else if sel := labels.SelectorFromSet(svc.Spec.Selector); !slices.ContainsFunc(gateways, func(g podTemplate) bool {
-			return !sel.Empty() && sel.Matches(labels.Set(g.meta.Labels))
-		}) {
-			fail("%s: -join Service %s selects no gateway", where, name)
+		if _, problem := gatewayService(join, services, gateways); problem != "" {
+			fail("%s: -join %s", where, problem)
 		}
 		// The preStop hook drains the target: ais cluster maintenance
 		// start, for this pod's node id, waiting for the rebalance.
@@ -1120,6 +1141,12 @@ func TestManifestsMutated(t *testing.T) {
 		{name: "join elsewhere", text: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "gateways.yaml", "-join=http://ais-gateway-seed-0.", "-join=http://ais-gateway-0.")
 		}, want: "want the seed's stable name"},
+		{name: "seed without rejoin", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "gateways.yaml", "            - -rejoin=http://ais.$(NAMESPACE).svc:8080\n", "")
+		}, want: "-rejoin \"\" is not SERVICE"},
+		{name: "seed rejoins through itself", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "gateways.yaml", "-rejoin=http://ais.", "-rejoin=http://ais-gateway.")
+		}, want: "-rejoin Service ais-gateway publishes gateways not ready"},
 		{name: "url not stable", text: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "targets.yaml", "-url=http://$(POD_NAME).ais-target.", "-url=http://$(POD_NAME).ais-gateway.")
 		}, want: "-url \"http://$(POD_NAME).ais-gateway.$(NAMESPACE).svc:8080\" must be"},

@@ -47,6 +47,11 @@ type Config struct {
 	// Join is the URL of a gateway of the cluster to join; empty starts a
 	// new cluster, or restarts this gateway's own.
 	Join string
+	// Rejoin, for a gateway started without Join, is the URL at which its
+	// cluster's other gateways answer (a Service): with no log (its
+	// volume lost), the gateway joins the cluster found there rather
+	// than start a new one beside it. Nothing answers: a new cluster.
+	Rejoin string
 	// Dir holds the log (raft.db) and snapshots; unused with InMemory.
 	Dir string
 	// InMemory keeps the log in memory (tests).
@@ -197,6 +202,11 @@ func (c *Control) Start(ctx, loops context.Context) error {
 	existing, err := hraft.HasExistingState(logs, stable, snaps)
 	if err != nil {
 		return fmt.Errorf("raft log in %s: %w", c.config.Dir, err)
+	}
+	if !existing && c.config.Join == "" && c.config.Rejoin != "" {
+		if err := c.findRunningCluster(ctx); err != nil {
+			return err
+		}
 	}
 	if !existing && c.config.Join != "" {
 		// Before the log answers anyone: with an empty log it would vote.
@@ -488,6 +498,27 @@ func (c *Control) checkSameCluster(ctx context.Context) error {
 	}
 	return fmt.Errorf("join %s: %w: this gateway's log is of cluster %s, the gateway at %s is of cluster %s (move %s away to join as a new gateway)",
 		c.config.Join, membership.ErrForeign, mine, c.config.Join, theirs.Map.UUID, c.config.Dir)
+}
+
+// findRunningCluster asks Rejoin, for a gateway with no log about to
+// start a new cluster, whether a cluster runs there: one that does (this
+// gateway's log was lost with its volume) is joined instead, as a
+// gateway whose log was lost (see leaveLost). An answer without a map
+// (its gateways starting, all new) or none: a new cluster.
+func (c *Control) findRunningCluster(ctx context.Context) error {
+	if cluster.SameURL(c.config.Rejoin, c.config.Self.URL) {
+		return fmt.Errorf("rejoin %s: this gateway's own URL: give the URL at which the other gateways answer (a Service)", c.config.Rejoin)
+	}
+	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	theirs, err := c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin})
+	if err != nil || theirs.Map == nil || theirs.Map.UUID == "" {
+		c.config.Logger.Info("no cluster answers at the rejoin URL: this gateway starts a new one", "rejoin", c.config.Rejoin, "err", err)
+		return nil
+	}
+	c.config.Logger.Warn("this gateway has no log, and a cluster answers at the rejoin URL: it joins that cluster rather than start another", "rejoin", c.config.Rejoin, "cluster", theirs.Map.UUID)
+	c.config.Join = c.config.Rejoin
+	return nil
 }
 
 // checkNoOtherGateways refuses to start a cluster of its own when the

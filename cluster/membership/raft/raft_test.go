@@ -43,6 +43,8 @@ type net struct {
 	hungPushes atomic.Int32
 	// keepaliveTimeout of the gateways started; zero: the default.
 	keepaliveTimeout time.Duration
+	// rejoin is the Rejoin URL of the gateways started.
+	rejoin string
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -207,7 +209,7 @@ func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster
 	n.trans[url] = trans
 	n.mu.Unlock()
 	c, err := New(Config{
-		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, InMemory: dir == "", Dir: dir,
+		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, Rejoin: n.rejoin, InMemory: dir == "", Dir: dir,
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: time.Second,
 		KeepaliveTimeout: n.keepaliveTimeout,
 	})
@@ -1165,6 +1167,35 @@ func TestGatewayWithALostLogLeavesBeforeItJoins(t *testing.T) {
 		_, inMap := again.Current().Map.Node(id)
 		return err == nil && len(voters) == 3 && slices.Contains(voters, id) && inMap
 	})
+}
+
+// The gateway that started the cluster, started again without -join and
+// without its log (its volume lost), joins the cluster answering at its
+// rejoin URL rather than start a second one beside it; with nothing
+// answering there, a gateway starts a new cluster.
+func TestSeedWithALostLogRejoins(t *testing.T) {
+	n, gws := threeGateways(t)
+	seed := gws[0]
+	id, url, uuid := seed.config.Self.ID, seed.config.Self.URL, seed.Current().Map.UUID
+	n.kill(seed)
+	others := gws[1:]
+	primaryInOffice(t, others)
+	n.rejoin = others[0].config.Self.URL
+	again := n.startAt(t, id, "", url, "") // its log gone
+	if got := again.Current().Map.UUID; got != uuid {
+		t.Fatalf("the seed with a lost log is in cluster %q, want %q (a second cluster beside the first)", got, uuid)
+	}
+	eventually(t, "the seed back among the voters", func() bool {
+		voters, err := others[0].Voters()
+		return err == nil && len(voters) == 3 && slices.Contains(voters, id)
+	})
+
+	alone := newNet()
+	alone.rejoin = "http://127.0.0.1:6999" // nothing answers
+	first := alone.start(t, "n1", "")
+	if m := first.Current().Map; m == nil || m.UUID == "" || m.UUID == uuid {
+		t.Fatalf("a gateway with nothing at its rejoin URL: map %+v, want a new cluster", m)
+	}
 }
 
 // DropVoter takes a gateway out of the voters, not out of the map, with
