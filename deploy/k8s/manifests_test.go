@@ -20,6 +20,7 @@ import (
 	"strings"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
@@ -868,8 +869,36 @@ func checkTargets(targets, gateways []podTemplate, services map[string]*corev1.S
 			if envFromField(node, "AIS_NODE_ID") != "metadata.name" {
 				fail("%s: env AIS_NODE_ID must come from metadata.name, the target's id, for the preStop hook", where)
 			}
-			if !slices.ContainsFunc(node.Env, func(e corev1.EnvVar) bool { return e.Name == "AIS_ENDPOINT" }) {
+			// Exec hooks do not expand $(VAR) either: sent as is.
+			if slices.ContainsFunc(hook.PreStop.Exec.Command, func(a string) bool { return strings.Contains(a, "$(") }) {
+				fail("%s: the preStop hook %q refers to $(VAR): exec hooks do not expand it", where, cmd)
+			}
+			// Signed as the node: without the secret, the change is
+			// refused (401) with authentication on, and the target stops
+			// undrained.
+			hookSecret, _ := flag(hook.PreStop.Exec.Command[1:], "secret-file")
+			if nodeSecret, _ := flag(node.Args, "secret-file"); hookSecret == "" || hookSecret != nodeSecret {
+				fail("%s: the preStop hook's --secret-file %q is not the node's -secret-file %q: its change would be refused", where, hookSecret, nodeSecret)
+			}
+			// The drain ends before the kubelet's kill, with time left
+			// for aisnode's own stop.
+			timeout, _ := flag(hook.PreStop.Exec.Command[1:], "timeout")
+			if d, err := time.ParseDuration(timeout); err != nil || t.spec.TerminationGracePeriodSeconds == nil ||
+				d+time.Minute > time.Duration(*t.spec.TerminationGracePeriodSeconds)*time.Second {
+				fail("%s: the preStop hook's --timeout %q must end a minute before terminationGracePeriodSeconds", where, timeout)
+			}
+			endpoint := slices.IndexFunc(node.Env, func(e corev1.EnvVar) bool { return e.Name == "AIS_ENDPOINT" })
+			namespace := slices.IndexFunc(node.Env, func(e corev1.EnvVar) bool { return e.Name == "NAMESPACE" })
+			switch {
+			case endpoint < 0:
 				fail("%s: no AIS_ENDPOINT for the preStop hook's ais", where)
+			case namespace < 0 || namespace > endpoint:
+				// An env value expands only the vars listed before it.
+				fail("%s: AIS_ENDPOINT comes before NAMESPACE: its $(NAMESPACE) is not expanded", where)
+			default:
+				if _, problem := gatewayService(node.Env[endpoint].Value, services, gateways); problem != "" {
+					fail("%s: AIS_ENDPOINT %s", where, problem)
+				}
 			}
 		}
 		if t.set.Spec.PodManagementPolicy == appsv1.ParallelPodManagement {
@@ -1141,6 +1170,18 @@ func TestManifestsMutated(t *testing.T) {
 		{name: "join elsewhere", text: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "gateways.yaml", "-join=http://ais-gateway-seed-0.", "-join=http://ais-gateway-0.")
 		}, want: "want the seed's stable name"},
+		{name: "hook without the secret", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "targets.yaml", "                  - --secret-file=/etc/ais/secret/cluster-secret\n", "")
+		}, want: "the preStop hook's --secret-file \"\" is not the node's"},
+		{name: "drain past the grace period", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "targets.yaml", "terminationGracePeriodSeconds: 3600", "terminationGracePeriodSeconds: 600")
+		}, want: "--timeout \"55m\" must end a minute before"},
+		{name: "hook with a var", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "targets.yaml", "                  - --wait-rebalance\n", "                  - --wait-rebalance\n                  - $(POD_NAME)\n")
+		}, want: "exec hooks do not expand it"},
+		{name: "endpoint of targets", text: func(t *testing.T, fsys fstest.MapFS) {
+			edit(t, fsys, "targets.yaml", "value: http://ais.$(NAMESPACE).svc:8080", "value: http://ais-target.$(NAMESPACE).svc:8080")
+		}, want: "AIS_ENDPOINT Service ais-target selects no gateway"},
 		{name: "seed without rejoin", text: func(t *testing.T, fsys fstest.MapFS) {
 			edit(t, fsys, "gateways.yaml", "            - -rejoin=http://ais.$(NAMESPACE).svc:8080\n", "")
 		}, want: "-rejoin \"\" is not SERVICE"},
