@@ -1018,7 +1018,12 @@ func run(args []string) error {
 	go func() { served <- server.Serve(listener) }()
 	var s3Server *http.Server
 	if role.IsGateway() {
-		if len(cfg.S3.Keys) == 0 {
+		switch {
+		case keys != nil && len(cfg.S3.Keys) > 0:
+			// A static key names no user: with authentication on, what
+			// it signs acts as no one.
+			logger.Warn("user authentication is on: a request signed with an S3 key of the config (s3.keys, AIS_S3_ACCESS_KEY) needs a session token too; give S3 clients keys of their users (ais auth add s3-key USER)")
+		case keys == nil && len(cfg.S3.Keys) == 0:
 			logger.Warn("the S3 API does not check signatures: no access keys (config s3.keys, or AIS_S3_ACCESS_KEY and AIS_S3_SECRET_KEY)")
 		}
 		if cfg.S3.Port != 0 {
