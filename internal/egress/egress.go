@@ -3,6 +3,7 @@ package egress
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/idna"
 )
 
 // CheckDestination resolves u's host and checks each of its addresses
@@ -21,13 +24,24 @@ func CheckDestination(ctx context.Context, u *url.URL, check func(ctx context.Co
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
+	host := u.Hostname()
+	if _, err := netip.ParseAddr(host); err != nil {
+		// As net/http sends it to the proxy: in ASCII ("１２７.１" and
+		// "169。254。169。254" are numbers there). One it cannot make
+		// ASCII is not sent on a guess.
+		ascii, err := idna.Lookup.ToASCII(host)
+		if err != nil {
+			return fmt.Errorf("host %q: %w", host, err)
+		}
+		host = ascii
+	}
 	// A number in another form than a.b.c.d ("127.1", "2130706433",
 	// "0x7f000001") is no name to Go's resolver, and an IPv4 address to
 	// most proxies' (inet_aton): it is checked as the address it reads as.
-	if ip, ok := numericIPv4(u.Hostname()); ok {
+	if ip, ok := numericIPv4(host); ok {
 		return check(ctx, net.JoinHostPort(ip.String(), port))
 	}
-	ips, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", u.Hostname())
+	ips, _ := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 	for _, ip := range ips {
 		if err := check(ctx, net.JoinHostPort(ip.Unmap().String(), port)); err != nil {
 			return err

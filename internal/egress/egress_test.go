@@ -53,6 +53,9 @@ func TestNumericHostsAreCheckedAsTheirAddress(t *testing.T) {
 		"169.254.43518": "169.254.169.254:80",
 		"10.0.0.1.":     "10.0.0.1:80",
 		"0":             "0.0.0.0:80",
+		// Sent to a proxy in ASCII, as net/http makes them.
+		"１２７.１":           "127.0.0.1:80",
+		"169。254。169。254": "169.254.169.254:80",
 	} {
 		asked = nil
 		u, _ := url.Parse("http://" + host + "/x")
