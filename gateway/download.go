@@ -1019,6 +1019,9 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 	found := false
 	jobTargets := map[string]bool{}
 	reported := map[string]bool{} // targets that answered with their part
+	// When the first part started and the last ended: a target that
+	// restarted in between and has no record of the job lost its part.
+	var started, ended int64
 	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
@@ -1027,6 +1030,10 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 			for _, t := range j.Targets {
 				jobTargets[t] = true
 			}
+			if j.Started != 0 && (started == 0 || j.Started < started) {
+				started = j.Started
+			}
+			ended = max(ended, j.Finished)
 			found = true
 			reported[node.ID] = true
 			s.Running = s.Running || j.Running
@@ -1074,8 +1081,12 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 			// Its part may be one it resumes once started.
 			s.Done = false
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s is starting: its part of the job is not counted yet", node.ID)})
+		case node.Started > started && (s.Running || node.Started < ended):
+			// Restarted while the job ran (a backend download is not
+			// resumed; a journal lost is not either).
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s restarted while the job ran and has no record of it: its part of the job is lost", node.ID)})
 		default:
-			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after its part ended): its part is not counted", node.ID)})
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after the job ended): its part is not counted", node.ID)})
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(jobTargets)) {

@@ -99,8 +99,9 @@ func TestBackendDownloadCounts(t *testing.T) {
 }
 
 // A download's status counts every target of the job: one that answers
-// without the job (restarted after its part ended), has left the cluster
-// or does not answer is named, and a silent one keeps the job from done.
+// without the job (restarted while it ran: its part lost; or after it
+// ended), has left the cluster or does not answer is named, and a silent
+// one keeps the job from done.
 func TestDownloadStatusNamesLostParts(t *testing.T) {
 	part := func(objects int64) api.JobStatus {
 		return api.JobStatus{ID: "dl-1", Kind: "download", Objects: objects, Targets: []string{"t1", "t2", "t3", "t4"},
@@ -122,6 +123,24 @@ func TestDownloadStatusNamesLostParts(t *testing.T) {
 	nodes = append(nodes, api.NodeStatus{ID: "t4", Role: "target", Error: "connection refused"})
 	if s, _ := (&Node{}).sumDownload(nodes, "dl-1"); s.Done || !strings.Contains(fmt.Sprint(s.Errors), "target t4 did not answer") {
 		t.Fatalf("a status with a silent target: %+v", s)
+	}
+	// One that restarted while the job ran (after its first part
+	// started, before its last ended) lost its part: said so.
+	timed := func(started, finished int64) api.JobStatus {
+		j := part(5)
+		j.Started, j.Finished = started, finished
+		return j
+	}
+	restarted := []api.NodeStatus{
+		{ID: "t1", Role: "target", Jobs: []api.JobStatus{timed(100, 300)}},
+		{ID: "t2", Role: "target", Started: 200},
+		{ID: "t3", Role: "target", Jobs: []api.JobStatus{timed(100, 150)}},
+		{ID: "t4", Role: "target", Started: 400}, // after the job ended
+	}
+	s, _ = (&Node{}).sumDownload(restarted, "dl-1")
+	if errs := fmt.Sprint(s.Errors); !strings.Contains(errs, "target t2 restarted while the job ran") || !strings.Contains(errs, "its part of the job is lost") ||
+		!strings.Contains(errs, "target t4 has no record of the job (it restarted after the job ended)") {
+		t.Fatalf("a status with a target restarted while the job ran: %+v", s)
 	}
 	// A target still starting resumes its part then: not done.
 	nodes[1].Starting = true
