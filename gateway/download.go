@@ -573,9 +573,7 @@ func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job stri
 	if n.owns(b, name) {
 		return n.putOwned(ctx, b, name, body, store.PutOptions{Size: size, Custom: custom, Checksum: sum})
 	}
-	if err := n.checkSpace(ctx); err != nil {
-		return store.ObjectMeta{}, err
-	}
+	// (The owner's PUT holds its own watermark.)
 	return n.clusterClient().Put(ctx, b.String(), name, body, api.PutOptions{Size: size, Custom: custom, Checksum: sum})
 }
 
@@ -713,8 +711,16 @@ func originRetryAfter(header string, now time.Time) time.Duration {
 // fetchOnce is one attempt: a 4xx is final, anything else may be retried.
 // ctx ends with timedOut as its cause at the file's timeout.
 func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem, job string, timeout time.Duration, timedOut error) (int64, error, bool) {
-	// Past out_of_space nothing more is fetched (and not retried).
-	if err := n.checkSpace(ctx); err != nil {
+	// Past out_of_space nothing more is fetched (and not retried): of
+	// this target's disks when it stores the file, not when its owner
+	// (another, since the map changed) does, which has room maybe.
+	checkSpace := func(ctx context.Context) error {
+		if !n.owns(b, item.Name) {
+			return nil
+		}
+		return n.checkSpace(ctx)
+	}
+	if err := checkSpace(ctx); err != nil {
 		return 0, err, false
 	}
 	stalled := fmt.Errorf("%s sent nothing for %s", item.URL, downloadIdle)
@@ -747,8 +753,10 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	// A length that cannot fit fails the file at once (not retried), as
 	// a client's PUT does: streamed, it would fill the disks to
 	// out_of_space, the LRU evicting the cache for it, before failing.
-	if err := n.checkSpaceFor(ctx, resp.ContentLength); err != nil {
-		return 0, fmt.Errorf("%s announced %d bytes: %w", redact.Link(item.URL), resp.ContentLength, err), false
+	if n.owns(b, item.Name) {
+		if err := n.checkSpaceFor(ctx, resp.ContentLength); err != nil {
+			return 0, fmt.Errorf("%s announced %d bytes: %w", redact.Link(item.URL), resp.ContentLength, err), false
+		}
 	}
 	// An origin's length may be missing or untrue: the watermark holds
 	// while the body streams in, as for a cold GET.
@@ -761,7 +769,7 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	if !resp.Uncompressed && (stored == "" || stored == "identity" || resp.Header.Get("Content-Encoding") != "") {
 		sum = originMD5(resp.Header)
 	}
-	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), n.checkSpace), resp.ContentLength, sum)
+	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), checkSpace), resp.ContentLength, sum)
 	if err != nil {
 		if context.Cause(ctx) == stalled {
 			return 0, stalled, true

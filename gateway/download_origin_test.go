@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/store"
 )
 
 // A file an origin sends gzip-encoded (an S3 object stored with
@@ -207,6 +209,45 @@ func TestDownloadBiggerThanTheRoomFailsAtOnce(t *testing.T) {
 	}
 	if _, err := client.Head(t.Context(), "dl", "huge"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the refused download stored something: %v", err)
+	}
+}
+
+// A file fetched by a target that does not own its name (the map changed
+// since the job started) goes to its owner whatever this target's fill:
+// the owner's PUT holds its own watermark.
+func TestDownloadForAnotherOwnerIgnoresTheFetchersFill(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("the file's bytes"))
+	}))
+	defer origin.Close()
+	c, client := downloadClusterOf(t, 2)
+	fetcher, owner := c.Targets()[0], c.Targets()[1]
+	b := store.Bucket{Provider: "ais", Name: "dl"}
+	name := ""
+	for i := 0; name == ""; i++ {
+		candidate := fmt.Sprintf("f-%d", i)
+		if o, err := fetcher.Node.Map().Owner(cluster.Uname(b.Provider, b.Name, candidate)); err == nil && o.ID == owner.Node.ID() {
+			name = candidate
+		}
+	}
+	gateway.FillDisks(fetcher.Node)
+	if err := gateway.FetchDownloadFile(t.Context(), fetcher.Node, b, name, origin.URL+"/f", "download-test"); err != nil {
+		t.Fatalf("a file for another owner, fetched by a full target: %v", err)
+	}
+	if _, err := client.Head(t.Context(), "dl", name); err != nil {
+		t.Fatalf("the file on its owner: %v", err)
+	}
+	// Its own files, it refuses.
+	own := ""
+	for i := 0; own == ""; i++ {
+		candidate := fmt.Sprintf("g-%d", i)
+		if o, err := fetcher.Node.Map().Owner(cluster.Uname(b.Provider, b.Name, candidate)); err == nil && o.ID == fetcher.Node.ID() {
+			own = candidate
+		}
+	}
+	gateway.FillDisks(fetcher.Node) // (an LRU run meanwhile reads the disks again)
+	if err := gateway.FetchDownloadFile(t.Context(), fetcher.Node, b, own, origin.URL+"/g", "download-test"); !errors.Is(err, store.ErrNoSpace) {
+		t.Fatalf("a file of its own, fetched by a full target: %v, want out of space", err)
 	}
 }
 

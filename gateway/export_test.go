@@ -486,3 +486,18 @@ func SetSettleAwayWait(d time.Duration) func() {
 	old := settleAwayWait.Swap(int64(d))
 	return func() { settleAwayWait.Store(old) }
 }
+
+// FillDisks makes the node read its disks as full, for good.
+func FillDisks(n *Node) {
+	n.space.mu.Lock()
+	defer n.space.mu.Unlock()
+	n.space.at = time.Now().Add(time.Hour) // (a reading that never ages)
+	n.space.last = []store.MountpathCapacity{{Path: "/full", Used: 99, Total: 100}}
+}
+
+// FetchDownloadFile fetches one file of a download job as an attempt of
+// the job's does, and stores it on its owner.
+func FetchDownloadFile(ctx context.Context, n *Node, b store.Bucket, name, link, job string) error {
+	_, err, _ := n.fetchOnce(ctx, b, downloadItem{Name: name, URL: link}, job, time.Minute, errors.New("the test's file timed out"))
+	return err
+}
