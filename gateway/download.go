@@ -871,16 +871,23 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 					continue
 				}
 			}
+			copied := false
 			if err == nil && dir != dirs[0] {
 				// Kept where the job looks for it: there, it is resumed
 				// (what it stored is done), not started anew.
 				err = n.saveDownload(saved)
+				copied = err == nil
 			}
 			if err == nil {
 				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
 			}
 			if err != nil || dir != dirs[0] {
 				pathsafe.Remove(dir, path)
+			}
+			if err != nil && copied {
+				// Not resumed: its copy would be, at a later restart
+				// (into a bucket made again under the name, maybe).
+				n.forgetDownload(saved.ID)
 			}
 			if err != nil {
 				n.logger.Warn("resume a download job", "file", path, "err", err)

@@ -428,6 +428,28 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 	}
 }
 
+// A download saved in an earlier work directory that cannot be resumed
+// (its bucket destroyed while the target was down) leaves no journal in
+// either: the copy made to resume it would come back at a later restart,
+// into a bucket made again under the name.
+func TestDownloadNotResumedLeavesNoJournal(t *testing.T) {
+	r := newResumeCluster(t, "resumed")
+	os.MkdirAll(r.earlier, 0o755)
+	saved := fmt.Sprintf(`{"id":"download-0123456789ad","bucket":{"name":"gone","provider":"ais"},"request":{"type":"multi","bucket":{"name":"gone"},"objects":{"back":%q}}}`, r.origin.URL+"/f")
+	if err := os.WriteFile(filepath.Join(r.earlier, "download-download-0123456789ad.json"), []byte(saved), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gateway.ResumeDownloads(r.c.Targets()[0].Node, t.Context())
+	for _, dir := range []string{r.earlier, r.work} {
+		if left, _ := filepath.Glob(filepath.Join(dir, "download-*.json")); len(left) != 0 {
+			t.Fatalf("a download not resumed (its bucket gone) left %v", left)
+		}
+	}
+	if r.asked.Load() != 0 {
+		t.Fatalf("the origin was asked %d times for a job not resumed", r.asked.Load())
+	}
+}
+
 // A file whose bytes keep coming past the job's per-file timeout fails
 // at its first attempt, naming the timeout: fetched again from byte 0
 // under the same limit, it would only time out again.
