@@ -581,20 +581,24 @@ func (n *Node) putDownloaded(ctx context.Context, b store.Bucket, name, job stri
 // Google's x-goog-hash md5=), both base64: the bytes stored are checked
 // against it. None when absent or malformed.
 func originMD5(h http.Header) store.Checksum {
-	encoded := h.Get("Content-MD5")
-	// One line of several fields, or a line per field (Google's XML API).
+	// Content-MD5 first, then Google's md5= (one line of several fields,
+	// or a line per field, as its XML API sends): the first that decodes
+	// (a malformed one, a hex MD5 a CDN sends, does not hide the other).
+	candidates := h.Values("Content-MD5")
 	for _, line := range h.Values("X-Goog-Hash") {
 		for _, field := range strings.Split(line, ",") {
-			if v, ok := strings.CutPrefix(strings.TrimSpace(field), "md5="); ok && encoded == "" {
-				encoded = v
+			if v, ok := strings.CutPrefix(strings.TrimSpace(field), "md5="); ok {
+				candidates = append(candidates, v)
 			}
 		}
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
-	if err != nil || len(raw) != md5.Size {
-		return store.Checksum{}
+	for _, encoded := range candidates {
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(encoded))
+		if err == nil && len(raw) == md5.Size {
+			return store.Checksum{Type: store.ChecksumMD5, Value: hex.EncodeToString(raw)}
+		}
 	}
-	return store.Checksum{Type: store.ChecksumMD5, Value: hex.EncodeToString(raw)}
+	return store.Checksum{}
 }
 
 // clusterClient is the native API of the cluster, as this node reaches

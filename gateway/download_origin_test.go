@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"crypto/md5"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -692,12 +693,15 @@ func TestDownloadChecksTheOriginsMD5(t *testing.T) {
 		case "/goog-lines": // a line per field, as Google's XML API sends
 			w.Header().Add("X-Goog-Hash", "crc32c=AAAAAA==")
 			w.Header().Add("X-Goog-Hash", "md5="+base64.StdEncoding.EncodeToString(sum[:]))
+		case "/hex-and-goog": // a Content-MD5 in hex (a CDN's) does not hide Google's
+			w.Header().Set("Content-MD5", hex.EncodeToString(sum[:]))
+			w.Header().Set("X-Goog-Hash", "md5="+base64.StdEncoding.EncodeToString(sum[:]))
 		}
 		w.Write(sent)
 	}))
 	defer origin.Close()
 	_, client := downloadCluster(t)
-	for _, path := range []string{"md5", "goog", "goog-lines"} {
+	for _, path := range []string{"md5", "goog", "goog-lines", "hex-and-goog"} {
 		corrupt.Store(1) // the first answer only: the retry stores the file
 		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/" + path, ObjectName: path})
 		if err != nil {
