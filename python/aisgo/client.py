@@ -58,7 +58,7 @@ from typing import (
     Tuple,
     Union,
 )
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urljoin, urlsplit
 
 import requests
 import urllib3
@@ -844,6 +844,14 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
     return target
 
 
+def _cluster_made(url: str) -> bool:
+    """A redirect a node of the cluster made: it names the redirect's time
+    and the node's map version (a load balancer's or a login page's does
+    not)."""
+    query = parse_qs(urlsplit(url).query)
+    return "utm" in query and "smv" in query
+
+
 # _SEND_TIMEOUT is the wait (seconds; None: none) that bounds each send of
 # a request once its connection is made: its read timeout, not the connect
 # timeout urllib3 sends it under.
@@ -1029,6 +1037,16 @@ class Client:
                 self._sess, self._sess_pid = s, pid
             return self._sess
 
+    def _is_gateway(self, url: str) -> bool:
+        """Whether url is at a gateway the client was given (the same host
+        upgraded to https too: an ingress's redirect)."""
+        parts = urlsplit(url)
+        for g in self._gateways:
+            given = urlsplit(g)
+            if given.netloc.lower() == parts.netloc.lower() and (given.scheme == parts.scheme or parts.scheme == "https"):
+                return True
+        return False
+
     def _url(self, base: str, path: str, params: Optional[Mapping[str, Any]]) -> str:
         url = base + path
         if params:
@@ -1047,6 +1065,10 @@ class Client:
             # The redirect's grant, made for this request, authorizes this
             # hop (a target): the token stays with the gateways (None drops
             # the session's header). A located PUT's grant is a HEAD's: not so.
+            hdrs["Authorization"] = None
+        elif followed and self.token and not (self._is_gateway(url) or _cluster_made(url)):
+            # Sent elsewhere (a load balancer's redirect to a login
+            # page): the token is not.
             hdrs["Authorization"] = None
         timeout = self._timeout_now()
         # urllib3 sends the body under the connect timeout (each piece's
@@ -1440,7 +1462,13 @@ class Client:
                     continue
                 resp.close()
                 if resp.status_code in _REDIRECTS and resp.headers.get("Location"):
-                    return _redirect_to(url, resp.headers["Location"], "PUT")
+                    target = _redirect_to(url, resp.headers["Location"], "PUT")
+                    if not (self._is_gateway(target) or _cluster_made(target)):
+                        # Neither the token nor the body goes there.
+                        raise AisError(f"PUT {_shown(url)}: the look for its target was sent to {_origin(target)}, not a node of the cluster "
+                                       "(a load balancer or a login page in front of it?): the object is not sent there",
+                                       status=resp.status_code, method="PUT", path=path)
+                    return target
                 if resp.status_code < 300:
                     return url
                 err = errors.error_from_response(resp.status_code, b"", resp.headers, method="HEAD", path=path)

@@ -49,11 +49,13 @@ def _free_port() -> int:
 
 
 def _redirects_to(port: int, *methods: str):
-    """A gateway's handler that redirects the methods to a node at port."""
+    """A gateway's handler that redirects the methods to a node at port, as
+    a node of the cluster does (naming its time and map version)."""
 
     def redirect(self):
         self.send_response(307)
-        self.send_header("Location", f"http://127.0.0.1:{port}{self.path}")
+        sep = "&" if "?" in self.path else "?"
+        self.send_header("Location", f"http://127.0.0.1:{port}{self.path}{sep}utm=1&smv=1")
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -743,7 +745,7 @@ def test_a_located_put_keeps_the_token():
     class Gateway(_QuietHandler):
         def do_HEAD(self):  # noqa: N802
             self.send_response(307)
-            self.send_header("Location", f"http://127.0.0.1:{target.server_address[1]}{self.path}?agrant=for-the-head")
+            self.send_header("Location", f"http://127.0.0.1:{target.server_address[1]}{self.path}?utm=1&smv=3&agrant=for-the-head")
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -754,6 +756,48 @@ def test_a_located_put_keeps_the_token():
         gateway.shutdown()
         target.shutdown()
     assert seen == {"put": "Bearer tok"}, seen
+
+
+def test_token_and_body_stay_out_of_a_foreign_redirect():
+    """A redirect not made by the cluster (a load balancer's to a login
+    page) gets neither the token nor, for a PUT, the object."""
+    seen = {}
+
+    class Elsewhere(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            seen["get"] = self.headers.get("Authorization")
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def do_PUT(self):  # noqa: N802
+            seen["put"] = self.headers.get("Authorization")
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    elsewhere = _serve(Elsewhere)
+
+    class Gateway(_QuietHandler):
+        def redirect(self):
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{elsewhere.server_address[1]}/login")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_HEAD = redirect  # noqa: N815
+
+    gateway = _serve(Gateway)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{gateway.server_address[1]}", token="tok")
+        assert c.get_object("b", "o") == b"ok"
+        with pytest.raises(aisgo.AisError, match="not a node of the cluster"):
+            c.put_object("b", "o", b"data")
+    finally:
+        gateway.shutdown()
+        elsewhere.shutdown()
+    assert seen == {"get": None}, seen
 
 
 def _answering_polls(polls, calls):
