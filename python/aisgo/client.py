@@ -288,6 +288,25 @@ class _BoundedTarInfo(tarfile.TarInfo):
             raise _HeaderTooLarge(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
 
 
+def _check_tar_end(tf: tarfile.TarFile) -> None:
+    """Raises tarfile.ReadError unless a tar read with _BoundedTarInfo to
+    its last member ended at its end marker, only zeros after it: tarfile
+    stops as quietly at a header it cannot parse, or at none (a shard cut
+    short), as at the marker."""
+    if not getattr(tf, "_aisgo_end_marker", False):
+        raise tarfile.ReadError("the shard ends without the tar end marker (cut short?)")
+    stream = tf.fileobj
+    if stream is None:
+        return
+    at = tf.offset
+    while True:
+        chunk = stream.read(1 << 16)
+        if not chunk:
+            return
+        if chunk.strip(b"\0"):
+            raise tarfile.ReadError(f"data that is not a tar header at offset {at}")
+
+
 class _Body:
     """A request body as sent on each hop, rewound when it can be."""
 

@@ -189,7 +189,7 @@ class ShardIndex:
             pos = fileobj.tell()
             shard_size = fileobj.seek(0, 2)
             fileobj.seek(pos)
-        from .client import _BoundedTarInfo  # (client imports nothing of this module's)
+        from .client import _BoundedTarInfo, _check_tar_end  # (client imports nothing of this module's)
 
         members = []
         try:
@@ -200,6 +200,9 @@ class ShardIndex:
                     if ti.isreg():
                         # Named as the cluster's index names it.
                         members.append(IndexMember(member_name(ti.name), ti.offset, ti.offset_data, ti.size))
+                # Not an index of the members before a corrupt header, or
+                # of a shard cut short.
+                _check_tar_end(tf)
         except (tarfile.TarError, ValueError, IndexError, RecursionError) as exc:
             raise errors.ShardError(f"shard {shard}: cannot index: {exc}", shard=shard) from exc
         return cls(shard=shard, shard_size=int(shard_size), members=members)

@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from .client import MAX_HEADER_SIZE, MAX_MEMBER_SIZE, Client, _BoundedTarInfo
+from .client import MAX_HEADER_SIZE, MAX_MEMBER_SIZE, Client, _BoundedTarInfo, _check_tar_end
 from .errors import AisConnectionError, AisError, AisTimeout, AnswerCut, DatasetError, ShardError, ShardIndexError
 from .index import IndexMember, ShardIndex, is_index_name
 from .template import TemplateError, member_name, parse_template, split_name
@@ -603,12 +603,7 @@ def iter_shard(client: Client, bucket: str, shard: str, max_member_size: int = M
                         yield sample
                     sample = {"__key__": key, "__url__": where}
                 sample[ext] = data
-            # tarfile stops quietly at a header it cannot parse, or at no
-            # header at all: the archive must end with its end marker, and
-            # what follows it must be zeros.
-            if not getattr(tf, "_aisgo_end_marker", False):
-                raise tarfile.ReadError("the shard ends without the tar end marker (cut short?)")
-            _check_trailer(tf)
+            _check_tar_end(tf)
         except AisError:
             raise
         # (IndexError and RecursionError: tarfile's on a header cut inside a
@@ -656,19 +651,6 @@ def _checked_stream(reader: Any) -> Any:
     if magic == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(buffered, mode="rb")
     return buffered
-
-
-def _check_trailer(tf: tarfile.TarFile) -> None:
-    stream = tf.fileobj
-    if stream is None:
-        return
-    at = tf.offset
-    while True:
-        chunk = stream.read(1 << 16)
-        if not chunk:
-            return
-        if chunk.strip(b"\0"):
-            raise tarfile.ReadError(f"data that is not a tar header at offset {at}")
 
 
 def _transient(exc: AisError) -> bool:

@@ -248,6 +248,20 @@ def test_index_from_tar_and_json():
     assert set(doc["members"][0]) == {"name", "header_offset", "data_offset", "size"}
 
 
+def test_index_of_a_cut_or_corrupt_tar_is_refused():
+    """A tar cut short or with a corrupt header is not indexed by the
+    members before it (tarfile stops there quietly): a dataset read by the
+    index would train on part of the shard."""
+    data = _tar([("s-0.bin", b"0" * 600), ("s-1.bin", b"1" * 600), ("s-2.bin", b"2" * 600)])
+    third = data.index(b"s-2.bin")  # its header's offset: its name is first
+    corrupt = data[:third + 100] + b"\xff" * 8 + data[third + 108:]  # its mode, not octal
+    for name, bad in (("cut in a header", data[:third + 200]), ("cut after a member", data[:third]), ("corrupt header", corrupt),
+                      ("garbage after the end", data + b"junk")):
+        with pytest.raises(aisgo.ShardError):
+            ShardIndex.from_tar(io.BytesIO(bad), "s.tar")
+            pytest.fail(name)
+
+
 def test_index_members_are_compact():
     """A dataset keeps a member per record in every worker: no __dict__
     each, and the by-name table only once a name is looked up."""
