@@ -363,6 +363,13 @@ def error_from_response(status: int, body: Any, headers: Optional[Mapping[str, s
     raw: Any = None
     if headers is not None:
         raw = headers.get("Hdr-Error") or None
+        if isinstance(raw, str):
+            # Sent as UTF-8 bytes, read by http.client as ISO-8859-1: the
+            # bytes again, as sent (a name in another script in it).
+            try:
+                raw = raw.encode("latin-1")
+            except UnicodeEncodeError:
+                pass
     if raw is None:
         raw = body
     if isinstance(raw, (bytes, bytearray)):

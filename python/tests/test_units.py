@@ -168,6 +168,10 @@ def test_error_mapping():
     assert type(err(409, "internal")) is aisgo.Conflict
     assert type(err(500, "internal")) is aisgo.ServerError
     assert type(err(418)) is aisgo.AisError
+    # A HEAD's error in its header, UTF-8 as sent, read by http.client as
+    # ISO-8859-1: the name comes back whole.
+    sent = json.dumps({"status": 404, "kind": "not-found", "message": "ais://b/été.jpg: not found"}, ensure_ascii=False)
+    assert error_from_response(404, b"", {"Hdr-Error": sent.encode().decode("latin-1")}).message == "ais://b/été.jpg: not found"
     e = err(404, "not-found", msg="ais://b/o: object not found")
     assert e.status == 404 and e.kind == "not-found" and e.node == "t1" and "ais://b/o" in str(e)
     plain = error_from_response(502, b"upstream died")
