@@ -1619,12 +1619,22 @@ class Client:
         The reader reads from the network as it is read: an object of any
         size passes through constant memory. Close it (or use ``with``).
         """
-        resp = self._get(bucket, name, byte_range, archpath, validate)
         rng = _range_header(byte_range) or ""
+        try:
+            resp = self._get(bucket, name, byte_range, archpath, validate)
+        except errors.RangeNotSatisfiable:
+            if not rng.startswith("bytes=0-"):
+                raise
+            # Only an empty object has no byte 0: its range from the start
+            # is its nothing, as of any object shorter than the range.
+            resp = self._get(bucket, name, None, archpath, validate)
+            if resp.headers.get("Content-Length") != "0":
+                resp.close()  # (written meanwhile: the range's answer stands)
+                raise
         # The last bytes of an empty object are none: the cluster answers
         # the whole (empty) object, a 200.
-        empty_suffix = rng.startswith("bytes=-") and resp.status_code == 200 and resp.headers.get("Content-Length") == "0"
-        if byte_range is not None and resp.status_code != 206 and not empty_suffix:
+        empty = resp.status_code == 200 and resp.headers.get("Content-Length") == "0" and (rng.startswith("bytes=-") or rng.startswith("bytes=0-"))
+        if byte_range is not None and resp.status_code != 206 and not empty:
             # A server that ignored the range sends other bytes than asked.
             resp.close()
             raise errors.AisError(f"GET ais://{bucket}/{name}: asked for a range, answered {resp.status_code} without it", status=resp.status_code)

@@ -142,6 +142,12 @@ def test_ranges(client: Client, bucket: str):
     client.put_object(bucket, "empty", b"")
     assert client.get_object(bucket, "empty", byte_range=(None, 4096)) == b""
     assert client.get_object(bucket, "empty", byte_range=slice(-4096, None)) == b""
+    # Its first bytes are none too (as of any object shorter than asked);
+    # a range past byte 0 of it is not satisfiable.
+    assert client.get_object(bucket, "empty", byte_range=(0, 99)) == b""
+    assert client.get_object(bucket, "empty", byte_range=(0, None)) == b""
+    with pytest.raises(aisgo.RangeNotSatisfiable):
+        client.get_object(bucket, "empty", byte_range=(1, 99))
 
 
 def test_archpath(client: Client, bucket: str):
