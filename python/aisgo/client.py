@@ -925,8 +925,12 @@ def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[
         node = n.get("id", "")
         if node not in targets:
             continue
+        has = any(j.get("id") == job_id for j in (n.get("jobs") or []))
         if n.get("error"):
             out.append(f"{node}: did not answer, its part of the job is unknown: {n['error']}")
+        elif n.get("starting") and not has and int(n.get("started") or 0) < ended:
+            # Restarted, it resumes its jobs (downloads) before it lists them.
+            out.append(f"{node}: is starting: its part of the job (resumed, if it resumes it) is not known yet")
         elif not any(j.get("id") == job_id for j in (n.get("jobs") or [])) and int(n.get("started") or 0) > started and int(n.get("started") or 0) < ended:
             out.append(f"{node}: restarted while the job ran and has no record of it: its part of the job is lost")
     return out
@@ -1819,7 +1823,8 @@ class Client:
                 missed = exc
             if missed is None:
                 jobs = [j for n in nodes for j in (n.get("jobs") or []) if j.get("id") == job_id]
-                silent_targets = sorted(n.get("id", "") for n in nodes if n.get("error") and n.get("role") in ("target", "all"))
+                # (One starting lists the jobs it resumes once started.)
+                silent_targets = sorted(n.get("id", "") for n in nodes if (n.get("error") or n.get("starting")) and n.get("role") in ("target", "all"))
                 if not jobs and not silent_targets:
                     raise errors.JobNotFound(f"job {job_id} is on no node", kind="job-not-found")
                 if not jobs:
@@ -1836,7 +1841,7 @@ class Client:
                 continue
             missed_since = None
             targets = {t for j in jobs for t in (j.get("targets") or [])}
-            silent = [n for n in nodes if n.get("error") and n.get("id") in targets]
+            silent = [n for n in nodes if n.get("id") in targets and (n.get("error") or n.get("starting") and not any(j.get("id") == job_id for j in (n.get("jobs") or [])))]
             if any(j.get("running") for j in jobs) or not silent:
                 silent_since = None
             elif silent_since is None:

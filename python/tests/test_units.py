@@ -438,6 +438,9 @@ def test_job_parts_lost_or_unknown():
     # restarted after the job ended everywhere: it forgot a part that was done
     nodes[2]["started"] = 300
     assert len(_lost_parts(nodes, "j", [job])) == 1
+    # starting again, restarted while the job ran: not known yet
+    starting = {"id": "t3", "started": 150, "starting": True, "jobs": []}
+    assert _lost_parts([nodes[0], starting], "j", [job])[-1].startswith("t3: is starting")
     # a target that left the cluster: its part is not known done
     got = _lost_parts([nodes[0], nodes[2], nodes[3]], "j", [job])
     assert got == ["t2: has left the cluster: whether its part of the job was done is not known; run the job again"]
@@ -865,6 +868,24 @@ def test_job_wait_waits_for_a_silent_target(monkeypatch):
         calls.clear()
         with pytest.raises(aisgo.AisError, match="t2: did not answer"):
             client.job_wait("download-1", poll=0.001)
+        # One starting (restarted: it lists the jobs it resumes once
+        # started) is waited for as one silent.
+        monkeypatch.setattr(aisgo.client, "UNANSWERED_GRACE", 30.0)
+        polls[:] = [
+            {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "starting": True, "started": 5, "jobs": []}]},
+            {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "started": 5, "jobs": [job(True)]}]},
+            {"nodes": [{"id": "t1", "jobs": [job(False)]}, {"id": "t2", "started": 5, "jobs": [job(False)]}]},
+        ]
+        calls.clear()
+        assert client.job_wait("download-1", poll=0.001) == {"objects": 0, "bytes": 0}
+        assert len(calls) >= 3
+        # Every target starting, none listing it yet: not "no such job".
+        polls[:] = [
+            {"nodes": [{"id": "t1", "role": "target", "starting": True, "jobs": []}, {"id": "t2", "role": "target", "starting": True, "jobs": []}]},
+            {"nodes": [{"id": "t1", "role": "target", "jobs": [job(False)]}, {"id": "t2", "role": "target", "jobs": [job(False)]}]},
+        ]
+        calls.clear()
+        assert client.job_wait("download-1", poll=0.001) == {"objects": 0, "bytes": 0}
     finally:
         server.shutdown()
 
