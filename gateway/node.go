@@ -582,6 +582,7 @@ func New(cfg Config) (*Node, error) {
 		if cfg.Protect != nil {
 			n.config.Store, n.ec = cfg.Protect(cfg.Store, ecPeers{n}, ProtectOptions{
 				Props: n.ecProps, WorkDir: filepath.Join(cfg.WorkDir, "ec"), PickWorkDir: n.ecWorkDir, Logger: n.logger,
+				StateFile: filepath.Join(n.stateDir(), ecStateFile),
 				OnRestore: func(store.Bucket, string) { n.metrics.repairs.WithLabelValues("ec").Inc() },
 			})
 		}
@@ -736,6 +737,13 @@ func (n *Node) Start(ctx context.Context) error {
 		n.wg.Go(func() { n.collectTombstones(loops) })
 		n.wg.Go(func() { n.watchSpace(loops) })
 		n.wg.Go(func() { n.sweepAppends(loops) })
+		if resumer, ok := n.ec.(interface{ Resume(context.Context) error }); ok {
+			if err := resumer.Resume(loops); err != nil {
+				// Not a reason to stay down: a holder's next sweep finds
+				// most of what they were.
+				n.logger.Warn("erasure coding's kept deletes of parts are not resumed", "err", err)
+			}
+		}
 	}
 	// The output of dSort jobs a crash interrupted goes before the node
 	// serves; what needs the cluster (an erasure-coded bucket's parts)

@@ -88,6 +88,10 @@ type ProtectOptions struct {
 	// OnRestore is told of each object rebuilt from parts.
 	OnRestore func(b store.Bucket, name string)
 	Logger    *slog.Logger
+	// StateFile keeps what erasure coding tries again (deletes of parts
+	// a holder failed) across restarts: the protector resumes it once
+	// the node started (a Resume(context.Context) error method).
+	StateFile string
 }
 
 // ecPeers is the node's side of erasure coding: how it reaches the other

@@ -123,6 +123,10 @@ func (n *Node) rebalanceSettled(ctx context.Context) bool {
 // at each map change, failing again on the same object).
 const resilverFailingFile = "ec-resilver-failing"
 
+// ecStateFile, in the state directory, keeps the deletes of parts
+// erasure coding tries again (store/ec Options.StateFile).
+const ecStateFile = "ec-kept-deletes.json"
+
 // ecResilversSettled is ecResilversEnded with the streaks this node saw,
 // kept in its state directory.
 func (n *Node) ecResilversSettled(status api.ClusterStatus) bool {

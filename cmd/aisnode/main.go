@@ -169,7 +169,7 @@ type limits struct {
 
 // protect puts erasure coding over a target's store.
 func protect(st store.Store, peers gateway.PartPeers, opts gateway.ProtectOptions) (store.Store, gateway.Protector) {
-	coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, PickWorkDir: opts.PickWorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
+	coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, PickWorkDir: opts.PickWorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger, StateFile: opts.StateFile})
 	return coded, coded
 }
 

@@ -149,7 +149,7 @@ func (c *Cluster) startAt(id string, role cluster.Role, join, dir string) *Membe
 		}
 		cfg.Store, cfg.Storage, m.Store = st, st, st
 		cfg.Protect = func(st store.Store, peers gateway.PartPeers, opts gateway.ProtectOptions) (store.Store, gateway.Protector) {
-			coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, PickWorkDir: opts.PickWorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger})
+			coded := ec.Wrap(st, peers, ec.Options{Props: opts.Props, WorkDir: opts.WorkDir, PickWorkDir: opts.PickWorkDir, OnRestore: opts.OnRestore, Logger: opts.Logger, StateFile: opts.StateFile})
 			return coded, coded
 		}
 		cfg.MountpathRoots = []string{dir}

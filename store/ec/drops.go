@@ -68,7 +68,7 @@ type pendingProtect struct {
 func (s *Store) protectLater(ctx context.Context, b store.Bucket, name string) {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
-	key := b.Normalize().String() + "\x00" + name
+	key := protectKey(b, name)
 	if _, ok := s.protects[key]; !ok && len(s.protects) >= maxPendingDrops {
 		s.logger.Warn("too many objects to protect again: this one is not", "bucket", b.String(), "object", name)
 		return
@@ -77,6 +77,7 @@ func (s *Store) protectLater(ctx context.Context, b store.Bucket, name string) {
 		s.protects = map[string]pendingProtect{}
 	}
 	s.protects[key] = pendingProtect{bucket: b, name: name, until: time.Now().Add(dropRetryFor)}
+	s.saveSoonLocked()
 	s.startRetriesLocked(ctx)
 }
 
@@ -111,6 +112,7 @@ func (s *Store) retryProtects(ctx context.Context) {
 		s.dropMu.Lock()
 		if now := s.protects[key]; now == p && (done || expired) {
 			delete(s.protects, key)
+			s.saveSoonLocked()
 		}
 		s.dropMu.Unlock()
 		switch {
@@ -137,11 +139,7 @@ func (s *Store) sayProtectsLeft() {
 func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, which partsOf, node cluster.Node) {
 	s.dropMu.Lock()
 	defer s.dropMu.Unlock()
-	key := node.ID + "\x00" + b.Normalize().String() + "\x00" + name
-	if which == oneWrite {
-		// Apart from the name's ranged delete, which need not cover it.
-		key += "\x00" + stamp.String()
-	}
+	key := dropKey(node, b, name, stamp, which)
 	if _, ok := s.drops[key]; !ok && len(s.drops) >= maxPendingDrops {
 		s.logger.Warn("too many deletes of parts to try again: this one is not", "bucket", b.String(), "object", name, "target", node.ID)
 		return
@@ -162,9 +160,11 @@ func (s *Store) dropLater(ctx context.Context, b store.Bucket, name string, stam
 		// before this write's came, and must not end it.
 		ranged.until = time.Now().Add(dropRetryFor)
 		s.drops[rangedKey] = ranged
+		s.saveSoonLocked()
 		return
 	}
 	s.drops[key] = pendingDrop{bucket: b, name: name, stamp: stamp, which: which, node: node, until: time.Now().Add(dropRetryFor)}
+	s.saveSoonLocked()
 	s.startRetriesLocked(ctx)
 }
 
@@ -212,14 +212,18 @@ func (s *Store) retryDrops(ctx context.Context) {
 				switch {
 				case err == nil:
 					delete(s.drops, key)
+					s.saveSoonLocked()
 				case offline:
 					// Its whole time again once it is back (tried or not).
+					// (Not saved for this alone: at most a retry period
+					// older in the file.)
 					d.until = time.Now().Add(dropRetryFor)
 					s.drops[key] = d
 				case time.Now().After(d.until):
 					// (Tried or not: one extended while its holder was
 					// offline is not past it yet once it is back.)
 					delete(s.drops, key)
+					s.saveSoonLocked()
 				}
 			}
 			s.dropMu.Unlock()

@@ -72,6 +72,10 @@ type Options struct {
 	// OnRestore, when set, is told of each object rebuilt from parts.
 	OnRestore func(b store.Bucket, name string)
 	Logger    *slog.Logger
+	// StateFile, when set, keeps the deletes of parts and the objects to
+	// protect that are tried again across restarts (see Resume): a
+	// file that stays where it is, not on a mountpath.
+	StateFile string
 }
 
 // Store is a store decorator that erasure-codes the objects of buckets
@@ -98,6 +102,11 @@ type Store struct {
 	drops    map[string]pendingDrop
 	protects map[string]pendingProtect
 	dropping bool
+	// saveScheduled: a save of them (Options.StateFile) is due; saveMu
+	// orders the saves, saveWait waits for the one due at Close.
+	saveScheduled bool
+	saveMu        sync.Mutex
+	saveWait      sync.WaitGroup
 	// closed ends the retries of drops (Close); dropWait waits for them.
 	closed   chan struct{}
 	dropWait sync.WaitGroup
@@ -216,9 +225,10 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{}), restoring: make(chan struct{}, maxRestores)}
 }
 
-// Close stops the retries of kept deletes of parts and waits for them
-// (what is left stays on its holders, found by their next sweep); the
-// store beneath is its owner's to close.
+// Close stops the retries of kept deletes of parts and waits for them;
+// what is left is saved in the state file, for the next run (without
+// one, it stays on its holders); the store beneath is its owner's to
+// close.
 func (s *Store) Close() error {
 	s.dropMu.Lock()
 	if !s.isClosed() {
@@ -226,6 +236,10 @@ func (s *Store) Close() error {
 	}
 	s.dropMu.Unlock()
 	s.dropWait.Wait()
+	s.saveWait.Wait()
+	if s.opts.StateFile != "" {
+		s.saveState()
+	}
 	return nil
 }
 

@@ -256,6 +256,8 @@ func (f *fleet) wrap(node cluster.Node, inner store.Store) *ec.Store {
 		MemoryLimit:  64 << 10, // objects above go through files
 		MemoryBudget: 128 << 10,
 		OnRestore:    func(store.Bucket, string) { f.restored.Add(1) },
+		// Beside its work directory, as a node's state directory is.
+		StateFile: filepath.Join(f.workDir(node.ID), "..", filepath.Base(f.workDir(node.ID))+".ec-kept.json"),
 	})
 }
 
@@ -1774,6 +1776,44 @@ func TestFailedPartDeleteIsTriedWhileItsHolderIsInTheMap(t *testing.T) {
 	f.down[away] = false
 	f.mu.Unlock()
 	partsGoneOnceBack(t, f)
+}
+
+// A target that restarts while a holder it failed to delete parts on is
+// down keeps that delete: its next run deletes the part once the holder
+// answers (forgotten, the part would bring the object back).
+func TestKeptDeletesOutliveARestart(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f, away := deletedWithAHolderDown(t)
+	ownerID, st := f.owner("d")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	owner, _ := f.smap.Node(ownerID)
+	again := f.wrap(owner, f.inner[ownerID]) // its next run, over the same disks
+	t.Cleanup(func() { again.Close() })
+	f.mu.Lock()
+	f.targets[ownerID] = again
+	f.down[away] = false
+	f.mu.Unlock()
+	if err := again.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	partsGoneOnceBack(t, f)
+	// Nothing kept: the file goes.
+	state := filepath.Join(f.workDir(ownerID), "..", filepath.Base(f.workDir(ownerID))+".ec-kept.json")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(state); os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s stays with nothing kept", state)
+		}
+	}
+	// A state file that is not the node's JSON is an error, not a panic.
+	os.WriteFile(state, []byte("{not json"), 0o600)
+	if err := f.wrap(owner, f.inner[ownerID]).Resume(t.Context()); err == nil {
+		t.Fatal("a state file that is not JSON was taken")
+	}
 }
 
 // Close ends the retries of kept deletes and waits for them: none runs
