@@ -384,7 +384,9 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 	if _, err := client.Put(ctx, "dst", "not-the-job.tar", strings.NewReader("kept"), api.PutOptions{Size: 4}); err != nil {
 		t.Fatal(err)
 	}
-	id, targets := finishedJob(t, c)
+	// Its end not recorded (its coordinator "died" before): a settle's
+	// to judge.
+	id, targets, _ := unrecordedFinishedJob(t, c)
 	count := func() int { return outputCount(t, c, "dst") }
 	if count() < 3 {
 		t.Fatal("too few output shards to show anything")
@@ -394,8 +396,6 @@ func TestSettledJobWithALostPartRemovesItsOutput(t *testing.T) {
 	victim := c.Targets()[1]
 	c.Kill(victim)
 	c.WaitForState(victim.Node.ID(), cluster.StateOffline)
-	// (Its mark may be gone already: the registry records the job
-	// finished.)
 	marks, _ := filepath.Glob(filepath.Join(victim.Dir, "work", "dsort-"+id+".finished"))
 	for _, mark := range marks {
 		if err := os.Rename(mark, strings.TrimSuffix(mark, ".finished")+".journal"); err != nil {

@@ -389,7 +389,16 @@ func (n *Node) settleLost(parent context.Context, j membership.Job, cause string
 	// orders the removal after any record of the job's end: one that
 	// came first (its coordinator back) is the job's outcome.
 	began := func() error {
-		if registered, ok := n.registeredJob(j.ID); ok && registered.State == membership.JobRunning && registered.Cause != "" {
+		// As the registry has it here first: only a running job's
+		// verdict is proposed (of a newer level than older gateways
+		// follow, it is no entry to write for nothing).
+		registered, ok := n.registeredJob(j.ID)
+		switch {
+		case !ok || registered.State == membership.JobFinished:
+			return errEndedMeanwhile
+		case registered.State != membership.JobRunning:
+			return nil // recorded aborted: its output goes
+		case registered.Cause != "":
 			return nil // recorded by an earlier round, or another leader
 		}
 		record, cancel := context.WithTimeout(parent, time.Minute)
@@ -407,8 +416,11 @@ func (n *Node) settleLost(parent context.Context, j membership.Job, cause string
 			n.settleAway.Unlock()
 			s, err = n.control.Current(), nil
 		}
+		if err = membershipError(err); errors.Is(err, api.ErrJobNotFound) {
+			return errEndedMeanwhile // removed from the registry meanwhile
+		}
 		if err != nil {
-			return membershipError(err)
+			return err
 		}
 		if registered, ok := s.Jobs[j.ID]; !ok || registered.State == membership.JobFinished {
 			return errEndedMeanwhile
