@@ -101,8 +101,12 @@ func (n *Node) handleObject(w http.ResponseWriter, r *http.Request) {
 		// first access: a client that routed itself is sent there.
 		if primary, ok := smap.PrimaryNode(); ok {
 			// Without a redirect marker: the gateway is to act on it.
+			// Its time and map version say a node made it (a client
+			// keeps its token for it).
 			q := r.URL.Query()
 			q.Del(api.QueryProxyID)
+			q.Set(api.QueryRedirectTime, strconv.FormatInt(timeNow(), 10))
+			q.Set(api.QueryMapVersion, strconv.FormatInt(smap.Version, 10))
 			status := http.StatusTemporaryRedirect
 			if r.Method == http.MethodGet {
 				status = http.StatusMovedPermanently

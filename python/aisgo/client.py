@@ -865,10 +865,11 @@ def _redirect_to(url: str, loc: str, method: str) -> str:
 
 def _cluster_made(url: str) -> bool:
     """A redirect a node of the cluster made: it names the redirect's time
-    and the node's map version (a load balancer's or a login page's does
-    not)."""
-    query = parse_qs(urlsplit(url).query)
-    return "utm" in query and "smv" in query
+    and its gateway (AIStore's, AIS-Go's) or its map version (AIS-Go's
+    target sending a client to the primary); a load balancer's or a login
+    page's does not."""
+    query = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    return "utm" in query and ("pid" in query or "smv" in query)
 
 
 # _SEND_TIMEOUT is the wait (seconds; None: none) that bounds each send of
