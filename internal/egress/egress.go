@@ -25,10 +25,11 @@ func CheckDestination(ctx context.Context, u *url.URL, check func(ctx context.Co
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
 	host := u.Hostname()
-	if _, err := netip.ParseAddr(host); err != nil {
+	if !isASCII(host) {
 		// As net/http sends it to the proxy: in ASCII ("１２７.１" and
 		// "169。254。169。254" are numbers there). One it cannot make
-		// ASCII is not sent on a guess.
+		// ASCII is not sent on a guess. (An ASCII one it sends as is,
+		// underscores and all.)
 		ascii, err := idna.Lookup.ToASCII(host)
 		if err != nil {
 			return fmt.Errorf("host %q: %w", host, err)
@@ -48,6 +49,15 @@ func CheckDestination(ctx context.Context, u *url.URL, check func(ctx context.Co
 		}
 	}
 	return nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // numericIPv4 reads host as inet_aton(3) does: one to four numbers,

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // Every address of the destination is checked, with the scheme's port
@@ -61,6 +62,17 @@ func TestNumericHostsAreCheckedAsTheirAddress(t *testing.T) {
 		u, _ := url.Parse("http://" + host + "/x")
 		if err := CheckDestination(t.Context(), u, check); err != nil || len(asked) != 1 || asked[0] != want {
 			t.Errorf("%s: checked %v (%v), want %s", host, asked, err, want)
+		}
+	}
+	// ASCII names net/http sends as they are, which IDNA's rules refuse
+	// (underscores, "--" in third place), are looked up, not refused.
+	// (A lookup bounded: .invalid has no answer.)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	for _, host := range []string{"my_bucket.invalid", "r3---sn-abc.invalid"} {
+		u, _ := url.Parse("https://" + host + "/k")
+		if err := CheckDestination(ctx, u, check); err != nil {
+			t.Errorf("%s: %v", host, err)
 		}
 	}
 	// Names, and numbers inet_aton refuses, are not addresses.
