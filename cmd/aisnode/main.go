@@ -200,7 +200,7 @@ func parse(args []string) (config, error) {
 	data := flags.String("data", cfg.Data, "data `directory`: metadata, and the mountpath when -mountpaths is not given")
 	mountpaths := flags.String("mountpaths", "", "comma-separated mountpath `directories` (default DATA/mp1)")
 	join := flags.String("join", "", "`URL` of a gateway of the cluster to join (default: start as primary)")
-	rejoin := flags.String("rejoin", "", "gateways started without -join: `URL` at which the cluster's other gateways answer (a Service); a gateway that lost its log (its volume) joins the cluster found there rather than start a second one")
+	rejoin := flags.String("rejoin", "", "gateways started without -join: `URL` at which the cluster's ready gateways answer (a Service); a gateway that lost its log (its volume) joins the cluster found there rather than start a second one, starts a new one when nothing answers, and refuses to start when an answer there is not a map (another secret)")
 	secretFile := flags.String("secret-file", "", "`file` with the cluster secret (default: $AIS_CLUSTER_SECRET, else DATA/meta/cluster-secret, created by a new cluster's first node); it takes precedence over $AIS_CLUSTER_SECRET")
 	keepalive := flags.Duration("keepalive", 0, "primary's keepalive interval (default 2s)")
 	keepaliveTimeout := flags.Duration("keepalive-timeout", 0, "silence (of three rounds at least) after which the primary takes a target offline or removes a gateway (default 10s)")

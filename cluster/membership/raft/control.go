@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	stdnet "net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -512,6 +513,14 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	theirs, err := c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin})
+	if err != nil && !nothingAnswers(err) {
+		// Something answered, and not with its map: a gateway of the
+		// cluster refusing this one (another secret, its majority
+		// lost), or one not ready. A new cluster beside it is not
+		// started on that.
+		return fmt.Errorf("rejoin %s: an answer there, but not a cluster's map (%w): this gateway, without a log, neither joins it nor starts a new cluster beside it; "+
+			"give it the cluster's secret (-secret-file), or start it again once the gateways there answer; -rejoin must reach ready gateways only", c.config.Rejoin, err)
+	}
 	if err != nil || theirs.Map == nil || theirs.Map.UUID == "" {
 		c.config.Logger.Info("no cluster answers at the rejoin URL: this gateway starts a new one", "rejoin", c.config.Rejoin, "err", err)
 		return nil
@@ -519,6 +528,15 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 	c.config.Logger.Warn("this gateway has no log, and a cluster answers at the rejoin URL: it joins that cluster rather than start another", "rejoin", c.config.Rejoin, "cluster", theirs.Map.UUID)
 	c.config.Join = c.config.Rejoin
 	return nil
+}
+
+// nothingAnswers tells an error of a request that no server answered:
+// refused, unresolved or unanswered in time (a Service without a ready
+// gateway), from one a server answered.
+func nothingAnswers(err error) bool {
+	var op *stdnet.OpError
+	var dns *stdnet.DNSError
+	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkNoOtherGateways refuses to start a cluster of its own when the

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	stdnet "net"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +47,9 @@ type net struct {
 	keepaliveTimeout time.Duration
 	// rejoin is the Rejoin URL of the gateways started.
 	rejoin string
+	// refusing gateways (by URL) answer a pull with a refusal (another
+	// cluster secret).
+	refusing map[string]bool
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -52,7 +57,8 @@ func (n *net) reach(from, to string) (*Control, error) {
 	defer n.mu.Unlock()
 	c, ok := n.controls[to]
 	if !ok || n.cut[from] != n.cut[to] {
-		return nil, fmt.Errorf("%w: %s", membership.ErrUnreachable, to)
+		// As the peer client's: no server answered.
+		return nil, fmt.Errorf("%w: %s: %w", membership.ErrUnreachable, to, &stdnet.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 	}
 	return c, nil
 }
@@ -149,6 +155,12 @@ func (t transport) Pull(ctx context.Context, from cluster.Node) (membership.Snap
 	c, err := t.net.reach(t.self, from.URL)
 	if err != nil {
 		return membership.Snapshot{}, err
+	}
+	t.net.mu.Lock()
+	refused := t.net.refusing[from.URL]
+	t.net.mu.Unlock()
+	if refused {
+		return membership.Snapshot{}, fmt.Errorf("%s answered 401: the request's signature is not the cluster's", from.URL)
 	}
 	// As the peer client: the map, the buckets and the config, and the
 	// log index that comes with a gateway's map.
@@ -1195,6 +1207,12 @@ func TestSeedWithALostLogRejoins(t *testing.T) {
 	first := alone.start(t, "n1", "")
 	if m := first.Current().Map; m == nil || m.UUID == "" || m.UUID == uuid {
 		t.Fatalf("a gateway with nothing at its rejoin URL: map %+v, want a new cluster", m)
+	}
+	// Refused there (another secret): it starts no cluster of its own.
+	alone.rejoin = first.config.Self.URL
+	alone.refusing = map[string]bool{alone.rejoin: true}
+	if _, err := alone.startNodeErr(t, "n2", "", "http://127.0.0.1:7990", "", cluster.RoleGateway); err == nil || !strings.Contains(err.Error(), "neither joins it nor starts a new cluster") {
+		t.Fatalf("a gateway without a log refused at its rejoin URL: %v, want its start refused", err)
 	}
 }
 
