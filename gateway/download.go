@@ -875,6 +875,13 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 					continue
 				}
 			}
+			if _, serr := n.jobs.Status(saved.ID); err == nil && dir != dirs[0] && serr == nil {
+				// Resumed from the work directory of now already (its
+				// file was in both: a crash between a copy and this
+				// removal): this one goes, that one stays.
+				pathsafe.Remove(dir, path)
+				continue
+			}
 			copied := false
 			if err == nil && dir != dirs[0] {
 				// Kept where the job looks for it: there, it is resumed
@@ -1041,6 +1048,7 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 	// When the first part started and the last ended: a target that
 	// restarted in between and has no record of the job lost its part.
 	var started, ended int64
+	prefetch := false
 	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.ID != id || j.Kind != jobDownload && j.Kind != jobPrefetch {
@@ -1053,6 +1061,7 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 				started = j.Started
 			}
 			ended = max(ended, j.Finished)
+			prefetch = prefetch || j.Kind == jobPrefetch
 			found = true
 			reported[node.ID] = true
 			s.Running = s.Running || j.Running
@@ -1100,12 +1109,13 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 			// Its part may be one it resumes once started.
 			s.Done = false
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s is starting: its part of the job is not counted yet", node.ID)})
-		case node.Started > started && (s.Running || node.Started < ended):
-			// Restarted while the job ran (a backend download is not
-			// resumed; a journal lost is not either).
+		case prefetch && node.Started > started && (s.Running || node.Started < ended):
+			// Restarted while the job ran: a backend download is not
+			// resumed (a download is, from its journal, and lists the
+			// job again: one that does not ended its part before).
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s restarted while the job ran and has no record of it: its part of the job is lost", node.ID)})
 		default:
-			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after the job ended): its part is not counted", node.ID)})
+			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after its part ended): its part is not counted", node.ID)})
 		}
 	}
 	for _, t := range slices.Sorted(maps.Keys(jobTargets)) {

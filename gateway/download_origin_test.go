@@ -429,6 +429,37 @@ func TestDownloadSavedInAnEarlierWorkDirIsResumed(t *testing.T) {
 	}
 }
 
+// A download saved both where the work directory is and in an earlier
+// one (a crash between the copy and the removal) is resumed once, and
+// keeps its journal: the earlier file goes, not the running job's.
+func TestDownloadSavedTwiceKeepsItsJournal(t *testing.T) {
+	release := make(chan struct{})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+			io.WriteString(w, "late")
+		case <-r.Context().Done():
+		}
+	}))
+	defer origin.Close()
+	defer close(release)
+	r := newResumeCluster(t, "unused")
+	os.MkdirAll(r.earlier, 0o755)
+	saved := fmt.Sprintf(`{"id":"download-0123456789ae","bucket":{"name":"dl","provider":"ais"},"request":{"type":"multi","bucket":{"name":"dl"},"objects":{"held":%q}}}`, origin.URL+"/held")
+	for _, dir := range []string{r.work, r.earlier} {
+		if err := os.WriteFile(filepath.Join(dir, "download-download-0123456789ae.json"), []byte(saved), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gateway.ResumeDownloads(r.c.Targets()[0].Node, t.Context())
+	if _, err := os.Stat(filepath.Join(r.work, "download-download-0123456789ae.json")); err != nil {
+		t.Fatalf("the journal of the job resumed (still running): %v, want it kept", err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(r.earlier, "download-*.json")); len(left) != 0 {
+		t.Fatalf("the earlier work directory keeps %v", left)
+	}
+}
+
 // A download saved in an earlier work directory that cannot be resumed
 // (its bucket destroyed while the target was down) leaves no journal in
 // either: the copy made to resume it would come back at a later restart,

@@ -124,10 +124,12 @@ func TestDownloadStatusNamesLostParts(t *testing.T) {
 	if s, _ := (&Node{}).sumDownload(nodes, "dl-1"); s.Done || !strings.Contains(fmt.Sprint(s.Errors), "target t4 did not answer") {
 		t.Fatalf("a status with a silent target: %+v", s)
 	}
-	// One that restarted while the job ran (after its first part
-	// started, before its last ended) lost its part: said so.
+	// One that restarted while a backend download ran (after its first
+	// part started, before its last ended) lost its part: said so. (A
+	// download's part resumes: one without it had ended it.)
 	timed := func(started, finished int64) api.JobStatus {
 		j := part(5)
+		j.Kind = "prefetch-listrange"
 		j.Started, j.Finished = started, finished
 		return j
 	}
@@ -139,8 +141,17 @@ func TestDownloadStatusNamesLostParts(t *testing.T) {
 	}
 	s, _ = (&Node{}).sumDownload(restarted, "dl-1")
 	if errs := fmt.Sprint(s.Errors); !strings.Contains(errs, "target t2 restarted while the job ran") || !strings.Contains(errs, "its part of the job is lost") ||
-		!strings.Contains(errs, "target t4 has no record of the job (it restarted after the job ended)") {
+		!strings.Contains(errs, "target t4 has no record of the job (it restarted after its part ended)") {
 		t.Fatalf("a status with a target restarted while the job ran: %+v", s)
+	}
+	for i := range restarted {
+		for k := range restarted[i].Jobs {
+			restarted[i].Jobs[k].Kind = "download"
+		}
+	}
+	s, _ = (&Node{}).sumDownload(restarted, "dl-1")
+	if errs := fmt.Sprint(s.Errors); strings.Contains(errs, "lost") || !strings.Contains(errs, "target t2 has no record of the job (it restarted after its part ended)") {
+		t.Fatalf("a download's status with a target restarted after its part ended: %+v", s)
 	}
 	// A target still starting resumes its part then: not done.
 	nodes[1].Starting = true
