@@ -956,6 +956,39 @@ func TestMovedCopyStaysWhenTheMapChanged(t *testing.T) {
 	}
 }
 
+// cancellingSender delivers a batch, then ends the run (a newer map's
+// run replaced it) before its copies here are removed.
+type cancellingSender struct {
+	sender
+	cancel context.CancelFunc
+}
+
+func (s cancellingSender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	receipts, err := s.sender.Send(ctx, to, placement, body)
+	s.cancel()
+	return receipts, err
+}
+
+// A run replaced by a newer map's (which may have moved the object back
+// here) removes none of the copies its owner took, though the map's
+// placement is again the run's (the targets changed and changed back):
+// the newer run judges them.
+func TestMovedCopyStaysWhenTheRunWasReplaced(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "a", "data", store.Stamp{Map: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cfg := rebalance.Config{Self: "t2", Store: all["t2"], Sender: cancellingSender{sender{stores: all}, cancel},
+		Hold: func(uint64) (func(), error) { return func() {}, nil }} // the same placement again
+	if err := rebalance.Run(ctx, cfg, m, nil); err == nil {
+		t.Fatal("a run replaced while its copies moved ended without an error")
+	}
+	if got, _ := get(t, all["t2"], "a"); got != "data" {
+		t.Fatal("the moved copy went though its run was replaced")
+	}
+}
+
 // A copy whose bytes no longer match its checksum (bit rot here) is
 // refused by its owner for good: skipped and counted, not retried
 // forever (a leaving target would never leave); it stays here.

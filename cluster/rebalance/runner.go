@@ -336,11 +336,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 			// Held under the name's lock where the store takes a condition
 			// (the name's lock comes before the placement's); checked
 			// before otherwise.
-			var hold func() (func(), error)
-			if r.cfg.Hold != nil {
-				placement := r.placement
-				hold = func() (func(), error) { return r.cfg.Hold(placement) }
-			}
+			hold := r.holdWhileCurrent(ctx)
 			var err error
 			if conditional, ok := r.cfg.Store.(interface {
 				DropTombstoneIf(context.Context, store.Bucket, string, store.Stamp, func() (func(), error)) error
@@ -368,11 +364,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 			}
 			r.progress.Tombstones.Add(1)
 		default:
-			opts := store.DeleteOptions{IfStamp: it.Meta.Stamp, KeepParts: true}
-			if r.cfg.Hold != nil {
-				placement := r.placement
-				opts.Precommit = func() (func(), error) { return r.cfg.Hold(placement) }
-			}
+			opts := store.DeleteOptions{IfStamp: it.Meta.Stamp, KeepParts: true, Precommit: r.holdWhileCurrent(ctx)}
 			err := r.cfg.Store.Delete(ctx, it.Bucket, it.Meta.Name, opts)
 			if errors.Is(err, ErrPlacementDiffers) {
 				// The copies left go with the next map's run, or stay.
@@ -485,4 +477,27 @@ func (s *sourceReader) Read(p []byte) (int, error) {
 		s.err = err
 	}
 	return n, err
+}
+
+// holdWhileCurrent holds the placement the run moves by (Config.Hold)
+// while a copy or tombstone it moved is removed here, and refuses once
+// the run was ended (replaced by a newer map's): the placement may be
+// the run's again (targets that changed and changed back), and the newer
+// run may have moved the name back here meanwhile.
+func (r *run) holdWhileCurrent(ctx context.Context) func() (func(), error) {
+	placement := r.placement
+	return func() (func(), error) {
+		release := func() {}
+		if r.cfg.Hold != nil {
+			var err error
+			if release, err = r.cfg.Hold(placement); err != nil {
+				return nil, err
+			}
+		}
+		if ctx.Err() != nil {
+			release()
+			return nil, fmt.Errorf("%w: the run ended (%w) before its moved copies were removed: they stay", ErrPlacementDiffers, context.Cause(ctx))
+		}
+		return release, nil
+	}
 }
