@@ -1430,7 +1430,11 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	// refuse that copy where it moves next.)
 	tombstone := (opts.Tombstone || s.guarding()) && !opts.Stamp.IsZero()
 	if tombstone {
-		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
+		// Durable before a copy goes, when one does: the removal could
+		// reach a disk first (another writer's sync, or the copy on
+		// another mountpath's filesystem), and a crash then leave the
+		// copy gone and the tombstone empty (an older copy comes back).
+		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}, len(doomed) > 0)
 		switch {
 		case errors.Is(err, store.ErrNoSpace) && len(doomed) > 0 && !s.away():
 			// A full disk, every mountpath in use: the copies go first,
@@ -1460,7 +1464,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		removeEmptyParents(filepath.Dir(path), m.bucketDir(b))
 	}
 	if tombstone {
-		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()})
+		written, err := s.writeTombstone(b, store.Tombstone{Name: name, Stamp: opts.Stamp, Created: time.Now().UnixNano()}, false)
 		if err != nil {
 			s.syncMountpaths(removed) // (what went stays gone)
 			// No tombstone guards this delete: a gone mountpath that

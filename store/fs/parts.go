@@ -443,7 +443,7 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true})
+	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true}, false)
 }
 
 // validBucketName checks a bucket and an object name that become the

@@ -153,7 +153,7 @@ const tombstoneCopies = 2
 // returns the mountpaths it wrote (the name's first tombstoneCopies),
 // which the caller syncs (with the removals, in one group sync) before
 // the delete is acknowledged; the caller holds the name's lock.
-func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, error) {
+func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone, durable bool) ([]mountpath, error) {
 	if old, ok := s.readTombstoneOf(b, t.Name, t.Parts); ok && old.Stamp.Compare(t.Stamp) >= 0 {
 		return nil, nil
 	}
@@ -168,7 +168,11 @@ func (s *Store) writeTombstone(b store.Bucket, t store.Tombstone) ([]mountpath, 
 			err = pathsafe.MkdirAll(m.path, m.tombstoneDir(b), 0o755)
 		}
 		if err == nil {
-			err = atomicfile.Replace(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
+			if durable && !s.config.NoSync {
+				err = atomicfile.Write(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
+			} else {
+				err = atomicfile.Replace(m.tombstoneFile(b, t.Name, t.Parts), encodeTombstone(t), 0o644)
+			}
 		}
 		if err != nil {
 			// One copy guards the delete; none fails it.
