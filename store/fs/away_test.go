@@ -1368,3 +1368,39 @@ func TestUnguardedReconcileKeepsTheObjectReadable(t *testing.T) {
 		t.Fatalf("x after the reconcile: %q", got)
 	}
 }
+
+// A copy older than the delete of its name (a rebalance's, sent late) is
+// superseded though objects under the name as a prefix now stand in its
+// way: its sender drops it (a conflict, it kept it, to bring the deleted
+// object back once the tombstone went).
+func TestStaleCopyUnderAPrefixIsSuperseded(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	all := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	st, err := fs.Open(ctx, fs.Config{Mountpaths: all, NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	tried := 0
+	for i := 0; tried < 4; i++ {
+		name := fmt.Sprintf("d%03d", i)
+		if st.MountpathOf(b, name) == st.MountpathOf(b, name+"/x") {
+			continue // its own mountpath's install tells the conflict
+		}
+		tried++
+		deleted := store.Stamp{Clock: 10}
+		if err := st.Delete(ctx, b, name, store.DeleteOptions{Stamp: deleted, Tombstone: true}); err != nil && !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+		storetest.Put(t, st, b, name+"/x", []byte("under it"))
+		_, err := st.Put(ctx, b, name, strings.NewReader("old"), store.PutOptions{Size: 3, Stamp: store.Stamp{Clock: 5}, IfNewer: true})
+		if !errors.Is(err, store.ErrExists) {
+			t.Fatalf("%s, older than its delete, under a prefix of other objects: %v, want superseded (exists)", name, err)
+		}
+	}
+}

@@ -481,9 +481,6 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return nil, false, err
 	}
-	if err := s.prefixConflict(b, name, mps); err != nil {
-		return nil, false, err
-	}
 	if opts.IfNotOlder {
 		if exists && old.Stamp.Compare(opts.Stamp) > 0 {
 			return nil, false, fmt.Errorf("%w: %s has stamp %s, newer than %s", store.ErrExists, name, old.Stamp, opts.Stamp)
@@ -499,6 +496,12 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 		if tomb, ok := s.readTombstone(b, name); ok && tomb.Stamp.Compare(opts.Stamp) >= 0 {
 			return nil, false, fmt.Errorf("%w: %s was deleted at %s, after %s", store.ErrExists, name, tomb.Stamp, opts.Stamp)
 		}
+	}
+	// After the stamps: a copy older than what is here, or than its
+	// delete, is superseded (its sender drops it), whatever names now
+	// stand in its way; only a newer one conflicts (kept by its sender).
+	if err := s.prefixConflict(b, name, mps); err != nil {
+		return nil, false, err
 	}
 	switch {
 	case opts.Version != "":
