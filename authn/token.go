@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -164,6 +165,21 @@ func (k *Keys) PublicPEM() []byte {
 
 // Algorithm names the signing algorithm.
 func (k *Keys) Algorithm() string { return k.method.Alg() }
+
+// Fingerprint names the keys tokens are checked with, without telling
+// them: the same on every node that checks the same tokens (an HS256
+// secret's, an RSA public key's).
+func (k *Keys) Fingerprint() string {
+	var material []byte
+	switch v := k.verify.(type) {
+	case []byte:
+		material = v
+	case *rsa.PublicKey:
+		material, _ = x509.MarshalPKIXPublicKey(v)
+	}
+	sum := sha256.Sum256(append([]byte("aisgo token keys\x00"), material...))
+	return k.Algorithm() + ":" + hex.EncodeToString(sum[:8])
+}
 
 // Sign returns the signed token of the claims; it needs a private key.
 func (k *Keys) Sign(c *Claims) (string, error) {

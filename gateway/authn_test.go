@@ -22,6 +22,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/console"
@@ -1597,5 +1598,42 @@ func TestOriginCredentialsAreTheAdmins(t *testing.T) {
 func TestAuthNTokensFitTheRevocationList(t *testing.T) {
 	if authn.MaxLiveTokens+authn.AdminReserve >= membership.MaxRevokedTokens*97/100 {
 		t.Fatalf("AuthN bounds its live tokens at %d (%d more for admins), a cluster's revocation list at %d: too little room left", authn.MaxLiveTokens, authn.AdminReserve, membership.MaxRevokedTokens)
+	}
+}
+
+// A node that would check user tokens otherwise than the cluster (none
+// at all: it would serve every request to whoever reaches it) is refused
+// at its join, naming why; one of a build that does not say is taken as
+// before.
+func TestJoinWithOtherUserAuthIsRefused(t *testing.T) {
+	c := newAuthCluster(t)
+	other, err := authn.NewSecretKeys([]byte(authn.NewSecret()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	join := func(auth string) (int, string) {
+		t.Helper()
+		change := membership.Change{Kind: membership.Join, Auth: auth,
+			Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1", State: cluster.StateActive}}
+		body, _ := json.Marshal(change)
+		req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/internal/cluster", bytes.NewReader(body))
+		resp, err := c.PeerClient("t9").Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		text, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(text)
+	}
+	for _, auth := range []string{"off", other.Fingerprint()} {
+		if status, text := join(auth); status != http.StatusConflict || !strings.Contains(text, "checks user tokens as") {
+			t.Fatalf("a join of a node checking tokens as %q: %d %s, want 409 naming it", auth, status, text)
+		}
+	}
+	if status, text := join(""); strings.Contains(text, "checks user tokens as") {
+		t.Fatalf("a join of a node of an older build: %d %s, refused for its user authentication", status, text)
+	}
+	if c.keys.Fingerprint() == other.Fingerprint() || !strings.HasPrefix(c.keys.Fingerprint(), "HS256:") {
+		t.Fatalf("fingerprints %s and %s", c.keys.Fingerprint(), other.Fingerprint())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/cluster/membership/raft"
@@ -110,6 +111,15 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch change.Kind {
+	case membership.Join:
+		// A node that would check tokens otherwise (none: every request
+		// served, to whoever reaches it) does not join. One of a build
+		// before it says nothing.
+		if mine := userAuthOf(n.config.Auth); change.Auth != "" && change.Auth != mine {
+			n.writeError(w, r, fmt.Errorf("%w: node %s checks user tokens as %q, this cluster's gateway %s as %q: start it with the cluster's -auth-key (or none, as the cluster)",
+				api.ErrConflict, change.Node.ID, change.Auth, n.config.ID, mine))
+			return
+		}
 	case membership.DropVoter, membership.PromoteVoter:
 		// A gateway asks it of itself only (its log lost; caught up), through
 		// another gateway maybe (forwarded to the leader).
@@ -125,6 +135,15 @@ func (n *Node) handleMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	n.propose(w, r, change)
+}
+
+// userAuthOf is a node's user authentication as a join tells it: "off",
+// or the fingerprint of the keys it checks tokens with.
+func userAuthOf(keys *authn.Keys) string {
+	if keys == nil {
+		return "off"
+	}
+	return keys.Fingerprint()
 }
 
 // propose applies a change through the control plane and answers the

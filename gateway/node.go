@@ -528,7 +528,7 @@ func New(cfg Config) (*Node, error) {
 		recordRewrites: make(chan struct{}, 4),
 		zipMemory:      formats.ZipDirectories,
 		archiveSlots:   make(chan struct{}, archiveWriters),
-		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall}),
+		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall, UserAuth: userAuthOf(cfg.Auth)}),
 	}
 	if cfg.Auth != nil {
 		n.verifier = n.newVerifier()

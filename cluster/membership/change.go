@@ -213,6 +213,10 @@ type Change struct {
 	IfProps string `json:"if_props,omitempty"`
 	// LogIndex is how far PromoteVoter's gateway has the log.
 	LogIndex uint64 `json:"log_index,omitempty"`
+	// Auth is a Join's node's user authentication: "off", or the
+	// fingerprint of the keys it checks tokens with (empty: a node of a
+	// build before it). The gateway it asks refuses one unlike its own.
+	Auth string `json:"auth,omitempty"`
 	// Level is the ProtocolLevel a node needs to apply the change: above
 	// the first one for a change kind, or a rule, newer than it.
 	Level int `json:"level,omitempty"`

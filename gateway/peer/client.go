@@ -92,6 +92,9 @@ type ClientConfig struct {
 	// Timeout bounds a control call (not a phase or a stream); zero means
 	// 30s.
 	Timeout time.Duration
+	// UserAuth is this node's user authentication as a join tells it
+	// (membership.Change.Auth).
+	UserAuth string
 	// RecordsStall bounds how long a stream between targets (a dSort
 	// records fetch, an EC part sent or read) waits for the peer's next
 	// bytes: one that stalls would hold a job in create, or a restore and
@@ -112,6 +115,7 @@ type Client struct {
 	records      *http.Client
 	timeout      time.Duration
 	recordsStall time.Duration
+	userAuth     string
 	// pushed is the last snapshot a push encoded, and its body: a round
 	// of keepalives pushes one snapshot to every target, encoded once.
 	pushed struct {
@@ -158,6 +162,7 @@ func NewClient(cfg ClientConfig) *Client {
 		http:         &http.Client{Transport: cfg.Auth.Transport(cfg.Node, cfg.Transport), CheckRedirect: noRedirects},
 		timeout:      cfg.Timeout,
 		recordsStall: cmp.Or(cfg.RecordsStall, 2*time.Minute),
+		userAuth:     cfg.UserAuth,
 	}
 	c.records = c.http
 	if t, ok := cfg.Transport.(*http.Transport); ok {
@@ -380,7 +385,7 @@ func (c *Client) pushBody(s membership.Snapshot, allowEmpty bool, node string) (
 
 // Join asks the gateway at url to add self, of the cluster uuid if known.
 func (c *Client) Join(ctx context.Context, url string, self cluster.Node, uuid string) (membership.Snapshot, error) {
-	return c.change(ctx, url, membership.Change{Kind: membership.Join, Node: self, UUID: uuid})
+	return c.change(ctx, url, membership.Change{Kind: membership.Join, Node: self, UUID: uuid, Auth: c.userAuth})
 }
 
 // Forward sends a change to the primary.
