@@ -1524,6 +1524,35 @@ func TestRevokedLoginTakesItsS3Keys(t *testing.T) {
 	}
 }
 
+// A password changed (the answer to a stolen login) takes the S3 keys
+// its logins made for others too: a key an admin's stolen login made for
+// a bot would outlive it by a year.
+func TestNewPasswordTakesTheKeysItsLoginsMadeForOthers(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	stolen := admin2(t, h)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", stolen, User{ID: "bot", Password: "pw", Perm: ReadOnly}); status != http.StatusCreated {
+		t.Fatal("add bot")
+	}
+	_, out := do(t, h, http.MethodPost, "/v1/users/bot/s3-keys", stolen, nil)
+	minted, _ := out["access_key"].(string)
+	_, out = do(t, h, http.MethodPost, "/v1/users/bot/s3-keys", mustLogin(t, h, "bot", "pw"), nil)
+	own, _ := out["access_key"].(string)
+	if minted == "" || own == "" {
+		t.Fatal("bot's keys were not made")
+	}
+	if status, out := do(t, h, http.MethodPut, "/v1/users/admin", stolen, map[string]any{"password": "a-new-secret-pass"}); status != http.StatusOK {
+		t.Fatalf("a new password: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, mintedLeft := s.st.S3Keys[minted]
+	_, ownLeft := s.st.S3Keys[own]
+	s.mu.Unlock()
+	if mintedLeft || !ownLeft {
+		t.Fatalf("after the admin's new password: the key its login made for bot kept %v (want gone), bot's own kept %v (want kept)", mintedLeft, ownLeft)
+	}
+}
+
 // The keys the service pushes fit in what a gateway takes in one body:
 // a key past that is refused, naming why, rather than stop every push.
 func TestS3KeysFitOnePush(t *testing.T) {

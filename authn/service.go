@@ -635,10 +635,15 @@ func (s *Service) loginToken(token, subject string) bool {
 func (s *Service) revokeUserLocked(user string) { s.revokeUserKeysLocked(user, false) }
 
 // revokeUserKeysLocked is revokeUserLocked; with dropKeys, the user's S3
-// keys go rather than being issued again (a password changed: a key made
-// with a stolen login would outlive it).
+// keys go rather than being issued again, and so do those its logins
+// made for others (a password changed: a key made with a stolen login
+// would outlive it).
 func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
+	logins := map[string]bool{} // the ids of the user's logins revoked
 	for _, t := range s.st.Issued[user] {
+		if c, err := s.cfg.Keys.Parse(t.Token); err == nil && c.ID != "" {
+			logins[c.ID] = true
+		}
 		if err := s.revokeLocked(t.Token); err != nil {
 			s.cfg.Logger.Warn("revoke a token of a changed user", "user", user, "err", err)
 		}
@@ -647,6 +652,13 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 	u := s.st.Users[user]
 	for access, k := range s.st.S3Keys {
 		if k.User != user {
+			if dropKeys && k.MadeWith != "" && logins[k.MadeWith] {
+				// Made for another with one of these logins (an admin's,
+				// maybe stolen): it goes with them, as with a login
+				// revoked with its keys.
+				delete(s.st.S3Keys, access)
+				s.revokeKeyLocked(k, false)
+			}
 			continue
 		}
 		// Its end stays: a key lives a year from its making, whatever the
