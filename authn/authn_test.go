@@ -1553,6 +1553,47 @@ func TestNewPasswordTakesTheKeysItsLoginsMadeForOthers(t *testing.T) {
 	}
 }
 
+// A change whose save fails (a full disk) is answered as failed and
+// undone, not kept in memory to be lost at the next start: a password
+// changed stays the old one; a revocation stays in force.
+func TestChangeNotSavedIsUndone(t *testing.T) {
+	dir := t.TempDir()
+	s := newTestService(t, dir, http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bob", Password: "old-pw", Perm: ReadOnly}); status != http.StatusCreated {
+		t.Fatal("add bob")
+	}
+	revoked := mustLogin(t, h, "bob", "old-pw")
+	// The state's directory gone (a file in its place): saves fail.
+	if err := os.Rename(dir, dir+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"password": "new-pw"}); status < 500 {
+		t.Fatalf("a password change not saved: %d, want an error", status)
+	}
+	do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: revoked})
+	if !s.isRevoked(mustClaims(t, s, revoked).ID) {
+		t.Fatal("a revocation not saved is not in force")
+	}
+	// The disk back (a login is saved too).
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(dir+".away", dir); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/bob", "", map[string]any{"password": "old-pw"}); status != http.StatusOK {
+		t.Fatalf("a login with the password as saved: %d, want it taken", status)
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/bob", "", map[string]any{"password": "new-pw"}); status == http.StatusOK {
+		t.Fatal("a login with the password whose change was not saved was taken")
+	}
+}
+
 // The keys the service pushes fit in what a gateway takes in one body:
 // a key past that is refused, naming why, rather than stop every push.
 func TestS3KeysFitOnePush(t *testing.T) {
@@ -2043,4 +2084,13 @@ func TestLiveTokensAreBoundedPerCluster(t *testing.T) {
 	if _, err := s.Login("admin", "secret-pass", time.Hour, ""); err != nil {
 		t.Fatalf("an admin's login past the bound: %v", err)
 	}
+}
+
+func mustClaims(t *testing.T, s *Service, token string) *Claims {
+	t.Helper()
+	c, err := s.cfg.Keys.Parse(token)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

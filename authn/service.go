@@ -266,6 +266,10 @@ type Service struct {
 	// saved: none is pushed until they are (one pushed and then lost to
 	// a restart would live on at its cluster, unknown to a key delete).
 	tokensUnsaved bool
+	// saved is the state as last written (or read at the start): a
+	// change whose save fails is undone to it, not kept in memory (and
+	// pushed) to be lost at the next start.
+	saved []byte
 	// logins bounds the password checks that run at once: each is
 	// deliberately slow, and a flood of logins must not take every core.
 	logins chan struct{}
@@ -307,28 +311,12 @@ func NewService(cfg Config) (*Service, error) {
 		if err := json.Unmarshal(data, &s.st); err != nil {
 			return nil, fmt.Errorf("authn state %s: %w", cfg.StateFile, err)
 		}
+		s.saved = data
 	case errors.Is(err, os.ErrNotExist):
 	default:
 		return nil, fmt.Errorf("authn state: %w", err)
 	}
-	if s.st.Users == nil {
-		s.st.Users = map[string]*User{}
-	}
-	if s.st.Roles == nil {
-		s.st.Roles = map[string]*Role{}
-	}
-	if s.st.Clusters == nil {
-		s.st.Clusters = map[string]*Cluster{}
-	}
-	if s.st.Issued == nil {
-		s.st.Issued = map[string][]revokedToken{}
-	}
-	if s.st.Revoked == nil {
-		s.st.Revoked = map[string]revokedToken{}
-	}
-	if s.st.S3Keys == nil {
-		s.st.S3Keys = map[string]*S3Key{}
-	}
+	s.st.fill()
 	if len(s.st.Users) == 0 {
 		if cfg.AdminName == "" || cfg.AdminPassword == "" {
 			return nil, errors.New("authn: no users yet: set AIS_AUTHN_SU_NAME and AIS_AUTHN_SU_PASS for the first admin")
@@ -352,13 +340,62 @@ func cmpOr(d, def time.Duration) time.Duration {
 	return def
 }
 
-// save writes the state; the caller holds mu.
+// fill makes the maps a state read without them has.
+func (st *state) fill() {
+	if st.Users == nil {
+		st.Users = map[string]*User{}
+	}
+	if st.Roles == nil {
+		st.Roles = map[string]*Role{}
+	}
+	if st.Clusters == nil {
+		st.Clusters = map[string]*Cluster{}
+	}
+	if st.Issued == nil {
+		st.Issued = map[string][]revokedToken{}
+	}
+	if st.Revoked == nil {
+		st.Revoked = map[string]revokedToken{}
+	}
+	if st.S3Keys == nil {
+		st.S3Keys = map[string]*S3Key{}
+	}
+}
+
+// save writes the state; the caller holds mu. One that cannot be written
+// (a full disk) undoes the changes since the last save but revocations:
+// kept in memory, and pushed to the clusters, they would be lost at the
+// next start (a stolen password working again) while the caller is told
+// they failed.
 func (s *Service) save() error {
 	data, err := json.MarshalIndent(&s.st, "", "  ")
+	if err == nil {
+		err = atomicfile.Write(s.cfg.StateFile, data, 0o600)
+	}
 	if err != nil {
+		s.rollback()
 		return err
 	}
-	return atomicfile.Write(s.cfg.StateFile, data, 0o600)
+	s.saved = data
+	return nil
+}
+
+// rollback sets the state back to the last one saved; the caller holds
+// mu.
+func (s *Service) rollback() {
+	if s.saved == nil {
+		return // none saved yet (the first admin's start): nothing to go back to
+	}
+	var st state
+	if err := json.Unmarshal(s.saved, &st); err != nil {
+		return
+	}
+	st.fill()
+	// The revocations stay (they only refuse, and clusters may have
+	// them already): until a save, this service refuses them too.
+	st.Revoked = s.st.Revoked
+	s.st = st
+	s.changed() // the clusters are pushed the state as saved
 }
 
 func (s *Service) isRevoked(id string) bool {
