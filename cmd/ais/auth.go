@@ -153,7 +153,9 @@ func newLoginCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0]), msg, &out); err != nil {
+			// Without the kept token: a login needs none, and the service
+			// named may not be the one the token is of.
+			if err := authnCallAs(cmd, "", http.MethodPost, "/v1/users/"+url.PathEscape(args[0]), msg, &out); err != nil {
 				return err
 			}
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {

@@ -331,6 +331,29 @@ func TestGetIntoDirectory(t *testing.T) {
 	}
 }
 
+// A login sends no token: the kept one (of the service logged in to
+// before) would go to whatever service AIS_AUTHN_URL names now.
+func TestLoginSendsNoToken(t *testing.T) {
+	token := filepath.Join(t.TempDir(), "auth.token")
+	t.Setenv(api.EnvTokenFile, token)
+	t.Setenv("AIS_AUTHN_TOKEN", "from-the-environment")
+	os.WriteFile(token, []byte("kept\n"), 0o600)
+	sent := make(chan string, 1)
+	service := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sent <- r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"token":"new"}`)
+	}))
+	defer service.Close()
+	t.Setenv("AIS_AUTHN_URL", service.URL)
+	if err := runCLI(t, "auth", "login", "alice", "-p", "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-sent; got != "" {
+		t.Fatalf("a login sent Authorization %q, want none", got)
+	}
+}
+
 // A logout that cannot reach the AuthN service keeps the token: it is
 // still valid, and only the kept copy can revoke it later.
 func TestLogoutKeepsAnUnrevokedToken(t *testing.T) {
