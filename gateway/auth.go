@@ -141,7 +141,14 @@ func (n *Node) grant(r *http.Request, path string, who caller) string {
 	}
 	expires := strconv.FormatInt(until.Unix(), 10)
 	user := base64.RawURLEncoding.EncodeToString([]byte(who.user))
-	token := base64.RawURLEncoding.EncodeToString([]byte(who.tokenID))
+	id := who.tokenID
+	if who.madeWith != "" {
+		// An S3 key's token: the login it was made with too, refused
+		// once revoked with its keys. (A target of a build before it
+		// reads the pair as an id no revocation names.)
+		id += "\x00" + who.madeWith
+	}
+	token := base64.RawURLEncoding.EncodeToString([]byte(id))
 	return expires + "." + user + "." + token + "." + n.grantMAC(r.Method, path, bucketKey(r), expires, user, token)
 }
 
@@ -178,7 +185,12 @@ func (n *Node) checkGrantFor(r *http.Request, path string) bool {
 		return false
 	}
 	id, err := base64.RawURLEncoding.DecodeString(token)
-	return err == nil && (len(id) == 0 || !n.control.Current().Tokens.Has(string(id)))
+	if err != nil {
+		return false
+	}
+	tokenID, madeWith, _ := strings.Cut(string(id), "\x00")
+	tokens := n.control.Current().Tokens
+	return (tokenID == "" || !tokens.Has(tokenID)) && (madeWith == "" || !tokens.TakesKeys(madeWith))
 }
 
 // grantedKey marks a request served on the strength of its grant: a
@@ -204,9 +216,10 @@ func (n *Node) authorizeToken(r *http.Request, token string, need authn.Perm, bu
 	return who.user, err
 }
 
-// caller is who a request's token is: its user, and the token's id.
+// caller is who a request's token is: its user, and the token's id
+// (and, of an S3 key's token, the id of the login it was made with).
 type caller struct {
-	user, tokenID string
+	user, tokenID, madeWith string
 	// expires is when the token expires (zero: none, a node's request):
 	// a grant ends no later.
 	expires time.Time
@@ -232,7 +245,7 @@ func (n *Node) authorizeCaller(r *http.Request, token string, need authn.Perm, b
 		}
 		return caller{user: c.Subject}, fmt.Errorf("%w: %w: user %q may not %s %s: it needs %s on %s", api.ErrForbidden, authn.ErrForbidden, c.Subject, r.Method, r.URL.Path, need, on)
 	}
-	who := caller{user: c.Subject, tokenID: c.ID}
+	who := caller{user: c.Subject, tokenID: c.ID, madeWith: c.MadeWith}
 	if c.ExpiresAt != nil {
 		who.expires = c.ExpiresAt.Time
 	}

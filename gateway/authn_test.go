@@ -440,6 +440,32 @@ func TestRevokedTokensGrantIsRefused(t *testing.T) {
 	}
 }
 
+// The grant of an S3 key's request ends when the cluster's admin revokes
+// the login the key was made with, with its keys: within its two
+// minutes, it took the object all the same.
+func TestGrantOfAKeyRevokedWithItsLoginIsRefused(t *testing.T) {
+	c := newAuthCluster(t)
+	c.withObject(t)
+	reader := authn.Grants{Buckets: map[string]authn.Perm{"ais://b": authn.ReadOnly}}
+	stolen := signAs(t, c.keys, "bob", "", reader)
+	claims, err := c.keys.Parse(stolen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := signAs(t, c.keys, "bob", claims.ID, reader)
+	status, location, _ := c.redirectOf(t, key)
+	if !strings.Contains(location, "agrant=") {
+		t.Fatalf("redirect: %d %s", status, location)
+	}
+	if status, msg := callAs(t, http.MethodGet, location, "", nil); status != http.StatusOK || msg != "data" {
+		t.Fatalf("the key's grant before the revocation: %d %s", status, msg)
+	}
+	c.revoke(t, signAs(t, c.keys, "admin", "", authn.Grants{Perm: authn.Admin}), stolen)
+	if status, msg := callAs(t, http.MethodGet, location, "", nil); status != http.StatusUnauthorized {
+		t.Fatalf("the grant of a key whose login was revoked with its keys: %d %s, want 401", status, msg)
+	}
+}
+
 // signAs signs a token of subject with grants, made with login madeWith
 // (an S3 key's token) when given.
 func signAs(t *testing.T, keys *authn.Keys, subject, madeWith string, grants authn.Grants) string {
