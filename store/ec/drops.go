@@ -215,8 +215,8 @@ func (s *Store) retryDrops(ctx context.Context) {
 					s.saveSoonLocked()
 				case offline:
 					// Its whole time again once it is back (tried or not).
-					// (Not saved for this alone: at most a retry period
-					// older in the file.)
+					// (Not saved for this alone: a restart gives every
+					// kept delete its whole time again.)
 					d.until = time.Now().Add(dropRetryFor)
 					s.drops[key] = d
 				case time.Now().After(d.until):

@@ -136,7 +136,11 @@ func (s *Store) Resume(ctx context.Context) error {
 		}
 		key := dropKey(d.Node, d.Bucket, d.Name, d.Stamp, d.Which)
 		if _, ok := s.drops[key]; !ok {
-			s.drops[key] = pendingDrop{bucket: d.Bucket, name: d.Name, stamp: d.Stamp, which: d.Which, node: d.Node, until: time.Unix(0, d.Until)}
+			// Its whole time again from now: extended while its holder
+			// was offline, it was not saved for that alone (and this
+			// target was down meanwhile).
+			until := time.Unix(0, max(d.Until, time.Now().Add(dropRetryFor).UnixNano()))
+			s.drops[key] = pendingDrop{bucket: d.Bucket, name: d.Name, stamp: d.Stamp, which: d.Which, node: d.Node, until: until}
 		}
 	}
 	for _, p := range state.Protects {

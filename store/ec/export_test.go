@@ -130,3 +130,16 @@ func SetDropRetryFor(d time.Duration) func() {
 	dropRetryFor = d
 	return func() { dropRetryFor = old }
 }
+
+// KeptDeleteUntil is until when the kept delete of name's parts on node
+// is tried (zero: none kept).
+func KeptDeleteUntil(s *Store, node, name string) time.Time {
+	s.dropMu.Lock()
+	defer s.dropMu.Unlock()
+	for _, d := range s.drops {
+		if d.node.ID == node && d.name == name {
+			return d.until
+		}
+	}
+	return time.Time{}
+}

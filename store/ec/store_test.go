@@ -1809,6 +1809,18 @@ func TestKeptDeletesOutliveARestart(t *testing.T) {
 			t.Fatalf("%s stays with nothing kept", state)
 		}
 	}
+	// A kept delete past its time in the file (its holder offline for
+	// long, the extension not saved) has its whole time again at a
+	// restart: tried, not dropped at its first failure.
+	os.WriteFile(state, []byte(`{"drops":[{"bucket":{"name":"b","provider":"ais"},"name":"x","stamp":{"map":1,"clock":1},"which":0,"node":{"id":"t9","role":"target","url":"http://127.0.0.1:1","state":"active"},"until":1}]}`), 0o600)
+	late := f.wrap(owner, f.inner[ownerID])
+	t.Cleanup(func() { late.Close() })
+	if err := late.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if until := ec.KeptDeleteUntil(late, "t9", "x"); time.Until(until) < 30*time.Minute {
+		t.Fatalf("a kept delete resumed past its saved time runs until %s, want its whole time again", until)
+	}
 	// A state file that is not the node's JSON is an error, not a panic.
 	os.WriteFile(state, []byte("{not json"), 0o600)
 	if err := f.wrap(owner, f.inner[ownerID]).Resume(t.Context()); err == nil {
