@@ -510,16 +510,33 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 	if cluster.SameURL(c.config.Rejoin, c.config.Self.URL) {
 		return fmt.Errorf("rejoin %s: this gateway's own URL: give the URL at which the other gateways answer (a Service)", c.config.Rejoin)
 	}
-	probe, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	theirs, err := c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin})
-	if err != nil && !nothingAnswers(err) {
-		// Something answered, and not with its map: a gateway of the
-		// cluster refusing this one (another secret, its majority
-		// lost), or one not ready. A new cluster beside it is not
-		// started on that.
-		return fmt.Errorf("rejoin %s: an answer there, but not a cluster's map (%w): this gateway, without a log, neither joins it nor starts a new cluster beside it; "+
-			"give it the cluster's secret (-secret-file), or start it again once the gateways there answer; -rejoin must reach ready gateways only", c.config.Rejoin, err)
+	// Asked a few times: a running cluster answers one of them (a pod
+	// going away behind the Service fails one, not all); nothing
+	// answering any is a new cluster.
+	var theirs membership.Snapshot
+	var err error
+	for attempt := range rejoinProbes {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			case <-time.After(time.Second):
+			}
+		}
+		probe, cancel := context.WithTimeout(ctx, 5*time.Second)
+		theirs, err = c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin})
+		cancel()
+		if err != nil && !nothingAnswers(err) {
+			// Something answered, and not with its map: a gateway of the
+			// cluster refusing this one (another secret, its majority
+			// lost), or one not ready. A new cluster beside it is not
+			// started on that.
+			return fmt.Errorf("rejoin %s: an answer there, but not a cluster's map (%w): this gateway, without a log, neither joins it nor starts a new cluster beside it; "+
+				"give it the cluster's secret (-secret-file), or start it again once the gateways there answer; -rejoin must reach ready gateways only", c.config.Rejoin, err)
+		}
+		if err == nil && theirs.Map != nil && theirs.Map.UUID != "" {
+			break
+		}
 	}
 	if err != nil || theirs.Map == nil || theirs.Map.UUID == "" {
 		c.config.Logger.Info("no cluster answers at the rejoin URL: this gateway starts a new one", "rejoin", c.config.Rejoin, "err", err)
@@ -530,13 +547,18 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 	return nil
 }
 
-// nothingAnswers tells an error of a request that no server answered:
-// refused, unresolved or unanswered in time (a Service without a ready
-// gateway), from one a server answered.
+// rejoinProbes is how many times the rejoin URL is asked before nothing
+// answering there is taken for no cluster.
+const rejoinProbes = 3
+
+// nothingAnswers tells an error of a request that no server answered
+// (unresolved, its connection refused or never made in time: a Service
+// without a ready gateway) from one a server answered (a refusal, a TLS
+// handshake it refused, an answer cut).
 func nothingAnswers(err error) bool {
 	var op *stdnet.OpError
 	var dns *stdnet.DNSError
-	return errors.As(err, &op) || errors.As(err, &dns) || errors.Is(err, context.DeadlineExceeded)
+	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" || errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkNoOtherGateways refuses to start a cluster of its own when the

@@ -1192,6 +1192,7 @@ func TestSeedWithALostLogRejoins(t *testing.T) {
 	n.kill(seed)
 	others := gws[1:]
 	primaryInOffice(t, others)
+	eventually(t, "the new primary in the map the rejoin URL answers", func() bool { return others[0].Current().Map.Primary != id })
 	n.rejoin = others[0].config.Self.URL
 	again := n.startAt(t, id, "", url, "") // its log gone
 	if got := again.Current().Map.UUID; got != uuid {
@@ -1456,5 +1457,22 @@ func TestLeaderElectedAgainIsNotInOfficeByItsOldMap(t *testing.T) {
 	eventually(t, "g1 in office", func() bool { return c.Refresh(t.Context()) == nil })
 	if _, err := c.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: time.Now().UnixNano()}); err != nil {
 		t.Fatalf("a change once in office: %v", err)
+	}
+}
+
+// Only a request no server answered leaves a gateway free to start a new
+// cluster: a refused TLS handshake or an answer cut is a server's.
+func TestNothingAnswers(t *testing.T) {
+	for err, want := range map[error]bool{
+		&stdnet.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}:           true,
+		&stdnet.DNSError{Err: "no such host", Name: "ais.ns.svc", IsNotFound: true}:  true,
+		fmt.Errorf("GET: %w", context.DeadlineExceeded):                              true,
+		&stdnet.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}: false,
+		&stdnet.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}:             false,
+		errors.New("answered 401"):                                                   false,
+	} {
+		if got := nothingAnswers(fmt.Errorf("pull: %w", err)); got != want {
+			t.Errorf("%v: nothing answers %v, want %v", err, got, want)
+		}
 	}
 }
