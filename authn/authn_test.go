@@ -1223,7 +1223,7 @@ func TestS3KeyIsNotMadeWithATokenRevokedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As the request checked the token just before the revocation.
-	if key, err := s.NewS3Key("alice", nil, c.ID); !errors.Is(err, ErrRevoked) {
+	if key, err := s.NewS3Key("alice", nil, c.ID, "alice"); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("a key made with a token revoked meanwhile: %+v %v, want refused", key, err)
 	}
 }
@@ -1541,7 +1541,12 @@ func TestNewPasswordTakesTheKeysItsLoginsMadeForOthers(t *testing.T) {
 	if minted == "" || own == "" {
 		t.Fatal("bot's keys were not made")
 	}
-	if status, out := do(t, h, http.MethodPut, "/v1/users/admin", stolen, map[string]any{"password": "a-new-secret-pass"}); status != http.StatusOK {
+	// The thief logs its login out (the keys it made stay with a
+	// logout): the new password takes them all the same.
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", stolen, map[string]any{"token": stolen}); status != http.StatusOK {
+		t.Fatalf("log out: %d %v", status, out)
+	}
+	if status, out := do(t, h, http.MethodPut, "/v1/users/admin", mustLogin(t, h, "admin", "secret-pass"), map[string]any{"password": "a-new-secret-pass"}); status != http.StatusOK {
 		t.Fatalf("a new password: %d %v", status, out)
 	}
 	s.mu.Lock()
@@ -1565,6 +1570,11 @@ func TestChangeNotSavedIsUndone(t *testing.T) {
 		t.Fatal("add bob")
 	}
 	revoked := mustLogin(t, h, "bob", "old-pw")
+	_, out := do(t, h, http.MethodPost, "/v1/users/bob/s3-keys", mustLogin(t, h, "bob", "old-pw"), nil)
+	access, _ := out["access_key"].(string)
+	if access == "" {
+		t.Fatalf("bob's S3 key: %v", out)
+	}
 	// The state's directory gone (a file in its place): saves fail.
 	if err := os.Rename(dir, dir+".away"); err != nil {
 		t.Fatal(err)
@@ -1578,6 +1588,17 @@ func TestChangeNotSavedIsUndone(t *testing.T) {
 	do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: revoked})
 	if !s.isRevoked(mustClaims(t, s, revoked).ID) {
 		t.Fatal("a revocation not saved is not in force")
+	}
+	// A change of bob's grants not saved: its key is back as it was, its
+	// token not revoked (the change revoked it to issue it again).
+	if status, _ := do(t, h, http.MethodPut, "/v1/users/bob", admin, map[string]any{"perm": "", "roles": []string{RoleReadOnly}}); status < 500 {
+		t.Fatalf("a change of grants not saved: %d, want an error", status)
+	}
+	s.mu.Lock()
+	key := s.st.S3Keys[access]
+	s.mu.Unlock()
+	if key == nil || s.isRevoked(mustClaims(t, s, key.Token).ID) {
+		t.Fatalf("bob's S3 key after a change not saved: %+v, want it as saved, its token not revoked", key)
 	}
 	// The disk back (a login is saved too).
 	if err := os.Remove(dir); err != nil {
@@ -2029,14 +2050,14 @@ func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
 	if _, err := s.Login("bob", "pw", time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.NewS3Key("bob", nil, ""); err != nil {
+	if _, err := s.NewS3Key("bob", nil, "", ""); err != nil {
 		t.Fatal(err)
 	}
 	// The admin's login, alice's logged-out token, bob's login and key.
 	if _, err := s.Login("alice", "pw", time.Hour, ""); !errors.Is(err, ErrTooManyTokens) || !strings.Contains(err.Error(), "at most 4 together") {
 		t.Fatalf("a login past the users' tokens together: %v, want refused", err)
 	}
-	if _, err := s.NewS3Key("admin", nil, ""); !errors.Is(err, ErrTooManyTokens) {
+	if _, err := s.NewS3Key("admin", nil, "", ""); !errors.Is(err, ErrTooManyTokens) {
 		t.Fatalf("a key past the users' tokens together: %v, want refused", err)
 	}
 	advance(2 * time.Minute) // alice's logged-out token expired

@@ -440,7 +440,7 @@ func (s *Service) handleAddS3Key(w http.ResponseWriter, r *http.Request) {
 	if !serviceAdmin(c) {
 		within = c.Audience
 	}
-	key, err := s.NewS3Key(user, within, c.ID)
+	key, err := s.NewS3Key(user, within, c.ID, c.Subject)
 	if err != nil {
 		writeError(w, 0, err)
 		return

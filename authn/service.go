@@ -75,6 +75,9 @@ type S3Key struct {
 	// MadeWith is the id of the login token the key was made with: a
 	// revocation of that token (stolen) takes the key too.
 	MadeWith string `json:"made_with,omitempty"`
+	// MadeBy is the user whose login made the key (an admin's, for
+	// another user): a new password of that user takes the key too.
+	MadeBy string `json:"made_by,omitempty"`
 	// ClusterTokens are the key's tokens for one cluster each, pushed in
 	// place of Token when Token may act on every cluster: a cluster's
 	// state then holds no token another cluster takes.
@@ -392,10 +395,29 @@ func (s *Service) rollback() {
 	}
 	st.fill()
 	// The revocations stay (they only refuse, and clusters may have
-	// them already): until a save, this service refuses them too.
-	st.Revoked = s.st.Revoked
+	// them already): until a save, this service refuses them too. But
+	// those of the tokens of the keys back (the failed change revoked
+	// them to issue them again, or with their user): kept, a key listed
+	// would work nowhere.
+	restored := map[string]bool{}
+	for _, k := range st.S3Keys {
+		for _, token := range append(slices.Collect(maps.Values(k.ClusterTokens)), k.Token) {
+			if c, err := s.cfg.Keys.Parse(token); err == nil {
+				restored[c.ID] = true
+			}
+		}
+	}
+	for id, r := range s.st.Revoked {
+		if _, before := st.Revoked[id]; !before && !restored[id] {
+			st.Revoked[id] = r
+		}
+	}
 	s.st = st
-	s.changed() // the clusters are pushed the state as saved
+	// The clusters are pushed the state as saved at the next round (not
+	// at once: a push whose own save fails would spin).
+	for id := range s.st.Clusters {
+		s.markDirty(id)
+	}
 }
 
 func (s *Service) isRevoked(id string) bool {
@@ -689,10 +711,10 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 	u := s.st.Users[user]
 	for access, k := range s.st.S3Keys {
 		if k.User != user {
-			if dropKeys && k.MadeWith != "" && logins[k.MadeWith] {
-				// Made for another with one of these logins (an admin's,
-				// maybe stolen): it goes with them, as with a login
-				// revoked with its keys.
+			if dropKeys && (k.MadeBy == user || k.MadeWith != "" && logins[k.MadeWith]) {
+				// Made for another by this user (an admin's login, maybe
+				// stolen, logged out or expired since): it goes with its
+				// logins, as with a login revoked with its keys.
 				delete(s.st.S3Keys, access)
 				s.revokeKeyLocked(k, false)
 			}
@@ -847,7 +869,7 @@ func keyClusters(u *User, within []string) ([]string, error) {
 // NewS3Key makes an S3 access key for a user, acting with the user's
 // grants as of now, on the user's clusters; within, when given, narrows
 // them (a key asked for with a token for some clusters).
-func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key, error) {
+func (s *Service) NewS3Key(user string, within []string, madeWith, madeBy string) (S3Key, error) {
 	// Under one hold of the lock: a key made for a user deleted, or
 	// changed, meanwhile would outlive the change.
 	s.mu.Lock()
@@ -906,7 +928,7 @@ func (s *Service) NewS3Key(user string, within []string, madeWith string) (S3Key
 	var secret [30]byte
 	rand.Read(id[:])
 	rand.Read(secret[:])
-	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within), MadeWith: madeWith}
+	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within), MadeWith: madeWith, MadeBy: madeBy}
 	s.st.S3Keys[key.AccessKey] = &key
 	s.changed()
 	return key, s.save()
