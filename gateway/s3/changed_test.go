@@ -1,10 +1,12 @@
 package s3_test
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -250,5 +252,51 @@ func TestChecksBeneathAnOperationAreTheNodes(t *testing.T) {
 	}
 	if status, body := do(http.MethodPut, "/b/dst?partNumber=1&uploadId="+id, map[string]string{"x-amz-copy-source": "/b/k", "x-amz-copy-source-range": "bytes=0-6"}); status != http.StatusOK || !strings.Contains(body, "<CopyPartResult") {
 		t.Fatalf("UploadPartCopy by a caller who may not HEAD its source: %d %s", status, body)
+	}
+}
+
+// A part asked by number is a range, the whole object's one too: 206
+// with its Content-Range (downloaders read the size from it).
+func TestPartOfTheWholeObjectIsARange(t *testing.T) {
+	native := objectToOverwrite(t)
+	server := httptest.NewServer(s3api.New(s3api.Config{Backend: clientBackend{native}}).Handler(""))
+	defer server.Close()
+	for _, method := range []string{http.MethodGet, http.MethodHead} {
+		req, _ := http.NewRequest(method, server.URL+"/b/k?partNumber=1", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusPartialContent || resp.Header.Get("Content-Range") != "bytes 0-22/23" {
+			t.Fatalf("%s of part 1 of a 23-byte object: %d %q, want 206 bytes 0-22/23", method, resp.StatusCode, resp.Header.Get("Content-Range"))
+		}
+	}
+}
+
+// A PUT (or a part) of HTTP/1.1 with no Content-Length nor chunks is
+// refused, 411 MissingContentLength, nothing stored: it was an empty
+// object, and the bytes sent were read as the next request.
+func TestPutWithoutALengthIsRefused(t *testing.T) {
+	native := objectToOverwrite(t)
+	server := httptest.NewServer(s3api.New(s3api.Config{Backend: clientBackend{native}}).Handler(""))
+	defer server.Close()
+	conn, err := net.Dial("tcp", server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "PUT /b/unsized HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", server.Listener.Addr())
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusLengthRequired || !strings.Contains(string(body), "MissingContentLength") {
+		t.Fatalf("a PUT without a length: %d %s, want 411 MissingContentLength", resp.StatusCode, body)
+	}
+	if _, err := native.Head(t.Context(), "b", "unsized"); err == nil {
+		t.Fatal("a PUT without a length stored an object")
 	}
 }

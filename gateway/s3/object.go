@@ -225,7 +225,17 @@ func tooLarge(what string, size, limit int64) error {
 	return ErrEntityTooLarge.WithMessage("%s is %d bytes: at most %d in one request; upload a bigger object in parts", what, size, limit)
 }
 
+// lengthMissing reports an HTTP/1 request with a body of no length said:
+// Go reads it as empty, and the bytes sent would be taken for the next
+// request.
+func lengthMissing(r *http.Request) bool {
+	return r.ProtoMajor == 1 && len(r.TransferEncoding) == 0 && r.Header.Get("Content-Length") == ""
+}
+
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
+	if lengthMissing(r) {
+		return ErrMissingContentLength
+	}
 	capped, err := limitBody(r, maxPutSize, "PUT "+key)
 	if err != nil {
 		return err
@@ -338,9 +348,11 @@ func (s *Server) getObjectOnce(w http.ResponseWriter, r *http.Request, bucket, k
 		if start, length, err = partRange(meta, v); err != nil {
 			return err
 		}
-		// An empty last part has no byte range to name (bytes 5-4/5 is
-		// no range): its answer is a whole, empty one.
-		ranged = length > 0 && (start != 0 || length != meta.Size)
+		// A part is a range, the whole object's one too (206, as S3:
+		// downloaders read the size from its Content-Range); an empty
+		// last part has no byte range to name (bytes 5-4/5 is no
+		// range): its answer is a whole, empty one.
+		ranged = length > 0
 	} else if spec := r.Header.Get("Range"); spec != "" && RangeHolds(r.Header.Get("If-Range"), etag, lastModified(meta)) {
 		var ok bool
 		start, length, ok, err = ParseRange(spec, meta.Size)
