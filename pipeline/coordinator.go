@@ -444,6 +444,15 @@ func (c *Coordinator) run(ctx context.Context, job *coordinatedJob) {
 		err = cause
 	}
 	now := time.Now()
+	if err != nil && job.finishing.Load() && c.stopping() {
+		// Every shard was created, and this gateway stops as the targets
+		// are told the finish: the output is whole. Left running in the
+		// registry, the leader settles it as after a crash (finished, by
+		// the targets that were told), rather than removed here.
+		c.config.Logger.Warn("dsort job left to the leader's settle: this gateway stops as its targets finish it", "job", job.id, "err", err)
+		close(job.done)
+		return
+	}
 	if err != nil {
 		c.config.Logger.Warn("dsort job failed", "job", job.id, "err", err)
 		// Not ended until its output is gone, and not running either.
@@ -1175,6 +1184,16 @@ func (c *Coordinator) pruneEnded() {
 		delete(c.mu.jobs, e.id)
 	}
 	c.mu.Unlock()
+}
+
+// stopping reports that Close was called.
+func (c *Coordinator) stopping() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
 }
 
 // Close waits for running jobs' goroutines after aborting them.

@@ -124,3 +124,15 @@ func (w *Worker) StreamFilesOpen(id string) int64 {
 	}
 	return j.streamFiles.Load()
 }
+
+// KeptShardNames is how many shard names a target's job keeps (what it
+// wrote, and journaled).
+func KeptShardNames(w *Worker, id string) int {
+	j, err := w.job(id)
+	if err != nil {
+		return -1
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return len(j.mu.written) + len(j.mu.journaled)
+}

@@ -3460,3 +3460,62 @@ func restartCase(t *testing.T, seed int64) (map[string][]byte, pipeline.Spec, ma
 	}
 	return inputs, spec, want
 }
+
+// A gateway that stops as the targets are told the finish (every shard
+// created) leaves the job to the leader's settle, running in the
+// registry, its output whole: it aborted it and removed the output, where
+// a crash at that moment is settled finished.
+func TestCoordinatorStoppingAsItsTargetsFinishLeavesTheOutput(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	// The finish's first round is cut on its way; the gateway stops.
+	c.finishFailures = 1
+	closed := make(chan struct{})
+	c.beforeFinish = func() {
+		go func() {
+			c.coordinator.Close()
+			close(closed)
+		}()
+	}
+	spec := baseSpec("in-{0..3}.tar", "out-{000..999}.tar")
+	id, err := c.coordinator.Start(t.Context(), spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(time.Minute):
+		t.Fatal("the coordinator did not close")
+	}
+	c.mu.Lock()
+	recorded := c.registry[id]
+	c.mu.Unlock()
+	if recorded != "running" {
+		t.Fatalf("the registry holds %q for the job its stopping gateway left, want it running (for the leader's settle)", recorded)
+	}
+	want, _ := reference.Run(spec, 0, inputs, nil)
+	equalOutputs(t, c.outputs("dst"), want)
+}
+
+// A finished job keeps its stats, not the names of the shards it wrote
+// (millions, for a job of small output shards, kept while it is listed).
+func TestFinishedJobKeepsNoShardNames(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if err != nil || !status.Archived {
+		t.Fatalf("the job: %+v %v", status, err)
+	}
+	if len(c.outputs("dst")) == 0 {
+		t.Fatal("the job wrote nothing: the test tests nothing")
+	}
+	for id := range c.workers {
+		if n := pipeline.KeptShardNames(c.worker(id), status.ID); n != 0 {
+			t.Fatalf("target %s keeps %d shard names of the finished job, want none", id, n)
+		}
+	}
+}

@@ -1763,6 +1763,10 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	j.release()
 	j.markFinished()
 	j.mu.Lock()
+	// Its shards' names go too (millions, of a job with small output
+	// shards): a finished job is aborted no more, and a restart reads
+	// its mark.
+	j.mu.written, j.mu.journaled = nil, nil
 	j.mu.stats.Archived = true
 	j.mu.stats.Phase = PhaseFinished
 	j.mu.stats.Finished = time.Now()
