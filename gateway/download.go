@@ -411,7 +411,9 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		defer cancel()
 	}
 	if err := n.saveDownload(saved); err != nil {
-		n.logger.Warn("keep a download job for a restart", "job", id, "err", err)
+		// Not started without it: a restart would forget the part, and
+		// the job's status take it for one that ended before.
+		return nil, fmt.Errorf("download job %s: its journal for a restart cannot be kept on target %s (%w): its part is not started", id, n.config.ID, err)
 	}
 	var mu sync.Mutex
 	res := downloadResult{Total: len(items)}

@@ -757,3 +757,31 @@ func TestDownloadChecksTheOriginsMD5(t *testing.T) {
 		t.Fatalf("the object of bytes that never matched: %v", err)
 	}
 }
+
+// A download part whose journal cannot be kept for a restart (its work
+// directory unusable) is not started, saying why: run, a restart would
+// forget it, and the status take it for a part that ended before.
+func TestDownloadWithoutItsJournalIsNotStarted(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") }))
+	defer origin.Close()
+	c, client := downloadCluster(t)
+	work := filepath.Join(c.Targets()[0].Dir, "work")
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(work, []byte("not a directory"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(work)
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := waitDownload(t, client, id)
+	if !strings.Contains(fmt.Sprint(s.Errors), "journal for a restart cannot be kept") {
+		t.Fatalf("a download whose journal cannot be kept: %+v, want its part failed saying so", s)
+	}
+	if _, err := client.Head(t.Context(), "dl", "f"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the part not started stored its file: %v", err)
+	}
+}
