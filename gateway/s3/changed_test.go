@@ -286,8 +286,11 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "PUT /b/unsized HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", server.Listener.Addr())
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	// Kept alive, the bytes sent after (here a request of their own)
+	// are not read as a next request: the connection closes.
+	fmt.Fprintf(conn, "PUT /b/unsized HTTP/1.1\r\nHost: %[1]s\r\n\r\nDELETE /b/k HTTP/1.1\r\nHost: %[1]s\r\n\r\n", server.Listener.Addr())
+	reader := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(reader, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,5 +301,11 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 	}
 	if _, err := native.Head(t.Context(), "b", "unsized"); err == nil {
 		t.Fatal("a PUT without a length stored an object")
+	}
+	if next, err := http.ReadResponse(reader, nil); err == nil {
+		t.Fatalf("the bytes after a PUT without a length were read as a request: %s", next.Status)
+	}
+	if _, err := native.Head(t.Context(), "b", "k"); err != nil {
+		t.Fatalf("the object the bytes after named: %v, want it there", err)
 	}
 }

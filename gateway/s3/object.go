@@ -232,9 +232,16 @@ func lengthMissing(r *http.Request) bool {
 	return r.ProtoMajor == 1 && len(r.TransferEncoding) == 0 && r.Header.Get("Content-Length") == ""
 }
 
+// missingLength answers a request lengthMissing: 411, and the connection
+// closed after it (the bytes sent must not be read as a next request).
+func missingLength(w http.ResponseWriter) error {
+	w.Header().Set("Connection", "close")
+	return ErrMissingContentLength
+}
+
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	if lengthMissing(r) {
-		return ErrMissingContentLength
+		return missingLength(w)
 	}
 	capped, err := limitBody(r, maxPutSize, "PUT "+key)
 	if err != nil {
