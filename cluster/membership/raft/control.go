@@ -513,7 +513,19 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 	// Asked a few times: a running cluster answers one of them (a pod
 	// going away behind the Service fails one, not all); nothing
 	// answering any is a new cluster.
-	var theirs membership.Snapshot
+	// The map alone when the transport reads it so (the peer client):
+	// a map read is a cluster running, whatever else would fail after.
+	pull := func(ctx context.Context) (*cluster.Map, error) {
+		node := cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin}
+		if puller, ok := c.config.Transport.(interface {
+			PullMap(context.Context, cluster.Node) (*cluster.Map, error)
+		}); ok {
+			return puller.PullMap(ctx, node)
+		}
+		s, err := c.config.Transport.Pull(ctx, node)
+		return s.Map, err
+	}
+	var theirs *cluster.Map
 	var err error
 	for attempt := range rejoinProbes {
 		if attempt > 0 {
@@ -524,7 +536,7 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 			}
 		}
 		probe, cancel := context.WithTimeout(ctx, 5*time.Second)
-		theirs, err = c.config.Transport.Pull(probe, cluster.Node{Role: cluster.RoleGateway, URL: c.config.Rejoin})
+		theirs, err = pull(probe)
 		cancel()
 		if err != nil && !nothingAnswers(err) {
 			// Something answered, and not with its map: a gateway of the
@@ -534,15 +546,15 @@ func (c *Control) findRunningCluster(ctx context.Context) error {
 			return fmt.Errorf("rejoin %s: an answer there, but not a cluster's map (%w): this gateway, without a log, neither joins it nor starts a new cluster beside it; "+
 				"give it the cluster's secret (-secret-file), or start it again once the gateways there answer; -rejoin must reach ready gateways only", c.config.Rejoin, err)
 		}
-		if err == nil && theirs.Map != nil && theirs.Map.UUID != "" {
+		if err == nil && theirs != nil && theirs.UUID != "" {
 			break
 		}
 	}
-	if err != nil || theirs.Map == nil || theirs.Map.UUID == "" {
+	if err != nil || theirs == nil || theirs.UUID == "" {
 		c.config.Logger.Info("no cluster answers at the rejoin URL: this gateway starts a new one", "rejoin", c.config.Rejoin, "err", err)
 		return nil
 	}
-	c.config.Logger.Warn("this gateway has no log, and a cluster answers at the rejoin URL: it joins that cluster rather than start another", "rejoin", c.config.Rejoin, "cluster", theirs.Map.UUID)
+	c.config.Logger.Warn("this gateway has no log, and a cluster answers at the rejoin URL: it joins that cluster rather than start another", "rejoin", c.config.Rejoin, "cluster", theirs.UUID)
 	c.config.Join = c.config.Rejoin
 	return nil
 }
@@ -558,7 +570,9 @@ const rejoinProbes = 3
 func nothingAnswers(err error) bool {
 	var op *stdnet.OpError
 	var dns *stdnet.DNSError
-	return errors.As(err, &dns) || errors.As(err, &op) && op.Op == "dial" || errors.Is(err, context.DeadlineExceeded)
+	// (A name not found: its Service gone; one not resolved now, a DNS
+	// outage, is no answer that nothing runs there.)
+	return errors.As(err, &dns) && dns.IsNotFound || errors.As(err, &op) && op.Op == "dial" || errors.Is(err, context.DeadlineExceeded)
 }
 
 // checkNoOtherGateways refuses to start a cluster of its own when the

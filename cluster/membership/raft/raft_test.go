@@ -1466,10 +1466,11 @@ func TestNothingAnswers(t *testing.T) {
 	for err, want := range map[error]bool{
 		&stdnet.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}:           true,
 		&stdnet.DNSError{Err: "no such host", Name: "ais.ns.svc", IsNotFound: true}:  true,
+		&stdnet.DNSError{Err: "i/o timeout", Name: "ais.ns.svc", IsTimeout: true}:    false,
 		fmt.Errorf("GET: %w", context.DeadlineExceeded):                              true,
 		&stdnet.OpError{Op: "remote error", Err: errors.New("tls: bad certificate")}: false,
 		&stdnet.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}:             false,
-		errors.New("answered 401"):                                                   false,
+		errors.New("answered 401"): false,
 	} {
 		if got := nothingAnswers(fmt.Errorf("pull: %w", err)); got != want {
 			t.Errorf("%v: nothing answers %v, want %v", err, got, want)
