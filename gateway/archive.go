@@ -519,7 +519,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(rewriteShard(pw, f, old, name, member, r.Body, r.ContentLength))
+		pw.CloseWithError(rewriteShard(r.Context(), pw, f, old, name, member, r.Body, r.ContentLength))
 	}()
 	meta, err := n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), pr), opts)
 	// The writer stops if the put did; it reads the request's body, so
@@ -544,7 +544,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 // after the other files of its record, else last: a file moved away from
 // its record's would split the record in two (a second sample of the same
 // key in msgpack and TFRecord shards, and for WebDataset's readers).
-func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
+func rewriteShard(ctx context.Context, dst io.Writer, f formats.Format, old store.Object, name, member string, body io.Reader, size int64) error {
 	record, _ := shards.SplitName(member)
 	return writeArchiveWith(dst, f, func(sw formats.Writer, buf []byte) error {
 		done := false
@@ -567,7 +567,7 @@ func rewriteShard(dst io.Writer, f formats.Format, old store.Object, name, membe
 		}
 		if old != nil {
 			inRecord := false
-			err := eachEntry(f, old, name, func(e *formats.Entry, data io.Reader) error {
+			err := eachEntry(ctx, f, old, name, func(e *formats.Entry, data io.Reader) error {
 				if e.Name == member {
 					return writeMember() // in the old one's place (a copy again of its name goes)
 				}
@@ -608,8 +608,8 @@ func writeArchiveWith(w io.Writer, f formats.Format, fn func(aw formats.Writer, 
 
 // copyEntries writes the files of a shard that keep says to keep into a
 // shard being written.
-func copyEntries(sw formats.Writer, f formats.Format, old store.Object, name string, keep func(string) bool, buf []byte) error {
-	return eachEntry(f, old, name, func(e *formats.Entry, data io.Reader) error {
+func copyEntries(ctx context.Context, sw formats.Writer, f formats.Format, old store.Object, name string, keep func(string) bool, buf []byte) error {
+	return eachEntry(ctx, f, old, name, func(e *formats.Entry, data io.Reader) error {
 		if !keep(e.Name) {
 			return nil
 		}
@@ -629,8 +629,11 @@ func copyEntry(sw formats.Writer, e *formats.Entry, data io.Reader, buf []byte) 
 // eachEntry calls fn with each file of a shard and a reader of its bytes
 // (read or not); a shard holding links, which a rewrite would drop, is
 // refused at its end.
-func eachEntry(f formats.Format, old store.Object, name string, fn func(e *formats.Entry, data io.Reader) error) error {
-	rd, err := f.NewReader(old, old.Meta().Size, name)
+func eachEntry(ctx context.Context, f formats.Format, old store.Object, name string, fn func(e *formats.Entry, data io.Reader) error) error {
+	// Through the context: one entry of a compressed shard may inflate
+	// to far more than it (its expansion bound), long after the caller
+	// went.
+	rd, err := f.NewReader(contextReaderAt{ctx, old}, old.Meta().Size, name)
 	if err != nil {
 		return err
 	}

@@ -254,7 +254,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(n.writeArchive(pw, f, old, msg, items, entries, reads, p, &archived, &missing))
+		pw.CloseWithError(n.writeArchive(ctx, pw, f, old, msg, items, entries, reads, p, &archived, &missing))
 	}()
 	_, err = n.putOwned(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -270,7 +270,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 // missing one fails the job unless the message continues on error, and
 // then the old file of its name, if any, stays. A job that archives
 // nothing fails: it would store an empty shard, or the old one again.
-func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, entries map[string]string, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+func (n *Node) writeArchive(ctx context.Context, w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, entries map[string]string, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
 		var inOld map[string]bool // the old members an object replaces
 		if old != nil {
@@ -284,7 +284,7 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 				}
 				return true
 			}
-			if err := copyEntries(aw, f, old, msg.ArchName, keep, buf); err != nil {
+			if err := copyEntries(ctx, aw, f, old, msg.ArchName, keep, buf); err != nil {
 				return err
 			}
 		}
@@ -318,7 +318,7 @@ func (n *Node) writeArchive(w io.Writer, f formats.Format, old store.Object, msg
 			if _, err := old.Seek(0, io.SeekStart); err != nil {
 				return fmt.Errorf("keep the members of %s whose objects are missing: %w", msg.ArchName, err)
 			}
-			return copyEntries(aw, f, old, msg.ArchName, func(e string) bool { return notReplaced[e] }, buf)
+			return copyEntries(ctx, aw, f, old, msg.ArchName, func(e string) bool { return notReplaced[e] }, buf)
 		}
 		return nil
 	})

@@ -624,7 +624,9 @@ func (n *Node) archiveMembers(ctx context.Context, b store.Bucket, name string, 
 		return nil, err
 	}
 	defer release()
-	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	// Through the context: one entry of a compressed shard may inflate to
+	// far more than the shard, long after the caller went.
+	rd, err := f.NewReader(contextReaderAt{ctx, obj}, obj.Meta().Size, name)
 	if err != nil {
 		return nil, unreadMembers(b, name, err)
 	}
