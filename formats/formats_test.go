@@ -1817,3 +1817,65 @@ func TestTarSkippedEntriesAreBounded(t *testing.T) {
 		t.Fatalf("a tar with 101 directories, 100 allowed: %v", err)
 	}
 }
+
+// Headers archive/tar and Python's tarfile apply differently are refused,
+// in a plain tar and in a compressed one: two PAX (or long-name) headers
+// before an entry (archive/tar takes the last, tarfile the first), a
+// global PAX header naming a path, and a Solaris extended header (a PAX
+// one to tarfile, skipped by archive/tar). Each would have the entry
+// checked under one name and read under another.
+func TestTarHeadersReadersApplyDifferentlyAreRefused(t *testing.T) {
+	padded := func(data string) []byte {
+		return append([]byte(data), make([]byte, (512-len(data)%512)%512)...)
+	}
+	header := func(name string, flag byte, data string) []byte {
+		return append(tarBlock(name, flag, len(data), false), padded(data)...)
+	}
+	evil, fine := "25 path=../../etc/evil.x\n", "15 path=ok.jpg\n"
+	entry := append(tarBlock("ok.jpg", '0', 3, false), padded("abc")...)
+	end := make([]byte, 1024)
+	for what, shard := range map[string][]byte{
+		"two PAX headers":        slices.Concat(header("PaxHeaders/1", 'x', evil), header("PaxHeaders/2", 'x', fine), entry, end),
+		"two long names":         slices.Concat(header("././@LongLink", 'L', "../../etc/evil.x\x00"), header("././@LongLink", 'L', "ok.jpg\x00"), entry, end),
+		"a global path":          slices.Concat(header("pax_global_header", 'g', evil), entry, end),
+		"a Solaris header":       slices.Concat(header("PaxHeaders/X", 'X', evil), entry, end),
+		"a PAX header, then two": slices.Concat(header("PaxHeaders/0", 'x', fine), entry, header("PaxHeaders/1", 'x', evil), header("PaxHeaders/2", 'x', fine), entry, end),
+	} {
+		var zipped bytes.Buffer
+		gz := gzip.NewWriter(&zipped)
+		gz.Write(shard)
+		gz.Close()
+		for _, c := range []struct {
+			f    formats.Format
+			data []byte
+		}{{formats.Tar{}, shard}, {formats.TarGzip{}, zipped.Bytes()}} {
+			r, err := c.f.NewReader(bytes.NewReader(c.data), int64(len(c.data)), "headers."+c.f.Name())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var read []string
+			for {
+				e, err := r.Next()
+				if err == io.EOF {
+					t.Fatalf("%s, %s: read whole as %v, want it refused", what, c.f.Name(), read)
+				}
+				if err != nil {
+					if !strings.Contains(err.Error(), "readers") {
+						t.Fatalf("%s, %s: %v, want it refused as read differently by other readers", what, c.f.Name(), err)
+					}
+					break
+				}
+				read = append(read, e.Name)
+			}
+		}
+	}
+	// One PAX header before an entry, as every PAX writer makes, is read.
+	shard := slices.Concat(header("PaxHeaders/ok.jpg", 'x', fine), entry, end)
+	r, err := formats.Tar{}.NewReader(bytes.NewReader(shard), int64(len(shard)), "one.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, err := r.Next(); err != nil || e.Name != "ok.jpg" {
+		t.Fatalf("an entry with one PAX header: %v %v", e, err)
+	}
+}
