@@ -143,6 +143,16 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 		return nil, 0, err
 	}
 	defer release()
+	// A zip's directory is in memory: of a name twice, the later copy is
+	// the file (as unzip and dSort take it), found by a look at it first.
+	// (A compressed tar stream is read up to the first: a look past it
+	// would decompress the whole shard.)
+	want := 1
+	if _, ok := f.(formats.Zip); ok {
+		if want, err = membersNamed(ctx, f, obj, name, member); err != nil {
+			return nil, 0, err
+		}
+	}
 	// Read through the context: a compressed shard is decompressed up
 	// to the file (or whole, for one it lacks), which a caller gone
 	// stops.
@@ -150,6 +160,7 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 	if err != nil {
 		return nil, 0, err
 	}
+	seen := 0
 	for {
 		e, err := rd.Next()
 		if err == io.EOF {
@@ -159,12 +170,37 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 			return nil, 0, err
 		}
 		if e.Name == member {
+			if seen++; seen < want {
+				continue
+			}
 			if d, ok := rd.(formats.Detacher); ok {
 				if err := d.Detach(); err != nil {
 					return nil, 0, err
 				}
 			}
 			return io.LimitReader(rd, e.Size), e.Size, nil
+		}
+	}
+}
+
+// membersNamed counts a shard's files named member (at least 1: none is
+// told by the read after).
+func membersNamed(ctx context.Context, f formats.Format, obj store.Object, name, member string) (int, error) {
+	rd, err := f.NewReader(contextReaderAt{ctx, obj}, obj.Meta().Size, name)
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			return max(count, 1), nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		if e.Name == member {
+			count++
 		}
 	}
 }

@@ -81,7 +81,7 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 			return e, nil
 		}
 	}
-	// Past the builds allowed, this read scans to its file alone.
+	// Past the builds allowed, this read scans for its file alone.
 	var files map[string]formats.Entry
 	if d.building < maxTarDirBuilds {
 		d.building++
@@ -97,9 +97,12 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 	if err != nil {
 		return formats.Entry{}, err
 	}
+	// To its end (headers only: the data is skipped): of a name twice,
+	// the later copy is the file, as tar -x, Python's tarfile, dSort and
+	// a shard's index take it.
 	var cost int64
 	var found *formats.Entry
-	for files != nil || found == nil {
+	for {
 		e, err := rd.Next()
 		if err == io.EOF {
 			break
@@ -113,7 +116,7 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 			}
 			return formats.Entry{}, err
 		}
-		if found == nil && e.Name == member {
+		if e.Name == member {
 			copied := *e
 			found = &copied
 		}
@@ -121,11 +124,11 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 			continue
 		}
 		if _, seen := files[e.Name]; !seen {
-			files[e.Name] = *e // the first of a name, as a scan finds it
 			cost += entryCost(e)
 		}
+		files[e.Name] = *e // the later of a name
 		if cost > maxTarDirBytes {
-			files = nil // too big to keep: this read scans to its file
+			files = nil // too big to keep: this read scans for its file
 		}
 	}
 	if files != nil {

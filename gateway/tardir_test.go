@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"errors"
@@ -48,13 +49,14 @@ func readFile(t *testing.T, d *tarDirs, obj memObject, member string) (string, e
 	return string(data), err
 }
 
-// A directory answers for its shard's version only; the first of two
-// files of a name is found, as by a scan; past the bound the least
+// A directory answers for its shard's version only; the later of two
+// files of a name is found (as tar -x, tarfile, dSort and an index take
+// it), by a scan too; past the bound the least
 // recently used go, and a shard bigger than the bound is read by a scan.
 func TestTarDirs(t *testing.T) {
 	var d tarDirs
 	v1 := tarShard(t, 1, "a.jpg", "b.jpg", "a.jpg", "c.jpg")
-	for _, tc := range []struct{ member, want string }{{"c.jpg", "c.jpg of version 1, 3"}, {"a.jpg", "a.jpg of version 1, 0"}, {"b.jpg", "b.jpg of version 1, 1"}} {
+	for _, tc := range []struct{ member, want string }{{"c.jpg", "c.jpg of version 1, 3"}, {"a.jpg", "a.jpg of version 1, 2"}, {"b.jpg", "b.jpg of version 1, 1"}} {
 		if got, err := readFile(t, &d, v1, tc.member); got != tc.want || err != nil {
 			t.Fatalf("%s: %q %v, want %q", tc.member, got, err, tc.want)
 		}
@@ -96,6 +98,9 @@ func TestTarDirs(t *testing.T) {
 	defer func(old int) { maxTarDirBuilds = old }(maxTarDirBuilds)
 	maxTarDirBuilds, maxTarDirBytes = 0, 1<<20
 	d = tarDirs{}
+	if got, err := readFile(t, &d, v1, "a.jpg"); got != "a.jpg of version 1, 2" || err != nil {
+		t.Fatalf("a file of a name twice, with no build allowed: %q %v, want the later", got, err)
+	}
 	if got, err := readFile(t, &d, big, "3"); got != "3 of version 3, 2" || err != nil {
 		t.Fatalf("a read with no build allowed: %q %v", got, err)
 	}
@@ -120,6 +125,30 @@ func TestTarDirServesAFileBeforeTheDamage(t *testing.T) {
 	}
 	if _, err := readFile(t, &d, damaged, "c.jpg"); err == nil {
 		t.Fatal("the damaged file read")
+	}
+}
+
+// Of a zip's two files of a name, the later is read (as unzip and dSort
+// take it).
+func TestZipMemberOfANameTwiceIsTheLater(t *testing.T) {
+	var shard bytes.Buffer
+	zw := zip.NewWriter(&shard)
+	for _, body := range []string{"first", "second"} {
+		w, err := zw.Create("a.txt")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.WriteString(w, body)
+	}
+	zw.Close()
+	f, _ := formats.Default().ByExtension(".zip")
+	obj := memObject{bytes.NewReader(shard.Bytes()), store.ObjectMeta{Name: "s.zip", Size: int64(shard.Len())}}
+	data, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.zip", "a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(data); string(got) != "second" {
+		t.Fatalf("a.txt of a zip that has it twice: %q, want the later", got)
 	}
 }
 
