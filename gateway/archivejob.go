@@ -1,12 +1,15 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -247,6 +250,18 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if err := n.checkSpace(ctx); err != nil {
 		return nil, fmt.Errorf("archive %s/%s: %w", dst, msg.ArchName, err)
 	}
+	// Appended, each object goes where it belongs among the old members
+	// (read in that order): in the place of the member of its name, else
+	// right after its record's last, else last. One moved away from its
+	// record's would split the record in two (a second sample of its key
+	// for WebDataset's readers, msgpack and TFRecord).
+	var plan *appendPlan
+	if old != nil {
+		if plan, err = planAppend(ctx, f, old, msg.ArchName, items); err != nil {
+			return nil, err
+		}
+		items = plan.items
+	}
 	reads := n.readAhead(ctx, items)
 	defer reads.Close()
 	var archived, missing atomic.Int64
@@ -254,7 +269,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		pw.CloseWithError(n.writeArchive(ctx, pw, f, old, msg, items, entries, reads, p, &archived, &missing))
+		pw.CloseWithError(n.writeArchive(ctx, pw, f, old, plan, msg, items, reads, p, &archived, &missing))
 	}()
 	_, err = n.putOwned(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
 	pr.CloseWithError(io.ErrClosedPipe)
@@ -265,63 +280,157 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	return map[string]int64{"archived": archived.Load(), "missing": missing.Load()}, nil
 }
 
-// writeArchive writes the old shard's files (when appending) but those
-// the selected objects replace, then the selected objects in order; a
-// missing one fails the job unless the message continues on error, and
-// then the old file of its name, if any, stays. A job that archives
-// nothing fails: it would store an empty shard, or the old one again.
-func (n *Node) writeArchive(ctx context.Context, w io.Writer, f formats.Format, old store.Object, msg *api.ArchiveMessage, items []batchItem, entries map[string]string, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
+// writeArchive writes the selected objects in order, into the old
+// shard's files when appending (by plan: each in the place of the old
+// file of its name, or after its record's); a missing one fails the job
+// unless the message continues on error, and then the old file of its
+// name, if any, stays. A job that archives nothing fails: it would store
+// an empty shard, or the old one again.
+func (n *Node) writeArchive(ctx context.Context, w io.Writer, f formats.Format, old store.Object, plan *appendPlan, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
-		var inOld map[string]bool // the old members an object replaces
-		if old != nil {
-			keep := func(e string) bool {
-				if _, replaced := entries[e]; replaced {
-					if inOld == nil {
-						inOld = map[string]bool{}
-					}
-					inOld[e] = true
-					return false
-				}
-				return true
-			}
-			if err := copyEntries(ctx, aw, f, old, msg.ArchName, keep, buf); err != nil {
-				return err
-			}
-		}
-		var notReplaced map[string]bool // the missing objects' members
-		for i, item := range items {
+		next := 0 // the next item to write
+		// write writes the next item; false: it is missing (and skipped).
+		write := func() (bool, error) {
+			i, item := next, items[next]
+			next++
 			read := reads.Next()
 			if read.err != nil {
 				if msg.ContinueOnError && errors.Is(read.err, store.ErrNotFound) {
 					missing.Add(1)
-					if inOld[item.name] {
-						if notReplaced == nil {
-							notReplaced = map[string]bool{}
-						}
-						notReplaced[item.name] = true
-					}
-					continue
+					return false, nil
 				}
-				return fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
+				return false, fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
 			}
 			if err := writeRead(aw, item, read, buf); err != nil {
-				return fmt.Errorf("object %d: %w", i, err)
+				return false, fmt.Errorf("object %d: %w", i, err)
 			}
 			archived.Add(1)
 			p.Objects.Add(1)
 			p.Bytes.Add(read.size)
+			return true, nil
+		}
+		if old != nil {
+			index := -1
+			kept := map[string]bool{} // replaced names whose object is missing
+			err := eachEntry(ctx, f, old, msg.ArchName, func(e *formats.Entry, data io.Reader) error {
+				index++
+				// In its place, the object of its name (first of the name:
+				// a later copy of it goes), or, missing, this file stays.
+				if next < len(items) && plan.at[next] == index && !plan.after[next] {
+					written, err := write()
+					if err != nil {
+						return err
+					}
+					if !written {
+						kept[e.Name] = true
+						if err := copyEntry(aw, e, data, buf); err != nil {
+							return err
+						}
+					}
+				} else if !plan.replaced[e.Name] || kept[e.Name] {
+					if err := copyEntry(aw, e, data, buf); err != nil {
+						return err
+					}
+				}
+				// After the last file of its record, the objects joining it.
+				for next < len(items) && plan.at[next] == index && plan.after[next] {
+					if _, err := write(); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		for next < len(items) {
+			if _, err := write(); err != nil {
+				return err
+			}
 		}
 		if archived.Load() == 0 {
 			return fmt.Errorf("%w: none of the %d objects to archive exists", store.ErrNotFound, len(items))
 		}
-		if len(notReplaced) > 0 {
-			if _, err := old.Seek(0, io.SeekStart); err != nil {
-				return fmt.Errorf("keep the members of %s whose objects are missing: %w", msg.ArchName, err)
-			}
-			return copyEntries(ctx, aw, f, old, msg.ArchName, func(e string) bool { return notReplaced[e] }, buf)
-		}
 		return nil
 	})
+}
+
+// appendPlan is where an append puts each selected object among the old
+// shard's files: items in the order they are written, and for each, the
+// index of the old file it goes at (in its place, or after it: after),
+// -1 for last.
+type appendPlan struct {
+	items    []batchItem
+	at       []int
+	after    []bool
+	replaced map[string]bool // the old files' names an object replaces
+}
+
+// planAppend reads the old shard's file names (a pass over its headers)
+// and orders the items by where each goes: in the place of the first
+// old file of its name, else right after the last file of its record,
+// else last (in the order selected).
+func planAppend(ctx context.Context, f formats.Format, old store.Object, name string, items []batchItem) (*appendPlan, error) {
+	first := map[string]int{}        // an old file's name: its first index
+	lastOfRecord := map[string]int{} // an old record: its last file's index
+	index := -1
+	err := eachEntry(ctx, f, old, name, func(e *formats.Entry, _ io.Reader) error {
+		index++
+		if _, ok := first[e.Name]; !ok {
+			first[e.Name] = index
+		}
+		record, _ := shards.SplitName(e.Name)
+		lastOfRecord[record] = index
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	type placed struct {
+		item  batchItem
+		at    int
+		after bool
+		order int
+	}
+	list := make([]placed, 0, len(items))
+	plan := &appendPlan{replaced: map[string]bool{}}
+	for i, item := range items {
+		pl := placed{item: item, at: -1, order: i}
+		record, _ := shards.SplitName(item.name)
+		if at, ok := first[item.name]; ok {
+			pl.at = at
+			plan.replaced[item.name] = true
+		} else if at, ok := lastOfRecord[record]; ok {
+			pl.at, pl.after = at, true
+		}
+		list = append(list, pl)
+	}
+	// By place (last ones last), in its place before after it, then as
+	// selected.
+	slices.SortStableFunc(list, func(a, b placed) int {
+		pa, pb := a.at, b.at
+		if pa < 0 {
+			pa = math.MaxInt
+		}
+		if pb < 0 {
+			pb = math.MaxInt
+		}
+		return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(boolInt(a.after), boolInt(b.after)), cmp.Compare(a.order, b.order))
+	})
+	for _, pl := range list {
+		plan.items = append(plan.items, pl.item)
+		plan.at = append(plan.at, pl.at)
+		plan.after = append(plan.after, pl.after)
+	}
+	return plan, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // archiveNames lists what an archive job selects, in order: its names,

@@ -76,14 +76,32 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		t.Fatalf("appended: %v", got)
 	}
 
-	// Appended again, an object of a member's name replaces it: one
-	// member of the name, the new bytes (readers take the first).
+	// Appended again, an object of a member's name replaces it in its
+	// place: one member of the name, the new bytes.
 	if _, err := client.Put(ctx, "raw", "img/0007.jpg", strings.NewReader("new bytes"), api.PutOptions{Size: 9}); err != nil {
 		t.Fatal(err)
 	}
 	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{ObjNames: []string{"img/0007.jpg"}}, AppendIfExists: true})
-	if got, contents := read("shards", "s-0.tar", ".tar"); len(got) != 6 || contents["img/0007.jpg"] != "new bytes" || slices.Index(got, "img/0007.jpg") != 5 {
-		t.Fatalf("appended an object of a member's name: %v", got)
+	if got, contents := read("shards", "s-0.tar", ".tar"); strings.Join(got, " ") != "img/0005.jpg img/0006.jpg img/0007.jpg img/0008.jpg img/0009.jpg raw/img/sub/x.jpg" || contents["img/0007.jpg"] != "new bytes" {
+		t.Fatalf("appended an object of a member's name: %v, want it in its place", got)
+	}
+	// Objects that join records of the shard go right after them, one
+	// that replaces a file in its place, a new record last: no record
+	// split in two (a second sample of its key for WebDataset's readers).
+	for _, name := range []string{"rec/s1.cls", "rec/s1.jpg", "rec/s2.cls", "rec/s2.jpg"} {
+		if _, err := client.Put(ctx, "raw", name, strings.NewReader(body(name)), api.PutOptions{Size: int64(len(body(name)))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "rec.tar", ListRange: api.ListRange{Template: "rec/"}, BaseNameOnly: true})
+	for _, name := range []string{"rec/s3.jpg", "rec/s2.txt", "rec/s1.jpg"} {
+		if _, err := client.Put(ctx, "raw", name, strings.NewReader("new "+name), api.PutOptions{Size: int64(len("new " + name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "rec.tar", ListRange: api.ListRange{ObjNames: []string{"rec/s3.jpg", "rec/s2.txt", "rec/s1.jpg"}}, BaseNameOnly: true, AppendIfExists: true})
+	if got, contents := read("shards", "rec.tar", ".tar"); strings.Join(got, " ") != "s1.cls s1.jpg s2.cls s2.jpg s2.txt s3.jpg" || contents["s1.jpg"] != "new rec/s1.jpg" || contents["s2.cls"] != body("rec/s2.cls") {
+		t.Fatalf("appended to records: %v %q, want each object with its record", got, contents)
 	}
 	if data, err := client.GetBytes(ctx, "shards", "s-0.tar", api.GetOptions{ArchPath: "img/0007.jpg"}); err != nil || string(data) != "new bytes" {
 		t.Fatalf("the member read by archpath: %q, %v", data, err)
