@@ -43,7 +43,9 @@ func (c *Client) Flush(ctx context.Context, bucket, name, handle string, checksu
 		h.Set(HeaderChecksumType, checksum.Type)
 		h.Set(HeaderChecksumValue, checksum.Value)
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: strings.NewReader(""), size: 0, bucket: bucket, object: name})
+	// Patient: the target copies the whole appended object before it
+	// answers (a 5-minute bound cut it, and the copy with it, for ever).
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: strings.NewReader(""), size: 0, bucket: bucket, object: name, patient: true})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}

@@ -81,7 +81,10 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 	}
 	var page ListPage
 	body := ActionMessage{Action: ActionList, Value: value}
-	err = c.doJSON(ctx, request{method: http.MethodGet, path: bucketPath(bucket), bodyJSON: body}, &page)
+	// A page waits for every target's, each given 30s by the gateway (a
+	// remote's longer): the gateway's bound of a control call would give
+	// up on it, and ask the next gateway for it again.
+	err = c.doJSON(ctx, request{method: http.MethodGet, path: bucketPath(bucket), bodyJSON: body, slow: true}, &page)
 	return &page, err
 }
 

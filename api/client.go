@@ -507,6 +507,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 				// Not unavailable: asking again cannot help.
 				return nil, "", fmt.Errorf("%s %s: node at %s: its certificate is not trusted (see api.TLSConfig): %w", rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 			}
+			if !notSent(err) && !rq.idempotent() {
+				return nil, "", fmt.Errorf("%w: %s %s: node at %s took the request and its answer was lost (%w): it may have been applied; look before sending it again", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
+			}
 			return nil, "", fmt.Errorf("%w: %s %s: node at %s is unreachable: %w", ErrUnavailable, rq.method, rq.path, req.URL.Scheme+"://"+req.URL.Host, err)
 		}
 		if isRedirect(resp.StatusCode) {
@@ -1025,7 +1028,10 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		resp, refusedBy, err := c.doOnce(ctx, rq, body, &down)
 		var e *Error
 		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
-			if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil {
+			// The refusal before says more than a gateway that could not
+			// be reached after it; not than one that may have acted (its
+			// answer lost): that one's outcome is unknown, not refused.
+			if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil && notSent(err) {
 				return nil, refused
 			}
 			return resp, err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/store"
 )
 
 // gateway is a fake gateway that answers every request with answer and
@@ -429,5 +430,71 @@ func TestJobRemovalWithALostAnswerSucceeds(t *testing.T) {
 		if err := remove(api.NewClient(gone.URL)); !errors.Is(err, api.ErrJobNotFound) {
 			t.Fatalf("a removal of a missing job: %v, want not found", err)
 		}
+	}
+}
+
+// Requests whose answer follows work on the whole object wait for it past
+// the target timeout: an append's flush (the object copied whole), a
+// file put into a shard (the shard rewritten up to its place), and a
+// range of a remote object not cached (fetched whole first); a listing
+// waits past the gateway timeout (every target's page, a remote's).
+// A plain GET still leaves a target that does not answer.
+func TestWholeObjectWorkIsWaitedFor(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		time.Sleep(400 * time.Millisecond)
+		if r.Method == http.MethodGet && strings.HasPrefix(r.URL.Path, "/v1/buckets/") {
+			io.WriteString(w, `{"entries":[]}`)
+			return
+		}
+		w.Header().Set("Content-Length", "4")
+		w.WriteHeader(http.StatusPartialContent)
+		io.WriteString(w, "data")
+	}
+	target := newGateway(t, slow)
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/buckets/") {
+			slow(w, r)
+			return
+		}
+		http.Redirect(w, r, target.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	})
+	c := api.NewClient(gw.URL).UseRedirects().SetTargetTimeout(150 * time.Millisecond).SetGatewayTimeout(150 * time.Millisecond)
+	ctx := t.Context()
+	if _, err := c.Flush(ctx, "b", "o", "handle-1", store.Checksum{}); err != nil {
+		t.Errorf("a flush answered after the target timeout: %v", err)
+	}
+	if _, err := c.Put(ctx, "b", "shard.tar", strings.NewReader("file"), api.PutOptions{Size: 4, ArchPath: "a.txt"}); err != nil {
+		t.Errorf("a file put into a shard answered after the target timeout: %v", err)
+	}
+	if _, err := c.GetBytes(ctx, "s3://b", "o", api.GetOptions{Offset: 1, Length: 4}); err != nil {
+		t.Errorf("a range of a remote object answered after the target timeout: %v", err)
+	}
+	if _, err := c.ListObjects(ctx, "b", api.ListObjectsMessage{}); err != nil {
+		t.Errorf("a listing answered after the gateway timeout: %v", err)
+	}
+	if _, err := c.GetBytes(ctx, "b", "o", api.GetOptions{Offset: 1, Length: 4}); !errors.Is(err, api.ErrUnavailable) {
+		t.Errorf("a range of an ais object answered after the target timeout: %v, want unavailable", err)
+	}
+}
+
+// A change a gateway refused (503), then another took and whose answer
+// was lost, is reported as the second's: it may have been applied (the
+// first's refusal said nothing was, and a caller sent it again: a job
+// started twice).
+func TestAnswerLostAfterARefusalIsReportedSo(t *testing.T) {
+	refusing := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		json.NewEncoder(w).Encode(api.Error{Status: 503, Kind: "unavailable", Message: "starting"})
+	})
+	cut := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	err := api.NewClient(refusing.URL).AddGateways(cut.URL).CreateBucket(t.Context(), "b", nil)
+	if err == nil || !strings.Contains(err.Error(), "may have been applied") {
+		t.Fatalf("a create refused by one gateway whose answer another lost: %v, want it said it may have been applied", err)
 	}
 }

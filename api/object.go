@@ -94,7 +94,9 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 			q.Set(QueryArchMime, opts.ArchMime)
 		}
 	}
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name})
+	// A file into a shard waits for the shard's rewrite up to its place
+	// (the whole shard, maybe): patient.
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name, patient: opts.ArchPath != ""})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -160,6 +162,15 @@ func (c *seekingSizeCounter) Seek(offset int64, whence int) (int64, error) {
 	return pos, err
 }
 
+// remoteBucket reports a bucket named with a remote provider (s3://b).
+func remoteBucket(bucket string) bool {
+	if !strings.Contains(bucket, "://") {
+		return false
+	}
+	b, err := store.ParseBucketURI(bucket)
+	return err == nil && b.IsRemote()
+}
+
 // GetOptions select what a GET returns.
 type GetOptions struct {
 	// Offset and Length select a byte range; Length 0 means to the end,
@@ -215,7 +226,11 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 			h.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
 		}
 	}
-	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h, bucket: bucket, object: name})
+	// Of a remote bucket's object not cached, anything but the whole
+	// object (a range, a file of it, a checked or latest read) is
+	// answered once the target fetched it whole: patient.
+	patient := remoteBucket(bucket) && (h.Get("Range") != "" || len(q) > 0)
+	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h, bucket: bucket, object: name, patient: patient})
 	if opts.Offset == 0 && errors.Is(err, ErrRange) {
 		// Only an empty object has no byte 0: its range from the start
 		// is its nothing, as of any object shorter than Length.
