@@ -430,7 +430,9 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		var answered, release func()
 		switch {
 		case rq.patient:
-			hopCtx, answered, release = ctx, func() {}, func() {}
+			// No bound on the answer's start (the node works first), but
+			// on every byte sent and read.
+			hopCtx, answered, release = c.stallContext(ctx, target, false)
 		case gateway != "":
 			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob || rq.slow)
 		default:
@@ -596,6 +598,13 @@ func (c *Client) SetTargetTimeout(d time.Duration) *Client {
 // answer starts (answered); release ends the hop once its answer was
 // read.
 func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx context.Context, answered, release func()) {
+	return c.stallContext(ctx, target, true)
+}
+
+// stallContext is targetHopContext, bounding the answer's start or not
+// (a patient request's: the node works on the whole object first); its
+// transfer's waits are bounded either way.
+func (c *Client) stallContext(ctx context.Context, target string, boundAnswer bool) (hopCtx context.Context, answered, release func()) {
 	if c.targetTimeout <= 0 {
 		return ctx, func() {}, func() {}
 	}
@@ -603,9 +612,14 @@ func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx co
 	var mu sync.Mutex
 	var timer *time.Timer
 	stopped := false
+	var watch *stallWatch
 	start := func(httptrace.WroteRequestInfo) {
 		mu.Lock()
 		defer mu.Unlock()
+		if !boundAnswer {
+			watch.working() // sent: the node's turn, as long as it takes
+			return
+		}
 		if !stopped && timer == nil {
 			timer = time.AfterFunc(c.targetTimeout, func() {
 				cancel(fmt.Errorf("target at %s did not answer within %s of the request", hostOf(target), c.targetTimeout))
@@ -621,7 +635,7 @@ func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx co
 		}
 	}
 	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start})
-	watch := &stallWatch{limit: c.targetTimeout, cancel: func() {
+	watch = &stallWatch{limit: c.targetTimeout, cancel: func() {
 		cancel(fmt.Errorf("target at %s moved no byte for %s", hostOf(target), c.targetTimeout))
 	}}
 	hopCtx = context.WithValue(hopCtx, stallKey{}, watch)

@@ -470,11 +470,34 @@ func TestWholeObjectWorkIsWaitedFor(t *testing.T) {
 	if _, err := c.GetBytes(ctx, "s3://b", "o", api.GetOptions{Offset: 1, Length: 4}); err != nil {
 		t.Errorf("a range of a remote object answered after the target timeout: %v", err)
 	}
+	if _, err := c.GetBytes(ctx, "b", "o", api.GetOptions{Offset: 1, Length: 4, Validate: true}); err != nil {
+		t.Errorf("a checked read answered after the target timeout: %v", err)
+	}
+	if _, err := c.Put(ctx, "s3://b", "big", strings.NewReader("body"), api.PutOptions{Size: 4}); err != nil {
+		t.Errorf("a PUT into a remote bucket answered after the target timeout: %v", err)
+	}
 	if _, err := c.ListObjects(ctx, "b", api.ListObjectsMessage{}); err != nil {
 		t.Errorf("a listing answered after the gateway timeout: %v", err)
 	}
 	if _, err := c.GetBytes(ctx, "b", "o", api.GetOptions{Offset: 1, Length: 4}); !errors.Is(err, api.ErrUnavailable) {
 		t.Errorf("a range of an ais object answered after the target timeout: %v, want unavailable", err)
+	}
+	// Patient, a transfer that stops is not waited for: the target that
+	// froze mid-answer is left.
+	frozen := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.URL.Path, "/v1/objects/") {
+			http.NotFound(w, r) // (no map to route by)
+			return
+		}
+		w.Header().Set("Content-Length", "100")
+		w.WriteHeader(http.StatusPartialContent)
+		io.WriteString(w, "data")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	froze := api.NewClient(frozen.URL).SetTargetTimeout(150 * time.Millisecond)
+	if _, err := froze.GetBytes(ctx, "s3://b", "o", api.GetOptions{Offset: 1, Length: 100}); err == nil || !strings.Contains(err.Error(), "moved no byte") {
+		t.Errorf("a range of a remote object from a target frozen mid-answer: %v, want it left", err)
 	}
 }
 

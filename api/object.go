@@ -95,8 +95,11 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 		}
 	}
 	// A file into a shard waits for the shard's rewrite up to its place
-	// (the whole shard, maybe): patient.
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name, patient: opts.ArchPath != ""})
+	// (the whole shard, maybe), an object of a remote bucket for its
+	// upload to the remote (once staged whole): patient (every byte's
+	// transfer still bounded).
+	patient := opts.ArchPath != "" || remoteBucket(bucket)
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name, patient: patient})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -226,10 +229,11 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 			h.Set("Range", fmt.Sprintf("bytes=%d-", opts.Offset))
 		}
 	}
-	// Of a remote bucket's object not cached, anything but the whole
-	// object (a range, a file of it, a checked or latest read) is
-	// answered once the target fetched it whole: patient.
-	patient := remoteBucket(bucket) && (h.Get("Range") != "" || len(q) > 0)
+	// Answered once the target worked on the whole object (every byte's
+	// transfer still bounded): a checked read (the checksum first), a
+	// file of a shard (a compressed one decompressed up to it), and of a
+	// remote bucket's object not cached, anything but the whole object.
+	patient := opts.Validate || opts.ArchPath != "" || opts.ArchRegex != "" || remoteBucket(bucket) && (h.Get("Range") != "" || len(q) > 0)
 	resp, err := c.do(ctx, request{method: http.MethodGet, path: objectPath(bucket, name), query: q, header: h, bucket: bucket, object: name, patient: patient})
 	if opts.Offset == 0 && errors.Is(err, ErrRange) {
 		// Only an empty object has no byte 0: its range from the start
