@@ -214,7 +214,7 @@ func newCompressedReader(r io.ReaderAt, size int64, shard string, open decompres
 		return nil, &HeaderError{Shard: shard, Offset: 0, Err: err}
 	}
 	limited := &expansionLimit{r: stream, left: min(size, math.MaxInt64/maxExpansion-expansionSlack)*maxExpansion + expansionSlack}
-	counter := &countingReader{r: limited, zeroWatch: zeroWatch{keptHeads: true}}
+	counter := &countingReader{r: limited}
 	return &tarReader{
 		shard:   shard,
 		tr:      tar.NewReader(counter),

@@ -175,56 +175,19 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // PAX or long-name one, read within archive/tar's Next) from one that
 // ends with its zero blocks. What lies before from (an entry's data
 // archive/tar skips by reading it) is not looked at.
-//
-// It keeps too, from from on, each block's size field and typeflag: the
-// header blocks archive/tar reads within one Next (PAX and GNU long-name
-// headers before an entry's own), which it does not tell.
 type zeroWatch struct {
 	watching bool
 	from     int64
 	last     int64
-	heads    []headBlock
-	// headsCut: more blocks than heads keeps were read while watching.
-	headsCut bool
-	// keptHeads: heads are kept (a decompressed stream's: a plain tar's
-	// blocks are read again where they are).
-	keptHeads bool
 }
 
-// headBlock is a block's size field and typeflag, as far as read.
-type headBlock struct {
-	size [12]byte
-	flag byte
-}
-
-// maxHeadBlocks bounds the blocks a zeroWatch keeps the fields of: past
-// the 1 MiB a PAX or long-name header may be (archive/tar's bound).
-const maxHeadBlocks = 1<<20/blockSize + 16
-
-func (z *zeroWatch) watch(on bool, from int64) {
-	z.watching, z.from = on, from
-	if on {
-		z.heads, z.headsCut = z.heads[:0], false
-	}
-}
-func (z *zeroWatch) lastNonzero() int64 { return z.last }
-
-// headerBlocks returns the fields of the first n blocks read from the
-// last watch's start, false when not all were kept.
-func (z *zeroWatch) headerBlocks(n int) ([]headBlock, bool) {
-	if z.headsCut || n > len(z.heads) {
-		return nil, false
-	}
-	return z.heads[:n], true
-}
+func (z *zeroWatch) watch(on bool, from int64) { z.watching, z.from = on, from }
+func (z *zeroWatch) lastNonzero() int64        { return z.last }
 
 // saw notes p, read up to position end.
 func (z *zeroWatch) saw(p []byte, end int64) {
 	if !z.watching || end <= z.from {
 		return
-	}
-	if z.keptHeads {
-		z.keepHeads(p, end)
 	}
 	start := max(0, len(p)-int(end-z.from))
 	for i := len(p) - 1; i >= start; i-- {
@@ -245,32 +208,3 @@ var bufioReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, m
 const writeBuffer = 256 << 10
 
 var bufioWriters = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, writeBuffer) }}
-
-// keepHeads keeps the size fields and typeflags of the blocks in p (read
-// up to position end) from the watch's start on.
-func (z *zeroWatch) keepHeads(p []byte, end int64) {
-	start := end - int64(len(p))
-	first := max(start, z.from)
-	for k := (first - z.from) / blockSize; ; k++ {
-		block := z.from + k*blockSize
-		if block >= end {
-			return
-		}
-		if k >= maxHeadBlocks {
-			z.headsCut = true
-			return
-		}
-		for int64(len(z.heads)) <= k {
-			z.heads = append(z.heads, headBlock{})
-		}
-		h := &z.heads[k]
-		for off := int64(124); off < 136; off++ {
-			if at := block + off; at >= start && at < end {
-				h.size[off-124] = p[at-start]
-			}
-		}
-		if at := block + 156; at >= start && at < end {
-			h.flag = p[at-start]
-		}
-	}
-}

@@ -85,7 +85,6 @@ type tarSource interface {
 	position() int64
 	watch(on bool, from int64)
 	lastNonzero() int64
-	headerBlocks(n int) ([]headBlock, bool)
 }
 
 // tarReader reads a tar stream: a shard read through a shardReader, or a
@@ -209,9 +208,6 @@ func (r *tarReader) Next() (*Entry, error) {
 				// A member whose data is another's: skipped, and told.
 				r.links.skip(h.Name)
 			}
-			if err := sameForEveryReader(h); err != nil {
-				return nil, r.fail(header, err)
-			}
 			continue // directories, devices, global headers, ...
 		}
 		if data-header < blockSize || (data-header)%blockSize != 0 {
@@ -222,11 +218,6 @@ func (r *tarReader) Next() (*Entry, error) {
 		// checked under one name and, copied raw, read under the other.
 		if path, ok := h.PAXRecords["path"]; ok && path != h.Name {
 			return nil, r.fail(header, fmt.Errorf("entry %q has a PAX path %q too: readers disagree on its name", h.Name, path))
-		}
-		// Two PAX or long-name headers before it: archive/tar takes the
-		// last, Python's tarfile the first.
-		if err := r.oneHeaderOfAKind(header, int((data-header)/blockSize)); err != nil {
-			return nil, r.fail(header, err)
 		}
 		name, err := memberName(h.Name)
 		if err != nil {
@@ -252,93 +243,6 @@ func (r *tarReader) Next() (*Entry, error) {
 		}
 		return e, nil
 	}
-}
-
-// sameForEveryReader refuses an entry archive/tar skips that another
-// reader would take for more than itself: a Solaris extended header
-// ('X', a PAX header to Python's tarfile), or a global PAX header naming
-// a path, a link or a size (merged by tarfile into the entries after).
-func sameForEveryReader(h *tar.Header) error {
-	switch h.Typeflag {
-	case 'X':
-		return fmt.Errorf("entry %q is a Solaris extended header, which readers apply differently: %w", h.Name, ErrUnsupported)
-	case tar.TypeXGlobalHeader:
-		for _, key := range []string{"path", "linkpath", "size"} {
-			if _, ok := h.PAXRecords[key]; ok {
-				return fmt.Errorf("a global PAX header sets %q for the entries after it, which readers apply differently: %w", key, ErrUnsupported)
-			}
-		}
-	}
-	return nil
-}
-
-// oneHeaderOfAKind refuses an entry of n header blocks from offset header
-// (its own last) with two PAX ('x'), GNU long-name ('L') or long-link
-// ('K') headers, or a Solaris one ('X'), before its own.
-func (r *tarReader) oneHeaderOfAKind(header int64, n int) error {
-	if n <= 1 {
-		return nil
-	}
-	var heads []headBlock
-	if r.plain != nil {
-		heads = make([]headBlock, 0, n)
-		for i := range n - 1 {
-			if err := r.plain.block(header+int64(i)*blockSize, &r.block); err != nil {
-				return err
-			}
-			var h headBlock
-			copy(h.size[:], r.block[124:136])
-			h.flag = r.block[156]
-			heads = append(heads, h)
-		}
-	} else if kept, ok := r.src.headerBlocks(n - 1); ok {
-		heads = kept
-	} else {
-		return fmt.Errorf("entry at offset %d has %d header blocks, more than are checked", header, n)
-	}
-	seen := map[byte]bool{}
-	for i := 0; i < n-1; {
-		h := heads[i]
-		switch h.flag {
-		case tar.TypeXHeader, tar.TypeGNULongName, tar.TypeGNULongLink:
-			if seen[h.flag] {
-				return fmt.Errorf("entry at offset %d has two %q headers: readers disagree on which counts", header, h.flag)
-			}
-			seen[h.flag] = true
-		default:
-			return fmt.Errorf("entry at offset %d has a %q header before its own, which readers apply differently", header, h.flag)
-		}
-		size, ok := headerNumber(h.size[:])
-		if !ok || size < 0 || size > maxHeadBlocks*blockSize {
-			return fmt.Errorf("entry at offset %d: a %q header of an unreadable size", header, h.flag)
-		}
-		i += 1 + int(blockPadded(size)/blockSize)
-	}
-	return nil
-}
-
-// headerNumber reads a tar numeric field: octal, or base-256 when its
-// first byte's high bit is set.
-func headerNumber(b []byte) (int64, bool) {
-	if len(b) > 0 && b[0]&0x80 != 0 {
-		var n int64
-		for i, c := range b {
-			if i == 0 {
-				c &= 0x7f
-			}
-			if n > (1<<55)-1 {
-				return 0, false
-			}
-			n = n<<8 | int64(c)
-		}
-		return n, true
-	}
-	text := strings.Trim(string(b), " \x00")
-	if text == "" {
-		return 0, true
-	}
-	n, err := strconv.ParseInt(text, 8, 64)
-	return n, err == nil
 }
 
 // Links reports the hard and symbolic links skipped so far.
