@@ -1708,3 +1708,24 @@ func TestRemoveObjectsGoesOnPastAFailure(t *testing.T) {
 		t.Fatalf("an rm refused for one of its names sent %v", g.sent()[before:])
 	}
 }
+
+// A download whose files failed and a scrub that found objects it cannot
+// recover end without a job error: their results say so, and 'ais job'
+// shows them failed (a wait exits non-zero), not done.
+func TestJobResultsThatFailedAreFailed(t *testing.T) {
+	download := api.ClusterJob{ID: "download-1", Kind: "download", Nodes: map[string]api.JobStatus{
+		"t1": {Result: json.RawMessage(`{"total":3,"downloaded":1,"failed":2}`)},
+		"t2": {Result: json.RawMessage(`{"total":2,"downloaded":2}`)},
+	}}
+	if err := jobResultFailed(download); err == nil || !strings.Contains(err.Error(), "2 file(s) failed") || jobState(download) != "failed" {
+		t.Fatalf("a download of 2 failed files: %v, %s", err, jobState(download))
+	}
+	scrub := api.ClusterJob{ID: "scrub-1", Kind: "scrub", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(`{"objects":5,"unrecoverable":1}`)}}}
+	if err := jobResultFailed(scrub); err == nil || jobState(scrub) != "failed" {
+		t.Fatalf("a scrub with an object it cannot recover: %v, %s", err, jobState(scrub))
+	}
+	clean := api.ClusterJob{ID: "download-2", Kind: "download", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(`{"total":2,"downloaded":2}`)}}}
+	if err := jobResultFailed(clean); err != nil || jobState(clean) != "done" {
+		t.Fatalf("a download whose files all came: %v, %s", err, jobState(clean))
+	}
+}

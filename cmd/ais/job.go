@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
@@ -89,10 +90,37 @@ func jobState(j api.ClusterJob) string {
 		return "running"
 	case j.Aborted:
 		return "aborted"
-	case len(j.Errors) > 0:
+	case len(j.Errors) > 0 || jobResultFailed(j) != nil:
 		return "failed"
 	}
 	return "done"
+}
+
+// jobResultFailed is what a job's result says failed, though the job
+// ended without an error: a download's files that failed, a scrub's
+// objects that cannot be recovered.
+func jobResultFailed(j api.ClusterJob) error {
+	switch j.Kind {
+	case "download":
+		failed := 0
+		for _, node := range j.Nodes {
+			var part struct {
+				Failed int               `json:"failed"`
+				Errors []json.RawMessage `json:"errors"`
+			}
+			if json.Unmarshal(node.Result, &part) == nil {
+				failed += max(part.Failed, len(part.Errors))
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d file(s) failed ('ais download' status: GET /v1/download?id=%s)", failed, j.ID)
+		}
+	case "scrub":
+		if report, err := api.ScrubReport(j); err == nil && report.Unrecoverable > 0 {
+			return fmt.Errorf("%d object(s) cannot be recovered", report.Unrecoverable)
+		}
+	}
+	return nil
 }
 
 // showJob prints a job's row on each node, then its state and errors: a
