@@ -754,7 +754,7 @@ func newClusterStartCommand() *cobra.Command {
 						// start it alone and wait for it in vain.
 						c.Forming = false
 						if err := c.save(dir); err != nil {
-							return c.leftRunning(launched, err)
+							return c.leftRunning(dir, launched, err)
 						}
 					}
 					continue
@@ -766,29 +766,29 @@ func newClusterStartCommand() *cobra.Command {
 					nodeJoin = "" // the first gateway of a new cluster
 				}
 				if err := c.launch(&c.Nodes[i], nodeJoin, cancel); err != nil {
-					return c.leftRunning(launched, err)
+					return c.leftRunning(dir, launched, err)
 				}
 				if err := c.save(dir); err != nil {
-					return c.leftRunning(launched, err)
+					return c.leftRunning(dir, launched, err)
 				}
 				if forms {
 					// Others join through the first gateway: let it listen first.
 					if err := waitHealthy(ctx, withToken(newClient(tc, c.Endpoint)), 15*time.Second); err != nil {
 						if exited, ok := errors.AsType[*nodeExitError](err); ok {
-							return c.leftRunning(launched, exited)
+							return c.leftRunning(dir, launched, exited)
 						}
-						return c.leftRunning(launched, fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err))
+						return c.leftRunning(dir, launched, fmt.Errorf("primary gateway did not start (see %s): %w", filepath.Join(c.Nodes[0].Dir, "node.log"), err))
 					}
 					// Formed: from now on its gateways restart
 					// together, as any cluster's.
 					c.Forming = false
 					if err := c.save(dir); err != nil {
-						return c.leftRunning(launched, err)
+						return c.leftRunning(dir, launched, err)
 					}
 				}
 			}
 			if err := c.save(dir); err != nil {
-				return c.leftRunning(launched, err)
+				return c.leftRunning(dir, launched, err)
 			}
 			direct := map[string]*api.Client{}
 			for _, n := range c.Nodes {
@@ -799,9 +799,9 @@ func newClusterStartCommand() *cobra.Command {
 			status, err := waitForNodes(ctx, withToken(newClient(tc, c.gatewayURLs()...)), launched, direct, 30*time.Second)
 			if err != nil {
 				if exited, ok := errors.AsType[*nodeExitError](err); ok {
-					return c.leftRunning(launched, exited)
+					return c.leftRunning(dir, launched, exited)
 				}
-				return c.leftRunning(launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
+				return c.leftRunning(dir, launched, fmt.Errorf("%w (logs in %s/*/node.log)", err, dir))
 			}
 			g, t := c.counts()
 			gateways := strings.Join(c.gatewayURLs(), ",")
@@ -1252,7 +1252,7 @@ func stopProcess(pid int, ours func() bool) bool {
 
 // leftRunning adds to the error of a start that failed the nodes it
 // launched that still run: they are not stopped, and the user is told.
-func (c *localCluster) leftRunning(launched []string, err error) error {
+func (c *localCluster) leftRunning(dir string, launched []string, err error) error {
 	var running []string
 	for i := range c.Nodes {
 		if slices.Contains(launched, c.Nodes[i].Name) && c.Nodes[i].running() {
@@ -1262,5 +1262,5 @@ func (c *localCluster) leftRunning(launched []string, err error) error {
 	if len(running) == 0 {
 		return err
 	}
-	return fmt.Errorf("%w; started and still running: %s ('ais cluster stop' stops them)", err, strings.Join(running, ", "))
+	return fmt.Errorf("%w; started and still running: %s ('ais cluster stop --dir %s' stops them)", err, strings.Join(running, ", "), dir)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -423,8 +424,11 @@ func printSummary(sum api.DsortJobInfo) {
 		spilled = fmt.Sprintf("%s in %d files", shards.FormatSize(m.Extraction.ExtractedToDiskSize), m.Extraction.ExtractedToDiskCount)
 	}
 	fmt.Printf("records held in memory: %s; spilled to disk: %s\n", held, spilled)
-	if len(m.Warnings) > 0 {
-		fmt.Printf("%d warning(s), first: %s\n", len(m.Warnings), printable(m.Warnings[0]))
+	// Every one, once (the targets' alike ones are one), sorted: the
+	// order the targets' are merged in is not theirs.
+	warnings := slices.Compact(slices.Sorted(slices.Values(m.Warnings)))
+	for _, warning := range warnings {
+		fmt.Printf("warning: %s\n", printable(warning))
 	}
 	for _, e := range m.Errors {
 		fmt.Printf("error: %s\n", printable(e))

@@ -3,8 +3,10 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -93,5 +95,27 @@ func TestDsortPollRidesOutAMissedAnswer(t *testing.T) {
 	calls.Store(-1 << 40) // never answers again
 	if _, err := poll(t.Context(), c, "srt-1"); !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("a poll the gateway never answers: %v, want unavailable", err)
+	}
+}
+
+// A job's summary shows every warning, once each: the restart after a
+// lost target among the links skipped was one of many, unseen.
+func TestSummaryShowsEveryWarning(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = w
+	sum := api.DsortJobInfo{ID: "srt-1"}
+	sum.Metrics.Warnings = []string{"target t2 was lost: the job starts again", "shard in-0.tar: 2 links skipped", "target t2 was lost: the job starts again"}
+	printSummary(sum)
+	os.Stdout = stdout
+	w.Close()
+	out, _ := io.ReadAll(r)
+	for _, want := range sum.Metrics.Warnings[:2] {
+		if strings.Count(string(out), "warning: "+want) != 1 {
+			t.Fatalf("the summary:\n%s\nwant %q once", out, want)
+		}
 	}
 }
