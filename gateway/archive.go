@@ -197,7 +197,10 @@ func membersNamed(ctx context.Context, f formats.Format, obj store.Object, name,
 			return max(count, 1), nil
 		}
 		if err != nil {
-			return 0, err
+			// A file this reader cannot read (another method, damage):
+			// the copies before it count, as a read up to its file
+			// serves one before the damage.
+			return max(count, 1), nil
 		}
 		if e.Name == member {
 			count++

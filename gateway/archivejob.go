@@ -372,16 +372,24 @@ type appendPlan struct {
 // old file of its name, else right after the last file of its record,
 // else last (in the order selected).
 func planAppend(ctx context.Context, f formats.Format, old store.Object, name string, items []batchItem) (*appendPlan, error) {
+	// Of the items' names and records only: a shard's names may be
+	// millions.
+	names, records := map[string]bool{}, map[string]bool{}
+	for _, item := range items {
+		record, _ := shards.SplitName(item.name)
+		names[item.name], records[record] = true, true
+	}
 	first := map[string]int{}        // an old file's name: its first index
 	lastOfRecord := map[string]int{} // an old record: its last file's index
 	index := -1
 	err := eachEntry(ctx, f, old, name, func(e *formats.Entry, _ io.Reader) error {
 		index++
-		if _, ok := first[e.Name]; !ok {
+		if _, ok := first[e.Name]; !ok && names[e.Name] {
 			first[e.Name] = index
 		}
-		record, _ := shards.SplitName(e.Name)
-		lastOfRecord[record] = index
+		if record, _ := shards.SplitName(e.Name); records[record] {
+			lastOfRecord[record] = index
+		}
 		return nil
 	})
 	if err != nil {

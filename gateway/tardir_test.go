@@ -152,6 +152,35 @@ func TestZipMemberOfANameTwiceIsTheLater(t *testing.T) {
 	}
 }
 
+// A zip file before one the reader cannot read (another method) is
+// served: the look for later copies of its name stops there.
+func TestZipMemberBeforeAnUnreadableOneIsServed(t *testing.T) {
+	var shard bytes.Buffer
+	zw := zip.NewWriter(&shard)
+	zw.RegisterCompressor(12, func(w io.Writer) (io.WriteCloser, error) { return nopCloser{w}, nil }) // "bzip2"
+	w, _ := zw.Create("a.txt")
+	io.WriteString(w, "the file")
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: "b.txt", Method: 12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "not bzip2")
+	zw.Close()
+	f, _ := formats.Default().ByExtension(".zip")
+	obj := memObject{bytes.NewReader(shard.Bytes()), store.ObjectMeta{Name: "s.zip", Size: int64(shard.Len())}}
+	data, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.zip", "a.txt")
+	if err != nil {
+		t.Fatalf("a file before one of another method: %v", err)
+	}
+	if got, _ := io.ReadAll(data); string(got) != "the file" {
+		t.Fatalf("a.txt: %q", got)
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
 // A file looked for in a compressed shard (decompressed up to it, or
 // whole for one it lacks) is looked for no further once the caller is
 // gone.
