@@ -778,8 +778,8 @@ func TestDownloadWithoutItsJournalIsNotStarted(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := waitDownload(t, client, id)
-	if !strings.Contains(fmt.Sprint(s.Errors), "journal for a restart cannot be kept") {
-		t.Fatalf("a download whose journal cannot be kept: %+v, want its part failed saying so", s)
+	if !strings.Contains(fmt.Sprint(s.Errors), "journal for a restart cannot be kept") || s.Failed != 1 || s.Total != 1 {
+		t.Fatalf("a download whose journal cannot be kept: %+v, want its part failed saying so, its file counted failed", s)
 	}
 	if _, err := client.Head(t.Context(), "dl", "f"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the part not started stored its file: %v", err)
