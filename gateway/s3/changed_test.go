@@ -305,6 +305,21 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 	if next, err := http.ReadResponse(reader, nil); err == nil {
 		t.Fatalf("the bytes after a PUT without a length were read as a request: %s", next.Status)
 	}
+	// Refused for anything else first (a key S3 cannot store), it is
+	// the same.
+	conn2, err := net.Dial("tcp", server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	fmt.Fprintf(conn2, "PUT /b/dir/ HTTP/1.1\r\nHost: %[1]s\r\n\r\nDELETE /b/k HTTP/1.1\r\nHost: %[1]s\r\n\r\n", server.Listener.Addr())
+	reader2 := bufio.NewReader(conn2)
+	if resp, err := http.ReadResponse(reader2, nil); err != nil || resp.StatusCode != http.StatusLengthRequired {
+		t.Fatalf("a PUT of a directory key without a length: %v %v, want 411", resp, err)
+	}
+	if next, err := http.ReadResponse(reader2, nil); err == nil {
+		t.Fatalf("the bytes after a refused PUT without a length were read as a request: %s", next.Status)
+	}
 	if _, err := native.Head(t.Context(), "b", "k"); err != nil {
 		t.Fatalf("the object the bytes after named: %v, want it there", err)
 	}

@@ -297,9 +297,6 @@ func (s *Server) uploadPart(w http.ResponseWriter, r *http.Request, bucket, key 
 	}
 	source := r.Header.Get("x-amz-copy-source")
 	if source == "" {
-		if lengthMissing(r) {
-			return missingLength(w)
-		}
 		what := fmt.Sprintf("part %d", n)
 		capped, err := limitBody(r, maxPutSize, what)
 		if err != nil {

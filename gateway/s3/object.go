@@ -240,9 +240,6 @@ func missingLength(w http.ResponseWriter) error {
 }
 
 func (s *Server) putObject(w http.ResponseWriter, r *http.Request, bucket, key string) error {
-	if lengthMissing(r) {
-		return missingLength(w)
-	}
 	capped, err := limitBody(r, maxPutSize, "PUT "+key)
 	if err != nil {
 		return err

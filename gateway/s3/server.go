@@ -139,6 +139,12 @@ func (s *Server) Handler(prefix string) http.Handler {
 			WriteError(w, r, ErrInvalidRequest.WithMessage("not an S3 path"), id)
 			return
 		}
+		if (r.Method == http.MethodPut || r.Method == http.MethodPost) && lengthMissing(r) {
+			// Whatever else is wrong with it: the bytes sent after must
+			// not be read as a next request.
+			WriteError(w, r, missingLength(w), id)
+			return
+		}
 		accessKey, err := s.authenticate(r)
 		if err != nil {
 			WriteError(w, r, err, id)
