@@ -341,6 +341,22 @@ func (z *zipReader) Links() (int, []string) { return z.links.Links() }
 
 var errEncrypted = fmt.Errorf("encrypted zip members: %w", ErrUnsupported)
 
+// CountNamed counts the files of the central directory named name, as
+// Next names them (no data read, no member checked: a file another
+// method packed counts too).
+func (z *zipReader) CountNamed(name string) int {
+	count := 0
+	for _, f := range z.files {
+		if f.Mode()&fs.ModeSymlink != 0 || strings.HasSuffix(f.Name, "/") || !f.Mode().IsRegular() && f.UncompressedSize64 == 0 {
+			continue
+		}
+		if n, err := memberName(f.Name); err == nil && n == name {
+			count++
+		}
+	}
+	return count
+}
+
 func (z *zipReader) Next() (*Entry, error) {
 	if z.err != nil {
 		return nil, z.err

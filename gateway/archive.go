@@ -183,29 +183,18 @@ func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket,
 	}
 }
 
-// membersNamed counts a shard's files named member (at least 1: none is
-// told by the read after).
+// membersNamed counts a zip shard's files named member, by its central
+// directory (at least 1: none is told by the read after).
 func membersNamed(ctx context.Context, f formats.Format, obj store.Object, name, member string) (int, error) {
 	rd, err := f.NewReader(contextReaderAt{ctx, obj}, obj.Meta().Size, name)
 	if err != nil {
 		return 0, err
 	}
-	count := 0
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			return max(count, 1), nil
-		}
-		if err != nil {
-			// A file this reader cannot read (another method, damage):
-			// the copies before it count, as a read up to its file
-			// serves one before the damage.
-			return max(count, 1), nil
-		}
-		if e.Name == member {
-			count++
-		}
+	counter, ok := rd.(interface{ CountNamed(string) int })
+	if !ok {
+		return 1, nil
 	}
+	return max(counter.CountNamed(member), 1), nil
 }
 
 // maxZipMemory bounds the central directories of the zip shards being

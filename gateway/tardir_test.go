@@ -175,6 +175,21 @@ func TestZipMemberBeforeAnUnreadableOneIsServed(t *testing.T) {
 	if got, _ := io.ReadAll(data); string(got) != "the file" {
 		t.Fatalf("a.txt: %q", got)
 	}
+	// Its later copy of another method is the file: an error, not the
+	// stale first copy.
+	shard.Reset()
+	zw = zip.NewWriter(&shard)
+	zw.RegisterCompressor(12, func(w io.Writer) (io.WriteCloser, error) { return nopCloser{w}, nil })
+	w, _ = zw.Create("a.txt")
+	io.WriteString(w, "stale")
+	w, _ = zw.CreateHeader(&zip.FileHeader{Name: "a.txt", Method: 12})
+	io.WriteString(w, "newer")
+	zw.Close()
+	obj = memObject{bytes.NewReader(shard.Bytes()), store.ObjectMeta{Name: "s.zip", Size: int64(shard.Len())}}
+	if data, _, err := (&Node{}).openMember(t.Context(), f, store.NewBucket("b"), obj, "s.zip", "a.txt"); err == nil {
+		got, _ := io.ReadAll(data)
+		t.Fatalf("a.txt whose later copy cannot be read: %q, want an error", got)
+	}
 }
 
 type nopCloser struct{ io.Writer }
