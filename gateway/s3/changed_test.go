@@ -320,6 +320,19 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 	if next, err := http.ReadResponse(reader2, nil); err == nil {
 		t.Fatalf("the bytes after a refused PUT without a length were read as a request: %s", next.Status)
 	}
+	// A multipart upload's start without a length (some SDKs send none
+	// for an empty body) is served, as S3 serves it, its connection
+	// closed after.
+	conn3, err := net.Dial("tcp", server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn3.Close()
+	fmt.Fprintf(conn3, "POST /b/multi?uploads HTTP/1.1\r\nHost: %s\r\n\r\n", server.Listener.Addr())
+	started, err := http.ReadResponse(bufio.NewReader(conn3), nil)
+	if err != nil || started.StatusCode != http.StatusOK || !started.Close {
+		t.Fatalf("a multipart upload started without a length: %v %v, want 200 and the connection closed", started, err)
+	}
 	if _, err := native.Head(t.Context(), "b", "k"); err != nil {
 		t.Fatalf("the object the bytes after named: %v, want it there", err)
 	}

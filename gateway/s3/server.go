@@ -140,10 +140,15 @@ func (s *Server) Handler(prefix string) http.Handler {
 			return
 		}
 		if (r.Method == http.MethodPut || r.Method == http.MethodPost) && lengthMissing(r) {
-			// Whatever else is wrong with it: the bytes sent after must
-			// not be read as a next request.
-			WriteError(w, r, missingLength(w), id)
-			return
+			// Read as empty (what many clients mean: a multipart upload's
+			// start, a copy), but any bytes sent after must not be read as
+			// a next request. An object's or a part's own body is refused
+			// whatever else is wrong with it.
+			w.Header().Set("Connection", "close")
+			if bodyOfData(r, path) {
+				WriteError(w, r, missingLength(w), id)
+				return
+			}
 		}
 		accessKey, err := s.authenticate(r)
 		if err != nil {
@@ -526,4 +531,21 @@ func operation(r *http.Request, path string) string {
 		method = "OTHER"
 	}
 	return method + " " + resource
+}
+
+// bodyOfData reports a request whose body is an object's or a part's
+// bytes: a PUT of a key, not a copy, not of a sub-resource but a part.
+func bodyOfData(r *http.Request, path string) bool {
+	_, key, _ := strings.Cut(strings.TrimPrefix(path, "/"), "/")
+	if r.Method != http.MethodPut || key == "" || r.Header.Get("x-amz-copy-source") != "" {
+		return false
+	}
+	for name := range r.URL.Query() {
+		switch name {
+		case "partNumber", "uploadId", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "x-id":
+		default:
+			return false // ?tagging, ?acl, ...: not the object's bytes
+		}
+	}
+	return true
 }
