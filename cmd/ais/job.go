@@ -62,7 +62,14 @@ func newJobCommand() *cobra.Command {
 		Short: "Wait for a job to end, with progress; fails when the job failed or was aborted",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, err := followJob(cmd.Context(), client(), args[0])
+			j, err := followJob(cmd.Context(), client(), args[0])
+			if err == nil {
+				// Ended without an error, its result may say what failed
+				// (the commands that start such jobs show it themselves).
+				if failed := jobResultFailed(j); failed != nil {
+					err = fmt.Errorf("job %s failed: %w", args[0], failed)
+				}
+			}
 			return err
 		},
 	}

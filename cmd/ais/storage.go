@@ -270,9 +270,6 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 	case j.Aborted:
 		return j, fmt.Errorf("job %s was aborted", id)
 	}
-	if err := jobResultFailed(j); err != nil {
-		return j, fmt.Errorf("job %s failed: %w", id, err)
-	}
 	fmt.Fprintf(os.Stderr, "%s %s: done, %d objects, %d bytes\n", j.Kind, id, j.Objects, j.Bytes)
 	return j, nil
 }
