@@ -410,14 +410,15 @@ func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json
 		ctx, cancel = context.WithDeadlineCause(ctx, time.Unix(0, saved.Deadline), fmt.Errorf("the download job timed out after %s (job_timeout)", jobTimeout))
 		defer cancel()
 	}
-	if err := n.saveDownload(saved); err != nil {
+	// (A share of no file has nothing to resume.)
+	if err := n.saveDownload(saved); err != nil && len(items) > 0 {
 		// Not started without it: a restart would forget the part, and
 		// the job's status take it for one that ended before. Its files
 		// count as failed, and an older journal (this part resumed) goes:
 		// it must not start at a later restart.
 		n.forgetDownload(id)
 		err = fmt.Errorf("download job %s: its journal for a restart cannot be kept on target %s (%w): its part is not started", id, n.config.ID, err)
-		return downloadResult{Total: len(items), Failed: len(items), Errors: []api.DownloadFailed{{Error: n.redact(err.Error())}}}, err
+		return downloadResult{Total: len(items), Failed: len(items)}, err // (the error is the part's)
 	}
 	var mu sync.Mutex
 	res := downloadResult{Total: len(items)}

@@ -764,15 +764,19 @@ func TestDownloadChecksTheOriginsMD5(t *testing.T) {
 func TestDownloadWithoutItsJournalIsNotStarted(t *testing.T) {
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") }))
 	defer origin.Close()
-	c, client := downloadCluster(t)
-	work := filepath.Join(c.Targets()[0].Dir, "work")
-	if err := os.RemoveAll(work); err != nil {
-		t.Fatal(err)
+	// Two targets, one of which has no file of the job: it counts none
+	// failed.
+	c, client := downloadClusterOf(t, 2)
+	for _, m := range c.Targets() {
+		work := filepath.Join(m.Dir, "work")
+		if err := os.RemoveAll(work); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(work, []byte("not a directory"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(work)
 	}
-	if err := os.WriteFile(work, []byte("not a directory"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Remove(work)
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: "f"})
 	if err != nil {
 		t.Fatal(err)
