@@ -407,6 +407,10 @@ type request struct {
 	// slow waits as startsJob does, for a request that may be sent again
 	// (a job's stop, answered once every target stopped it).
 	slow bool
+	// lateBody: the node reads the body only once it has worked (a file
+	// put into a shard, read at its place in the shard's rewrite): its
+	// sending is not bounded (the answer's reads still are).
+	lateBody bool
 }
 
 // doOnce sends a request and follows redirects; the caller closes the
@@ -988,7 +992,7 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 		} else {
 			b.sent, reqBody = nil, b.body
 		}
-		if watch, ok := ctx.Value(stallKey{}).(*stallWatch); ok && rq.size != 0 {
+		if watch, ok := ctx.Value(stallKey{}).(*stallWatch); ok && rq.size != 0 && !rq.lateBody {
 			reqBody = &stallBody{r: reqBody, watch: watch}
 		}
 	}

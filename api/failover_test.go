@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -466,6 +467,17 @@ func TestWholeObjectWorkIsWaitedFor(t *testing.T) {
 	}
 	if _, err := c.Put(ctx, "b", "shard.tar", strings.NewReader("file"), api.PutOptions{Size: 4, ArchPath: "a.txt"}); err != nil {
 		t.Errorf("a file put into a shard answered after the target timeout: %v", err)
+	}
+	// A big file into a shard is read once the shard's rewrite reaches
+	// its place: its sending waits as long.
+	late := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(400 * time.Millisecond) // the rewrite up to the file
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	big := bytes.Repeat([]byte("x"), 16<<20) // past the sockets' buffers
+	if _, err := api.NewClient(late.URL).SetTargetTimeout(150*time.Millisecond).Put(ctx, "b", "shard.tar", bytes.NewReader(big), api.PutOptions{Size: int64(len(big)), ArchPath: "big.bin"}); err != nil {
+		t.Errorf("a big file put into a shard read after the target timeout: %v", err)
 	}
 	if _, err := c.GetBytes(ctx, "s3://b", "o", api.GetOptions{Offset: 1, Length: 4}); err != nil {
 		t.Errorf("a range of a remote object answered after the target timeout: %v", err)

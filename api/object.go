@@ -99,7 +99,7 @@ func (c *Client) Put(ctx context.Context, bucket, name string, body io.Reader, o
 	// upload to the remote (once staged whole): patient (every byte's
 	// transfer still bounded).
 	patient := opts.ArchPath != "" || remoteBucket(bucket)
-	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name, patient: patient})
+	resp, err := c.do(ctx, request{method: http.MethodPut, path: objectPath(bucket, name), query: q, header: h, body: body, size: opts.Size, bucket: bucket, object: name, patient: patient, lateBody: opts.ArchPath != ""})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
