@@ -305,6 +305,19 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 	if next, err := http.ReadResponse(reader, nil); err == nil {
 		t.Fatalf("the bytes after a PUT without a length were read as a request: %s", next.Status)
 	}
+	// A presigned PUT (its parameters many) is the object's bytes too.
+	conn4, err := net.Dial("tcp", server.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn4.Close()
+	fmt.Fprintf(conn4, "PUT /b/k?X-Amz-Content-Sha256=UNSIGNED-PAYLOAD&x-amz-checksum-crc32=AAAAAA%%3D%%3D&x-id=PutObject HTTP/1.1\r\nHost: %s\r\n\r\n", server.Listener.Addr())
+	if resp, err := http.ReadResponse(bufio.NewReader(conn4), nil); err != nil || resp.StatusCode != http.StatusLengthRequired {
+		t.Fatalf("a presigned PUT without a length: %v %v, want 411", resp, err)
+	}
+	if meta, err := native.Head(t.Context(), "b", "k"); err != nil || meta.Size == 0 {
+		t.Fatalf("the object after a presigned PUT without a length: %+v %v, want it as it was", meta, err)
+	}
 	// Refused for anything else first (a key S3 cannot store), it is
 	// the same.
 	conn2, err := net.Dial("tcp", server.Listener.Addr().String())

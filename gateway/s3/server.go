@@ -540,11 +540,16 @@ func bodyOfData(r *http.Request, path string) bool {
 	if r.Method != http.MethodPut || key == "" || r.Header.Get("x-amz-copy-source") != "" {
 		return false
 	}
-	for name := range r.URL.Query() {
-		switch name {
-		case "partNumber", "uploadId", "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders", "X-Amz-Signature", "X-Amz-Security-Token", "x-id":
-		default:
-			return false // ?tagging, ?acl, ...: not the object's bytes
+	// The bytes unless it names a sub-resource (?tagging, ?acl, ...):
+	// a presigned URL's parameters are many (X-Amz-*, x-id, checksums,
+	// SigV2's), and each has a value.
+	for name, values := range r.URL.Query() {
+		switch strings.ToLower(name) {
+		case "acl", "tagging", "retention", "legal-hold", "torrent", "attributes", "restore", "select", "object-lock":
+			return false
+		}
+		if len(values) == 1 && values[0] == "" && name != "uploadId" && name != "partNumber" {
+			return false
 		}
 	}
 	return true
