@@ -408,8 +408,9 @@ type request struct {
 	// (a job's stop, answered once every target stopped it).
 	slow bool
 	// lateBody: the node reads the body only once it has worked (a file
-	// put into a shard, read at its place in the shard's rewrite): its
-	// sending is not bounded (the answer's reads still are).
+	// put into a shard, read at its place in the shard's rewrite): sent
+	// with Expect: 100-continue, its sending is bounded from the node's
+	// go-ahead on.
 	lateBody bool
 }
 
@@ -638,7 +639,7 @@ func (c *Client) stallContext(ctx context.Context, target string, boundAnswer bo
 			timer.Stop()
 		}
 	}
-	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start})
+	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start, Got100Continue: func() { watch.continued.Store(true) }})
 	watch = &stallWatch{limit: c.targetTimeout, cancel: func() {
 		cancel(fmt.Errorf("target at %s moved no byte for %s", hostOf(target), c.targetTimeout))
 	}}
@@ -660,6 +661,9 @@ type stallWatch struct {
 	mu     sync.Mutex
 	timer  *time.Timer
 	done   bool
+	// continued: the node said to send the body (100 Continue): a body
+	// it reads late (lateBody) is watched from then on.
+	continued atomic.Bool
 }
 
 type stallKey struct{}
@@ -695,13 +699,18 @@ func (w *stallWatch) stop() {
 	}
 }
 
-// stallBody is a request body the transport reads between its writes.
+// stallBody is a request body the transport reads between its writes;
+// gated, only once the node said to send it.
 type stallBody struct {
 	r     io.Reader
 	watch *stallWatch
+	gated bool
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {
+	if b.gated && !b.watch.continued.Load() {
+		return b.r.Read(p)
+	}
 	b.watch.working()
 	n, err := b.r.Read(p)
 	b.watch.waiting() // the transport writes what it got, or ends the request
@@ -992,8 +1001,8 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 		} else {
 			b.sent, reqBody = nil, b.body
 		}
-		if watch, ok := ctx.Value(stallKey{}).(*stallWatch); ok && rq.size != 0 && !rq.lateBody {
-			reqBody = &stallBody{r: reqBody, watch: watch}
+		if watch, ok := ctx.Value(stallKey{}).(*stallWatch); ok && rq.size != 0 {
+			reqBody = &stallBody{r: reqBody, watch: watch, gated: rq.lateBody}
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, rq.method, target, reqBody)
@@ -1013,7 +1022,8 @@ func (b *hopBody) request(ctx context.Context, rq request, target string) (*http
 		}
 		// A body that cannot be sent again waits for the server's
 		// go-ahead: a node that redirects reads nothing of it.
-		if !b.seekable {
+		if !b.seekable || rq.lateBody {
+			// (A body read late is watched from the node's go-ahead.)
 			req.Header.Set("Expect", "100-continue")
 		}
 	}

@@ -479,6 +479,16 @@ func TestWholeObjectWorkIsWaitedFor(t *testing.T) {
 	if _, err := api.NewClient(late.URL).SetTargetTimeout(150*time.Millisecond).Put(ctx, "b", "shard.tar", bytes.NewReader(big), api.PutOptions{Size: int64(len(big)), ArchPath: "big.bin"}); err != nil {
 		t.Errorf("a big file put into a shard read after the target timeout: %v", err)
 	}
+	// Once read, a target that stops reading it (frozen) is left.
+	release := make(chan struct{})
+	stuck := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		io.CopyN(io.Discard, r.Body, 1<<20) // the go-ahead, then a part
+		<-release                           // (not reading, it sees no disconnect)
+	})
+	t.Cleanup(func() { close(release) }) // (before the server's close)
+	if _, err := api.NewClient(stuck.URL).SetTargetTimeout(150*time.Millisecond).Put(ctx, "b", "shard.tar", bytes.NewReader(big), api.PutOptions{Size: int64(len(big)), ArchPath: "big.bin"}); err == nil || !strings.Contains(err.Error(), "moved no byte") {
+		t.Errorf("a file put into a shard whose target stopped reading it: %v, want it left", err)
+	}
 	if _, err := c.GetBytes(ctx, "s3://b", "o", api.GetOptions{Offset: 1, Length: 4}); err != nil {
 		t.Errorf("a range of a remote object answered after the target timeout: %v", err)
 	}
