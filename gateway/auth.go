@@ -269,7 +269,7 @@ func requestToken(r *http.Request) string {
 		case r.Method == http.MethodPost && r.URL.Path == console.LoginPath:
 			r.Body = http.MaxBytesReader(nil, r.Body, 64<<10)
 			return strings.TrimSpace(r.PostFormValue("token"))
-		case r.Method == http.MethodGet:
+		case r.Method == http.MethodGet || r.Method == http.MethodHead:
 			token, _ := consoleCookie(r)
 			return token
 		}
@@ -395,6 +395,16 @@ func consoleCookie(r *http.Request) (string, error) {
 	return "", fmt.Errorf("%w: the browser sent %d %s cookies, one set by another site of the domain maybe: clear this site's cookies and log in again", api.ErrUnauthorized, len(cookies), console.TokenCookie)
 }
 
+// consoleCookieError is why the cookie of a console file's request was
+// not read (nil: it was, or none was looked for).
+func consoleCookieError(r *http.Request) error {
+	if !isConsole(r) || apiToken(r) != "" || r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return nil
+	}
+	_, err := consoleCookie(r)
+	return err
+}
+
 func consoleAPIRequest(r *http.Request) (*http.Request, error) {
 	escaped := "/" + strings.TrimPrefix(r.URL.EscapedPath(), console.APIPrefix)
 	path, err := url.PathUnescape(escaped)
@@ -440,6 +450,10 @@ func (n *Node) guard(need access, h http.HandlerFunc) http.HandlerFunc {
 		// must not buffer megabytes for anyone who sends them.
 		if _, err := n.verifier.Verify(requestToken(r)); err != nil {
 			err = fmt.Errorf("%w: %s %s: %w", api.ErrUnauthorized, r.Method, r.URL.Path, err)
+			if cookieErr := consoleCookieError(r); cookieErr != nil {
+				// Not "no token": logging in again would not help.
+				err = cookieErr
+			}
 			if isConsole(r) && wantsHTML(r) {
 				console.WriteLogin(w, http.StatusUnauthorized, err.Error())
 				return

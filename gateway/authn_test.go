@@ -661,6 +661,27 @@ func TestConsoleLoginCookie(t *testing.T) {
 			t.Errorf("GET %s with the cookie: %s, want %d", tc.path, resp.Status, tc.want)
 		}
 	}
+	// HEAD of a console file takes the cookie as GET does.
+	req, _ = http.NewRequest(http.MethodHead, c.Primary().URL()+"/console/app.js", nil)
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("HEAD /console/app.js with the cookie: %v %v, want 200", resp, err)
+	}
+	// Two cookies (another site of the domain set one): the login page
+	// says so, not "no token", which logging in again would not cure.
+	req, _ = http.NewRequest(http.MethodGet, c.Primary().URL()+"/console/", nil)
+	req.Header.Set("Accept", "text/html")
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: "planted"})
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(page), "2 ais_token cookies") {
+		t.Fatalf("the console with two token cookies: %s\n%.2000s", resp.Status, page)
+	}
 }
 
 // The S3 port serves buckets at its root, so /console/KEY there is an
