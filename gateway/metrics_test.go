@@ -451,3 +451,47 @@ func TestMetricsLeaveOutTheNodesOwnRequests(t *testing.T) {
 		})
 	}
 }
+
+// The S3 requests a gateway refuses before its S3 API reads them (a
+// change from a page of another site; any while it is not ready, removed
+// from the cluster) are counted by ais_s3_requests_total as any other:
+// an alert on S3 errors sees a gateway that answers only 503.
+func TestS3RefusalsAreCounted(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true})
+	send := func(url, method string, header ...string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, nil)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	primary := c.Primary().URL()
+	if status := send(primary+"/s3/b", http.MethodPut, "Sec-Fetch-Site", "cross-site"); status != http.StatusForbidden {
+		t.Fatalf("an S3 bucket PUT from another site: %d, want 403", status)
+	}
+	if got := gatewaytest.Scrape(t, primary).Value("ais_s3_requests_total", "status", "403"); got != 1 {
+		t.Fatalf("ais_s3_requests_total{status=403} is %v after one refused, want 1", got)
+	}
+	other := c.Members()[1]
+	if err := c.Client().RemoveNode(t.Context(), other.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	waitOutOfTheMap(t, c.Client(), other.Node.ID())
+	deadline := time.Now().Add(10 * time.Second)
+	for send(other.URL()+"/s3/b/o", http.MethodGet) != http.StatusServiceUnavailable {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed gateway still serves S3")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := gatewaytest.Scrape(t, other.URL()).Value("ais_s3_requests_total", "op", "GET object", "status", "503"); got < 1 {
+		t.Fatalf("ais_s3_requests_total{op=GET object,status=503} of the removed gateway is %v, want its refusals", got)
+	}
+}

@@ -626,7 +626,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Role.IsGateway() {
 		// S3 goes through the native API, to the owner targets.
 		s3Config := s3.Config{Backend: s3Backend{Client: api.NewClientWith(cfg.URL, &http.Client{Transport: cmp.Or[http.RoundTripper](cfg.Transport, api.NewTransport())}).SetToken(""), n: n}, Hidden: s3Backend{Client: n.clusterClient(), n: n}, Keys: s3Keyring{static: sigv4.StaticKeys(cfg.S3Keys), n: n}, Region: cfg.S3Region, Domains: s3Domains(cfg.URL, cfg.S3Domains), Logger: n.logger.With("api", "s3"),
-			Redact: n.redact, Reserved: reservedCustom,
+			Redact: n.redact, Reserved: reservedCustom, Gate: n.s3Gate,
 			Observe: func(op string, status int, elapsed time.Duration) {
 				n.metrics.s3Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
 				n.metrics.s3Duration.WithLabelValues(op).Observe(elapsed.Seconds())

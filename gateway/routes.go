@@ -259,19 +259,26 @@ func (n *Node) S3Handler() http.Handler {
 		untrustedContent(w.Header())
 		r, done := ownBody(w, r, n.config.BodyTimeout)
 		defer done()
-		if err := n.fromAnotherSite(r); err != nil {
-			n.writeS3Error(w, r, err)
-			return
-		}
 		if r.Body != nil && r.Body != http.NoBody {
 			r.Body = newPacedBody(w, r.Body, n.config.BodyTimeout, n.config.BodyMinRate)
 		}
-		if !n.ready.Load() {
-			n.writeS3Error(w, r, n.notReady())
-			return
-		}
+		// Another site's change and a node not ready are refused by
+		// s3Gate, inside the S3 API's counting.
 		n.s3Root.ServeHTTP(w, r)
 	})
+}
+
+// s3Gate answers an S3 request the node does not serve: a change from a
+// page of another site, or any while the node is not ready.
+func (n *Node) s3Gate(w http.ResponseWriter, r *http.Request) bool {
+	err := n.fromAnotherSite(r)
+	if err == nil && !n.ready.Load() {
+		err = n.notReady()
+	}
+	if err != nil {
+		n.writeS3Error(w, r, err)
+	}
+	return err != nil
 }
 
 // ownBody returns a request whose Body the handlers may replace (with a
@@ -492,12 +499,9 @@ func (n *Node) Handler() http.Handler {
 		// loads, and its first call says why the name is refused.
 		staticFile := n.config.Role.IsGateway() && console.Static(r)
 		s3Path := r.URL.Path == "/s3" || strings.HasPrefix(r.URL.Path, "/s3/")
-		if err := n.fromAnotherSite(r); err != nil && !staticFile {
-			if s3Path {
-				n.writeS3Error(w, r, err)
-			} else {
-				n.writeError(w, r, err)
-			}
+		// (S3's are refused by s3Gate, inside its counting.)
+		if err := n.fromAnotherSite(r); err != nil && !staticFile && !s3Path {
+			n.writeError(w, r, err)
 			return
 		}
 		if r.Body != nil && r.Body != http.NoBody {
@@ -512,11 +516,7 @@ func (n *Node) Handler() http.Handler {
 				n.writeS3Error(w, r, badRequest("the S3 API is served by gateways; node %s is a %s", n.config.ID, n.config.Role))
 				return
 			}
-			if !n.ready.Load() {
-				n.writeS3Error(w, r, n.notReady())
-				return
-			}
-			n.s3.ServeHTTP(w, r)
+			n.s3.ServeHTTP(w, r) // s3Gate refuses it while not ready
 			return
 		}
 		n.mux.ServeHTTP(w, r)

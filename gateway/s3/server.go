@@ -67,6 +67,9 @@ type Config struct {
 	// api.ErrForbidden refuses it; the request it returns (its context
 	// carrying the caller) is served.
 	Authorize func(r *http.Request, bucket, key, accessKey string) (*http.Request, error)
+	// Gate, when set, may answer a request before anything else (true:
+	// it did, with an error: a node not ready): counted as any other.
+	Gate func(w http.ResponseWriter, r *http.Request) bool
 	// Observe, when set, is told of each request: its operation
 	// ("GET object", "PUT bucket"...), status and duration.
 	Observe func(op string, status int, elapsed time.Duration)
@@ -131,6 +134,9 @@ func (s *Server) Handler(prefix string) http.Handler {
 			start, recorder := time.Now(), &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 			w = recorder
 			defer func() { s.config.Observe(operation(r, path), recorder.status, time.Since(start)) }()
+		}
+		if s.config.Gate != nil && s.config.Gate(w, r) {
+			return
 		}
 		id := NewRequestID()
 		w.Header().Set("x-amz-request-id", id)
