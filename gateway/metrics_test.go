@@ -376,7 +376,7 @@ func TestListArchiveFailsWhenTheDiskDoes(t *testing.T) {
 }
 
 // A node's own requests (a copy job's PUTs, a get-batch's reads of
-// entries on other targets) are not client traffic: the object figures
+// entries on other targets, an archive job's listing) are not client traffic: the object figures
 // count the clients' requests alone, with authentication off (the
 // signature taken as it comes) and on (verified by the guard).
 func TestMetricsLeaveOutTheNodesOwnRequests(t *testing.T) {
@@ -432,12 +432,21 @@ func TestMetricsLeaveOutTheNodesOwnRequests(t *testing.T) {
 			if _, err := client.GetBatch(ctx, "src", batch, io.Discard); err != nil {
 				t.Fatal(err)
 			}
+			// An archive of the whole bucket lists it through a gateway.
+			id, err = client.Archive(ctx, "src", api.ArchiveMessage{ArchName: "all.tar"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil {
+				t.Fatal(err)
+			}
 			for _, w := range []struct {
 				name  string
 				value float64
 			}{
 				{"ais_put_total", objects},
 				{"ais_put_bytes_total", objects * size},
+				{"ais_list_total", 0},
 				{"ais_get_total", 0},
 				{"ais_get_bytes_total", 0},
 			} {

@@ -65,6 +65,10 @@ type route struct {
 	need access
 }
 
+// observedRoutes are the routes the metrics count as a client operation
+// (their refusals too), by method and pattern.
+var observedRoutes = map[string]operation{http.MethodGet + " /v1/buckets/{bucket}": opList}
+
 // unaddressedRoutes are the intra routes a node may reach at another
 // address than a node's own (its URL in the map): a join goes to a seed
 // (handleMembership binds the other changes).
@@ -87,7 +91,6 @@ func (n *Node) ownHost() string {
 // routeTable lists every route of every role but /v1/objects/ (see
 // routes).
 func (n *Node) routeTable() []route {
-	list := n.metrics.observe(opList, n.handleListObjects)
 	return []route{
 		{http.MethodGet, "/v1/health", n.handleHealth, everyNode, false, public},
 		{http.MethodGet, "/metrics", n.handleMetrics, everyNode, false, onCluster(authn.PermList)},
@@ -95,7 +98,7 @@ func (n *Node) routeTable() []route {
 		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false, onCluster(authn.PermAdmin)},
 		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false, onCluster(authn.PermList)},
 		{http.MethodGet, "/v1/buckets/{$}", n.handleListBuckets, gateways, false, onCluster(authn.PermList)}, // AIStore's clients add the slash
-		{http.MethodGet, "/v1/buckets/{bucket}", list, gateways, false, onBucket(authn.PermList)},
+		{http.MethodGet, "/v1/buckets/{bucket}", n.handleListObjects, gateways, false, onBucket(authn.PermList)},
 		{http.MethodPost, "/v1/buckets/{bucket}", n.handleBucketAction, gateways, false, byAction(api.ActionCreateBucket)},
 		{http.MethodDelete, "/v1/buckets/{bucket}", n.handleDestroyBucket, gateways, false, byAction(api.ActionDestroyBucket)},
 		{http.MethodHead, "/v1/buckets/{bucket}", n.handleBucketProps, gateways, false, onBucket(authn.PermHead)},
@@ -198,6 +201,9 @@ func (n *Node) routes() {
 				rt.handler(w, r)
 			}
 		}
+		if op, ok := observedRoutes[rt.method+" "+rt.pattern]; ok {
+			h = n.observeRoute(op, h)
+		}
 		mux.HandleFunc(rt.method+" "+rt.pattern, h)
 	}
 	for pattern, methods := range allowed {
@@ -216,18 +222,31 @@ func (n *Node) routes() {
 		bucket, name, _ := strings.Cut(rest, "/")
 		r.SetPathValue("bucket", bucket)
 		r.SetPathValue("object", name)
-		if n.verifier == nil && r.Header.Get(peer.HeaderMAC) != "" {
-			// Without authentication nothing is verified, and the metrics
-			// take a node's signature as it comes (with it on, the guard
-			// marks the requests it verified).
-			markInternal(w, r)
-		}
+		n.markSigned(w, r)
 		guarded(w, r)
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
 	})
 	n.mux = mux
+}
+
+// observeRoute counts a route's requests as op: around its guard, which
+// marks a node's own requests (a job's listing) to be left out.
+func (n *Node) observeRoute(op operation, guarded http.HandlerFunc) http.HandlerFunc {
+	return n.metrics.observe(op, func(w http.ResponseWriter, r *http.Request) {
+		n.markSigned(w, r)
+		guarded(w, r)
+	})
+}
+
+// markSigned marks a request a node signed as internal when nothing is
+// verified (authentication off): the metrics take the signature as it
+// comes. With it on, the guard marks the requests it verified.
+func (n *Node) markSigned(w http.ResponseWriter, r *http.Request) {
+	if n.verifier == nil && r.Header.Get(peer.HeaderMAC) != "" {
+		markInternal(w, r)
+	}
 }
 
 // methodNotAllowed answers a method a path does not take.
