@@ -23,6 +23,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -996,12 +997,25 @@ func run(args []string) error {
 		return err
 	}
 	events.Bind(node)
+	stopPusher := func() {}
 	if cfg.StatsD != "" {
 		pusher, err := NewStatsD(StatsDConfig{Address: cfg.StatsD, Prefix: "ais." + statsdSegment(id), Gatherer: node.Gatherer, Logger: logger})
 		if err != nil {
 			return err
 		}
-		go pusher.Run(ctx)
+		// Its own context: it pushes what the drain serves after the
+		// signal, and a last flush once the node stops serving.
+		pushCtx, stopPush := context.WithCancel(context.WithoutCancel(ctx))
+		pushed := make(chan struct{})
+		go func() {
+			defer close(pushed)
+			pusher.Run(pushCtx)
+		}()
+		stopPusher = sync.OnceFunc(func() {
+			stopPush()
+			<-pushed
+		})
+		defer stopPusher()
 	}
 	listener, err := listen(cfg.Host, cfg.Port, serverTLS)
 	if err != nil {
@@ -1101,6 +1115,7 @@ func run(args []string) error {
 			logger.Warn("requests still running as the node closes")
 		}
 	}
+	stopPusher()
 	node.Close()
 	return nil
 }

@@ -90,7 +90,11 @@ func (s *StatsD) send(packet []byte) error {
 	return nil
 }
 
-// Run flushes every interval until ctx ends, then closes the socket.
+// finalFlush bounds the flush Run makes as it ends.
+const finalFlush = 2 * time.Second
+
+// Run flushes every interval until ctx ends, then once more (what was
+// counted since the last interval), and closes the socket.
 func (s *StatsD) Run(ctx context.Context) {
 	defer func() {
 		if s.conn != nil {
@@ -103,6 +107,11 @@ func (s *StatsD) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			last, cancel := context.WithTimeout(context.WithoutCancel(ctx), finalFlush)
+			defer cancel()
+			if err := s.Flush(last); err != nil {
+				s.config.Logger.Debug("statsd: last flush", "address", s.config.Address, "err", err)
+			}
 			return
 		case <-ticker.C:
 			err := s.Flush(ctx)

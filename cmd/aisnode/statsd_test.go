@@ -380,3 +380,30 @@ func TestStatsDSendsAgainWhatAFailedFlushLost(t *testing.T) {
 		}
 	}
 }
+
+// What was counted since the last interval goes out as Run ends (the
+// node stopping after its drain): a restart loses no requests.
+func TestStatsDFlushesAsItEnds(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	if err := c.Client().CreateBucket(t.Context(), "s", nil); err != nil {
+		t.Fatal(err)
+	}
+	listener := listenUDP(t)
+	sd, err := NewStatsD(StatsDConfig{
+		Address:  listener.conn.LocalAddr().String(),
+		Interval: time.Hour,
+		Gatherer: c.Primary().Node.Gatherer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, c.Client(), "x", "y")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { sd.Run(ctx); close(done) }()
+	cancel()
+	<-done
+	if got := listener.lines(t, time.Second); !slices.Contains(got, "ais.put_total:2|c") {
+		t.Fatalf("no PUT counter went out as Run ended: %q", got)
+	}
+}
