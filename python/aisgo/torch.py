@@ -335,7 +335,8 @@ class ShardDataset(IterableDataset):
             reading its own shards: a worker whose shards
             run out goes on with them in the next epoch's order, one with
             more stops at its count (so an epoch may repeat some samples
-            and leave others, N the rank's total too). Default: every
+            and leave others, N the rank's total too). A shuffle buffer
+            shuffles each pass over the shards on its own. Default: every
             sample of the rank's shards, once.
 
     Each epoch, the shard list is shuffled (the same way in every process)
@@ -495,12 +496,13 @@ class ShardDataset(IterableDataset):
             quota = self.samples_per_epoch // active + (1 if worker < self.samples_per_epoch % active else 0)
             if quota == 0:
                 return
-            samples: Iterator[Any] = self._cycle(rank, world, worker, active, epoch, read)
+        rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}") if self.shuffle_buffer > 0 else None
+        if quota is not None:
+            samples: Iterator[Any] = self._cycle(rank, world, worker, active, epoch, read, rng)
         else:
             samples = self._stream(shards)
-        if self.shuffle_buffer > 0:
-            rng = random.Random(f"aisgo-samples:{self.seed}:{epoch}:{rank}:{worker}")
-            samples = _shuffled(samples, self.shuffle_buffer, rng)
+            if rng is not None:
+                samples = _shuffled(samples, self.shuffle_buffer, rng)
         yielded = 0
         for sample in samples:
             if quota is not None:
@@ -526,14 +528,22 @@ class ShardDataset(IterableDataset):
         for shard in shards:
             yield from iter_shard(self.client, self.bucket, shard)
 
-    def _cycle(self, rank: int, world: int, worker: int, workers: int, epoch: int, read: Dict[int, int]) -> Iterator[Tuple[int, Sample]]:
+    def _cycle(
+        self, rank: int, world: int, worker: int, workers: int, epoch: int, read: Dict[int, int], rng: Optional[random.Random]
+    ) -> Iterator[Tuple[int, Sample]]:
         """A worker's samples of an epoch and, once they run out, of the
         epochs after (their shard orders), for samples_per_epoch: each with
-        its pass, whose count goes in read once the pass is whole."""
+        its pass, whose count goes in read once the pass is whole. Each
+        pass is shuffled on its own (rng): a buffer over the endless
+        stream held copies of one sample from several passes, and an
+        epoch repeated some and left others."""
         for p, e in enumerate(itertools.count(epoch)):
             shards = self.epoch_shards(e)[rank::world][worker::workers]
+            stream: Iterator[Sample] = self._stream(shards)
+            if rng is not None:
+                stream = _shuffled(stream, self.shuffle_buffer, rng)
             n = 0
-            for sample in self._stream(shards):
+            for sample in stream:
                 n += 1
                 yield p, sample
             if n == 0:

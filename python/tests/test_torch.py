@@ -207,6 +207,11 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
             ShardDataset(client, ds.dst, OUT_TEMPLATE, samples_per_epoch=bad)
+    # A count of every sample, under a buffer bigger than them all: each
+    # once (the buffer holds one pass, not copies from several).
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10 * total, seed=4, samples_per_epoch=total)
+    keys = keys_of(d)
+    assert sorted(keys) == sorted(set(ds.expected)), (len(keys), len(set(keys)))
     # A transform that keeps few, under a shuffle buffer of many passes:
     # the count, not an error.
     few = [k for k in ds.expected if k.endswith("1")]
