@@ -116,10 +116,23 @@ class Template:
         return self.text
 
 
+# The largest number a range may hold, and the longest name it may
+# make: the cluster's limits (a 64-bit integer; an object name's bytes).
+_MAX_NUMBER = 2**63 - 1
+MAX_NAME_LENGTH = 1024
+
+
 def _number(text: str, p: str) -> int:
-    if not p or not p.isdigit() or not p.isascii():
+    if not p or not _ascii_digits(p):
         raise TemplateError(f"template {text!r}: {p!r} is not a non-negative integer")
+    # Checked before int(): Python refuses to convert over 4300 digits.
+    if len(p.lstrip("0")) > len(str(_MAX_NUMBER)) or int(p) > _MAX_NUMBER:
+        raise TemplateError(f"template {text!r}: {p!r} is out of range")
     return int(p)
+
+
+def _ascii_digits(p: str) -> bool:
+    return all("0" <= c <= "9" for c in p)
 
 
 def parse_template(text: str) -> Template:
@@ -130,12 +143,28 @@ def parse_template(text: str) -> Template:
         return _parse_bash(text)
     if "@" in text:
         return _parse_at(text)
-    if text.count("%") == 1 and "d" in text.split("%", 1)[1]:
-        raise TemplateError(f"template {text!r}: a %d template is unbounded; give a range such as shard-{{0000..0099}}.tar")
+    if text.count("%") == 1:
+        _refuse_format(text)
     return Template(text=text, prefix=text[:-1] if text.endswith("*") else text)
 
 
+def _refuse_format(text: str) -> None:
+    """Refuses a %d template as the cluster reads it: malformed, or
+    unbounded (a dataset lists its shards)."""
+    verb = text.split("%", 1)[1]
+    d = verb.find("d")
+    if d < 0:
+        raise TemplateError(f"template {text!r}: '%' must be followed by d or 0Nd, as in %06d")
+    flags = verb[:d]
+    if flags and (len(flags) < 2 or flags[0] != "0" or not _ascii_digits(flags[1:])):
+        raise TemplateError(f"template {text!r}: %{flags}d: the width needs a leading 0 and digits, as in %06d")
+    raise TemplateError(f"template {text!r}: a %d template is unbounded; give a range such as shard-{{0000..0099}}.tar")
+
+
 def _checked(t: Template) -> Template:
+    longest = len(t.prefix.encode()) + sum(max(r.width, len(str(r.end))) + len(r.gap.encode()) for r in t.ranges)
+    if longest > MAX_NAME_LENGTH:
+        raise TemplateError(f"template {t.text!r}: names up to {longest} bytes long, over the limit of {MAX_NAME_LENGTH}")
     if t.count() > MAX_NAMES:
         raise TemplateError(f"template {t.text!r} expands to {t.count()} names, over the limit of {MAX_NAMES}")
     return t
@@ -186,7 +215,7 @@ def _parse_at(text: str) -> Template:
     ranges: List[_Range] = []
     while rest:
         digits = 1
-        while digits < len(rest) and rest[digits].isdigit():
+        while digits < len(rest) and "0" <= rest[digits] <= "9":
             digits += 1
         number = rest[1:digits]
         if not number:

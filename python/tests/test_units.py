@@ -131,6 +131,26 @@ def test_templates():
     for bad in ("a-{1..}", "a-{2..1}", "a-{0..9", "a-0..9}", "a-{0..9..0}", "a-{x..y}", "a-%06d.tar", "a-@"):
         with pytest.raises(aisgo.TemplateError):
             parse_template(bad)
+    # As the cluster reads them (shards/template.go): numbers past 64
+    # bits (past Python's 4300-digit conversion too), names over 1024
+    # bytes, a '%' without d, a width without its 0, digits that are not
+    # ASCII after '@' (a gap there).
+    for bad, why in (
+        ("s-{0..1" + "0" * 5000 + "}", "out of range"),
+        ("s-@" + "9" * 5000, "out of range"),
+        ("s-{0..9223372036854775808}", "out of range"),
+        ("s-{" + "0" * 1100 + ".." + "0" * 1100 + "1}", "over the limit of 1024"),
+        ("x" * 1020 + "{0..99999}", "over the limit of 1024"),
+        ("a%b", "must be followed by d"),
+        ("5%/d", "leading 0"),
+        ("x@9\u00b2", None),
+    ):
+        if why is None:
+            assert parse_template(bad).ranges[0].gap == "\u00b2"
+            continue
+        with pytest.raises(aisgo.TemplateError, match=why):
+            parse_template(bad)
+    assert parse_template("s-{0..9223372036854775807..9223372036854775807}").count() == 2
 
 
 def test_split_name():
