@@ -88,6 +88,10 @@ def resolve_shards(
         names = [str(n) for n in template]
         if not names:
             raise DatasetError(f"no shards of ais://{bucket} given")
+        index = next((n for n in names if is_index_name(n)), None)
+        if index is not None:
+            raise DatasetError(f"ais://{bucket}/{index} is a shard's index, not a shard", kind="bad-request")
+        _refuse_unsupported(bucket, names)
         return names
     try:
         t = parse_template(template) if template is not None else None
@@ -124,10 +128,14 @@ def resolve_shards(
             raise DatasetError(
                 f"no tar shard ({', '.join(TAR_SUFFIXES)}) in ais://{bucket} under the prefix {pfx!r} ({listed} object(s) listed)"
             )
+    _refuse_unsupported(bucket, names)
+    return names
+
+
+def _refuse_unsupported(bucket: str, names: Sequence[str]) -> None:
     bad = [n for n in names if n.lower().endswith(UNSUPPORTED_SUFFIXES)]
     if bad:
-        raise DatasetError(f"ais://{bucket}/{bad[0]}: this format is not supported here (tar, tgz, tar.bz2 and tar.xz shards are)")
-    return names
+        raise DatasetError(f"ais://{bucket}/{bad[0]}: this format is not supported here (tar, tgz, tar.bz2 and tar.xz shards are)", kind="bad-request")
 
 
 def _known_place() -> Optional[Tuple[int, int]]:
@@ -702,12 +710,17 @@ class RecordDataset(Dataset):
         self.client = client = _retrying(client, retry_time)
         self.bucket = bucket
         self.transform = transform
-        if isinstance(shards, str):
-            names = resolve_shards(client, bucket, shards)
-        else:
-            names = list(shards)
-            if not names:
-                raise DatasetError("RecordDataset: no shards given")
+        # A list is checked as a listing is (no index, no format tarfile
+        # cannot read).
+        names = resolve_shards(client, bucket, shards if isinstance(shards, str) else list(shards))
+        # Members are read by range: a compressed shard has no offsets to
+        # index (`ais archive index` refuses it).
+        compressed = next((n for n in names if _is_tar_name(n) and not n.lower().endswith(".tar")), None)
+        if compressed is not None:
+            raise DatasetError(
+                f"ais://{bucket}/{compressed} is compressed: RecordDataset reads indexed uncompressed .tar shards; read it with ShardDataset",
+                kind="bad-request",
+            )
         with ThreadPoolExecutor(max_workers=max(1, min(load_concurrency, len(names)))) as pool:
             self.indexes: List[ShardIndex] = list(pool.map(lambda s: ShardIndex.load(client, bucket, s), names))
         self.shards = names

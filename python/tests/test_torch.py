@@ -406,6 +406,18 @@ def test_tgz_shards_stream(client: Client, cluster, bucket: str):
     for i in range(3):
         expected.update(group(read_tar(client.get_object(bucket, f"z-{i}.tgz"))))
     assert {s["__key__"]: {k: v for k, v in s.items() if k not in ("__key__", "__url__")} for s in got} == expected
+    # RecordDataset reads members by range: a compressed shard has no
+    # offsets to index, which it says, by template or by name, rather
+    # than hinting at `ais archive index` (which refuses it).
+    for shards in ("z-{0..2}.tgz", ["z-0.tgz"]):
+        with pytest.raises(aisgo.DatasetError, match="is compressed: RecordDataset reads indexed uncompressed"):
+            RecordDataset(client, bucket, shards)
+    # A list is checked as a listing is: formats tarfile cannot read, and
+    # indexes, named before anything is read.
+    for shards, why in ((["z-0.tgz", "x.tar.lz4"], "x.tar.lz4: this format is not supported"), (["z-0.tgz", "z-0.tgz.idx"], "is a shard's index")):
+        for make in (ShardDataset, RecordDataset):
+            with pytest.raises(aisgo.DatasetError, match=why):
+                make(client, bucket, shards)
 
 
 def test_tgz_with_a_flipped_byte_is_refused(client: Client, bucket: str):
