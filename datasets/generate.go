@@ -277,9 +277,12 @@ func shardSeed(seed int64, name string) [32]byte {
 }
 
 // shardID is what a shard's record names carry of it: the runs of digits
-// of its name (0107 of shard-0107.tar, its directories' too), so that
-// shards of two templates hold no records of one name; its place i in the
-// template when it has none.
+// of its name (0107 of shard-0107.tar, its directories' too), so that the
+// shards of a template, or of two with other numbers, hold no records of
+// one name; its place i in the template when it has none. Two templates
+// of the same numbers (train-{0..9}, val-{0..9}) give the same names: a
+// job over both sets merges their records, as it would any others'
+// records of one name (give them other numbers, or reshard each alone).
 func shardID(name string, i int64, width int) string {
 	// Each run of digits apart: s1-12 and s11-2 are 1-12 and 11-2.
 	runs := strings.FieldsFunc(strings.TrimSuffix(name, path.Ext(name)), func(c rune) bool { return c < '0' || c > '9' })
