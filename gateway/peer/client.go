@@ -288,7 +288,8 @@ const QueryPlacement = "placement"
 
 // Push sends a snapshot to a node's metasync route.
 // A node that answers with a server error (but 503: starting, or
-// removed) is alive and failed to take it (membership.ErrRefused); a 4xx
+// removed) is alive and failed to take it (membership.ErrRefused); an
+// answer no node signed with its id is a miss (a proxy's); a 4xx
 // (another cluster's node, another secret, a stale sender) is not ours
 // to count as alive.
 //
@@ -303,7 +304,7 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 	if took {
 		err := c.pushTo(ctx, to, to.URL+"/v1/metasync?"+QueryDigest+"="+digest, nil)
 		var answer *api.Error
-		if !errors.As(err, &answer) {
+		if !errors.As(err, &answer) && !errors.Is(err, errNoNodeAnswered) {
 			return err // taken, or not reached
 		}
 		// Answered otherwise (it does not know the digest): the body.
@@ -325,6 +326,9 @@ func (c *Client) Push(ctx context.Context, to cluster.Node, s membership.Snapsho
 	}
 	return err
 }
+
+// errNoNodeAnswered is an answer without a node's id: not the node's.
+var errNoNodeAnswered = errors.New("answered by no node")
 
 // pushTo sends a push to a node's address and takes the answer as the
 // node's only if that node gave it: another at its address (the node
@@ -351,6 +355,12 @@ func (c *Client) pushTo(ctx context.Context, to cluster.Node, url string, body e
 	defer resp.Body.Close()
 	if id := resp.Header.Get(api.HeaderNodeID); id != "" && id != to.ID {
 		return fmt.Errorf("%w: PUT %s: answered by node %s, not %s", api.ErrUnavailable, url, id, to.ID)
+	}
+	if resp.StatusCode >= 300 && resp.Header.Get(api.HeaderNodeID) == "" {
+		// Every node names itself: this is an HTTP proxy's answer in
+		// front of a node gone (502, 504), a miss, not a refusal that
+		// would show the node alive.
+		return fmt.Errorf("%w: PUT %s: %w: %s: %v", api.ErrUnavailable, url, errNoNodeAnswered, resp.Status, decodeError(resp))
 	}
 	if resp.StatusCode >= 300 {
 		return decodeError(resp)

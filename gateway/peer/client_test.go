@@ -66,7 +66,7 @@ func TestPushAnswers(t *testing.T) {
 		want   string
 	}{
 		{"t1", http.StatusOK, taken}, {"", http.StatusOK, taken},
-		{"t1", http.StatusInternalServerError, refused}, {"t1", http.StatusInsufficientStorage, refused}, {"", http.StatusInternalServerError, refused},
+		{"t1", http.StatusInternalServerError, refused}, {"t1", http.StatusInsufficientStorage, refused}, {"", http.StatusInternalServerError, failed}, {"", http.StatusBadGateway, failed},
 		{"t1", http.StatusServiceUnavailable, failed}, {"t1", http.StatusUnauthorized, failed},
 		{"t9", http.StatusOK, failed}, {"t9", http.StatusInternalServerError, failed},
 	} {
