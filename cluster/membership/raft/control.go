@@ -985,9 +985,24 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	// A gateway's join and its removal too: a removal between the join's
 	// voter added and its map applied left a gateway in the map that no
 	// longer follows the log.
+	if ch.Kind == membership.Join {
+		// The joiner is probed before the admissions' lock: one that
+		// does not answer (a wrong address) held every other membership
+		// change for its probe's timeout. Its change is checked again
+		// under the lock.
+		if _, err := membership.Apply(c.Current(), ch); err != nil {
+			return s, false, err
+		}
+		if err := c.config.Transport.Probe(ctx, ch.Node); err != nil {
+			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
+		}
+	}
+	unlock := func() {}
 	if ch.Kind == membership.Maintenance || ch.Kind == membership.Leave || ch.Kind == membership.Left || ch.Kind == membership.Join || ch.Kind == membership.Remove || ch.Kind == membership.PromoteVoter {
 		c.admitMu.Lock()
-		defer c.admitMu.Unlock()
+		// Let go before the push, which waits on the slowest node.
+		unlock = sync.OnceFunc(c.admitMu.Unlock)
+		defer unlock()
 	}
 	// One of a newer level than this leader's (forwarded by an upgraded
 	// follower) would halt every gateway of this build in the log, for
@@ -1037,9 +1052,6 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		if _, err := membership.Apply(c.Current(), ch); err != nil {
 			return s, false, err
 		}
-		if err := c.config.Transport.Probe(ctx, ch.Node); err != nil {
-			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
-		}
 		if ch.Node.Role.IsGateway() {
 			// A nonvoter first: the log goes to it, but no commit waits
 			// for it. A voter at once, one that cannot take the log (an
@@ -1087,6 +1099,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			if err := c.removeVoter(ctx, node.ID); err != nil {
 				return s, false, err
 			}
+			unlock()
 			c.push(ctx, s)
 			return s, false, nil
 		}
@@ -1100,6 +1113,7 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		// its ask to be a voter is then granted at once.
 		c.setAddedAt(ch.Node.ID, s.Index)
 	}
+	unlock()
 	c.push(ctx, s)
 	return s, false, nil
 }

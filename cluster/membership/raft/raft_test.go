@@ -50,6 +50,10 @@ type net struct {
 	// refusing gateways (by URL) answer a pull with a refusal (another
 	// cluster secret).
 	refusing map[string]bool
+	// slowProbes hold a probe of a node (by URL) until closed; probing
+	// tells one started.
+	slowProbes map[string]chan struct{}
+	probing    chan string
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -133,8 +137,16 @@ func (t transport) Forward(ctx context.Context, primary cluster.Node, ch members
 
 func (t transport) Probe(ctx context.Context, n cluster.Node) error {
 	t.net.mu.Lock()
-	target := t.net.targets[n.URL]
+	target, slow := t.net.targets[n.URL], t.net.slowProbes[n.URL]
 	t.net.mu.Unlock()
+	if slow != nil {
+		t.net.probing <- n.URL
+		select {
+		case <-slow:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	if target {
 		return nil
 	}
@@ -1115,6 +1127,61 @@ func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Cont
 	ctx, stop := context.WithTimeout(t.Context(), 20*time.Second)
 	defer stop()
 	return c, c.Start(ctx, t.Context())
+}
+
+// A joiner slow to answer its probe (a wrong address: the probe's
+// timeout) holds no other membership change meanwhile.
+func TestSlowJoinerProbeHoldsNoOtherChange(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	var targets []cluster.Node
+	for i := range 2 {
+		node := cluster.Node{ID: fmt.Sprintf("t%d", i+1), Role: cluster.RoleTarget, URL: fmt.Sprintf("http://127.0.0.1:%d", 7900+i)}
+		n.mu.Lock()
+		n.targets[node.URL] = true
+		n.mu.Unlock()
+		if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: node}); err != nil {
+			t.Fatal(err)
+		}
+		targets = append(targets, node)
+	}
+	slow := cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:7909"}
+	release := make(chan struct{})
+	n.mu.Lock()
+	n.targets[slow.URL] = true
+	n.slowProbes = map[string]chan struct{}{slow.URL: release}
+	n.probing = make(chan string, 1)
+	n.mu.Unlock()
+	joined := make(chan error, 1)
+	go func() {
+		_, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: slow})
+		joined <- err
+	}()
+	<-n.probing
+	// (A lock the probe held is no context's to end: the maintenance is
+	// waited for aside, the probe let go when it does not come.)
+	maintained := make(chan error, 1)
+	go func() {
+		_, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Maintenance, Node: cluster.Node{ID: targets[0].ID}})
+		maintained <- err
+	}()
+	select {
+	case err := <-maintained:
+		close(release)
+		if err != nil {
+			t.Fatalf("a maintenance while a joiner's probe waits: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		close(release)
+		<-maintained
+		t.Fatal("a maintenance waited for a joiner's probe")
+	}
+	if err := <-joined; err != nil {
+		t.Fatalf("the slow joiner's join: %v", err)
+	}
+	if _, ok := g1.Current().Map.Node("t9"); !ok {
+		t.Fatal("the slow joiner is not in the map")
+	}
 }
 
 // The Raft leader refuses the maintenance or leave of the only active
