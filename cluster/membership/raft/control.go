@@ -1511,9 +1511,34 @@ func (c *Control) Tick(ctx context.Context, now time.Time) {
 	s := c.Current()
 	// Every target, the offline ones too: their answers bring them back.
 	failed := c.pushTo(ctx, s, func(cluster.Node) bool { return true })
-	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, c.Propose, c.config.Logger))
+	propose, inTerm := c.roundProposer()
+	c.keepalive.Refused(membership.ProposeRound(ctx, c.keepalive.Round(now, s.Map, failed), s.Map.Version, propose, c.config.Logger))
+	if !inTerm() {
+		return
+	}
 	c.removeStrays(ctx, now, s.Map)
 	c.promoteCaughtUp(ctx, s.Map, now)
+}
+
+// errLeadChanged refuses a keepalive round's change once the gateway
+// left the office it judged the round in.
+var errLeadChanged = fmt.Errorf("%w: the lead changed during the keepalive round", membership.ErrMapChanged)
+
+// roundProposer proposes a keepalive round's changes while the gateway
+// holds the office it holds now, and refuses them at once after: each
+// waited up to three election timeouts for an office the next term's
+// takeOffice could not take while the round held tickMu. inTerm tells
+// whether it still holds it.
+func (c *Control) roundProposer() (propose func(context.Context, membership.Change) (membership.Snapshot, error), inTerm func() bool) {
+	term := c.officeTerm.Load()
+	inTerm = func() bool { return term != 0 && c.officeTerm.Load() == term && c.inOffice() }
+	propose = func(ctx context.Context, ch membership.Change) (membership.Snapshot, error) {
+		if !inTerm() {
+			return membership.Snapshot{}, errLeadChanged
+		}
+		return c.Propose(ctx, ch)
+	}
+	return propose, inTerm
 }
 
 // strayVoterGrace is how long a voter may be outside the map: a join

@@ -1129,6 +1129,40 @@ func startWithoutLog(t *testing.T, url string, meta membership.MetaStore) (*Cont
 	return c, c.Start(ctx, t.Context())
 }
 
+// A keepalive round's changes are refused at once when the gateway
+// leaves its office during the round (a new term's takeOffice waits for
+// the round): each waited three election timeouts for an office that
+// could not be taken meanwhile.
+func TestRoundChangesStopWhenTheLeadChanges(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	t1 := cluster.Node{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:7900"}
+	n.mu.Lock()
+	n.targets[t1.URL] = true
+	n.mu.Unlock()
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: t1}); err != nil {
+		t.Fatal(err)
+	}
+	propose, inTerm := g1.roundProposer()
+	if !inTerm() {
+		t.Fatal("the leader in office is not in its term")
+	}
+	offline := membership.Change{Kind: membership.Offline, Node: cluster.Node{ID: "t1"}, IfMap: g1.Current().Map.Version}
+	term := g1.officeTerm.Load()
+	g1.officeTerm.Store(0) // the lead lost, and won again: not in office yet
+	if _, err := propose(t.Context(), offline); !errors.Is(err, errLeadChanged) {
+		t.Fatalf("a round's change after the lead changed: %v, want refused at once", err)
+	}
+	g1.officeTerm.Store(term + 1) // in office in another term
+	if _, err := propose(t.Context(), offline); !errors.Is(err, errLeadChanged) || inTerm() {
+		t.Fatalf("a round's change in another term: %v, want refused at once", err)
+	}
+	if node, _ := g1.Current().Map.Node("t1"); node.State == cluster.StateOffline {
+		t.Fatal("t1 was taken offline by a round of another term")
+	}
+	g1.officeTerm.Store(term)
+}
+
 // A joiner slow to answer its probe (a wrong address: the probe's
 // timeout) holds no other membership change meanwhile.
 func TestSlowJoinerProbeHoldsNoOtherChange(t *testing.T) {
