@@ -125,10 +125,12 @@ MAX_NAME_LENGTH = 1024
 def _number(text: str, p: str) -> int:
     if not p or not _ascii_digits(p):
         raise TemplateError(f"template {text!r}: {p!r} is not a non-negative integer")
-    # Checked before int(): Python refuses to convert over 4300 digits.
-    if len(p.lstrip("0")) > len(str(_MAX_NUMBER)) or int(p) > _MAX_NUMBER:
+    # Checked before int(): Python refuses to convert over 4300 digits,
+    # leading zeros counted.
+    significant = p.lstrip("0") or "0"
+    if len(significant) > len(str(_MAX_NUMBER)) or int(significant) > _MAX_NUMBER:
         raise TemplateError(f"template {text!r}: {p!r} is out of range")
-    return int(p)
+    return int(significant)
 
 
 def _ascii_digits(p: str) -> bool:
@@ -154,7 +156,7 @@ def _refuse_format(text: str) -> None:
     verb = text.split("%", 1)[1]
     d = verb.find("d")
     if d < 0:
-        raise TemplateError(f"template {text!r}: '%' must be followed by d or 0Nd, as in %06d")
+        raise TemplateError(f"template {text!r}: '%' must be followed by d or 0Nd, as in %06d (a prefix with a '%' is given as prefix=)")
     flags = verb[:d]
     if flags and (len(flags) < 2 or flags[0] != "0" or not _ascii_digits(flags[1:])):
         raise TemplateError(f"template {text!r}: %{flags}d: the width needs a leading 0 and digits, as in %06d")

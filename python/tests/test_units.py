@@ -151,6 +151,11 @@ def test_templates():
         with pytest.raises(aisgo.TemplateError, match=why):
             parse_template(bad)
     assert parse_template("s-{0..9223372036854775807..9223372036854775807}").count() == 2
+    # Leading zeros are no digits of the number (nor of the 4300 Python
+    # converts): {0..0007} is {0..7}; @0000 pads to its width.
+    assert parse_template("s-{0.." + "0" * 4400 + "7}").count() == 8
+    with pytest.raises(aisgo.TemplateError, match="over the limit of 1024"):
+        parse_template("s-@" + "0" * 5000)
 
 
 def test_split_name():
