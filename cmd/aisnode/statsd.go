@@ -28,6 +28,8 @@ type StatsDConfig struct {
 	// Logger receives send failures (the first of a streak as a warning);
 	// nil discards them.
 	Logger *slog.Logger
+	// Dial opens the socket; nil: a net.Dialer's.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 }
 
 // StatsD pushes the ais_ metrics of a node to a StatsD server in its line
@@ -62,6 +64,9 @@ func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{}).DialContext
+	}
 	// The address is checked now, resolved at the first flush (and again
 	// after a failed send): a StatsD server whose name does not resolve
 	// yet (its DNS entry still coming) does not keep the node from
@@ -72,11 +77,12 @@ func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
 	return &StatsD{config: cfg, last: map[string]float64{}, next: map[string]float64{}}, nil
 }
 
-// send writes one datagram, dialing first when no socket is open; a
+// send writes one datagram, dialing first when no socket is open (under
+// ctx: a name whose resolver is gone does not hold a node's stop); a
 // failed send closes the socket, for the next to resolve the name again.
-func (s *StatsD) send(packet []byte) error {
+func (s *StatsD) send(ctx context.Context, packet []byte) error {
 	if s.conn == nil {
-		conn, err := net.Dial("udp", s.config.Address)
+		conn, err := s.config.Dial(ctx, "udp", s.config.Address)
 		if err != nil {
 			return err
 		}
@@ -140,7 +146,11 @@ func (s *StatsD) Flush(ctx context.Context) error {
 	// those increases and zeroings again.
 	var packetKeys, unsentKeys []string
 	flush := func() {
-		if err := s.send(packet); err != nil {
+		// After a failed send, the flush's other packets wait for the
+		// next: each would dial (and resolve) again.
+		if sendErr != nil {
+			unsentKeys = append(unsentKeys, packetKeys...)
+		} else if err := s.send(ctx, packet); err != nil {
 			sendErr = err
 			unsentKeys = append(unsentKeys, packetKeys...)
 		}

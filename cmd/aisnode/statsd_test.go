@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -405,5 +406,38 @@ func TestStatsDFlushesAsItEnds(t *testing.T) {
 	<-done
 	if got := listener.lines(t, time.Second); !slices.Contains(got, "ais.put_total:2|c") {
 		t.Fatalf("no PUT counter went out as Run ended: %q", got)
+	}
+}
+
+// A StatsD server that cannot be dialed (its name's resolver gone, as in
+// a cluster-wide stop) holds the node's stop for the last flush's bound
+// at most, dialed once in it, not once a packet.
+func TestStatsDStopsWhileItsServerCannotBeDialed(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	var dials atomic.Int32
+	sd, err := NewStatsD(StatsDConfig{
+		Address:  "statsd.invalid:8125",
+		Interval: time.Hour,
+		Gatherer: c.Primary().Node.Gatherer,
+		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
+			dials.Add(1)
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { sd.Run(ctx); close(done) }()
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not end while its last flush could not dial")
+	}
+	if n := dials.Load(); n != 1 {
+		t.Fatalf("the last flush dialed %d times, want once", n)
 	}
 }
