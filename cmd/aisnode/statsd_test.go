@@ -413,12 +413,18 @@ func TestStatsDFlushesAsItEnds(t *testing.T) {
 // a cluster-wide stop) holds the node's stop for the last flush's bound
 // at most, dialed once in it, not once a packet.
 func TestStatsDStopsWhileItsServerCannotBeDialed(t *testing.T) {
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	// Gauges enough for several packets.
+	registry := prometheus.NewRegistry()
+	gauges := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "ais_test_gauge"}, []string{"mountpath"})
+	registry.MustRegister(gauges)
+	for i := range 200 {
+		gauges.WithLabelValues(fmt.Sprintf("/data/disk-%03d", i)).Set(float64(i))
+	}
 	var dials atomic.Int32
 	sd, err := NewStatsD(StatsDConfig{
 		Address:  "statsd.invalid:8125",
 		Interval: time.Hour,
-		Gatherer: c.Primary().Node.Gatherer,
+		Gatherer: func(context.Context) prometheus.Gatherer { return registry },
 		Dial: func(ctx context.Context, network, address string) (net.Conn, error) {
 			dials.Add(1)
 			<-ctx.Done()
