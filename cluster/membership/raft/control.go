@@ -985,16 +985,18 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	// A gateway's join and its removal too: a removal between the join's
 	// voter added and its map applied left a gateway in the map that no
 	// longer follows the log.
+	// The joiner is probed before the admissions' lock: one that does
+	// not answer (a wrong address) held every other membership change
+	// for its probe's timeout. A join that does not apply yet (its
+	// address still another's, whose removal holds the lock) is checked,
+	// and probed, under the lock.
+	probed := false
 	if ch.Kind == membership.Join {
-		// The joiner is probed before the admissions' lock: one that
-		// does not answer (a wrong address) held every other membership
-		// change for its probe's timeout. Its change is checked again
-		// under the lock.
-		if _, err := membership.Apply(c.Current(), ch); err != nil {
-			return s, false, err
-		}
-		if err := c.config.Transport.Probe(ctx, ch.Node); err != nil {
-			return s, false, fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, ch.Node.ID, ch.Node.URL, err)
+		if _, err := membership.Apply(c.Current(), ch); err == nil {
+			if err := c.probe(ctx, ch.Node); err != nil {
+				return s, false, err
+			}
+			probed = true
 		}
 	}
 	unlock := func() {}
@@ -1051,6 +1053,11 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	case membership.Join:
 		if _, err := membership.Apply(c.Current(), ch); err != nil {
 			return s, false, err
+		}
+		if !probed {
+			if err := c.probe(ctx, ch.Node); err != nil {
+				return s, false, err
+			}
 		}
 		if ch.Node.Role.IsGateway() {
 			// A nonvoter first: the log goes to it, but no commit waits
@@ -1116,6 +1123,14 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	unlock()
 	c.push(ctx, s)
 	return s, false, nil
+}
+
+// probe checks that a joiner answers at its address.
+func (c *Control) probe(ctx context.Context, node cluster.Node) error {
+	if err := c.config.Transport.Probe(ctx, node); err != nil {
+		return fmt.Errorf("%w: node %s at %s: %w", membership.ErrProbe, node.ID, node.URL, err)
+	}
+	return nil
 }
 
 // ErrNotCaughtUp refuses to promote a gateway whose log lacks entries
