@@ -54,6 +54,10 @@ type net struct {
 	// tells one started.
 	slowProbes map[string]chan struct{}
 	probing    chan string
+	// stopping targets (by URL) answer a push as a node stopping does;
+	// onPush, when set, is called at each push.
+	stopping map[string]bool
+	onPush   func()
 }
 
 func (n *net) reach(from, to string) (*Control, error) {
@@ -94,9 +98,14 @@ type transport struct {
 // Push reaches the node, or fails as a push to a dead one does.
 func (t transport) Push(ctx context.Context, to cluster.Node, s membership.Snapshot, allowEmpty bool) error {
 	t.net.mu.Lock()
-	target, hung := t.net.targets[to.URL], t.net.hung[to.URL]
+	target, hung, stopping, onPush := t.net.targets[to.URL], t.net.hung[to.URL], t.net.stopping[to.URL], t.net.onPush
 	t.net.mu.Unlock()
+	if onPush != nil {
+		onPush()
+	}
 	switch {
+	case stopping:
+		return fmt.Errorf("%w: %s", membership.ErrStopping, to.URL)
 	case hung:
 		t.net.hungPushes.Add(1)
 		<-ctx.Done()
@@ -1161,6 +1170,25 @@ func TestRoundChangesStopWhenTheLeadChanges(t *testing.T) {
 		t.Fatal("t1 was taken offline by a round of another term")
 	}
 	g1.officeTerm.Store(term)
+
+	// So in a round: the gateway leaves office as it pushes (and is back
+	// in it soon after); the round's change, judged in the office left,
+	// is not made.
+	n.mu.Lock()
+	n.stopping = map[string]bool{t1.URL: true}
+	n.onPush = func() {
+		g1.officeTerm.Store(0)
+		time.AfterFunc(300*time.Millisecond, func() { g1.officeTerm.Store(term) })
+	}
+	n.mu.Unlock()
+	g1.Tick(t.Context(), time.Now())
+	n.mu.Lock()
+	n.onPush = nil
+	n.mu.Unlock()
+	time.Sleep(time.Second) // a change let through would be applied by now
+	if node, _ := g1.Current().Map.Node("t1"); node.State == cluster.StateOffline {
+		t.Fatal("a keepalive round's change was made after the gateway left the office it judged it in")
+	}
 }
 
 // A joiner slow to answer its probe (a wrong address: the probe's
