@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -122,6 +123,10 @@ func (c *LoadConfig) Validate() error {
 		return fmt.Errorf("load: sizes cannot be negative (min %d, max %d)", c.MinSize, c.MaxSize)
 	case c.MaxSize != 0 && c.MinSize > c.MaxSize:
 		return fmt.Errorf("load: min size %s is larger than max size %s", shards.FormatSize(c.MinSize), shards.FormatSize(c.MaxSize))
+	case c.MaxSize-c.MinSize == math.MaxInt64:
+		return fmt.Errorf("load: sizes %d to %d: the span is over the largest a size can be", c.MinSize, c.MaxSize)
+	case c.Duration > maxDuration:
+		return fmt.Errorf("load: duration %v is over the longest a run may be (%v)", c.Duration, maxDuration)
 	case c.Workers < 0:
 		return fmt.Errorf("load: %d workers", c.Workers)
 	case c.Duration < 0 || c.MaxOps < 0 || c.MaxPuts < 0 || c.TotalPutSize < 0:
@@ -180,6 +185,11 @@ type loader struct {
 		listed map[string]bool
 	}
 }
+
+// maxDuration bounds a run's duration: it and its grace fit a
+// time.Duration (past it, the deadline wrapped into the past and the run
+// did nothing).
+const maxDuration = time.Duration(math.MaxInt64 / 11 * 10)
 
 // DurationGrace is how long past a run's duration an operation under way
 // may take before it is cut: a tenth of the duration, 5 s at least.
@@ -244,9 +254,11 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 		progress.Go(func() { l.reportProgress(done, report) })
 	}
 	workers.Wait()
+	// Before the progress goroutine is waited for: a Progress writing to
+	// a slow pipe is no time of the load's.
+	report.Elapsed = time.Since(l.start)
 	close(done)
 	progress.Wait()
-	report.Elapsed = time.Since(l.start)
 	// Interrupted while it ran: an interrupt during the cleanup leaves
 	// the measurement whole.
 	interrupted := ctx.Err() != nil
@@ -269,7 +281,8 @@ func Load(ctx context.Context, cfg LoadConfig) (*LoadReport, error) {
 			cleanupCtx = context.WithoutCancel(ctx)
 		}
 		l.cleanup(cleanupCtx)
-		report.Delete = l.del.stats(time.Since(started), l.del.latency.Snapshot())
+		report.CleanupElapsed = time.Since(started)
+		report.Delete = l.del.stats(report.CleanupElapsed, l.del.latency.Snapshot())
 	}
 	if err == nil && interrupted {
 		err = context.Cause(ctx)
@@ -502,10 +515,18 @@ func (l *loader) cleanup(ctx context.Context) {
 			break // left, as the user asked: not failed deletions
 		}
 		g.Go(func() error {
+			if ctx.Err() != nil {
+				l.del.cut(0) // waited for a worker past the interrupt: left
+				return nil
+			}
 			started := time.Now()
 			err := l.client.Delete(ctx, l.config.Bucket, name)
 			if errors.Is(err, api.ErrNotFound) {
 				return nil // a PUT that failed, and did not land
+			}
+			if err != nil && ctx.Err() != nil {
+				l.del.cut(0) // cut by the interrupt: maybe left, not failed
+				return nil
 			}
 			if err != nil {
 				l.del.fail(err)

@@ -370,6 +370,45 @@ func TestCleanupInterruptedKeepsTheReport(t *testing.T) {
 	}
 }
 
+// Deletions under way when the cleanup is stopped (a second Ctrl-C) are
+// cut, not failed: what is left was asked for, and the run succeeded.
+// The DELETE row's time is the cleanup's.
+func TestCleanupStoppedMidwayCountsNoFailure(t *testing.T) {
+	deleting := make(chan struct{}, 64)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodHead:
+			w.Header().Set(api.HeaderBucketProps, `{}`)
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/buckets/b":
+			io.WriteString(w, `{"entries":[]}`) // the listing -cleanup reads first
+		case r.Method == http.MethodPut:
+			io.Copy(io.Discard, r.Body)
+		case r.Method == http.MethodDelete:
+			deleting <- struct{}{}
+			<-r.Context().Done() // held until the cleanup is stopped
+		default:
+			http.NotFound(w, r) // the cluster map: the client goes through this gateway
+		}
+	}))
+	defer srv.Close()
+	cleanup, stop := context.WithCancel(t.Context())
+	go func() {
+		<-deleting
+		stop()
+	}()
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{Client: api.NewClient(srv.URL), Bucket: "b", PutPercent: 100, MinSize: 10, Workers: 2, MaxOps: 10,
+		Cleanup: true, CleanupContext: cleanup})
+	if err != nil || r == nil {
+		t.Fatalf("a run whose cleanup was stopped midway: %v", err)
+	}
+	if r.Put.Ops != 10 || r.Delete.Errors != 0 || r.Delete.Cut == 0 {
+		t.Fatalf("a cleanup stopped midway: %d PUTs, %d deletions failed, %d cut; want 10, none failed, those under way cut", r.Put.Ops, r.Delete.Errors, r.Delete.Cut)
+	}
+	if r.CleanupElapsed <= 0 {
+		t.Fatalf("the cleanup's time %v", r.CleanupElapsed)
+	}
+}
+
 // A seed repeats a run's names and sizes whatever worker takes which
 // operation: two runs of 4 workers put the same objects.
 func TestSeedRepeatsNamesAndSizes(t *testing.T) {

@@ -26,8 +26,10 @@ type LoadReport struct {
 	StopReason string `json:"stop_reason"`
 	// LoadStats are the totals of the run; Elapsed excludes the cleanup.
 	LoadStats
-	// Delete counts the cleanup's deletions, when asked for.
-	Delete OpStats `json:"delete"`
+	// Delete counts the cleanup's deletions, when asked for, over
+	// CleanupElapsed; Delete.Cut the ones cut by an interrupt (left).
+	Delete         OpStats       `json:"delete"`
+	CleanupElapsed time.Duration `json:"cleanup_elapsed_ns,omitempty"`
 	// Intervals are the stats of each StatsInterval.
 	Intervals []LoadStats `json:"intervals,omitempty"`
 }
@@ -132,7 +134,7 @@ func (r *LoadReport) WriteSummary(w io.Writer) {
 	WriteStatsHeader(w)
 	WriteStats(w, r.LoadStats, r.kinds()...)
 	if r.Delete.Ops+r.Delete.Errors > 0 {
-		writeRow(w, r.At, "DELETE", r.Delete)
+		writeRow(w, r.CleanupElapsed, "DELETE", r.Delete)
 	}
 	for _, o := range []struct {
 		kind string

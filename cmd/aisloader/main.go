@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -72,6 +73,11 @@ func (s seconds) String() string {
 
 func (s seconds) Set(v string) error {
 	if n, err := strconv.ParseFloat(v, 64); err == nil {
+		// Checked as a float: past int64's nanoseconds the conversion
+		// wraps (9e9 read as a negative duration).
+		if n < 0 || math.IsNaN(n) || n*float64(time.Second) >= math.MaxInt64 {
+			return fmt.Errorf("%q seconds is out of range (up to %d)", v, int64(math.MaxInt64/time.Second))
+		}
 		*s.d = time.Duration(n * float64(time.Second))
 	} else if *s.d, err = time.ParseDuration(v); err != nil {
 		return fmt.Errorf("%q is not a duration such as 30s, 5m or 10", v)
@@ -347,6 +353,9 @@ func runWithCleanup(ctx, cleanupCtx context.Context, args []string, env string, 
 		// allowed the load itself.
 		fmt.Fprintf(stderr, "aisloader: cleanup: %d deletions failed; those objects stay in ais://%s\n", report.Delete.Errors, cfg.Bucket)
 		return exitFailed
+	}
+	if report.Delete.Cut > 0 {
+		fmt.Fprintf(stderr, "aisloader: cleanup stopped: up to %d objects stay in ais://%s\n", report.Delete.Cut, cfg.Bucket)
 	}
 	return 0
 }
