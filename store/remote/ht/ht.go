@@ -56,9 +56,11 @@ func (be *Backend) do(ctx context.Context, method, name string) (*http.Response,
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %w", shown, store.ErrNotFound)
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		// Refused for good (401, 403, 400, 405, 451...): asking again
-		// does not help, and a 503 would have clients retry without end.
+	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests,
+		resp.StatusCode == http.StatusNotImplemented || resp.StatusCode == http.StatusHTTPVersionNotSupported:
+		// Refused for good (401, 403, 400, 405, 451, 501...): asking
+		// again does not help, and a 503 would have clients retry
+		// without end.
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: %s answered %s", store.ErrRemoteForbidden, shown, resp.Status)
 	default:

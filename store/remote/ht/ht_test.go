@@ -89,7 +89,7 @@ func TestOriginRefusalsAndGone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, status = range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnavailableForLegalReasons} {
+	for _, status = range []int{http.StatusUnauthorized, http.StatusForbidden, http.StatusBadRequest, http.StatusMethodNotAllowed, http.StatusUnavailableForLegalReasons, http.StatusNotImplemented} {
 		if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrRemoteForbidden) || errors.Is(err, store.ErrRemote) {
 			t.Errorf("an origin answering %d: %v, want a refusal", status, err)
 		}

@@ -252,10 +252,12 @@ func (be *Backend) classify(err error, b store.Bucket, name string) error {
 }
 
 // refusedForGood reports a remote's answer that asking again does not
-// change: a 4xx but a timeout or a throttle, or S3's 301 (the bucket is in
-// another region). A 503 would have clients retry it without end.
+// change: a 4xx but a timeout or a throttle, S3's 301 (the bucket is in
+// another region), or a 501 or 505 (a server without the operation: an
+// S3-compatible one without multipart). A 503 would have clients retry
+// it without end.
 func refusedForGood(status int) bool {
-	return status == http.StatusMovedPermanently ||
+	return status == http.StatusMovedPermanently || status == http.StatusNotImplemented || status == http.StatusHTTPVersionNotSupported ||
 		status >= 400 && status < 500 && status != http.StatusRequestTimeout && status != http.StatusTooManyRequests
 }
 

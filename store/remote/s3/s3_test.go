@@ -297,6 +297,7 @@ func TestHeadRefusalsByStatus(t *testing.T) {
 		http.StatusForbidden:          store.ErrRemoteForbidden,
 		http.StatusBadRequest:         store.ErrRemoteForbidden,
 		http.StatusMovedPermanently:   store.ErrRemoteForbidden,
+		http.StatusNotImplemented:     store.ErrRemoteForbidden,
 		http.StatusNotFound:           store.ErrNotFound,
 		http.StatusServiceUnavailable: store.ErrRemote,
 	} {
