@@ -303,7 +303,9 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 	}
 	out := make([]summaryPart, 0, len(buckets))
 	for _, bck := range buckets {
-		part := summaryPart{Bucket: bck, Disks: disks, RemoteAsked: req.Remote && bck.IsRemote()}
+		// An HTTP origin cannot be listed: its count is not known, not 0.
+		listable := bck.IsRemote() && bck.Normalize().Provider != store.ProviderHT
+		part := summaryPart{Bucket: bck, Disks: disks, RemoteAsked: req.Remote && listable}
 		props, _ := md.Props(bck)
 		mirrored := props.Mirror.Enabled && props.Mirror.Copies > 1 && n.config.Storage != nil
 		err := n.eachLocal(ctx, bck, prefix, func(o store.ObjectMeta) error {
@@ -325,7 +327,7 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 		if err != nil {
 			return nil, err
 		}
-		if req.Remote && req.Writer == n.config.ID && bck.IsRemote() {
+		if req.Remote && req.Writer == n.config.ID && listable {
 			err := n.eachRemoteObject(ctx, bck, props, prefix, func(o store.ObjectMeta) {
 				part.RemoteObjects++
 				part.RemoteSize += max(o.Size, 0)

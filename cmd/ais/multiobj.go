@@ -42,9 +42,15 @@ func newSummaryCommand() *cobra.Command {
 			}
 			// (Of one bucket only: a summary of every bucket counts
 			// what the cluster holds.)
+			// An HTTP origin cannot be listed: its count is not known
+			// ("-"), not 0.
+			listed := func(s api.BucketSummary) bool {
+				b := store.Bucket{Name: s.Name, Provider: s.Provider}
+				return b.IsRemote() && b.Normalize().Provider != store.ProviderHT
+			}
 			remote := false
 			for _, s := range summaries {
-				remote = remote || (bucket != "" && !msg.ObjCached && (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote())
+				remote = remote || (bucket != "" && !msg.ObjCached && listed(s))
 			}
 			w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 			header := "BUCKET\tOBJECTS\tSIZE\tON DISK\tUSAGE"
@@ -56,7 +62,7 @@ func newSummaryCommand() *cobra.Command {
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%d%%", bucketURI(s.Provider, s.Name), s.ObjCount.Present,
 					shards.FormatSize(int64(s.TotalSize.PresentObjs)), shards.FormatSize(int64(s.TotalSize.OnDisk)), s.UsedPct)
 				if remote {
-					if (store.Bucket{Name: s.Name, Provider: s.Provider}).IsRemote() {
+					if listed(s) {
 						fmt.Fprintf(w, "\t%d\t%s", s.ObjCount.Remote, shards.FormatSize(int64(s.TotalSize.RemoteObjs)))
 					} else {
 						fmt.Fprint(w, "\t-\t-")
