@@ -354,7 +354,7 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 	if n.config.RemoteBuckets == nil {
 		return badRequest("bucket %s: remote buckets are not configured", b)
 	}
-	token := ""
+	token, last := "", ""
 	for {
 		// Each page within its time: a remote that stalls in a page
 		// would otherwise hold the job until it is aborted.
@@ -366,6 +366,15 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 				err = fmt.Errorf("%w: bucket %s: a page of the remote's listing did not come within %s: %w", store.ErrRemote, b, remotePageTimeout, err)
 			}
 			return remoteError(err)
+		}
+		// Names come in order, each page past the last: a remote whose
+		// tokens go round (or that ignores them) would be walked for
+		// ever, its objects counted again and again.
+		if len(list) > 0 && token != "" && list[0].Name <= last {
+			return remoteError(fmt.Errorf("%w: bucket %s: the remote's listing went back from %q to %q: its continuation tokens do not advance", store.ErrRemote, b, last, list[0].Name))
+		}
+		if len(list) > 0 {
+			last = list[len(list)-1].Name
 		}
 		for _, o := range list {
 			if err := ctx.Err(); err != nil {

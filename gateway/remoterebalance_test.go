@@ -39,6 +39,8 @@ type countingRemote struct {
 	kms bool
 	// modified, when set, is every object's Last-Modified.
 	modified time.Time
+	// ignoreTokens lists from the start whatever token it is given.
+	ignoreTokens bool
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -98,6 +100,9 @@ func (r *countingRemote) ListObjects(_ context.Context, _ store.Bucket, prefix, 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	after := ""
+	if token != "" && r.ignoreTokens {
+		token = "" // a remote that lists from the start again
+	}
 	if token != "" {
 		var ok bool
 		if _, after, ok = strings.Cut(token, ":"); !ok || len(token) < remoteTokenPad {
@@ -671,6 +676,23 @@ func TestRemoteBucketSummaryCountsTheRemote(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("HEAD bsumm_remote="+tc.value, []api.BucketSummary{s}, 1, tc.objects, tc.bytes)
+	}
+}
+
+// A remote whose listing goes back (its tokens ignored, or going round)
+// fails a walk of it, naming why, rather than walk it for ever: a
+// summary counted its objects again and again.
+func TestRemoteListingThatGoesBackFailsTheWalk(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}, ignoreTokens: true}
+	for i := range 1001 { // more than a page
+		rs.objects[fmt.Sprintf("o-%04d", i)] = []byte("x")
+	}
+	c := remoteCluster(t, rs, 1)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	_, err := c.Client().BucketSummary(ctx, "s3://rb", api.SummaryMessage{}, 20*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "continuation tokens do not advance") {
+		t.Fatalf("a summary of a remote whose listing goes back: %v, want it refused", err)
 	}
 }
 
