@@ -2,10 +2,12 @@ package ht
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -39,9 +41,26 @@ func (be *Backend) url(name string) string {
 
 // do sends a request to the origin and maps its answer.
 func (be *Backend) do(ctx context.Context, method, name string) (*http.Response, error) {
+	return be.doWith(ctx, method, name, "")
+}
+
+// refusal is an origin's answer that refuses for good, with its status.
+type refusal struct {
+	status int
+	err    error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+// doWith is do with a Range (a 206 or a 416 then answers too).
+func (be *Backend) doWith(ctx context.Context, method, name, byteRange string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, be.url(name), nil)
 	if err != nil {
 		return nil, err
+	}
+	if byteRange != "" {
+		req.Header.Set("Range", byteRange)
 	}
 	// Errors reach clients and logs: the origin's user and password (an
 	// origin may be https://user:secret@host) are not in them.
@@ -53,6 +72,8 @@ func (be *Backend) do(ctx context.Context, method, name string) (*http.Response,
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return resp, nil
+	case byteRange != "" && (resp.StatusCode == http.StatusPartialContent || resp.StatusCode == http.StatusRequestedRangeNotSatisfiable):
+		return resp, nil
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusGone:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%s: %w", shown, store.ErrNotFound)
@@ -62,7 +83,7 @@ func (be *Backend) do(ctx context.Context, method, name string) (*http.Response,
 		// again does not help, and a 503 would have clients retry
 		// without end.
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: %s answered %s", store.ErrRemoteForbidden, shown, resp.Status)
+		return nil, &refusal{status: resp.StatusCode, err: fmt.Errorf("%w: %s answered %s", store.ErrRemoteForbidden, shown, resp.Status)}
 	default:
 		resp.Body.Close()
 		return nil, fmt.Errorf("%w: %s answered %s", remote.ErrUnavailable, shown, resp.Status)
@@ -84,11 +105,39 @@ func (be *Backend) HeadBucket(ctx context.Context, b store.Bucket) error { retur
 
 func (be *Backend) HeadObject(ctx context.Context, b store.Bucket, name string) (remote.ObjectAttrs, error) {
 	resp, err := be.do(ctx, http.MethodHead, name)
+	var refused *refusal
+	if errors.As(err, &refused) && (refused.status == http.StatusMethodNotAllowed || refused.status == http.StatusNotImplemented) {
+		// An origin that takes no HEAD (its GETs work): the GET of its
+		// first byte tells the same.
+		return be.headByGet(ctx, name)
+	}
 	if err != nil {
 		return remote.ObjectAttrs{}, err
 	}
 	resp.Body.Close()
 	return attrsOf(name, resp), nil
+}
+
+// headByGet reads an object's attributes from a GET of its first byte:
+// its size from the Content-Range (0 when the range is past an empty
+// file's end), or the whole answer's length from an origin that sends it
+// all (whose body is then not read).
+func (be *Backend) headByGet(ctx context.Context, name string) (remote.ObjectAttrs, error) {
+	resp, err := be.doWith(ctx, http.MethodGet, name, "bytes=0-0")
+	if err != nil {
+		return remote.ObjectAttrs{}, err
+	}
+	resp.Body.Close()
+	a := attrsOf(name, resp)
+	switch resp.StatusCode {
+	case http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
+		a.Size = -1
+		_, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/")
+		if n, err := strconv.ParseInt(total, 10, 64); ok && err == nil && n >= 0 {
+			a.Size = n
+		}
+	}
+	return a, nil
 }
 
 func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {

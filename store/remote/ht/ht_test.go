@@ -2,6 +2,7 @@ package ht_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -103,5 +104,55 @@ func TestOriginRefusalsAndGone(t *testing.T) {
 	status = http.StatusGone
 	if _, _, err := be.GetObject(t.Context(), b, "f"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an origin answering 410: %v, want not found", err)
+	}
+}
+
+// An origin that takes no HEAD (405, 501) but serves GETs is asked for
+// its object's first byte instead: its size from the Content-Range, or
+// the whole answer's length from an origin that ignores the Range, and 0
+// for an empty file (416).
+func TestHeadOfAnOriginWithoutHEAD(t *testing.T) {
+	files := map[string]string{"/f": "hello world", "/empty": ""}
+	ignoreRange := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		data, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		switch {
+		case ignoreRange || r.Header.Get("Range") == "":
+			io.WriteString(w, data)
+		case data == "":
+			w.Header().Set("Content-Range", "bytes */0")
+			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		default:
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes 0-0/%d", len(data)))
+			w.WriteHeader(http.StatusPartialContent)
+			io.WriteString(w, data[:1])
+		}
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: srv.URL + "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ignore := range []bool{false, true} {
+		ignoreRange = ignore
+		for name, data := range map[string]string{"f": files["/f"], "empty": ""} {
+			a, err := be.HeadObject(t.Context(), b, name)
+			if err != nil || a.Size != int64(len(data)) || a.ETag != "v1" {
+				t.Errorf("HEAD %s of an origin without HEAD (range ignored %v): %+v %v, want size %d", name, ignore, a, err, len(data))
+			}
+		}
+	}
+	if _, err := be.HeadObject(t.Context(), b, "missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("HEAD of a missing file of an origin without HEAD: %v, want not found", err)
 	}
 }
