@@ -343,6 +343,18 @@ func TestRemoteBucket(t *testing.T) {
 	} else {
 		got.Body.Close()
 	}
+	// Its custom metadata goes to S3 with it, and comes back after an
+	// eviction.
+	if _, err := client.Put(ctx, bucket, "labeled", strings.NewReader("l"), api.PutOptions{Size: 1, Custom: map[string]string{"label": "cat"}}); err != nil {
+		t.Fatal(err)
+	}
+	if head, err := s.client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("remote-data"), Key: aws.String("labeled")}); err != nil || head.Metadata[remote.CustomEntry] == "" {
+		t.Fatalf("the user metadata in S3 of an object written with custom metadata: %v", err)
+	}
+	ais(t, c.endpoint, "evict", bucket+"/labeled")
+	if meta, err := client.Head(ctx, bucket, "labeled"); err != nil || meta.Custom["label"] != "cat" {
+		t.Fatalf("an evicted object's custom metadata: %+v %v", meta, err)
+	}
 	ais(t, c.endpoint, "evict", bucket, "--template", "pre/p-{0000..0099}")
 	cached = ais(t, c.endpoint, "ls", bucket, "--prefix", "pre/", "--cached", "--json")
 	if strings.Count(cached, `"name"`) != 400 {

@@ -67,7 +67,7 @@ func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name str
 	return io.NopCloser(bytes.NewReader(r.objects[name])), attrs, nil
 }
 
-func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name string, body io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+func (r *countingRemote) PutObject(_ context.Context, _ store.Bucket, name string, body io.ReadSeeker, size int64, _ map[string]string) (remote.ObjectAttrs, error) {
 	data, err := io.ReadAll(body)
 	if err != nil {
 		return remote.ObjectAttrs{}, err

@@ -52,6 +52,10 @@ type ObjectAttrs struct {
 	// Checksum is a checksum of the whole object the remote gave with
 	// the bytes (S3's CRC32C, CRC32, CRC64NVME or SHA-256), if any.
 	Checksum store.Checksum
+	// Metadata is the object's user metadata at the remote (S3's
+	// x-amz-meta-*, names in lower case), as Metadata makes it of its
+	// custom metadata.
+	Metadata map[string]string
 }
 
 // Backend is a remote object store. Missing buckets and objects are
@@ -62,8 +66,8 @@ type Backend interface {
 	HeadObject(ctx context.Context, b store.Bucket, name string) (ObjectAttrs, error)
 	GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, ObjectAttrs, error)
 	// PutObject stores size bytes of r (a seekable reader, which the
-	// backend may rewind to retry).
-	PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (ObjectAttrs, error)
+	// backend may rewind to retry), with its user metadata (Metadata).
+	PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, metadata map[string]string) (ObjectAttrs, error)
 	DeleteObject(ctx context.Context, b store.Bucket, name string) error
 	// ListObjects returns up to max objects after a page's token, and
 	// the token of the next page ("" at the end).
@@ -645,9 +649,10 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 	return nil
 }
 
-// customOf is what a cached object keeps of its remote attributes.
+// customOf is what a cached object keeps of its remote attributes: its
+// custom metadata too, from the remote's user metadata.
 func customOf(attrs ObjectAttrs) map[string]string {
-	custom := map[string]string{}
+	custom := CustomOf(attrs.Metadata)
 	if attrs.ETag != "" {
 		custom[CustomETag] = keptTag(attrs.ETag)
 	}
@@ -738,7 +743,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		if err != nil {
 			return nil, fmt.Errorf("write through %s/%s: %w", b, name, err)
 		}
-		attrs, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size)
+		attrs, err := be.PutObject(ctx, b, name, io.NewSectionReader(data, 0, size), size, Metadata(opts.Custom))
 		reached = err == nil || mayHaveReached(err)
 		if err != nil {
 			return nil, fmt.Errorf("write through %s/%s: %w", b, name, err)
@@ -774,7 +779,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 			obj.Close()
 			return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w: a newer copy (stamp %s) replaced this one (stamp %s) before it reached the remote: retry", b, name, ErrUnavailable, got, meta.Stamp)
 		}
-		_, err = be.PutObject(ctx, b, name, obj, meta.Size)
+		_, err = be.PutObject(ctx, b, name, obj, meta.Size, Metadata(opts.Custom))
 		obj.Close()
 	}
 	if err != nil {

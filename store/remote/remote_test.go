@@ -30,8 +30,10 @@ import (
 type fakeBackend struct {
 	mu      sync.Mutex
 	objects map[string][]byte
-	gets    atomic.Int64
-	down    atomic.Bool
+	// metadata is each object's user metadata, as written.
+	metadata map[string]map[string]string
+	gets     atomic.Int64
+	down     atomic.Bool
 	// slow delays each GET, so that readers pile up on a cold GET.
 	slow time.Duration
 	// longTags makes ETags as long as an HTTP origin may send.
@@ -133,7 +135,7 @@ func (f *fakeBackend) HeadObject(ctx context.Context, b store.Bucket, name strin
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
 	}
-	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: f.etag(data)}, nil
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: f.etag(data), Metadata: f.metadata[name]}, nil
 }
 
 func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -176,7 +178,7 @@ func (f *fakeBackend) GetObject(ctx context.Context, b store.Bucket, name string
 	return io.NopCloser(countedReader{body, &f.served}), attrs, nil
 }
 
-func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, metadata map[string]string) (remote.ObjectAttrs, error) {
 	if err := ctx.Err(); err != nil {
 		return remote.ObjectAttrs{}, err // as the SDK: nothing sent
 	}
@@ -196,6 +198,10 @@ func (f *fakeBackend) PutObject(ctx context.Context, b store.Bucket, name string
 	}
 	f.mu.Lock()
 	f.objects[name] = data
+	if f.metadata == nil {
+		f.metadata = map[string]map[string]string{}
+	}
+	f.metadata[name] = metadata
 	f.mu.Unlock()
 	attrs := remote.ObjectAttrs{Name: name, Size: size, ETag: f.etag(data), ETagNotMD5: f.kms}
 	if f.kms {
@@ -802,6 +808,60 @@ func TestCopyRemovalsLeaveTheRemote(t *testing.T) {
 // as a cold GET does, and computes no MD5 of its own: a validated read of
 // an object whose ETag is not its MD5 (encrypted with KMS) does not fetch
 // it again, and one whose ETag is keeps it as its S3 ETag.
+// A written object's custom metadata goes to the remote (S3's own as
+// its user metadata, the node's other keys in one entry), and comes back
+// with the object evicted and read again: a dSort job's mark too, by
+// which its abort knows its output. What the node derives from the
+// remote is not sent, nor taken back from it.
+func TestWriteThroughKeepsCustomMetadata(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	custom := map[string]string{"label": "cat", "dsort.job": "j-1", store.CustomUserPrefix + "color": "red", store.CustomETag: "0123", "remote.etag": "forged"}
+	if _, err := rs.Put(t.Context(), b, "w", strings.NewReader("written"), store.PutOptions{Size: 7, Custom: custom}); err != nil {
+		t.Fatal(err)
+	}
+	sent := be.metadata["w"]
+	if sent["color"] != "red" || sent[remote.CustomEntry] == "" || len(sent) != 2 {
+		t.Fatalf("the remote's user metadata %v, want color and the node's entry alone", sent)
+	}
+	if err := rs.Delete(t.Context(), b, "w", store.DeleteOptions{LocalOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := local.Head(t.Context(), b, "w"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("evicted, the copy is still here: %v", err)
+	}
+	for _, what := range []string{"HEAD of the object not cached", "cold GET"} {
+		var meta store.ObjectMeta
+		if what == "cold GET" {
+			if data, err := read(t, rs, b, "w"); data != "written" || err != nil {
+				t.Fatalf("cold GET: %q %v", data, err)
+			}
+			m, err := local.Head(t.Context(), b, "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta = m
+		} else {
+			m, err := rs.Head(t.Context(), b, "w")
+			if err != nil {
+				t.Fatal(err)
+			}
+			meta = m
+		}
+		if meta.Custom["label"] != "cat" || meta.Custom["dsort.job"] != "j-1" || meta.Custom[store.CustomUserPrefix+"color"] != "red" || meta.Custom["remote.etag"] == "forged" {
+			t.Fatalf("%s: custom metadata %v, want what was written (the remote's ETag its own)", what, meta.Custom)
+		}
+	}
+	// Metadata past S3's limit leaves the node's entry out (the remote
+	// would refuse the write), not the write.
+	big := map[string]string{"label": strings.Repeat("x", remote.MaxMetadata), store.CustomUserPrefix + "color": "red"}
+	if _, err := rs.Put(t.Context(), b, "big", strings.NewReader("b"), store.PutOptions{Size: 1, Custom: big}); err != nil {
+		t.Fatal(err)
+	}
+	if sent := be.metadata["big"]; len(sent) != 1 || sent["color"] != "red" {
+		t.Fatalf("the user metadata of an object of big custom metadata: %v, want S3's own alone", sent)
+	}
+}
+
 func TestWriteThroughKeepsTheRemoteAnswer(t *testing.T) {
 	for _, kms := range []bool{true, false} {
 		rs, be, local, b := newRemote(t, true)

@@ -148,7 +148,7 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 	return resp.Body, attrsOf(name, resp), nil
 }
 
-func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, _ map[string]string) (remote.ObjectAttrs, error) {
 	return remote.ObjectAttrs{}, fmt.Errorf("%w: %s is an HTTP origin: objects are only read", store.ErrInvalidProps, b)
 }
 

@@ -286,7 +286,9 @@ func (be *Backend) HeadObject(ctx context.Context, b store.Bucket, name string) 
 	if err != nil {
 		return remote.ObjectAttrs{}, be.classify(err, b, name)
 	}
-	return attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified), nil
+	attrs := attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified)
+	attrs.Metadata = out.Metadata
+	return attrs, nil
 }
 
 func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -296,6 +298,7 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 	}
 	attrs := attrsOf(name, out.ContentLength, out.ETag, out.VersionId, out.LastModified)
 	attrs.ETagNotMD5 = etagNotMD5(out.ServerSideEncryption, out.SSECustomerAlgorithm)
+	attrs.Metadata = out.Metadata
 	if out.ChecksumType != types.ChecksumTypeComposite {
 		attrs.Checksum = fullChecksum(out.ChecksumCRC32C, out.ChecksumCRC32, out.ChecksumCRC64NVME, out.ChecksumSHA256)
 	}
@@ -359,11 +362,11 @@ func partSizeFor(size, want int64) int64 {
 	return want
 }
 
-func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, metadata map[string]string) (remote.ObjectAttrs, error) {
 	if size > cmp.Or(be.multipartSize, maxSinglePut) {
-		return be.putParts(ctx, b, name, r, size)
+		return be.putParts(ctx, b, name, r, size, metadata)
 	}
-	out, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name), Body: r, ContentLength: aws.Int64(size)})
+	out, err := be.client.PutObject(ctx, &awss3.PutObjectInput{Bucket: aws.String(b.Name), Key: aws.String(name), Body: r, ContentLength: aws.Int64(size), Metadata: metadata})
 	if err != nil {
 		return remote.ObjectAttrs{}, be.classify(err, b, name)
 	}
@@ -375,12 +378,12 @@ func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r
 // putParts uploads an object too big for one PUT in parts, partsAtOnce
 // at a time, each from its own section of r (which the SDK rewinds to
 // sign and to retry). A failure aborts the upload: S3 keeps no parts.
-func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64) (remote.ObjectAttrs, error) {
+func (be *Backend) putParts(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, metadata map[string]string) (remote.ObjectAttrs, error) {
 	at, ok := r.(io.ReaderAt)
 	if !ok {
 		at = &seekingReaderAt{r: r}
 	}
-	created, err := be.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name)})
+	created, err := be.client.CreateMultipartUpload(ctx, &awss3.CreateMultipartUploadInput{Bucket: aws.String(b.Name), Key: aws.String(name), Metadata: metadata})
 	if err != nil {
 		return remote.ObjectAttrs{}, be.classify(err, b, name)
 	}

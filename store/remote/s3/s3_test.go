@@ -246,7 +246,7 @@ func TestWriteAnswerIsBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	be.PutObject(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "o", bytes.NewReader([]byte("x")), 1)
+	be.PutObject(t.Context(), store.Bucket{Provider: store.ProviderAWS, Name: "b"}, "o", bytes.NewReader([]byte("x")), 1, nil)
 	if sent.Load() >= 4*maxListingPage {
 		t.Fatalf("the whole endless answer to a PUT (%d bytes) was read", sent.Load())
 	}
@@ -343,7 +343,7 @@ func TestErrorWithoutXMLIsJudgedByStatus(t *testing.T) {
 	} {
 		status.Store(code)
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-		_, err := be.PutObject(ctx, b, "x", strings.NewReader("data"), 4)
+		_, err := be.PutObject(ctx, b, "x", strings.NewReader("data"), 4, nil)
 		cancel()
 		if !errors.Is(err, want) || want != store.ErrRemote && errors.Is(err, store.ErrRemote) {
 			t.Errorf("a PUT answered %d with HTML: %v, want %v", code, err, want)
@@ -504,14 +504,14 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i * 7)
 	}
-	attrs, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	attrs, err := be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)), nil)
 	if err != nil || !bytes.Equal(fake.object, data) || len(fake.parts) != 3 || attrs.ETag != "m-3" || !attrs.ETagNotMD5 {
 		t.Fatalf("a PUT in parts: %+v %v; %d bytes in %d parts, want %d in 3", attrs, err, len(fake.object), len(fake.parts), len(data))
 	}
 	// Set under the fake's lock: the parts of a PUT that failed may still
 	// be served after it returned.
 	fake.set(func() { fake.failPart = 2 })
-	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)), nil)
 	aborted := false
 	fake.set(func() { aborted = fake.aborted })
 	if err == nil || !aborted {
@@ -521,7 +521,7 @@ func TestBigWriteThroughGoesInParts(t *testing.T) {
 	// by a lifecycle rule) may have reached S3: unavailable, never "not
 	// found" (the caller drops its copy of what may be stale).
 	fake.set(func() { fake.failPart, fake.gone = 0, true })
-	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)))
+	_, err = be.PutObject(t.Context(), b, "big", bytes.NewReader(data), int64(len(data)), nil)
 	if !errors.Is(err, store.ErrRemote) || errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("a PUT whose upload is gone at its completion: %v, want the remote's failure", err)
 	}
