@@ -94,11 +94,22 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 // a user, with a warning) gets the rest.
 func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMessage) iter.Seq2[ListEntry, error] {
 	return func(yield func(ListEntry, error) bool) {
+		last := ""
 		for {
 			page, err := c.ListObjects(ctx, bucket, msg)
 			if err != nil {
 				yield(ListEntry{}, err)
 				return
+			}
+			// Names come in order, each page past the last: one that goes
+			// back (a remote's tokens going round) would be listed for
+			// ever.
+			if msg.ContinuationToken != "" && len(page.Entries) > 0 && page.Entries[0].Name <= last {
+				yield(ListEntry{}, fmt.Errorf("list %s: the listing went back from %q to %q: its page tokens do not advance; stopped", bucket, last, page.Entries[0].Name))
+				return
+			}
+			if len(page.Entries) > 0 {
+				last = page.Entries[len(page.Entries)-1].Name
 			}
 			// Before the page's entries: a caller that stops after some
 			// (ais ls --limit) must still learn the listing is not whole.

@@ -543,3 +543,40 @@ func TestAnswerLostAfterARefusalIsReportedSo(t *testing.T) {
 		t.Fatalf("a create refused by one gateway whose answer another lost: %v, want it said it may have been applied", err)
 	}
 }
+
+// A listing whose page tokens go round (a remote's: A, B, A...) stops
+// with an error at the page that goes back, not listing for ever.
+func TestListAllStopsAtAPageThatGoesBack(t *testing.T) {
+	var pages atomic.Int64
+	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/buckets/b" {
+			http.NotFound(w, r) // the cluster map: the client stays with this gateway
+			return
+		}
+		var msg struct {
+			Value api.ListObjectsMessage `json:"value"`
+		}
+		json.NewDecoder(r.Body).Decode(&msg)
+		pages.Add(1)
+		page := api.ListPage{Entries: []api.ListEntry{{Name: "a"}, {Name: "b"}}, ContinuationToken: "t1"}
+		if msg.Value.ContinuationToken == "t1" {
+			page = api.ListPage{Entries: []api.ListEntry{{Name: "c"}}, ContinuationToken: "t2"}
+		}
+		json.NewEncoder(w).Encode(page)
+	})
+	var names []string
+	var err error
+	for e, lerr := range api.NewClient(g.URL).ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		names = append(names, e.Name)
+		if len(names) > 10 {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "do not advance") || !slices.Equal(names, []string{"a", "b", "c"}) {
+		t.Fatalf("a listing whose tokens go round: %v after %v (%d pages), want a, b, c and an error", err, names, pages.Load())
+	}
+}
