@@ -1134,7 +1134,8 @@ func DecodeError(resp *http.Response) error {
 	if len(data) == 0 {
 		data, _ = io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	}
-	if json.Unmarshal(data, e) != nil || e.Message == "" {
+	decoded := json.Unmarshal(data, e) == nil && e.Message != ""
+	if !decoded {
 		e.Message = strings.TrimSpace(string(data))
 		if e.Message == "" {
 			e.Message = http.StatusText(resp.StatusCode)
@@ -1143,6 +1144,18 @@ func DecodeError(resp *http.Response) error {
 	e.Status = resp.StatusCode
 	if e.Method == "" && resp.Request != nil {
 		e.Method, e.Path = resp.Request.Method, resp.Request.URL.Path
+	}
+	if resp.StatusCode >= 500 && !decoded && resp.Header.Get(HeaderNodeID) == "" {
+		// Every node names itself and says its error in JSON: a server
+		// error with neither is a proxy's in front (an ingress's 502 or
+		// 504 page while a gateway restarts), the cluster not reached,
+		// as a dial that fails. (Not retried as a 503 is: a 504's
+		// request may have been applied.) Its page is cut to a line.
+		msg, _, _ := strings.Cut(e.Message, "\n")
+		if len(msg) > 200 {
+			msg = msg[:200] + "..."
+		}
+		e.Kind, e.Message = KindUnavailable, fmt.Sprintf("answered %s by no node of the cluster (a proxy in front?): %s", resp.Status, msg)
 	}
 	return e
 }

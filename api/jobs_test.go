@@ -3,6 +3,7 @@ package api_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -165,8 +166,16 @@ func TestWaitJobWaitsThroughFailedPolls(t *testing.T) {
 		{Nodes: []api.NodeStatus{{ID: "g1", Role: "gateway"}, {ID: "t1", Role: "target", Jobs: []api.JobStatus{job(false)}}}},
 	}
 	var calls atomic.Int64
+	proxyPage := false
 	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
 		n := min(int(calls.Add(1)), len(polls)) - 1
+		if n == 1 && proxyPage {
+			// An ingress in front, its gateway restarting: its page.
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusBadGateway)
+			io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1>\n<hr>nginx</body></html>")
+			return
+		}
 		if n == 1 {
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 				conn.Close()
@@ -175,10 +184,14 @@ func TestWaitJobWaitsThroughFailedPolls(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(polls[n])
 	})
-	j, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-1", time.Millisecond)
-	if err != nil || j.Running || calls.Load() < int64(len(polls)) {
-		t.Fatalf("the wait ended after %d polls with %+v, %v: want the job done", calls.Load(), j, err)
+	for _, proxyPage = range []bool{false, true} {
+		calls.Store(0)
+		j, err := api.NewClient(g.URL).WaitJob(t.Context(), "copy-1", time.Millisecond)
+		if err != nil || j.Running || calls.Load() < int64(len(polls)) {
+			t.Fatalf("the wait (a proxy's page between %v) ended after %d polls with %+v, %v: want the job done", proxyPage, calls.Load(), j, err)
+		}
 	}
+	proxyPage = false
 	// With every target answering, a job none has is not found at once.
 	calls.Store(0)
 	polls = polls[3:]
