@@ -1055,13 +1055,15 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 	for attempt := 0; ; {
 		resp, refusedBy, err := c.doOnce(ctx, rq, body, &down)
 		var e *Error
-		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
+		if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil && notSent(err) {
 			// The refusal before says more than a gateway that could not
-			// be reached after it; not than one that may have acted (its
-			// answer lost): that one's outcome is unknown, not refused.
-			if err != nil && refused != nil && !errors.As(err, &e) && ctx.Err() == nil && notSent(err) {
-				return nil, refused
-			}
+			// be reached after it, and is waited for as any (a dead
+			// gateway known skipped the retries of the one starting); not
+			// than one that may have acted (its answer lost): that one's
+			// outcome is unknown, not refused.
+			resp, refusedBy, err = nil, "", refused
+		}
+		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 			return resp, err
 		}
 		if refusedBy != "" {

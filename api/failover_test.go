@@ -580,3 +580,26 @@ func TestListAllStopsAtAPageThatGoesBack(t *testing.T) {
 		t.Fatalf("a listing whose tokens go round: %v after %v (%d pages), want a, b, c and an error", err, names, pages.Load())
 	}
 }
+
+// A gateway that answers 503 (starting) with the other one known dead
+// is waited for and asked again, as a client that knows it alone does:
+// the dead one did not end the request at the refusal.
+func TestRefusalThenDeadGatewayIsRetried(t *testing.T) {
+	var creates atomic.Int64
+	flaky := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/v1/buckets/b" {
+			http.NotFound(w, r) // the cluster map: the client keeps the gateways it was given
+			return
+		}
+		if creates.Add(1) == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			json.NewEncoder(w).Encode(api.Error{Status: 503, Kind: api.KindUnavailable, Message: "gateway g1 is starting"})
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	client := api.NewClient(flaky.URL).AddGateways(deadURL(t))
+	if err := client.CreateBucket(t.Context(), "b", nil); err != nil || creates.Load() != 2 {
+		t.Fatalf("a create refused once by a starting gateway, the other dead: %v after %d tries, want done at the second", err, creates.Load())
+	}
+}
