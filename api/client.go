@@ -434,9 +434,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		var hopCtx context.Context
 		var answered, release func()
 		switch {
-		case rq.patient:
+		case rq.patient && !(gateway != "" && strings.HasPrefix(rq.path, objectsPrefix)):
 			// No bound on the answer's start (the node works first), but
-			// on every byte sent and read.
+			// on every byte sent and read. Not on a gateway's hop of an
+			// object's request: the target works, the gateway only
+			// redirects (one frozen held the request for ever).
 			hopCtx, answered, release = c.stallContext(ctx, target, false)
 		case gateway != "":
 			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob || rq.slow)

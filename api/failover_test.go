@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -120,6 +121,28 @@ func TestHungGatewayIsLeft(t *testing.T) {
 	}
 	if live.calls.Load() != before+1 {
 		t.Fatal("the next POST did not go to the live gateway")
+	}
+}
+
+// A read the target works on before it answers (a validated GET) is
+// patient with the target, not with a gateway, which only redirects it:
+// one hung is left for the next after the gateway timeout.
+func TestPatientReadLeavesAHungGateway(t *testing.T) {
+	release := make(chan struct{})
+	hung := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") })
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	c := api.NewClient(hung.URL).AddGateways(live.URL).UseRedirects().SetGatewayTimeout(100 * time.Millisecond)
+	data, err := c.GetBytes(ctx, "b", "o", api.GetOptions{Validate: true})
+	if err != nil || string(data) != "data" || ctx.Err() != nil {
+		t.Fatalf("a validated GET with the first gateway hung: %q %v, want the live gateway's answer", data, err)
 	}
 }
 

@@ -16,8 +16,11 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
+// objectsPrefix starts the path of every object's request.
+const objectsPrefix = "/v1/objects/"
+
 func objectPath(bucket, name string) string {
-	return "/v1/objects/" + url.PathEscape(bucket) + "/" + EscapeObjectName(name)
+	return objectsPrefix + url.PathEscape(bucket) + "/" + EscapeObjectName(name)
 }
 
 // PutOptions describe an object being put.
