@@ -434,12 +434,16 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		var hopCtx context.Context
 		var answered, release func()
 		switch {
-		case rq.patient && !(gateway != "" && strings.HasPrefix(rq.path, objectsPrefix)):
+		case rq.patient && gateway != "" && strings.HasPrefix(rq.path, objectsPrefix):
+			// An object's: the target works, the gateway only redirects
+			// (one frozen held the request for ever). Its answer is
+			// bounded as a gateway's from the request sent, and every
+			// byte as a patient request's.
+			hopCtx, answered, release = c.stallContext(ctx, gateway, c.gatewayTimeout, "gateway")
+		case rq.patient:
 			// No bound on the answer's start (the node works first), but
-			// on every byte sent and read. Not on a gateway's hop of an
-			// object's request: the target works, the gateway only
-			// redirects (one frozen held the request for ever).
-			hopCtx, answered, release = c.stallContext(ctx, target, false)
+			// on every byte sent and read.
+			hopCtx, answered, release = c.stallContext(ctx, target, 0, "target")
 		case gateway != "":
 			hopCtx, answered, release = c.hopContext(ctx, gateway, rq.startsJob || rq.slow)
 		default:
@@ -605,13 +609,14 @@ func (c *Client) SetTargetTimeout(d time.Duration) *Client {
 // answer starts (answered); release ends the hop once its answer was
 // read.
 func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx context.Context, answered, release func()) {
-	return c.stallContext(ctx, target, true)
+	return c.stallContext(ctx, target, c.targetTimeout, "target")
 }
 
-// stallContext is targetHopContext, bounding the answer's start or not
-// (a patient request's: the node works on the whole object first); its
-// transfer's waits are bounded either way.
-func (c *Client) stallContext(ctx context.Context, target string, boundAnswer bool) (hopCtx context.Context, answered, release func()) {
+// stallContext is targetHopContext, bounding the answer's start by
+// answerWithin or not (zero: a patient request's, the node works on the
+// whole object first); its transfer's waits are bounded either way. what
+// names the node (target, gateway) in the errors.
+func (c *Client) stallContext(ctx context.Context, target string, answerWithin time.Duration, what string) (hopCtx context.Context, answered, release func()) {
 	if c.targetTimeout <= 0 {
 		return ctx, func() {}, func() {}
 	}
@@ -623,13 +628,13 @@ func (c *Client) stallContext(ctx context.Context, target string, boundAnswer bo
 	start := func(httptrace.WroteRequestInfo) {
 		mu.Lock()
 		defer mu.Unlock()
-		if !boundAnswer {
+		if answerWithin <= 0 {
 			watch.working() // sent: the node's turn, as long as it takes
 			return
 		}
 		if !stopped && timer == nil {
-			timer = time.AfterFunc(c.targetTimeout, func() {
-				cancel(fmt.Errorf("target at %s did not answer within %s of the request", hostOf(target), c.targetTimeout))
+			timer = time.AfterFunc(answerWithin, func() {
+				cancel(fmt.Errorf("%s at %s did not answer within %s of the request", what, hostOf(target), answerWithin))
 			})
 		}
 	}
@@ -643,7 +648,7 @@ func (c *Client) stallContext(ctx context.Context, target string, boundAnswer bo
 	}
 	hopCtx = httptrace.WithClientTrace(hopCtx, &httptrace.ClientTrace{WroteRequest: start, Got100Continue: func() { watch.continued.Store(true) }})
 	watch = &stallWatch{limit: c.targetTimeout, cancel: func() {
-		cancel(fmt.Errorf("target at %s moved no byte for %s", hostOf(target), c.targetTimeout))
+		cancel(fmt.Errorf("%s at %s moved no byte for %s", what, hostOf(target), c.targetTimeout))
 	}}
 	hopCtx = context.WithValue(hopCtx, stallKey{}, watch)
 	// Answered, the wait is the answer's reads' (and the caller's before
