@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/cespare/xxhash/v2"
+
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -94,22 +96,16 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 // a user, with a warning) gets the rest.
 func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMessage) iter.Seq2[ListEntry, error] {
 	return func(yield func(ListEntry, error) bool) {
-		last := ""
+		// The tokens of the pages listed (their hashes): one seen again
+		// (a remote's going round) would list for ever. (Not the names'
+		// order: an archive's members follow their shard, and some
+		// remotes list out of order.)
+		seen := map[uint64]bool{}
 		for {
 			page, err := c.ListObjects(ctx, bucket, msg)
 			if err != nil {
 				yield(ListEntry{}, err)
 				return
-			}
-			// Names come in order, each page past the last: one that goes
-			// back (a remote's tokens going round) would be listed for
-			// ever.
-			if msg.ContinuationToken != "" && len(page.Entries) > 0 && page.Entries[0].Name <= last {
-				yield(ListEntry{}, fmt.Errorf("list %s: the listing went back from %q to %q: its page tokens do not advance; stopped", bucket, last, page.Entries[0].Name))
-				return
-			}
-			if len(page.Entries) > 0 {
-				last = page.Entries[len(page.Entries)-1].Name
 			}
 			// Before the page's entries: a caller that stops after some
 			// (ais ls --limit) must still learn the listing is not whole.
@@ -127,8 +123,9 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 			if page.ContinuationToken == "" {
 				return
 			}
-			if page.ContinuationToken == msg.ContinuationToken {
-				yield(ListEntry{}, fmt.Errorf("list %s: the node answered the same page token twice (%q): stopped", bucket, page.ContinuationToken))
+			seen[xxhash.Sum64String(msg.ContinuationToken)] = true
+			if seen[xxhash.Sum64String(page.ContinuationToken)] {
+				yield(ListEntry{}, fmt.Errorf("list %s: the node answered a page token it gave before (%.100q): the listing goes round; stopped", bucket, page.ContinuationToken))
 				return
 			}
 			msg.ContinuationToken = page.ContinuationToken

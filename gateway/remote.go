@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/aisgo/aisgo/api"
@@ -354,7 +355,11 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 	if n.config.RemoteBuckets == nil {
 		return badRequest("bucket %s: remote buckets are not configured", b)
 	}
-	token, last := "", ""
+	// The tokens of the pages walked (their hashes): one seen again (a
+	// remote's tokens going round, or ignored) would walk for ever, its
+	// objects counted again and again. (Not the names' order: some
+	// remotes, S3's directory buckets, list out of it.)
+	token, seen := "", map[uint64]bool{}
 	for {
 		// Each page within its time: a remote that stalls in a page
 		// would otherwise hold the job until it is aborted.
@@ -367,15 +372,6 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 			}
 			return remoteError(err)
 		}
-		// Names come in order, each page past the last: a remote whose
-		// tokens go round (or that ignores them) would be walked for
-		// ever, its objects counted again and again.
-		if len(list) > 0 && token != "" && list[0].Name <= last {
-			return remoteError(fmt.Errorf("%w: bucket %s: the remote's listing went back from %q to %q: its continuation tokens do not advance", store.ErrRemote, b, last, list[0].Name))
-		}
-		if len(list) > 0 {
-			last = list[len(list)-1].Name
-		}
 		for _, o := range list {
 			if err := ctx.Err(); err != nil {
 				return context.Cause(ctx)
@@ -384,6 +380,10 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 		}
 		if next == "" {
 			return nil
+		}
+		seen[xxhash.Sum64String(token)] = true
+		if seen[xxhash.Sum64String(next)] {
+			return remoteError(fmt.Errorf("%w: bucket %s: the remote's listing gave a continuation token it gave before: its tokens do not advance", store.ErrRemote, b))
 		}
 		token = next
 	}
