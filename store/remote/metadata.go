@@ -12,11 +12,12 @@ import (
 // cold GET brings it back: evicted and read again, or read by another
 // client of the remote, the object is what was written. S3's own user
 // metadata (store.CustomUserPrefix) is the remote's user metadata as it
-// is; the node's other keys (a dSort job's mark, a native PUT's custom
-// metadata) travel in one entry, CustomEntry, as encoded JSON. What the
+// is, when a header carries it as it is; the rest (the node's other
+// keys, a native PUT's custom metadata, S3 metadata of other names or
+// values) travels in one entry, CustomEntry, as encoded JSON. What the
 // node derives from the remote (its ETag, version, times) is not sent.
 const (
-	// CustomEntry is the user metadata name of the node's other keys.
+	// CustomEntry is the user metadata name of the other keys.
 	CustomEntry = "ais-custom"
 	// MaxMetadata is S3's limit on an object's user metadata: the bytes
 	// of its names and values.
@@ -29,51 +30,83 @@ func derived(key string) bool {
 	return key == store.CustomETag || strings.HasPrefix(key, "remote.") || strings.HasPrefix(key, "s3.mp-")
 }
 
+// nodeMark reports a key only the cluster's own writes set (a dSort job's
+// mark of its output): not taken from the remote, whose objects anyone
+// with its credentials writes.
+func nodeMark(key string) bool { return strings.HasPrefix(key, "dsort.") }
+
 // Metadata is the user metadata a write sends of an object's custom
-// metadata, within MaxMetadata: the node's other keys are left out when
-// they do not fit, and everything when S3's own does not (the remote
+// metadata, within MaxMetadata: the entry of other keys is left out when
+// it does not fit, and everything when S3's own does not (the remote
 // would refuse the write).
 func Metadata(custom map[string]string) map[string]string {
 	meta := map[string]string{}
 	other := map[string]string{}
 	for k, v := range custom {
-		switch {
-		case derived(k):
-		case strings.HasPrefix(k, store.CustomUserPrefix):
-			meta[strings.ToLower(strings.TrimPrefix(k, store.CustomUserPrefix))] = v
-		default:
-			other[k] = v
+		if derived(k) {
+			continue
 		}
+		name, ok := strings.CutPrefix(k, store.CustomUserPrefix)
+		if ok && headerName(name) && name != CustomEntry && asciiValue(v) {
+			if _, taken := meta[name]; !taken {
+				meta[name] = v
+				continue
+			}
+		}
+		other[k] = v
 	}
 	if len(other) > 0 {
 		if data, err := json.Marshal(other); err == nil {
 			meta[CustomEntry] = base64.RawURLEncoding.EncodeToString(data)
 		}
 	}
-	if metadataSize(meta) > MaxMetadata {
+	if store.CustomSize(meta) > MaxMetadata {
 		delete(meta, CustomEntry)
 	}
-	if metadataSize(meta) > MaxMetadata || len(meta) == 0 {
+	if store.CustomSize(meta) > MaxMetadata || len(meta) == 0 {
 		return nil
 	}
 	return meta
 }
 
-func metadataSize(meta map[string]string) int {
-	n := 0
-	for k, v := range meta {
-		n += len(k) + len(v)
+// headerName reports a name an x-amz-meta- header carries as it is: a
+// token in lower case (S3 keeps names so).
+func headerName(name string) bool {
+	if name == "" {
+		return false
 	}
-	return n
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= '0' && c <= '9', strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// asciiValue reports a value a header carries as it is, and S3 signs as
+// sent: printable ASCII, no space at either end.
+func asciiValue(v string) bool {
+	if strings.TrimSpace(v) != v {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // CustomOf is the custom metadata of a remote object's user metadata
 // (what Metadata sent, or what another client of the remote set). Keys
-// the node derives are not taken from it: the remote's metadata is no
-// say on its ETag or version.
+// the node derives or marks with are not taken from it: the remote's
+// metadata is no say on its ETag or version, nor on which job wrote it.
 func CustomOf(meta map[string]string) map[string]string {
 	custom := map[string]string{}
-	if metadataSize(meta) > 4*MaxMetadata {
+	if store.CustomSize(meta) > 4*MaxMetadata {
 		return custom // not S3's: a server's that would fill the copy's attributes
 	}
 	for k, v := range meta {
@@ -88,7 +121,7 @@ func CustomOf(meta map[string]string) map[string]string {
 			continue
 		}
 		for k, v := range other {
-			if !derived(k) && !strings.HasPrefix(k, store.CustomUserPrefix) {
+			if !derived(k) && !nodeMark(k) {
 				custom[k] = v
 			}
 		}

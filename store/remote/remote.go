@@ -652,7 +652,7 @@ func (s *Store) fetch(ctx context.Context, be Backend, b store.Bucket, name stri
 // customOf is what a cached object keeps of its remote attributes: its
 // custom metadata too, from the remote's user metadata.
 func customOf(attrs ObjectAttrs) map[string]string {
-	custom := CustomOf(attrs.Metadata)
+	custom := map[string]string{}
 	if attrs.ETag != "" {
 		custom[CustomETag] = keptTag(attrs.ETag)
 	}
@@ -665,8 +665,23 @@ func customOf(attrs ObjectAttrs) map[string]string {
 	if !attrs.Checksum.IsEmpty() {
 		custom[CustomChecksum] = attrs.Checksum.String()
 	}
+	// The remote's metadata within what a copy keeps beside these (a
+	// cold GET of an object of more would be refused once fetched):
+	// S3's own user metadata the first to go.
+	if len(attrs.Metadata) > 0 {
+		more, _ := store.TrimCustom(CustomOf(attrs.Metadata), max(0, maxCachedCustom-store.CustomSize(custom)))
+		for k, v := range more {
+			if _, ok := custom[k]; !ok {
+				custom[k] = v
+			}
+		}
+	}
 	return custom
 }
+
+// maxCachedCustom bounds the custom metadata of a cached copy: its
+// metadata is kept in one extended attribute (3 KiB) with the rest.
+const maxCachedCustom = store.MaxPartCustom
 
 // Head answers from the local store, or from the remote for an object
 // not cached (Custom[CustomETag] set, Atime zero).

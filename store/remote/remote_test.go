@@ -809,19 +809,24 @@ func TestCopyRemovalsLeaveTheRemote(t *testing.T) {
 // an object whose ETag is not its MD5 (encrypted with KMS) does not fetch
 // it again, and one whose ETag is keeps it as its S3 ETag.
 // A written object's custom metadata goes to the remote (S3's own as
-// its user metadata, the node's other keys in one entry), and comes back
-// with the object evicted and read again: a dSort job's mark too, by
-// which its abort knows its output. What the node derives from the
-// remote is not sent, nor taken back from it.
+// its user metadata when a header carries it as it is, the rest in one
+// entry), and comes back with the object evicted and read again. What
+// the node derives from the remote, or marks its own writes with (a
+// dSort job's output), is not taken back from it.
 func TestWriteThroughKeepsCustomMetadata(t *testing.T) {
 	rs, be, local, b := newRemote(t, false)
-	custom := map[string]string{"label": "cat", "dsort.job": "j-1", store.CustomUserPrefix + "color": "red", store.CustomETag: "0123", "remote.etag": "forged"}
+	custom := map[string]string{
+		"label": "cat", "dsort.job": "j-1", store.CustomUserPrefix + "color": "red",
+		store.CustomUserPrefix + "name": "José", store.CustomUserPrefix + "my key": "x", store.CustomUserPrefix + "note": "a\nb",
+		store.CustomUserPrefix + "": "empty", store.CustomUserPrefix + "Upper": "u", store.CustomUserPrefix + remote.CustomEntry: "users",
+		store.CustomETag: "0123", "remote.etag": "forged",
+	}
 	if _, err := rs.Put(t.Context(), b, "w", strings.NewReader("written"), store.PutOptions{Size: 7, Custom: custom}); err != nil {
 		t.Fatal(err)
 	}
 	sent := be.metadata["w"]
 	if sent["color"] != "red" || sent[remote.CustomEntry] == "" || len(sent) != 2 {
-		t.Fatalf("the remote's user metadata %v, want color and the node's entry alone", sent)
+		t.Fatalf("the remote's user metadata %v, want color and the entry of the rest alone", sent)
 	}
 	if err := rs.Delete(t.Context(), b, "w", store.DeleteOptions{LocalOnly: true}); err != nil {
 		t.Fatal(err)
@@ -829,36 +834,53 @@ func TestWriteThroughKeepsCustomMetadata(t *testing.T) {
 	if _, err := local.Head(t.Context(), b, "w"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("evicted, the copy is still here: %v", err)
 	}
+	want := map[string]string{"label": "cat", store.CustomUserPrefix + "color": "red", store.CustomUserPrefix + "name": "José", store.CustomUserPrefix + "my key": "x",
+		store.CustomUserPrefix + "note": "a\nb", store.CustomUserPrefix + "": "empty", store.CustomUserPrefix + "Upper": "u", store.CustomUserPrefix + remote.CustomEntry: "users"}
 	for _, what := range []string{"HEAD of the object not cached", "cold GET"} {
 		var meta store.ObjectMeta
+		var err error
 		if what == "cold GET" {
 			if data, err := read(t, rs, b, "w"); data != "written" || err != nil {
 				t.Fatalf("cold GET: %q %v", data, err)
 			}
-			m, err := local.Head(t.Context(), b, "w")
-			if err != nil {
-				t.Fatal(err)
-			}
-			meta = m
+			meta, err = local.Head(t.Context(), b, "w")
 		} else {
-			m, err := rs.Head(t.Context(), b, "w")
-			if err != nil {
-				t.Fatal(err)
-			}
-			meta = m
+			meta, err = rs.Head(t.Context(), b, "w")
 		}
-		if meta.Custom["label"] != "cat" || meta.Custom["dsort.job"] != "j-1" || meta.Custom[store.CustomUserPrefix+"color"] != "red" || meta.Custom["remote.etag"] == "forged" {
-			t.Fatalf("%s: custom metadata %v, want what was written (the remote's ETag its own)", what, meta.Custom)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range want {
+			if meta.Custom[k] != v {
+				t.Errorf("%s: %q is %q, want %q (of %v)", what, k, meta.Custom[k], v, meta.Custom)
+			}
+		}
+		if meta.Custom["dsort.job"] != "" || meta.Custom["remote.etag"] == "forged" {
+			t.Fatalf("%s: custom metadata %v: a job's mark or the remote's ETag taken from the remote's metadata", what, meta.Custom)
 		}
 	}
-	// Metadata past S3's limit leaves the node's entry out (the remote
-	// would refuse the write), not the write.
+	// Metadata past S3's limit leaves the entry out (the remote would
+	// refuse the write), not the write.
 	big := map[string]string{"label": strings.Repeat("x", remote.MaxMetadata), store.CustomUserPrefix + "color": "red"}
 	if _, err := rs.Put(t.Context(), b, "big", strings.NewReader("b"), store.PutOptions{Size: 1, Custom: big}); err != nil {
 		t.Fatal(err)
 	}
 	if sent := be.metadata["big"]; len(sent) != 1 || sent["color"] != "red" {
 		t.Fatalf("the user metadata of an object of big custom metadata: %v, want S3's own alone", sent)
+	}
+	// An object another client wrote with as much user metadata as S3
+	// takes is read (what the copy cannot keep of it left out), not
+	// refused once fetched.
+	many := map[string]string{}
+	for i := range 110 {
+		many[fmt.Sprintf("k%03d", i)] = strings.Repeat("v", 14)
+	}
+	be.mu.Lock()
+	be.objects["many"] = []byte("m")
+	be.metadata["many"] = many
+	be.mu.Unlock()
+	if data, err := read(t, rs, b, "many"); data != "m" || err != nil {
+		t.Fatalf("a cold GET of an object of %d bytes of user metadata: %q %v", store.CustomSize(many), data, err)
 	}
 }
 
