@@ -437,9 +437,10 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		case rq.patient && gateway != "" && strings.HasPrefix(rq.path, objectsPrefix):
 			// An object's: the target works, the gateway only redirects
 			// (one frozen held the request for ever). Its answer is
-			// bounded as a gateway's from the request sent, and every
-			// byte as a patient request's.
-			hopCtx, answered, release = c.stallContext(ctx, gateway, c.gatewayTimeout, "gateway")
+			// bounded as a gateway's, from the hop's start (a body it
+			// reads late may never be sent), and every byte as a
+			// patient request's.
+			hopCtx, answered, release = c.gatewayStallContext(ctx, gateway)
 		case rq.patient:
 			// No bound on the answer's start (the node works first), but
 			// on every byte sent and read.
@@ -610,6 +611,23 @@ func (c *Client) SetTargetTimeout(d time.Duration) *Client {
 // read.
 func (c *Client) targetHopContext(ctx context.Context, target string) (hopCtx context.Context, answered, release func()) {
 	return c.stallContext(ctx, target, c.targetTimeout, "target")
+}
+
+// gatewayStallContext bounds a hop to a gateway as hopContext does, by
+// the gateway timeout from its start, and its transfer as a target's.
+func (c *Client) gatewayStallContext(ctx context.Context, gateway string) (hopCtx context.Context, answered, release func()) {
+	if c.targetTimeout <= 0 {
+		return c.hopContext(ctx, gateway, false)
+	}
+	watched, watchAnswered, watchRelease := c.stallContext(ctx, gateway, 0, "gateway")
+	if c.gatewayTimeout <= 0 {
+		return watched, watchAnswered, watchRelease
+	}
+	bounded, cancel := context.WithCancelCause(watched)
+	timer := time.AfterFunc(c.gatewayTimeout, func() {
+		cancel(fmt.Errorf("gateway %s did not answer within %s", gateway, c.gatewayTimeout))
+	})
+	return bounded, func() { timer.Stop(); watchAnswered() }, func() { timer.Stop(); watchRelease(); cancel(nil) }
 }
 
 // stallContext is targetHopContext, bounding the answer's start by

@@ -146,6 +146,32 @@ func TestPatientReadLeavesAHungGateway(t *testing.T) {
 	}
 }
 
+// A file into a shard (its body read late, with Expect: 100-continue)
+// sent to a gateway frozen before its answer is bounded by the gateway
+// timeout from the hop's start: the body never goes, and the request
+// goes on to the next gateway.
+func TestLateBodyLeavesAFrozenGateway(t *testing.T) {
+	release := make(chan struct{})
+	frozen := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	defer close(release)
+	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	big := bytes.Repeat([]byte("x"), 8<<20)
+	c := api.NewClient(frozen.URL).AddGateways(live.URL).UseRedirects().SetGatewayTimeout(100 * time.Millisecond)
+	if _, err := c.Put(ctx, "b", "shard.tar", bytes.NewReader(big), api.PutOptions{Size: int64(len(big)), ArchPath: "big.bin"}); err != nil || ctx.Err() != nil {
+		t.Fatalf("a file into a shard with the first gateway frozen: %v, want the live gateway's answer", err)
+	}
+}
+
 // The token goes after a redirect only to a node the client knows: a
 // redirect elsewhere (a load balancer's, a misbehaving node's) does not
 // carry it there.
