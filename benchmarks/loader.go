@@ -510,9 +510,13 @@ func (l *loader) cleanup(ctx context.Context) {
 	l.mu.Unlock()
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(l.config.Workers)
-	for _, name := range names {
+	for i, name := range names {
 		if ctx.Err() != nil {
-			break // left, as the user asked: not failed deletions
+			// Left, as the user asked: not failed deletions.
+			for range names[i:] {
+				l.del.cut(0)
+			}
+			break
 		}
 		g.Go(func() error {
 			if ctx.Err() != nil {

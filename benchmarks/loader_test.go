@@ -362,8 +362,8 @@ func TestCleanupInterruptedKeepsTheReport(t *testing.T) {
 	if err != nil || r == nil || r.Put.Ops != 20 {
 		t.Fatalf("a run whose cleanup was stopped: %+v %v, want its 20 PUTs and no error", r, err)
 	}
-	if r.Delete.Errors != 0 {
-		t.Fatalf("%d deletions counted failed: those left are not failures", r.Delete.Errors)
+	if r.Delete.Errors != 0 || r.Delete.Cut != 20 {
+		t.Fatalf("%d deletions counted failed, %d cut: those left are not failures, and are counted", r.Delete.Errors, r.Delete.Cut)
 	}
 	if page, err := c.Client().ListObjects(t.Context(), "b", api.ListObjectsMessage{}); err != nil || len(page.Entries) != 20 {
 		t.Fatalf("the bucket after a stopped cleanup: %d objects, %v; want the 20 left", len(page.Entries), err)

@@ -133,7 +133,7 @@ func (r *LoadReport) WriteSummary(w io.Writer) {
 		r.Seed, r.Elapsed.Round(time.Millisecond), r.StopReason)
 	WriteStatsHeader(w)
 	WriteStats(w, r.LoadStats, r.kinds()...)
-	if r.Delete.Ops+r.Delete.Errors > 0 {
+	if r.Delete.Ops+r.Delete.Errors+r.Delete.Cut > 0 {
 		writeRow(w, r.CleanupElapsed, "DELETE", r.Delete)
 	}
 	for _, o := range []struct {

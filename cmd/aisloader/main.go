@@ -355,7 +355,7 @@ func runWithCleanup(ctx, cleanupCtx context.Context, args []string, env string, 
 		return exitFailed
 	}
 	if report.Delete.Cut > 0 {
-		fmt.Fprintf(stderr, "aisloader: cleanup stopped: up to %d objects stay in ais://%s\n", report.Delete.Cut, cfg.Bucket)
+		fmt.Fprintf(stderr, "aisloader: cleanup stopped: %d deletions not made (or cut); those objects may stay in ais://%s\n", report.Delete.Cut, cfg.Bucket)
 	}
 	return 0
 }
