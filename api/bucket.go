@@ -90,6 +90,10 @@ func (c *Client) ListObjects(ctx context.Context, bucket string, msg ListObjects
 	return &page, err
 }
 
+// MaxSeenTokens bounds the page tokens a walk of a listing keeps to tell
+// one that goes round.
+const MaxSeenTokens = 1 << 16
+
 // ListAll walks every page of a listing and yields each entry. A page
 // that could not list every target is preceded by an error wrapping
 // ErrIncompleteListing: a caller that goes on past it (a listing shown to
@@ -122,6 +126,9 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 			}
 			if page.ContinuationToken == "" {
 				return
+			}
+			if len(seen) >= MaxSeenTokens {
+				clear(seen) // bounded: a cycle of so many pages goes unseen
 			}
 			seen[xxhash.Sum64String(msg.ContinuationToken)] = true
 			if seen[xxhash.Sum64String(page.ContinuationToken)] {

@@ -381,6 +381,9 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 		if next == "" {
 			return nil
 		}
+		if len(seen) >= api.MaxSeenTokens {
+			clear(seen) // bounded: a cycle of so many pages goes unseen
+		}
 		seen[xxhash.Sum64String(token)] = true
 		if seen[xxhash.Sum64String(next)] {
 			return remoteError(fmt.Errorf("%w: bucket %s: the remote's listing gave a continuation token it gave before: its tokens do not advance", store.ErrRemote, b))

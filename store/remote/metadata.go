@@ -30,10 +30,11 @@ func derived(key string) bool {
 	return key == store.CustomETag || strings.HasPrefix(key, "remote.") || strings.HasPrefix(key, "s3.mp-")
 }
 
-// nodeMark reports a key only the cluster's own writes set (a dSort job's
-// mark of its output): not taken from the remote, whose objects anyone
-// with its credentials writes.
-func nodeMark(key string) bool { return strings.HasPrefix(key, "dsort.") }
+// nodeMark reports a key only the cluster's own writes set (a dSort
+// job's mark of its output, a download's): not taken from the remote,
+// whose objects anyone with its credentials writes (or copies, marks and
+// all).
+func nodeMark(key string) bool { return strings.HasPrefix(key, "dsort.") || strings.HasPrefix(key, "download.") }
 
 // Metadata is the user metadata a write sends of an object's custom
 // metadata, within MaxMetadata: the entry of other keys is left out when
@@ -109,10 +110,10 @@ func CustomOf(meta map[string]string) map[string]string {
 	if store.CustomSize(meta) > 4*MaxMetadata {
 		return custom // not S3's: a server's that would fill the copy's attributes
 	}
+	// The entry first: S3's own names, set later by another client (a
+	// copy that kept the entry and changed a name), win.
 	for k, v := range meta {
-		k = strings.ToLower(k)
-		if k != CustomEntry {
-			custom[store.CustomUserPrefix+k] = v
+		if strings.ToLower(k) != CustomEntry {
 			continue
 		}
 		data, err := base64.RawURLEncoding.DecodeString(v)
@@ -124,6 +125,11 @@ func CustomOf(meta map[string]string) map[string]string {
 			if !derived(k) && !nodeMark(k) {
 				custom[k] = v
 			}
+		}
+	}
+	for k, v := range meta {
+		if k = strings.ToLower(k); k != CustomEntry {
+			custom[store.CustomUserPrefix+k] = v
 		}
 	}
 	return custom

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -669,19 +670,40 @@ func customOf(attrs ObjectAttrs) map[string]string {
 	// cold GET of an object of more would be refused once fetched):
 	// S3's own user metadata the first to go.
 	if len(attrs.Metadata) > 0 {
-		more, _ := store.TrimCustom(CustomOf(attrs.Metadata), max(0, maxCachedCustom-store.CustomSize(custom)))
-		for k, v := range more {
-			if _, ok := custom[k]; !ok {
-				custom[k] = v
+		more := CustomOf(attrs.Metadata)
+		// Counted as stored (a few bytes of framing a pair), with room
+		// for the S3 ETag a cold GET adds.
+		budget := maxCachedCustom - store.CustomSize(custom) - 4*len(custom) - etagRoom
+		// S3's own user metadata the first to go, as store.TrimCustom.
+		keys := slices.SortedFunc(maps.Keys(more), func(a, b string) int {
+			return cmp.Or(cmp.Compare(boolRank(strings.HasPrefix(a, store.CustomUserPrefix)), boolRank(strings.HasPrefix(b, store.CustomUserPrefix))), strings.Compare(a, b))
+		})
+		for _, k := range keys {
+			if _, ok := custom[k]; ok {
+				continue
+			}
+			if n := len(k) + len(more[k]) + 4; n <= budget {
+				custom[k], budget = more[k], budget-n
 			}
 		}
 	}
 	return custom
 }
 
-// maxCachedCustom bounds the custom metadata of a cached copy: its
-// metadata is kept in one extended attribute (3 KiB) with the rest.
-const maxCachedCustom = store.MaxPartCustom
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// maxCachedCustom bounds the custom metadata of a cached copy, stored:
+// its metadata is kept in one extended attribute (3 KiB) with the rest;
+// etagRoom is what its S3 ETag takes of it.
+const (
+	maxCachedCustom = store.MaxPartCustom
+	etagRoom        = len(store.CustomETag) + 32 + 4
+)
 
 // Head answers from the local store, or from the remote for an object
 // not cached (Custom[CustomETag] set, Atime zero).

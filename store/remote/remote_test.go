@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -881,6 +883,35 @@ func TestWriteThroughKeepsCustomMetadata(t *testing.T) {
 	be.mu.Unlock()
 	if data, err := read(t, rs, b, "many"); data != "m" || err != nil {
 		t.Fatalf("a cold GET of an object of %d bytes of user metadata: %q %v", store.CustomSize(many), data, err)
+	}
+	// So with an entry of many small keys (a remote that takes more than
+	// S3): what the copy keeps is counted as stored.
+	small := map[string]string{}
+	for i := range 760 {
+		small[fmt.Sprintf("%02x", i%256)+fmt.Sprint(i/256)] = ""
+	}
+	entry := remote.Metadata(small)
+	if entry != nil {
+		t.Fatalf("an entry past S3's limit was made: %d bytes", store.CustomSize(entry))
+	}
+	data, _ := json.Marshal(small)
+	be.mu.Lock()
+	be.objects["small"] = []byte("s")
+	be.metadata["small"] = map[string]string{remote.CustomEntry: base64.RawURLEncoding.EncodeToString(data)}
+	// S3's own name, set by another client after the entry was written
+	// (a copy that kept it), wins over the entry's.
+	be.objects["renamed"] = []byte("r")
+	be.metadata["renamed"] = remote.Metadata(map[string]string{store.CustomUserPrefix + "name": "José"})
+	be.metadata["renamed"]["name"] = "Jose"
+	be.mu.Unlock()
+	if data, err := read(t, rs, b, "small"); data != "s" || err != nil {
+		t.Fatalf("a cold GET of an object of 760 small keys in its entry: %q %v", data, err)
+	}
+	for range 5 {
+		meta, err := rs.Head(t.Context(), b, "renamed")
+		if err != nil || meta.Custom[store.CustomUserPrefix+"name"] != "Jose" {
+			t.Fatalf("a name in the entry and in S3's own: %v %v, want S3's own", meta.Custom, err)
+		}
 	}
 }
 
