@@ -1239,21 +1239,41 @@ func stopProcess(pid int, ours func() bool) bool {
 	if !ours() {
 		return false
 	}
+	// Gone: exited, or its id another process's (by its start time). Not
+	// by ours: its command line, read as it takes the signal, may come
+	// back empty while it runs on (a stop that said done, seen in a
+	// loaded test run).
+	started := startTime(pid)
+	gone := func() bool { return !alive(pid) || startTime(pid) != started }
 	syscall.Kill(pid, syscall.SIGTERM)
 	for range 600 {
-		// Gone, asked twice: a read of its command line as it takes the
-		// signal may come back empty once (a stop that said done while
-		// the node ran on, seen in a loaded test run).
-		if !ours() {
-			time.Sleep(10 * time.Millisecond)
-			if !ours() {
-				return true
-			}
+		if gone() {
+			return true
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	syscall.Kill(pid, syscall.SIGKILL)
 	return true
+}
+
+// startTime is a process's start time (clock ticks since boot, field 22
+// of /proc/PID/stat), "" when it cannot be read.
+func startTime(pid int) string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The fields after the parenthesized command name, from the state
+	// (field 3): the start time is the 20th of them.
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 {
+		return ""
+	}
+	fields := strings.Fields(string(stat[i+1:]))
+	if len(fields) < 20 {
+		return ""
+	}
+	return fields[19]
 }
 
 // leftRunning adds to the error of a start that failed the nodes it
