@@ -39,6 +39,20 @@ func newGateway(t *testing.T, answer http.HandlerFunc) *gateway {
 
 func ok(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }
 
+// hungGateway is a gateway that takes requests and never answers (until
+// the client goes, or the test ends).
+func hungGateway(t *testing.T) *gateway {
+	release := make(chan struct{})
+	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) }) // before the server's close
+	return g
+}
+
 func noQuorum(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusServiceUnavailable)
 	json.NewEncoder(w).Encode(api.Error{Status: 503, Kind: api.KindNoQuorum, Message: "no quorum: 1 of 3 gateways answer"})
@@ -97,14 +111,7 @@ func TestNoQuorumTriesEveryGatewayOnce(t *testing.T) {
 // may have been taken, is not sent twice, but the next request goes to
 // the next gateway.
 func TestHungGatewayIsLeft(t *testing.T) {
-	release := make(chan struct{})
-	hung := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	hung := hungGateway(t)
 	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) { json.NewEncoder(w).Encode(api.Health{Status: "ok"}) })
 	c := api.NewClient(hung.URL).AddGateways(live.URL).SetGatewayTimeout(100 * time.Millisecond)
 	if _, err := c.Health(t.Context()); err != nil {
@@ -128,14 +135,7 @@ func TestHungGatewayIsLeft(t *testing.T) {
 // patient with the target, not with a gateway, which only redirects it:
 // one hung is left for the next after the gateway timeout.
 func TestPatientReadLeavesAHungGateway(t *testing.T) {
-	release := make(chan struct{})
-	hung := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	hung := hungGateway(t)
 	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") })
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
@@ -151,14 +151,7 @@ func TestPatientReadLeavesAHungGateway(t *testing.T) {
 // timeout from the hop's start: the body never goes, and the request
 // goes on to the next gateway.
 func TestLateBodyLeavesAFrozenGateway(t *testing.T) {
-	release := make(chan struct{})
-	frozen := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-release:
-		case <-r.Context().Done():
-		}
-	})
-	defer close(release)
+	frozen := hungGateway(t)
 	live := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
