@@ -34,7 +34,9 @@ func derived(key string) bool {
 // job's mark of its output, a download's): not taken from the remote,
 // whose objects anyone with its credentials writes (or copies, marks and
 // all).
-func nodeMark(key string) bool { return strings.HasPrefix(key, "dsort.") || strings.HasPrefix(key, "download.") }
+func nodeMark(key string) bool {
+	return strings.HasPrefix(key, "dsort.") || strings.HasPrefix(key, "download.")
+}
 
 // Metadata is the user metadata a write sends of an object's custom
 // metadata, within MaxMetadata: the entry of other keys is left out when
