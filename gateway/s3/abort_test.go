@@ -341,10 +341,21 @@ func (o heldObject) WriteTo(w io.Writer) (int64, error) {
 	return o.Object.WriteTo(w)
 }
 
-// completeHeld starts a Complete through the first gateway of a cluster
-// of two whose last part's read is held, and returns its result once the
-// hold is released.
-func completeHeld(t *testing.T, noPeerAuth bool) (gateways [2]*s3.Client, up *s3.CreateMultipartUploadOutput, release func(), result <-chan error) {
+// heldComplete is a Complete through the first gateway of a cluster of
+// two whose last part's read is held.
+type heldComplete struct {
+	gateways [2]*s3.Client
+	up       *s3.CreateMultipartUploadOutput
+	parts    []types.CompletedPart
+	release  func()
+	result   <-chan error
+	opened   <-chan struct{} // a second open of the last part (another copy)
+}
+
+// completeHeld starts a Complete whose last part's read is held, and
+// returns it once it has every part open; its result comes once the hold
+// is released.
+func completeHeld(t *testing.T, noPeerAuth bool) heldComplete {
 	t.Helper()
 	opened, hold := make(chan struct{}, 1), make(chan struct{})
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
@@ -355,23 +366,24 @@ func completeHeld(t *testing.T, noPeerAuth bool) (gateways [2]*s3.Client, up *s3
 		}
 	}})
 	members := c.Members()
-	gateways = [2]*s3.Client{newClient(members[0].URL()+"/s3", secretKey), newClient(members[1].URL()+"/s3", secretKey)}
-	up, parts := twoPartUpload(t, gateways[0], "held", "k")
+	h := heldComplete{gateways: [2]*s3.Client{newClient(members[0].URL()+"/s3", secretKey), newClient(members[1].URL()+"/s3", secretKey)}, opened: opened}
+	h.up, h.parts = twoPartUpload(t, h.gateways[0], "held", "k")
 	var once sync.Once
-	release = func() { once.Do(func() { close(hold) }) }
-	t.Cleanup(release)
+	h.release = func() { once.Do(func() { close(hold) }) }
+	t.Cleanup(h.release)
 	done := make(chan error, 1)
 	go func() {
-		_, err := gateways[0].CompleteMultipartUpload(context.WithoutCancel(t.Context()), &s3.CompleteMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId,
-			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}})
+		_, err := h.gateways[0].CompleteMultipartUpload(context.WithoutCancel(t.Context()), &s3.CompleteMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: h.up.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: h.parts}})
 		done <- err
 	}()
+	h.result = done
 	select {
 	case <-opened:
 	case <-time.After(time.Minute):
 		t.Fatal("the Complete did not open the last part")
 	}
-	return gateways, up, release, done
+	return h
 }
 
 // An abort while a Complete has every part open (its client gone, the
@@ -379,7 +391,8 @@ func completeHeld(t *testing.T, noPeerAuth bool) (gateways [2]*s3.Client, up *s3
 // after it: on the Complete's gateway it waits and finds the upload
 // completed; on another it is refused while the Complete runs.
 func TestAbortDuringCompleteIsNotA204(t *testing.T) {
-	gateways, up, release, completed := completeHeld(t, false)
+	held := completeHeld(t, false)
+	gateways, up, release, completed := held.gateways, held.up, held.release, held.result
 	abort := func(client *s3.Client) <-chan error {
 		out := make(chan error, 1)
 		go func() {
@@ -409,6 +422,43 @@ func TestAbortDuringCompleteIsNotA204(t *testing.T) {
 	}
 }
 
+// The same Complete sent again through another gateway while the first
+// runs (its client's retry through a balancer) waits for it, copies no
+// part, and answers as the first: one object, one ETag.
+func TestCompleteSentAgainThroughAnotherGatewayWaits(t *testing.T) {
+	held := completeHeld(t, false)
+	again := make(chan *s3.CompleteMultipartUploadOutput, 1)
+	againErr := make(chan error, 1)
+	go func() {
+		out, err := held.gateways[1].CompleteMultipartUpload(context.WithoutCancel(t.Context()), &s3.CompleteMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"),
+			UploadId: held.up.UploadId, MultipartUpload: &types.CompletedMultipartUpload{Parts: held.parts}})
+		again <- out
+		againErr <- err
+	}()
+	select {
+	case <-held.opened:
+		t.Fatal("the Complete sent again through another gateway copies the parts while the first does")
+	case err := <-againErr:
+		t.Fatalf("the Complete sent again answered before the first ended: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	held.release()
+	if err := <-held.result; err != nil {
+		t.Fatalf("the first Complete: %v", err)
+	}
+	out := <-again
+	if err := <-againErr; err != nil {
+		t.Fatalf("the Complete sent again: %v", err)
+	}
+	head, err := held.gateways[0].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("held"), Key: aws.String("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(out.ETag) != aws.ToString(head.ETag) || !strings.HasSuffix(aws.ToString(head.ETag), `-2"`) {
+		t.Fatalf("the Complete sent again answered ETag %s, the object has %s", aws.ToString(out.ETag), aws.ToString(head.ETag))
+	}
+}
+
 // A Complete whose mark lapsed (its gateway seemed gone) and whose upload
 // was aborted meanwhile makes no object, though it had every part open:
 // stopped by the check before its last byte goes (a body sent with its
@@ -422,7 +472,8 @@ func TestCompleteAbortedPastItsLeaseMakesNoObject(t *testing.T) {
 	}{{"checked before the end", time.Hour, false}, {"a body sent with its length", time.Hour, true}, {"renewed", 10 * time.Millisecond, false}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Cleanup(s3api.SetCompleteLease(time.Nanosecond, tc.renewal)) // lapsed at once
-			gateways, up, release, completed := completeHeld(t, tc.noPeerAuth)
+			held := completeHeld(t, tc.noPeerAuth)
+			gateways, up, release, completed := held.gateways, held.up, held.release, held.result
 			if _, err := gateways[1].AbortMultipartUpload(t.Context(), &s3.AbortMultipartUploadInput{Bucket: aws.String("held"), Key: aws.String("k"), UploadId: up.UploadId}); err != nil {
 				t.Fatalf("an abort past the Complete's lease: %v", err)
 			}
@@ -666,5 +717,56 @@ func TestAbortRacingACompleteElsewhereIsNotA204(t *testing.T) {
 	}
 	if _, err := gateways[1].HeadObject(t.Context(), &s3.HeadObjectInput{Bucket: aws.String("raced"), Key: aws.String("k")}); err != nil {
 		t.Fatalf("the completed object: %v", err)
+	}
+}
+
+// answerLost commits the PUT of the object "k" and then fails it, once
+// armed: the target's answer lost on its way to the gateway.
+type answerLost struct {
+	store.Store
+	armed *atomic.Bool
+}
+
+func (s answerLost) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	meta, err := s.Store.Put(ctx, b, name, r, opts)
+	if err == nil && name == "k" && s.armed.CompareAndSwap(true, false) {
+		return store.ObjectMeta{}, errors.New("the test's connection lost the answer")
+	}
+	return meta, err
+}
+
+// A Complete that committed its object but lost the answer answers as a
+// Complete done and removes the upload: its parts do not stay, and it
+// takes no more parts or Completes.
+func TestCompleteWhoseAnswerWasLostRemovesTheUpload(t *testing.T) {
+	var armed atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = answerLost{Store: cfg.Store, armed: &armed}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	up, parts := twoPartUpload(t, client, "lost", "k")
+	armed.Store(true)
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("lost"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatalf("a Complete whose object was made: %v", err)
+	}
+	if armed.Load() {
+		t.Fatal("the test's store was not asked for the object")
+	}
+	if _, err := client.UploadPart(ctx, &s3.UploadPartInput{Bucket: aws.String("lost"), Key: aws.String("k"), UploadId: up.UploadId,
+		PartNumber: aws.Int32(3), Body: bytes.NewReader([]byte("late"))}); code(err) != "NoSuchUpload" {
+		t.Fatalf("a part of a completed upload: %v, want NoSuchUpload", err)
+	}
+	for e, err := range c.Client().ListAll(ctx, "lost", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Name != "k" {
+			t.Errorf("left of the completed upload: %s", e.Name)
+		}
 	}
 }

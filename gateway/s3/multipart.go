@@ -72,7 +72,14 @@ type upload struct {
 var (
 	completeLease   = 3 * time.Minute
 	completeRenewal = time.Minute
+	// completeWaitPoll is how often a Complete waiting for another
+	// gateway's Complete of the same upload looks again.
+	completeWaitPoll = 200 * time.Millisecond
 )
+
+// errCompletingElsewhere: another gateway's Complete of the upload holds
+// its mark.
+var errCompletingElsewhere = errors.New("s3: a Complete of the upload runs on another gateway")
 
 // completeUnderWay reports whether an upload's Complete runs.
 func (up upload) completeUnderWay(now time.Time) bool {
@@ -549,22 +556,43 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 		}
 		// The copy runs under the mark, cut if an abort closes the upload.
+		// A Complete of it on another gateway (this one a retry through a
+		// balancer) is waited for: its object answers this one too.
 		marked, release, err := s.markCompleting(ctx, bucket, key, id)
+		for waited := time.Now(); errors.Is(err, errCompletingElsewhere); {
+			if time.Since(waited) > completeLease {
+				return nil, ErrSlowDown.WithMessage("a CompleteMultipartUpload of upload %s runs on another gateway: send this one again once that has ended", id)
+			}
+			time.Sleep(completeWaitPoll)
+			if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
+				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
+			}
+			marked, release, err = s.markCompleting(ctx, bucket, key, id)
+		}
 		if err != nil {
+			// Closed just now by the Complete waited for: its object.
+			if done, herr := s.hidden().Head(ctx, bucket, key); errors.Is(err, ErrNoSuchUpload) && herr == nil && madeBy(done, id, req.Parts) {
+				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
+			}
 			return nil, err
 		}
 		body := &partsReader{ctx: marked, backend: s.hidden(), bucket: bucket, id: id, parts: chosen,
 			last: func() error { return s.stillOpen(marked, bucket, key, id) }, left: total}
 		defer body.Close()
 		meta, err := s.config.Backend.Put(marked, bucket, key, body, opts)
-		release(err == nil)
 		if err != nil {
-			// The same Complete sent again while this one ran (its
-			// client lost the first answer) finds the parts gone: the
-			// object the other made answers, as a Complete done does.
+			// The object made though its answer was lost (this Complete
+			// committed it, or the same one sent again and run
+			// elsewhere): answered as a Complete done, its upload removed
+			// (else its parts stayed, and it took parts and Completes).
 			if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
+				release(true)
+				if rerr := s.removeUpload(ctx, bucket, id, up, stored); rerr != nil {
+					s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", rerr)
+				}
 				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
 			}
+			release(false)
 			if body.failed != nil {
 				return nil, body.failed
 			}
@@ -573,6 +601,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			}
 			return nil, backendError(err, bucket, key)
 		}
+		release(true)
 		if err := s.removeUpload(ctx, bucket, id, up, stored); err != nil {
 			// The object is whole; what is left of the upload an abort
 			// of it removes.
@@ -588,14 +617,25 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 // release stops the renewal and, when the Complete failed, takes the mark
 // off, for an abort to go ahead at once.
 func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (context.Context, func(completed bool), error) {
+	// marked is the mark this Complete last wrote: it renews and takes
+	// off only its own, not one another Complete wrote past its lapse.
+	var marked time.Time
 	mark := func() error {
 		for attempt := 0; ; attempt++ {
 			up, err := s.loadUpload(ctx, bucket, key, id)
 			if err != nil {
 				return err
 			}
-			up.Completing, up.CompletingBy = time.Now().UTC(), s.instance
+			now := time.Now().UTC()
+			mine := up.CompletingBy == s.instance && (marked.IsZero() || up.Completing.Equal(marked))
+			if !mine && up.completeUnderWay(now) {
+				return errCompletingElsewhere
+			}
+			up.Completing, up.CompletingBy = now, s.instance
 			err = s.swapRecord(ctx, bucket, id, up)
+			if err == nil {
+				marked = now
+			}
 			if errors.Is(err, api.ErrPreconditionFailed) {
 				if attempt < 2 {
 					continue // changed since it was read: read again
@@ -621,8 +661,14 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 				return
 			case <-tick.C:
 			}
-			if err := mark(); err != nil && errors.Is(err, ErrNoSuchUpload) {
+			switch err := mark(); {
+			case errors.Is(err, ErrNoSuchUpload):
 				cancel(err)
+				return
+			case errors.Is(err, errCompletingElsewhere):
+				// This mark lapsed (the gateway stalled) and another
+				// Complete of the upload took it: that one makes it.
+				cancel(ErrOperationAborted.WithMessage("the CompleteMultipartUpload of upload %s stalled past its lease and another took it over: send it again", id))
 				return
 			}
 		}
@@ -631,7 +677,7 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 		close(stop)
 		<-stopped
 		if !completed {
-			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil && up.CompletingBy == s.instance {
+			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil && up.CompletingBy == s.instance && up.Completing.Equal(marked) {
 				up.Completing, up.CompletingBy = time.Time{}, ""
 				s.swapRecord(context.WithoutCancel(ctx), bucket, id, up)
 			}
