@@ -103,7 +103,7 @@ var _ PartPeers = ecPeers{}
 func (p ecPeers) Self() cluster.Node { return p.n.self }
 func (p ecPeers) Map() *cluster.Map  { return p.n.currentMap() }
 func (p ecPeers) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error {
-	return p.n.peer.SendPart(ctx, to, meta, r)
+	return p.n.peer.SendPart(ctx, to, meta, r, p.n.localCreated(ctx, meta.Bucket))
 }
 func (p ecPeers) PartsOf(ctx context.Context, from cluster.Node, b store.Bucket, name string) ([]store.PartMeta, error) {
 	return p.n.peer.PartsOf(ctx, from, b, name, p.n.localCreated(ctx, b))
@@ -179,6 +179,13 @@ func (n *Node) handlePutPart(w http.ResponseWriter, r *http.Request) {
 	}
 	if err == nil && (meta.Bucket.Normalize() != b || meta.Name != name) {
 		err = badRequest("the part of %s/%s was sent to %s/%s", meta.Bucket, meta.Name, b, name)
+	}
+	if err == nil && n.otherBucket(r, b) {
+		// Destroyed and made again, one of the two not told yet: a part
+		// of the old bucket's object must not land in the new one (it
+		// would restore an object deleted with it), nor one of the new
+		// in the old (it would go with the old's parts).
+		err = fmt.Errorf("%w: part %d of %s/%s: this target's bucket %s is another of the name than the sender's (destroyed and made again, not yet told to both): send it again", api.ErrUnavailable, meta.Index, b, name, b)
 	}
 	if err == nil {
 		// Parts fill disks as objects do: the same watermarks hold.

@@ -1293,6 +1293,19 @@ func TestPartsOfAnotherBucketOfTheNameAreNotGiven(t *testing.T) {
 		t.Fatal(err)
 	}
 	rc.Close()
+	// Nor does it take one: a sender behind would put a deleted object's
+	// part in the new bucket, one ahead a new part in the old.
+	later := meta
+	later.Stamp.Clock++
+	if err := peers.SendPart(ctx, node, later, bytes.NewReader(data), other); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "another of the name") {
+		t.Fatalf("a part sent for another bucket of the name: %v, want 503 naming it", err)
+	}
+	if metas, err := peers.PartsOf(ctx, node, b, "o", same); err != nil || len(metas) != 1 || metas[0].Stamp != meta.Stamp {
+		t.Fatalf("the parts after one of another bucket was sent: %v %v, want the first only", metas, err)
+	}
+	if err := peers.SendPart(ctx, node, later, bytes.NewReader(data), same); err != nil {
+		t.Fatalf("a part sent for the same bucket: %v", err)
+	}
 }
 
 // An ec-cleanup that runs once EC is on again (off, then on at once, its

@@ -223,7 +223,7 @@ func TestPartStreamsWithAStalledTargetFail(t *testing.T) {
 	if _, err := io.ReadAll(body); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "sent nothing of part 1") {
 		t.Fatalf("a part read from a stalled target: %v, want unavailable naming the stall", err)
 	}
-	if err := c.SendPart(t.Context(), target, meta, strings.NewReader("first")); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "took nothing of part 1") {
+	if err := c.SendPart(t.Context(), target, meta, strings.NewReader("first"), 0); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "took nothing of part 1") {
 		t.Fatalf("a part sent to a stalled target: %v, want unavailable naming the stall", err)
 	}
 	// A rebalance batch: a hung receiver does not hold the run.

@@ -54,14 +54,16 @@ func PartsPath(b store.Bucket, name string) string {
 	return "/v1/internal/parts/" + url.PathEscape(b.Name) + "/" + api.EscapeObjectName(name) + "?" + providerQuery(b)
 }
 
-// SendPart stores a part on a target (store/ec.Peers).
-func (c *Client) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader) error {
+// SendPart stores a part on a target (store/ec.Peers). created, when not
+// 0, is the bucket's creation as the sender has it: a target of another
+// bucket of the name refuses the part.
+func (c *Client) SendPart(ctx context.Context, to cluster.Node, meta store.PartMeta, r io.Reader, created int64) error {
 	header, err := EncodePart(meta)
 	if err != nil {
 		return err
 	}
 	watch := c.watchStall(ctx, fmt.Errorf("%w: target %s took nothing of part %d of %s/%s for %s", api.ErrUnavailable, to.ID, meta.Index, meta.Bucket, meta.Name, c.recordsStall))
-	req, err := http.NewRequestWithContext(watch.ctx, http.MethodPut, to.URL+PartsPath(meta.Bucket, meta.Name), watch.sent(r))
+	req, err := http.NewRequestWithContext(watch.ctx, http.MethodPut, to.URL+PartsPath(meta.Bucket, meta.Name)+createdQuery(created), watch.sent(r))
 	if err != nil {
 		return watch.end(err)
 	}
