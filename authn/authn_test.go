@@ -1558,6 +1558,42 @@ func TestNewPasswordTakesTheKeysItsLoginsMadeForOthers(t *testing.T) {
 	}
 }
 
+// A deleted admin (its account maybe stolen) takes with it the S3 keys it
+// made for others, as a new password does, and names them; their users'
+// own keys stay.
+func TestDeletedAdminTakesTheKeysItMadeForOthers(t *testing.T) {
+	s := newTestService(t, t.TempDir(), http.DefaultClient)
+	h := s.Handler()
+	admin := admin2(t, h)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "ops", Password: "ops-pw", Roles: []string{RoleAdmin}}); status != http.StatusCreated {
+		t.Fatal("add ops")
+	}
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "bot", Password: "pw", Perm: ReadOnly}); status != http.StatusCreated {
+		t.Fatal("add bot")
+	}
+	_, out := do(t, h, http.MethodPost, "/v1/users/bot/s3-keys", mustLogin(t, h, "ops", "ops-pw"), nil)
+	minted, _ := out["access_key"].(string)
+	_, out = do(t, h, http.MethodPost, "/v1/users/bot/s3-keys", mustLogin(t, h, "bot", "pw"), nil)
+	own, _ := out["access_key"].(string)
+	if minted == "" || own == "" {
+		t.Fatal("bot's keys were not made")
+	}
+	status, out := do(t, h, http.MethodDelete, "/v1/users/ops", admin, nil)
+	if status != http.StatusOK {
+		t.Fatalf("delete ops: %d %v", status, out)
+	}
+	if dropped := fmt.Sprint(out["dropped_s3_keys"]); !strings.Contains(dropped, minted) || strings.Contains(dropped, own) {
+		t.Fatalf("the keys named as dropped: %s, want %s only", dropped, minted)
+	}
+	s.mu.Lock()
+	_, mintedLeft := s.st.S3Keys[minted]
+	_, ownLeft := s.st.S3Keys[own]
+	s.mu.Unlock()
+	if mintedLeft || !ownLeft {
+		t.Fatalf("after ops was deleted: the key it made for bot kept %v (want gone), bot's own kept %v (want kept)", mintedLeft, ownLeft)
+	}
+}
+
 // A change whose save fails (a full disk) is answered as failed and
 // undone, not kept in memory to be lost at the next start: a password
 // changed stays the old one; a revocation stays in force.

@@ -21,7 +21,7 @@ import (
 //	POST   /v1/users           add a user            (admin)
 //	PUT    /v1/users/{id}      change a user         (admin)
 //	GET    /v1/users[/{id}]    users                 (admin)
-//	DELETE /v1/users/{id}      remove a user         (admin)
+//	DELETE /v1/users/{id}      remove a user, and the S3 keys it made for others → {"dropped_s3_keys"} (admin)
 //	POST   /v1/roles, GET /v1/roles[/{id}], DELETE /v1/roles/{id}       (admin)
 //	POST   /v1/clusters, GET /v1/clusters, DELETE /v1/clusters/{id}     (admin)
 //	DELETE /v1/tokens          revoke {"token"}      (admin, or the token's holder)
@@ -502,25 +502,47 @@ func (s *Service) handleGetUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Service) handleDeleteUser(w http.ResponseWriter, r *http.Request) {
-	if err := s.deleteUser(r.PathValue("id")); err != nil {
+	dropped, err := s.deleteUser(r.PathValue("id"))
+	if err != nil {
 		writeError(w, 0, err)
+		return
 	}
+	// The keys it made for others went too: named, for an admin to make
+	// again those still wanted.
+	writeJSON(w, http.StatusOK, map[string][]droppedKey{"dropped_s3_keys": dropped})
 }
 
-// deleteUser removes a user; its S3 keys go with it, and its live tokens
-// (logins and keys) are revoked. The last admin stays.
-func (s *Service) deleteUser(id string) error {
+// droppedKey names an S3 key of another user that went with the user who
+// made it.
+type droppedKey struct {
+	AccessKey string `json:"access_key"`
+	User      string `json:"user"`
+}
+
+// deleteUser removes a user; its S3 keys go with it, and so do those it
+// made for others (an admin's account deleted, maybe stolen: a key it
+// minted must not outlive it, as with a new password), which it returns.
+// Its live tokens (logins and keys) are revoked. The last admin stays.
+func (s *Service) deleteUser(id string) ([]droppedKey, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.st.Users[id] == nil {
-		return fmt.Errorf("%w: user %q", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: user %q", ErrNotFound, id)
 	}
 	if s.isLastAdmin(id) {
-		return fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id)
+		return nil, fmt.Errorf("%w: %q is the last admin", ErrBadRequest, id)
 	}
+	before := maps.Clone(s.st.S3Keys)
 	delete(s.st.Users, id)
-	s.revokeUserLocked(id)
-	return s.save()
+	s.revokeUserKeysLocked(id, true)
+	dropped := []droppedKey{}
+	for access, k := range before {
+		if _, kept := s.st.S3Keys[access]; !kept && k.User != id {
+			dropped = append(dropped, droppedKey{AccessKey: access, User: k.User})
+		}
+	}
+	slices.SortFunc(dropped, func(a, b droppedKey) int { return strings.Compare(a.AccessKey, b.AccessKey) })
+	return dropped, s.save()
 }
 
 func (s *Service) handleAddRole(w http.ResponseWriter, r *http.Request) {

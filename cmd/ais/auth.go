@@ -419,10 +419,21 @@ func newAuthRemoveCommand() *cobra.Command {
 			Short: "Remove a " + kind,
 			Args:  cobra.ExactArgs(1),
 			RunE: func(cmd *cobra.Command, args []string) error {
-				if err := authnCall(cmd, http.MethodDelete, "/v1/"+kind+"s/"+url.PathEscape(args[0]), nil, nil); err != nil {
+				// A user's removal names the keys it made for others,
+				// which went with it.
+				var out struct {
+					Dropped []struct {
+						AccessKey string `json:"access_key"`
+						User      string `json:"user"`
+					} `json:"dropped_s3_keys"`
+				}
+				if err := authnCall(cmd, http.MethodDelete, "/v1/"+kind+"s/"+url.PathEscape(args[0]), nil, &out); err != nil {
 					return err
 				}
 				fmt.Fprintf(cmd.OutOrStdout(), "Removed %s %s\n", kind, args[0])
+				for _, k := range out.Dropped {
+					fmt.Fprintf(cmd.OutOrStdout(), "Deleted S3 key %s of user %s, which %s made\n", k.AccessKey, k.User, args[0])
+				}
 				return nil
 			},
 		})

@@ -574,6 +574,27 @@ func TestAuthNamesAreEscaped(t *testing.T) {
 	}
 }
 
+// A user's removal prints the S3 keys of others that went with it (it
+// made them): their users need new ones.
+func TestAuthRemoveUserNamesTheKeysThatWent(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"dropped_s3_keys":[{"access_key":"AISKEY1","user":"bot"}]}`)
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_AUTHN_URL", srv.URL)
+	t.Setenv("AIS_AUTHN_TOKEN", "tok")
+	var out strings.Builder
+	root := newRoot()
+	root.SetArgs([]string{"auth", "rm", "user", "ops"})
+	root.SetOut(&out)
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "Removed user ops") || !strings.Contains(out.String(), "Deleted S3 key AISKEY1 of user bot") {
+		t.Fatalf("the removal printed %q, want the key of bot that went named", out.String())
+	}
+}
+
 // A listing a target could not answer prints what the others hold and
 // fails: a script acting on it must not take it for the whole bucket
 // (with --limit too, which stops before the end of the page).
