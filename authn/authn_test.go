@@ -666,13 +666,13 @@ func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 	fc := newFakeClusters(t, "c1", "c2")
 	mu, received, revokedAt, pushes := &fc.mu, fc.received, fc.revokedAt, fc.pushes
 	s, h, admin := fc.service(t)
-	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, map[string]string{"cluster_id": "c1"})
 	access, _ := out["access_key"].(string)
 	if status != http.StatusCreated {
 		t.Fatalf("admin's S3 key: %d %v", status, out)
 	}
 	s.mu.Lock()
-	keyToken := s.st.S3Keys[access].Token // what every cluster of the key holds
+	keyToken := s.st.S3Keys[access].Token // the key's own, for every cluster
 	s.mu.Unlock()
 	if status, _ := do(t, h, http.MethodGet, "/v1/users", keyToken, nil); status != http.StatusForbidden {
 		t.Fatalf("an admin's S3 key token lists users: %d", status)
@@ -734,17 +734,25 @@ func TestS3KeyTokenDoesNotAdministerTheService(t *testing.T) {
 	}
 }
 
-// An S3 key of a user of every cluster reaches each cluster with a token
-// for that cluster alone (one cluster's operators cannot act as the user
-// on another), the same one at each push; deleting the key revokes each.
+// An S3 key of a user of every cluster works on one: made without naming
+// it (two registered), it is refused; named, only that cluster gets it,
+// with a token for that cluster alone (its secret, which the cluster
+// keeps, and its token let one cluster's operators act on no other), the
+// same one at each push; deleting the key revokes it there.
 func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	fc := newFakeClusters(t, "c1", "c2")
 	mu, received, revokedAt := &fc.mu, fc.received, fc.revokedAt
 	s, h, admin := fc.service(t)
-	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil)
+	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, nil); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out["message"]), "cluster_id") {
+		t.Fatalf("a key of a user of two clusters, none named: %d %v, want 400 asking for cluster_id", status, out)
+	}
+	if status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, map[string]string{"cluster_id": "c3"}); status != http.StatusNotFound {
+		t.Fatalf("a key for a cluster not registered: %d %v, want 404", status, out)
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, map[string]string{"cluster_id": "c2"})
 	access, _ := out["access_key"].(string)
-	if status != http.StatusCreated {
-		t.Fatalf("admin's S3 key: %d %v", status, out)
+	if status != http.StatusCreated || out["cluster_id"] != "c2" {
+		t.Fatalf("admin's S3 key for c2: %d %v", status, out)
 	}
 	tokenAt := func(cluster string) string {
 		mu.Lock()
@@ -757,11 +765,15 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		return ""
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for tokenAt("c1") == "" || tokenAt("c2") == "" {
+	for tokenAt("c2") == "" {
 		if time.Now().After(deadline) {
-			t.Fatal("the clusters did not get the key")
+			t.Fatal("c2 did not get the key")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	s.pushAll(t.Context())
+	if tokenAt("c1") != "" {
+		t.Fatal("c1 got the key made for c2")
 	}
 	s.mu.Lock()
 	ownToken := s.st.S3Keys[access].Token
@@ -772,7 +784,7 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 		t.Fatal("the own token of a key made with tokens per cluster was revoked (pushed everywhere)")
 	}
 	tokens := map[string]string{}
-	for _, id := range []string{"c1", "c2"} {
+	for _, id := range []string{"c2"} {
 		tokens[id] = tokenAt(id)
 		c, err := s.cfg.Keys.Parse(tokens[id])
 		if err != nil || !slices.Equal([]string(c.Audience), []string{id}) {
@@ -799,8 +811,8 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	}
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
 		mu.Lock()
-		done := slices.Contains(revokedAt["c1"], tokens["c1"]) && slices.Contains(revokedAt["c2"], tokens["c2"])
-		leaked := slices.Contains(revokedAt["c1"], tokens["c2"]) || slices.Contains(revokedAt["c2"], tokens["c1"])
+		done := slices.Contains(revokedAt["c2"], tokens["c2"])
+		leaked := slices.Contains(revokedAt["c1"], tokens["c2"])
 		mu.Unlock()
 		if leaked {
 			t.Fatal("a cluster got another cluster's token of the key in a revocation")
@@ -809,11 +821,11 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the key's tokens were not revoked at their clusters")
+			t.Fatal("the key's token was not revoked at its cluster")
 		}
 	}
 	// Its own token, which no cluster had, takes no place on their lists
-	// (each key deleted took two), yet counts for the user's bound.
+	// (each key deleted would take two), yet counts for the user's bound.
 	s.pushAll(t.Context())
 	mu.Lock()
 	listed := slices.Contains(revokedAt["c1"], ownToken) || slices.Contains(revokedAt["c2"], ownToken)
@@ -823,6 +835,35 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	s.mu.Unlock()
 	if listed || !counted {
 		t.Fatalf("the deleted key's own token: on a cluster's list %v, counted for its user %v; want not listed, counted", listed, counted)
+	}
+}
+
+// A key kept from before keys were bound to a cluster (or made before any
+// was registered) is bound at its next push to the first it may use, and
+// goes to that one alone.
+func TestUnboundS3KeyIsBoundAtItsPush(t *testing.T) {
+	fc := newFakeClusters(t, "c1", "c2")
+	s, h, admin := fc.service(t)
+	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, map[string]string{"cluster_id": "c2"})
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("admin's S3 key: %d %v", status, out)
+	}
+	s.mu.Lock()
+	s.st.S3Keys[access].Cluster = "" // as a key kept before
+	s.changed()
+	s.mu.Unlock()
+	s.pushAll(t.Context())
+	s.pushAll(t.Context())
+	s.mu.Lock()
+	bound := s.st.S3Keys[access].Cluster
+	s.mu.Unlock()
+	fc.mu.Lock()
+	atC1 := slices.ContainsFunc(fc.received["c1"], func(k S3Key) bool { return k.AccessKey == access })
+	atC2 := slices.ContainsFunc(fc.received["c2"], func(k S3Key) bool { return k.AccessKey == access })
+	fc.mu.Unlock()
+	if bound != "c1" || !atC1 || atC2 {
+		t.Fatalf("an unbound key after a push: bound to %q, at c1 %v, at c2 %v; want bound to c1 and there alone", bound, atC1, atC2)
 	}
 }
 
@@ -1223,7 +1264,7 @@ func TestS3KeyIsNotMadeWithATokenRevokedMeanwhile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// As the request checked the token just before the revocation.
-	if key, err := s.NewS3Key("alice", nil, c.ID, "alice"); !errors.Is(err, ErrRevoked) {
+	if key, err := s.NewS3Key("alice", nil, c.ID, "alice", ""); !errors.Is(err, ErrRevoked) {
 		t.Fatalf("a key made with a token revoked meanwhile: %+v %v, want refused", key, err)
 	}
 }
@@ -2086,14 +2127,14 @@ func TestLiveTokensOfAllUsersAreBounded(t *testing.T) {
 	if _, err := s.Login("bob", "pw", time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.NewS3Key("bob", nil, "", ""); err != nil {
+	if _, err := s.NewS3Key("bob", nil, "", "", ""); err != nil {
 		t.Fatal(err)
 	}
 	// The admin's login, alice's logged-out token, bob's login and key.
 	if _, err := s.Login("alice", "pw", time.Hour, ""); !errors.Is(err, ErrTooManyTokens) || !strings.Contains(err.Error(), "at most 4 together") {
 		t.Fatalf("a login past the users' tokens together: %v, want refused", err)
 	}
-	if _, err := s.NewS3Key("admin", nil, "", ""); !errors.Is(err, ErrTooManyTokens) {
+	if _, err := s.NewS3Key("admin", nil, "", "", ""); !errors.Is(err, ErrTooManyTokens) {
 		t.Fatalf("a key past the users' tokens together: %v, want refused", err)
 	}
 	advance(2 * time.Minute) // alice's logged-out token expired

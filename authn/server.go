@@ -25,7 +25,7 @@ import (
 //	POST   /v1/roles, GET /v1/roles[/{id}], DELETE /v1/roles/{id}       (admin)
 //	POST   /v1/clusters, GET /v1/clusters, DELETE /v1/clusters/{id}     (admin)
 //	DELETE /v1/tokens          revoke {"token"}      (admin, or the token's holder)
-//	POST   /v1/users/{id}/s3-keys  an S3 access key of the user → {"access_key", "secret_key"} (admin, or the user)
+//	POST   /v1/users/{id}/s3-keys  an S3 access key of the user, {"cluster_id"} the one it works on → {"access_key", "secret_key", "cluster_id"} (admin, or the user)
 //	DELETE /v1/s3-keys/{access}    delete one, revoking it (admin, or its user)
 //	GET    /v1/health
 func (s *Service) Handler() http.Handler {
@@ -435,17 +435,27 @@ func (s *Service) handleAddS3Key(w http.ResponseWriter, r *http.Request) {
 		writeError(w, 0, err)
 		return
 	}
+	// The cluster the key is for, when the user may use several.
+	var msg struct {
+		Cluster string `json:"cluster_id"`
+	}
+	if r.ContentLength != 0 {
+		if err := decode(r, &msg); err != nil && !errors.Is(err, io.EOF) {
+			writeError(w, 0, err)
+			return
+		}
+	}
 	// A user's token for some clusters makes a key for those only.
 	var within []string
 	if !serviceAdmin(c) {
 		within = c.Audience
 	}
-	key, err := s.NewS3Key(user, within, c.ID, c.Subject)
+	key, err := s.NewS3Key(user, within, c.ID, c.Subject, msg.Cluster)
 	if err != nil {
 		writeError(w, 0, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"access_key": key.AccessKey, "secret_key": key.Secret, "user": user})
+	writeJSON(w, http.StatusCreated, map[string]string{"access_key": key.AccessKey, "secret_key": key.Secret, "user": user, "cluster_id": key.Cluster})
 }
 
 func (s *Service) handleDeleteS3Key(w http.ResponseWriter, r *http.Request) {

@@ -72,6 +72,11 @@ type S3Key struct {
 	// Clusters narrows the user's clusters for this key (made with a
 	// token for some clusters); empty: the user's.
 	Clusters []string `json:"clusters,omitempty"`
+	// Cluster is the one cluster the key works on: its secret, which a
+	// cluster keeps to check signatures, must not let one cluster's
+	// operators act as the user on another. Empty until the first push
+	// of a key made before any cluster was registered.
+	Cluster string `json:"cluster,omitempty"`
 	// MadeWith is the id of the login token the key was made with: a
 	// revocation of that token (stolen) takes the key too.
 	MadeWith string `json:"made_with,omitempty"`
@@ -866,10 +871,55 @@ func keyClusters(u *User, within []string) ([]string, error) {
 	return both, nil
 }
 
+// keyCluster is the one cluster a new key of a user works on: the one
+// named, else the one the user (narrowed by within) may use, else the one
+// registered; "" when none is registered yet (bound at its first push).
+// The caller holds mu.
+func (s *Service) keyCluster(u *User, within []string, named string) (string, error) {
+	allowed, err := keyClusters(u, within)
+	if err != nil {
+		return "", err
+	}
+	if named != "" {
+		if len(allowed) > 0 && !slices.Contains(allowed, named) {
+			return "", fmt.Errorf("%w: user %q may not use cluster %q (only %v)", ErrForbidden, u.ID, named, allowed)
+		}
+		if s.st.Clusters[named] == nil {
+			return "", fmt.Errorf("%w: cluster %q is not registered", ErrNotFound, named)
+		}
+		return named, nil
+	}
+	if len(allowed) == 1 {
+		return allowed[0], nil
+	}
+	registered := s.registeredAmong(allowed)
+	switch len(registered) {
+	case 0:
+		return "", nil
+	case 1:
+		return registered[0], nil
+	}
+	return "", fmt.Errorf("%w: user %q may use clusters %v: name the one this key is for (cluster_id); a key works on one cluster, whose gateways keep its secret", ErrBadRequest, u.ID, registered)
+}
+
+// registeredAmong is the registered clusters, sorted, of those allowed
+// (empty: every one). The caller holds mu.
+func (s *Service) registeredAmong(allowed []string) []string {
+	var out []string
+	for id := range s.st.Clusters {
+		if len(allowed) == 0 || slices.Contains(allowed, id) {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // NewS3Key makes an S3 access key for a user, acting with the user's
-// grants as of now, on the user's clusters; within, when given, narrows
-// them (a key asked for with a token for some clusters).
-func (s *Service) NewS3Key(user string, within []string, madeWith, madeBy string) (S3Key, error) {
+// grants as of now, on one of the user's clusters (cluster, or the only
+// one it may use); within, when given, narrows them (a key asked for with
+// a token for some clusters).
+func (s *Service) NewS3Key(user string, within []string, madeWith, madeBy, cluster string) (S3Key, error) {
 	// Under one hold of the lock: a key made for a user deleted, or
 	// changed, meanwhile would outlive the change.
 	s.mu.Lock()
@@ -910,6 +960,10 @@ func (s *Service) NewS3Key(user string, within []string, madeWith, madeBy string
 	if err != nil {
 		return S3Key{}, err
 	}
+	home, err := s.keyCluster(u, within, cluster)
+	if err != nil {
+		return S3Key{}, err
+	}
 	if err := s.checkLiveTokens(now, clusters, MaxLiveTokens); err != nil {
 		return S3Key{}, err
 	}
@@ -928,7 +982,7 @@ func (s *Service) NewS3Key(user string, within []string, madeWith, madeBy string
 	var secret [30]byte
 	rand.Read(id[:])
 	rand.Read(secret[:])
-	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within), MadeWith: madeWith, MadeBy: madeBy}
+	key := S3Key{AccessKey: "AIS" + strings.ToUpper(hex.EncodeToString(id[:])), Secret: base64.RawURLEncoding.EncodeToString(secret[:]), User: user, Token: token, Clusters: slices.Clone(within), Cluster: home, MadeWith: madeWith, MadeBy: madeBy}
 	s.st.S3Keys[key.AccessKey] = &key
 	s.changed()
 	return key, s.save()
@@ -1099,6 +1153,25 @@ func (s *Service) pushAll(ctx context.Context) {
 	}
 	var jobs []job
 	madeTokens := false // a key's token for a cluster, to keep
+	// A key not bound to its cluster yet (made before any was registered,
+	// or before keys were bound) is bound to the first it may use: pushed
+	// to every one, its secret would let one's operators act on another.
+	bound := false
+	for _, k := range s.st.S3Keys {
+		if u := s.st.Users[k.User]; u != nil && k.Cluster == "" {
+			if clusters, err := keyClusters(u, k.Clusters); err == nil {
+				if registered := s.registeredAmong(clusters); len(registered) > 0 {
+					k.Cluster, bound = registered[0], true
+				}
+			}
+		}
+	}
+	if bound {
+		// Saved with the tokens below; every cluster pushed again (one
+		// that had the key before it was bound loses it).
+		madeTokens = true
+		s.changed()
+	}
 	for id, change := range s.dirty {
 		c := s.st.Clusters[id]
 		if c == nil {
@@ -1132,7 +1205,7 @@ func (s *Service) pushAll(ctx context.Context) {
 			// cluster's state would let that cluster's operators act as
 			// the user here.
 			if u := s.st.Users[k.User]; u != nil {
-				if clusters, err := keyClusters(u, k.Clusters); err != nil || len(clusters) > 0 && !slices.Contains(clusters, id) {
+				if clusters, err := keyClusters(u, k.Clusters); err != nil || len(clusters) > 0 && !slices.Contains(clusters, id) || k.Cluster != id {
 					continue
 				}
 				token, made, err := s.clusterKeyToken(k, id)

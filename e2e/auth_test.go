@@ -282,8 +282,8 @@ func TestAuth(t *testing.T) {
 	created := admin.must("auth", "add", "s3-key", "reader")
 	access := regexp.MustCompile(`AWS_ACCESS_KEY_ID=(\S+)`).FindStringSubmatch(created)
 	secret := regexp.MustCompile(`AWS_SECRET_ACCESS_KEY=(\S+)`).FindStringSubmatch(created)
-	if access == nil || secret == nil {
-		t.Fatalf("ais auth add s3-key: %s", created)
+	if access == nil || secret == nil || !strings.Contains(created, "for cluster ") {
+		t.Fatalf("ais auth add s3-key: %s (want the key, for the one cluster registered)", created)
 	}
 	awsKey := func(access, secret string, args ...string) (string, error) {
 		cmd := exec.Command("/usr/bin/aws", append([]string{"--endpoint-url", endpoint + "/s3"}, args...)...)

@@ -353,20 +353,30 @@ func newAuthAddCommand() *cobra.Command {
 	}
 	cluster.Flags().StringVar(&id, "id", "", "the cluster's uuid (ais cluster show); read from the first URL when not given")
 	cluster.Flags().StringVar(&alias, "alias", "", "a name for the cluster")
+	var keyCluster string
 	s3Key := &cobra.Command{
 		Use:   "s3-key USER",
 		Short: "Make an S3 access key of a user (the user or an admin): S3 requests signed with it act as the user",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var in any
+			if keyCluster != "" {
+				in = map[string]string{"cluster_id": keyCluster}
+			}
 			var out map[string]string
-			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/s3-keys", nil, &out); err != nil {
+			if err := authnCall(cmd, http.MethodPost, "/v1/users/"+url.PathEscape(args[0])+"/s3-keys", in, &out); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "S3 key of %s (the secret is shown once):\n  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
-				args[0], out["access_key"], out["secret_key"])
+			where := "cluster " + out["cluster_id"]
+			if out["cluster_id"] == "" {
+				where = "the first cluster registered"
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "S3 key of %s for %s (the secret is shown once):\n  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
+				args[0], where, out["access_key"], out["secret_key"])
 			return nil
 		},
 	}
+	s3Key.Flags().StringVar(&keyCluster, "cluster", "", "the cluster (its id) the key works on, when the user may use several registered ones")
 	add.AddCommand(user, role, cluster, s3Key)
 	return add
 }
