@@ -177,6 +177,23 @@ func TestEmptyArchive(t *testing.T) {
 	}
 }
 
+// A tar of no byte at all (an upload cut before it began) is no archive,
+// as GNU tar and Python's tarfile say: refused naming it, not read as an
+// empty shard whose records would silently be missing.
+func TestTarOfNoBytesIsRefused(t *testing.T) {
+	for _, f := range []formats.Format{formats.Tar{}, formats.TarGzip{}} {
+		var data []byte
+		if _, ok := f.(formats.TarGzip); ok {
+			var buf bytes.Buffer
+			gzip.NewWriter(&buf).Close()
+			data = buf.Bytes()
+		}
+		if _, _, err := readShard(f, data); !errors.Is(err, formats.ErrCorrupt) || !strings.Contains(err.Error(), "0 bytes") {
+			t.Errorf("%s of no byte: %v, want ErrCorrupt naming 0 bytes", f.Name(), err)
+		}
+	}
+}
+
 // TestDeterministic checks that the same entries give the same bytes, with
 // writers used one after another (pooled encoders) and data written in
 // different chunks.

@@ -125,6 +125,7 @@ type tarReader struct {
 var (
 	errSparse  = fmt.Errorf("GNU sparse files: %w", ErrUnsupported)
 	errPastEnd = errors.New("entry data runs past the end of the shard")
+	errNoBytes = errors.New("0 bytes: not a tar archive (an empty one is two 512-byte zero blocks)")
 )
 
 // isHeaderOnly mirrors archive/tar: these types have no data whatever their
@@ -173,6 +174,11 @@ func (r *tarReader) Next() (*Entry, error) {
 			// one, or its padding): what came after the last entry was
 			// not all zero blocks.
 			return nil, r.fail(header, fmt.Errorf("%w: the archive ends at offset %d, inside the header at %d", errPastEnd, r.src.position(), r.next))
+		}
+		if err == io.EOF && r.src.position() == 0 {
+			// No byte at all: a cut upload, not an archive (GNU tar and
+			// Python's tarfile refuse it too; an empty one is 1024 zeros).
+			return nil, r.fail(0, errNoBytes)
 		}
 		if err == io.EOF {
 			return nil, r.end()
