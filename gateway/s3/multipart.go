@@ -81,9 +81,12 @@ var (
 // its mark.
 var errCompletingElsewhere = errors.New("s3: a Complete of the upload runs on another gateway")
 
-// completeUnderWay reports whether an upload's Complete runs.
+// completeUnderWay reports whether an upload's Complete runs. A mark
+// dated past a lease ahead (a gateway whose clock ran ahead, gone) holds
+// no longer than one on time would.
 func (up upload) completeUnderWay(now time.Time) bool {
-	return !up.Completing.IsZero() && now.Sub(up.Completing) < completeLease
+	age := now.Sub(up.Completing)
+	return !up.Completing.IsZero() && age < completeLease && age > -completeLease
 }
 
 func uploadDir(id string) string       { return multipartPrefix + id + "/" }
@@ -617,9 +620,9 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 // release stops the renewal and, when the Complete failed, takes the mark
 // off, for an abort to go ahead at once.
 func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (context.Context, func(completed bool), error) {
-	// marked is the mark this Complete last wrote: it renews and takes
-	// off only its own, not one another Complete wrote past its lapse.
-	var marked time.Time
+	// A mark of this Server is this Complete's (one Complete of an upload
+	// at a time here): it renews and takes off only its own, not one
+	// another gateway's Complete wrote past its lapse.
 	mark := func() error {
 		for attempt := 0; ; attempt++ {
 			up, err := s.loadUpload(ctx, bucket, key, id)
@@ -627,15 +630,11 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 				return err
 			}
 			now := time.Now().UTC()
-			mine := up.CompletingBy == s.instance && (marked.IsZero() || up.Completing.Equal(marked))
-			if !mine && up.completeUnderWay(now) {
+			if up.CompletingBy != s.instance && up.completeUnderWay(now) {
 				return errCompletingElsewhere
 			}
 			up.Completing, up.CompletingBy = now, s.instance
 			err = s.swapRecord(ctx, bucket, id, up)
-			if err == nil {
-				marked = now
-			}
 			if errors.Is(err, api.ErrPreconditionFailed) {
 				if attempt < 2 {
 					continue // changed since it was read: read again
@@ -677,7 +676,7 @@ func (s *Server) markCompleting(ctx context.Context, bucket, key, id string) (co
 		close(stop)
 		<-stopped
 		if !completed {
-			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil && up.CompletingBy == s.instance && up.Completing.Equal(marked) {
+			if up, err := s.loadUpload(context.WithoutCancel(ctx), bucket, key, id); err == nil && up.CompletingBy == s.instance {
 				up.Completing, up.CompletingBy = time.Time{}, ""
 				s.swapRecord(context.WithoutCancel(ctx), bucket, id, up)
 			}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
@@ -110,6 +111,23 @@ func TestCompletedCustomFitsTheStore(t *testing.T) {
 			if _, err := st.Put(t.Context(), b, "o", strings.NewReader("x"), store.PutOptions{Size: 1, Custom: custom}); err != nil {
 				t.Errorf("checksum %s: an object with %d bytes of custom metadata: %v", checksum, storedSize(custom), err)
 			}
+		}
+	}
+}
+
+// A Complete's mark holds for its lease from its time; one dated past a
+// lease ahead (its gateway's clock ran ahead, then it went) holds no
+// longer, or aborts and Completes elsewhere would wait on it for as long
+// as the clock was ahead.
+func TestCompleteMarkHoldsForItsLease(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		marked time.Time
+		want   bool
+	}{{time.Time{}, false}, {now, true}, {now.Add(-completeLease / 2), true}, {now.Add(-completeLease - time.Second), false},
+		{now.Add(completeLease / 2), true}, {now.Add(completeLease + time.Second), false}} {
+		if got := (upload{Completing: tc.marked}).completeUnderWay(now); got != tc.want {
+			t.Errorf("a mark %v from now: under way %v, want %v", tc.marked.Sub(now), got, tc.want)
 		}
 	}
 }
