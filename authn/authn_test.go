@@ -838,32 +838,75 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	}
 }
 
-// A key kept from before keys were bound to a cluster (or made before any
-// was registered) is bound at its next push to the first it may use, and
-// goes to that one alone.
+// A key not bound to a cluster (made before any was registered, or kept
+// from before keys were bound) is bound at its next push to the one
+// registered cluster its user may use; one of several goes to each, as it
+// did, rather than stop working on all but one.
 func TestUnboundS3KeyIsBoundAtItsPush(t *testing.T) {
 	fc := newFakeClusters(t, "c1", "c2")
 	s, h, admin := fc.service(t)
-	status, out := do(t, h, http.MethodPost, "/v1/users/admin/s3-keys", admin, map[string]string{"cluster_id": "c2"})
-	access, _ := out["access_key"].(string)
-	if status != http.StatusCreated {
-		t.Fatalf("admin's S3 key: %d %v", status, out)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Perm: ReadOnly, Clusters: []string{"c2"}}); status != http.StatusCreated {
+		t.Fatal("add alice")
+	}
+	made := map[string]string{}
+	for user, body := range map[string]any{"admin": map[string]string{"cluster_id": "c2"}, "alice": nil} {
+		status, out := do(t, h, http.MethodPost, "/v1/users/"+user+"/s3-keys", admin, body)
+		if made[user], _ = out["access_key"].(string); status != http.StatusCreated {
+			t.Fatalf("%s's S3 key: %d %v", user, status, out)
+		}
 	}
 	s.mu.Lock()
-	s.st.S3Keys[access].Cluster = "" // as a key kept before
+	for _, access := range made {
+		s.st.S3Keys[access].Cluster = "" // as a key kept before
+	}
 	s.changed()
 	s.mu.Unlock()
 	s.pushAll(t.Context())
-	s.pushAll(t.Context())
+	at := func(cluster, access string) bool {
+		fc.mu.Lock()
+		defer fc.mu.Unlock()
+		return slices.ContainsFunc(fc.received[cluster], func(k S3Key) bool { return k.AccessKey == access })
+	}
 	s.mu.Lock()
-	bound := s.st.S3Keys[access].Cluster
+	aliceBound, adminBound := s.st.S3Keys[made["alice"]].Cluster, s.st.S3Keys[made["admin"]].Cluster
 	s.mu.Unlock()
-	fc.mu.Lock()
-	atC1 := slices.ContainsFunc(fc.received["c1"], func(k S3Key) bool { return k.AccessKey == access })
-	atC2 := slices.ContainsFunc(fc.received["c2"], func(k S3Key) bool { return k.AccessKey == access })
-	fc.mu.Unlock()
-	if bound != "c1" || !atC1 || atC2 {
-		t.Fatalf("an unbound key after a push: bound to %q, at c1 %v, at c2 %v; want bound to c1 and there alone", bound, atC1, atC2)
+	if aliceBound != "c2" || !at("c2", made["alice"]) || at("c1", made["alice"]) {
+		t.Fatalf("alice's unbound key (she may use c2): bound to %q, at c2 %v, at c1 %v; want bound to c2 and there alone", aliceBound, at("c2", made["alice"]), at("c1", made["alice"]))
+	}
+	if adminBound != "" || !at("c1", made["admin"]) || !at("c2", made["admin"]) {
+		t.Fatalf("admin's unbound key of two clusters: bound to %q, at c1 %v, at c2 %v; want unbound, at both", adminBound, at("c1", made["admin"]), at("c2", made["admin"]))
+	}
+}
+
+// A key bound to a cluster its user may no longer use, or to a cluster
+// deleted, goes: it would be listed and counted, working nowhere.
+func TestS3KeyGoesWithItsCluster(t *testing.T) {
+	fc := newFakeClusters(t, "c1", "c2")
+	s, h, admin := fc.service(t)
+	if status, _ := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Perm: ReadOnly, Clusters: []string{"c1"}}); status != http.StatusCreated {
+		t.Fatal("add alice")
+	}
+	key := func(user string, body any) string {
+		status, out := do(t, h, http.MethodPost, "/v1/users/"+user+"/s3-keys", admin, body)
+		access, _ := out["access_key"].(string)
+		if status != http.StatusCreated {
+			t.Fatalf("%s's S3 key: %d %v", user, status, out)
+		}
+		return access
+	}
+	alice, adminKey := key("alice", nil), key("admin", map[string]string{"cluster_id": "c2"})
+	if status, out := do(t, h, http.MethodPut, "/v1/users/alice", admin, map[string]any{"clusters": []string{"c2"}}); status != http.StatusOK {
+		t.Fatalf("move alice to c2: %d %v", status, out)
+	}
+	if status, out := do(t, h, http.MethodDelete, "/v1/clusters/c2", admin, nil); status != http.StatusOK {
+		t.Fatalf("delete c2: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, aliceLeft := s.st.S3Keys[alice]
+	_, adminLeft := s.st.S3Keys[adminKey]
+	s.mu.Unlock()
+	if aliceLeft || adminLeft {
+		t.Fatalf("keys left: alice's for c1 after she moved to c2 %v, admin's for c2 after it was deleted %v; want both gone", aliceLeft, adminLeft)
 	}
 }
 

@@ -686,6 +686,15 @@ func (s *Service) handleDeleteCluster(w http.ResponseWriter, r *http.Request) {
 	}
 	delete(s.st.Clusters, id)
 	delete(s.dirty, id)
+	// The keys that worked on it alone go (revoked): they work nowhere,
+	// and a cluster registered again under the id is not told of them.
+	for access, k := range s.st.S3Keys {
+		if k.Cluster == id {
+			delete(s.st.S3Keys, access)
+			s.revokeKeyLocked(k, true)
+		}
+	}
+	s.changed()
 	if err := s.save(); err != nil {
 		writeError(w, 0, err)
 	}

@@ -738,9 +738,9 @@ func (s *Service) revokeUserKeysLocked(user string, dropKeys bool) {
 			continue
 		}
 		// Within the clusters it was made for, of those the user may
-		// use now; none left: the key goes.
+		// use now; none left, or not the one it works on: the key goes.
 		clusters, err := keyClusters(u, k.Clusters)
-		if err != nil {
+		if err != nil || k.Cluster != "" && len(clusters) > 0 && !slices.Contains(clusters, k.Cluster) {
 			delete(s.st.S3Keys, access)
 			continue
 		}
@@ -1153,24 +1153,32 @@ func (s *Service) pushAll(ctx context.Context) {
 	}
 	var jobs []job
 	madeTokens := false // a key's token for a cluster, to keep
-	// A key not bound to its cluster yet (made before any was registered,
-	// or before keys were bound) is bound to the first it may use: pushed
-	// to every one, its secret would let one's operators act on another.
+	// A key not bound to its cluster yet (made before any was registered)
+	// is bound to the one it may use once there is one. A key of several
+	// (kept from before keys were bound) goes to each, as it did, with a
+	// warning: its secret lets one's operators act on another.
 	bound := false
 	for _, k := range s.st.S3Keys {
-		if u := s.st.Users[k.User]; u != nil && k.Cluster == "" {
-			if clusters, err := keyClusters(u, k.Clusters); err == nil {
-				if registered := s.registeredAmong(clusters); len(registered) > 0 {
-					k.Cluster, bound = registered[0], true
-				}
-			}
+		u := s.st.Users[k.User]
+		if u == nil || k.Cluster != "" {
+			continue
+		}
+		clusters, err := keyClusters(u, k.Clusters)
+		if err != nil {
+			continue
+		}
+		switch registered := s.registeredAmong(clusters); len(registered) {
+		case 0:
+		case 1:
+			k.Cluster, bound = registered[0], true
+			s.cfg.Logger.Info("an S3 key is bound to its cluster", "user", k.User, "access_key", k.AccessKey, "cluster", k.Cluster)
+		default:
+			s.cfg.Logger.Warn("an S3 key works on several clusters with one secret: each keeps it, and one's operators could act as its user on another; make a key per cluster (ais auth add s3-key --cluster) and delete this one",
+				"user", k.User, "access_key", k.AccessKey, "clusters", registered)
 		}
 	}
 	if bound {
-		// Saved with the tokens below; every cluster pushed again (one
-		// that had the key before it was bound loses it).
-		madeTokens = true
-		s.changed()
+		madeTokens = true // saved with the tokens below
 	}
 	for id, change := range s.dirty {
 		c := s.st.Clusters[id]
@@ -1205,7 +1213,7 @@ func (s *Service) pushAll(ctx context.Context) {
 			// cluster's state would let that cluster's operators act as
 			// the user here.
 			if u := s.st.Users[k.User]; u != nil {
-				if clusters, err := keyClusters(u, k.Clusters); err != nil || len(clusters) > 0 && !slices.Contains(clusters, id) || k.Cluster != id {
+				if clusters, err := keyClusters(u, k.Clusters); err != nil || len(clusters) > 0 && !slices.Contains(clusters, id) || k.Cluster != "" && k.Cluster != id {
 					continue
 				}
 				token, made, err := s.clusterKeyToken(k, id)

@@ -369,7 +369,7 @@ func newAuthAddCommand() *cobra.Command {
 			}
 			where := "cluster " + out["cluster_id"]
 			if out["cluster_id"] == "" {
-				where = "the first cluster registered"
+				where = "the cluster registered next that the user may use (none is yet)"
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "S3 key of %s for %s (the secret is shown once):\n  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
 				args[0], where, out["access_key"], out["secret_key"])
