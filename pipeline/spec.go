@@ -657,8 +657,16 @@ func (s Spec) Validate(registry *formats.Registry) (*Plan, error) {
 	if err := p.validateTargetGrace(); err != nil {
 		return nil, err
 	}
+	if len(s.Description) > MaxDescription {
+		// Every target keeps it with the job's stats, and each one's
+		// status of the job repeats it.
+		return nil, specError("description: %d bytes, more than %d", len(s.Description), MaxDescription)
+	}
 	return p, nil
 }
+
+// MaxDescription bounds a job's description, in bytes.
+const MaxDescription = 1024
 
 // validateBuckets sets Input and Output; no output bucket means the input.
 func (p *Plan) validateBuckets() error {

@@ -165,6 +165,7 @@ func TestBadSpecs(t *testing.T) {
 		{"negative grace", `{` + good + `,"target_grace":"-5s"}`, "target_grace: -5s is negative"},
 		{"absurd grace", `{` + good + `,"target_grace":"1000h"}`, "target_grace: 1000h0m0s is longer than"},
 		{"grace not a duration", `{` + good + `,"target_grace":"soon"}`, `target_grace: "soon" is not a duration`},
+		{"description too long", `{` + good + `,"description":"` + strings.Repeat("<", 1025) + `"}`, "description: 1025 bytes, more than 1024"},
 		{"dry run mode", `{` + good + `,"dry_run":"maybe"}`, `dry_run: "maybe" is neither true, false nor "estimate"`},
 		{"objnames of two formats", `{"input_bck":{"name":"src"},"input_format":{"objnames":["a.tar","b.tgz"]},"output_format":"o-{0..9}.tar"}`, "objnames[1]: b.tgz is tgz"},
 		{"objnames against input_extension", `{"input_bck":{"name":"src"},"input_extension":".tgz","input_format":{"objnames":["a.tar"]},"output_format":"o-{0..9}.tar"}`, "objnames[0]: a.tar is tar"},
