@@ -321,6 +321,18 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 			out[k] = v
 		}
 	}
+	if inRegistry && registered.State == membership.JobFinished {
+		// Finished: a target left out of the attempt that finished keeps
+		// its earlier one, aborted, which is not the job's end.
+		for k, v := range out {
+			if v.Aborted {
+				v.Aborted, v.Metrics.Aborted = false, false
+				v.Metrics.Warnings = append(v.Metrics.Warnings, v.Metrics.Errors...)
+				v.Metrics.Errors = nil
+				out[k] = v
+			}
+		}
+	}
 	status, statusErr := n.coordinator.Status(id)
 	if inRegistry && registered.State == membership.JobRunning && (statusErr != nil || status.Finished.IsZero()) {
 		// A run that lost a target ends on the others while the job
@@ -529,6 +541,9 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	// Coordinated elsewhere: its coordinator is told (a job waiting for
 	// a lost target has nothing running on the others to stop, and would
 	// start again once it is back).
+	// unheard is the coordinator's not taking the abort: it may start
+	// the job again once its lost target is back, which no target stops.
+	var unheard error
 	if j, ok := n.registeredJob(id); ok && j.State == membership.JobRunning && j.Coordinator != n.config.ID {
 		if g, ok := n.currentMap().Node(j.Coordinator); ok {
 			err := api.NewClientWith(g.URL, n.peer.HTTP()).SetToken("").DsortAbort(ctx, id)
@@ -536,6 +551,10 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 				return err
 			}
 			n.logger.Warn("the coordinator of a dsort job did not take its abort: aborted on its targets", "job", id, "coordinator", j.Coordinator, "err", err)
+			if errors.Is(err, api.ErrUnavailable) {
+				unheard = fmt.Errorf("%w: dsort job %s is stopped on its targets, but its coordinator, gateway %s, did not take the abort (%v) and may start it again: abort it again once gateway %s answers, or once it is gone (another gateway then ends the job)",
+					api.ErrUnavailable, id, j.Coordinator, err, j.Coordinator)
+			}
 		}
 	}
 	// Recorded finished: its output is whole (a target may still hold an
@@ -545,6 +564,9 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	}
 	// Then on every target, which makes a coordinator abort too.
 	err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
+	if err == nil && unheard != nil {
+		return unheard
+	}
 	if errors.Is(err, api.ErrJobNotFound) {
 		// Its targets forgot it (restarted, or past the ended jobs they
 		// keep): the registry says how it ended.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -218,5 +219,56 @@ func TestDsortAbortingJobReadsAsAborting(t *testing.T) {
 	}
 	if _, err := client.Head(ctx, "dst", "out-000.tar"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the aborted job's shard stays: %v", err)
+	}
+}
+
+// An abort whose job's coordinator does not answer (the gateway gone, or
+// cut off, not yet counted out) stops the job on its targets but is not a
+// success: a coordinator cut off, waiting for a lost target, may start
+// the job again, so the answer is 503 naming it, to abort again.
+func TestDsortAbortUnheardByItsCoordinatorIsNotASuccess(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	// The silence of the coordinator counts a minute: its job is not
+	// settled by the leader while the abort runs.
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 2, NoSync: true,
+		KeepaliveInterval: 100 * time.Millisecond, KeepaliveTimeout: time.Minute,
+		Configure: func(cfg *gateway.Config) {
+			if cfg.Store != nil {
+				cfg.Store = holdingStore{Store: cfg.Store, name: "in-05.tar", release: release}
+			}
+		}})
+	ctx := t.Context()
+	primary, coordinator := c.Client(), c.Members()[1]
+	primary.CreateBucket(ctx, "src", nil)
+	putDataset(t, primary, "src", datasets.Spec{Template: "in-{00..05}.tar", Records: 10, RecordSize: 1000, Seed: 6})
+	id, err := api.NewClient(coordinator.URL()).DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{00..05}.tar"},
+		"output_format":"out-{000..999}.tar","output_shard_size":"10KiB"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		metrics, err := primary.DsortMetrics(ctx, id)
+		if err == nil && api.DsortSummary(metrics).Metrics.Extraction.Running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("extraction did not start: %v", err)
+		}
+	}
+	// Cut off: its server closed, the gateway running on.
+	coordinator.Server.CloseClientConnections()
+	coordinator.Server.Close()
+	// Its first answer (the client's retry finds the job ended, as this
+	// coordinator, cut off from its callers only, records it).
+	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.Primary().URL()+"/v1/sort/abort?uuid="+id, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "abort it again") {
+		t.Fatalf("an abort its coordinator did not hear: %d %s, want 503 saying to abort again", resp.StatusCode, body)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -155,5 +156,24 @@ func TestCurrentAttemptLeavesOutTheTargetLeftOut(t *testing.T) {
 	stats["t3"] = pipeline.JobStats{ID: "srt-x"} // known by its finished mark: no targets
 	if got := currentAttempt(stats); len(got) != 3 {
 		t.Fatalf("one attempt's stats: %v, want all three", slices.Sorted(maps.Keys(got)))
+	}
+}
+
+// A job the registry records finished is not aborted because a target
+// left out of the attempt that finished keeps its earlier one, aborted:
+// its error is a warning.
+func TestFinishedJobIsNotAbortedByAnAttemptLeftOut(t *testing.T) {
+	n := &Node{coordinator: pipeline.NewCoordinator(pipeline.CoordinatorConfig{})}
+	leftOut := "the job starts again on targets t1, t3"
+	out := map[string]api.DsortJobInfo{
+		"t1": {ID: "srt-x", Archived: true},
+		"t2": {ID: "srt-x", Aborted: true, Metrics: api.DsortMetrics{Aborted: true, Errors: []string{leftOut}}},
+	}
+	n.jobView("srt-x", out, membership.Job{ID: "srt-x", State: membership.JobFinished}, true)
+	if got := out["t2"]; got.Aborted || got.Metrics.Aborted || len(got.Metrics.Errors) != 0 || !slices.Contains(got.Metrics.Warnings, leftOut) {
+		t.Fatalf("the left-out target's view of a finished job: %+v, want not aborted, its error a warning", got)
+	}
+	if !out["t1"].Archived {
+		t.Fatal("the finished target's view lost its finish")
 	}
 }
