@@ -573,7 +573,7 @@ func (c *Coordinator) runAttempts(ctx context.Context, job *coordinatedJob) erro
 		}
 		phase, grace := job.phase(), job.plan.TargetGrace
 		if grace == 0 {
-			return c.lostError(job, lost, phase, "target_grace is 0s")
+			return c.lostError(job, lost, phase, fmt.Sprintf("target_grace is 0s; the run: %v", err))
 		}
 		job.mu.Lock()
 		restarts := job.mu.status.Restarts
@@ -675,12 +675,20 @@ func (c *Coordinator) keepTargets(ctx context.Context, id string) {
 	}
 }
 
+// lostProbeTimeout bounds one look at a target's stats of a job, and
+// lostProbes how many looks one slow to answer gets.
+var (
+	lostProbeTimeout = 5 * time.Second
+	lostProbes       = 3
+)
+
 // lostTargets are the job's targets that are no longer active in the map,
-// do not answer, or no longer know the job (they restarted).
+// do not answer, or no longer know the job (they restarted). One slow to
+// answer (busy: its stats wait on a shard's journal) is asked again, not
+// counted lost at once: the job would start again for nothing, and end
+// naming it rather than what failed.
 func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cluster.Node {
 	m := c.config.Cluster.Map()
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
 	lost := make([]bool, len(job.targets))
 	var wg sync.WaitGroup
 	for i, t := range job.targets {
@@ -689,8 +697,16 @@ func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cl
 			continue
 		}
 		wg.Go(func() {
-			_, err := c.config.Targets.Stats(ctx, t, job.id)
-			lost[i] = err != nil
+			for probe := 1; ; probe++ {
+				call, cancel := context.WithTimeout(ctx, lostProbeTimeout)
+				_, err := c.config.Targets.Stats(call, t, job.id)
+				slow := call.Err() != nil && ctx.Err() == nil
+				cancel()
+				if err == nil || !slow || probe == lostProbes {
+					lost[i] = err != nil
+					return
+				}
+			}
 		})
 	}
 	wg.Wait()

@@ -136,3 +136,11 @@ func KeptShardNames(w *Worker, id string) int {
 	defer j.mu.Unlock()
 	return len(j.mu.written) + len(j.mu.journaled)
 }
+
+// SetLostProbes changes how long a look at a target's stats waits and how
+// many a slow one gets, until the returned func restores them.
+func SetLostProbes(timeout time.Duration, probes int) (restore func()) {
+	oldTimeout, oldProbes := lostProbeTimeout, lostProbes
+	lostProbeTimeout, lostProbes = timeout, probes
+	return func() { lostProbeTimeout, lostProbes = oldTimeout, oldProbes }
+}

@@ -3519,3 +3519,38 @@ func TestFinishedJobKeepsNoShardNames(t *testing.T) {
 		}
 	}
 }
+
+// fullStore refuses every write of an output shard: a full disk.
+type fullStore struct{ store.Store }
+
+func (s fullStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if b.Name == "dst" {
+		return store.ObjectMeta{}, errors.New("the test's disk is full")
+	}
+	return s.Store.Put(ctx, b, name, r, opts)
+}
+
+// A run that fails on its own (a full disk) while its targets are slow to
+// answer the coordinator's look at them (busy) ends with its own error:
+// the targets are asked again, not counted lost, and the job does not
+// start again for nothing.
+func TestRunFailingWhileTargetsAreSlowEndsWithItsError(t *testing.T) {
+	t.Cleanup(pipeline.SetLostProbes(50*time.Millisecond, 3))
+	inputs := generate(t, datasets.Spec{Template: "in-{0..5}.tar", Records: 12, RecordSize: 1000, Seed: 8})
+	c := newMemCluster(t, 3, func(id string, st store.Store) store.Store {
+		if id == "t2" {
+			return fullStore{st}
+		}
+		return st
+	})
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	c.slowStats = 1
+	status, err := c.run(baseSpec("in-{0..5}.tar", "out-{000..999}.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !status.Aborted || !strings.Contains(status.Error, "the test's disk is full") || status.Restarts != 0 || strings.Contains(status.Error, "lost") {
+		t.Fatalf("status %+v: want aborted with the disk's error, no restart, no target lost", status)
+	}
+}
