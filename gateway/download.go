@@ -321,7 +321,7 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 	for _, item := range items {
 		if u, perr := url.Parse(item.URL); perr == nil && !hosts[u.Host] && err == nil {
 			hosts[u.Host] = true
-			err = n.notClusterNode(u.Host)
+			err = n.notClusterNode(linkHostPort(u))
 		}
 	}
 	if err == nil {
@@ -750,8 +750,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 			return 0, timedOut, false
 		}
 		// Its URL as net/http wrote it (the password masked, the query
-		// kept): the status shows the link without either.
-		return 0, redact.Error(err, item.URL), true
+		// kept): the status shows the link without either. A destination
+		// the egress policy refuses is refused again: not tried again.
+		return 0, redact.Error(err, item.URL), !errors.Is(err, api.ErrForbidden)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -1,13 +1,17 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 )
 
 // Retry-After is read as seconds or an HTTP date, bounded, and a value
@@ -51,5 +55,35 @@ func TestListedDownload(t *testing.T) {
 	got := listedDownload(s).Errors
 	if len(got) != 12 || got[9].Name != "f-09" || !strings.HasPrefix(got[10].Error, "target t2 did not answer") || got[11].Error != "30 more files failed: see the job's status (?id=download-1)" {
 		t.Fatalf("listed: %+v", got)
+	}
+}
+
+// A link to a node of the cluster is refused whether its port is written
+// or is its scheme's default, and whether the node's URL names its port.
+func TestLinksToTheClustersNodesAreRefused(t *testing.T) {
+	m := &cluster.Map{Nodes: []cluster.Node{
+		{ID: "t1", Role: cluster.RoleTarget, URL: "https://node1.example:443"},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://node2.example"},
+		{ID: "t3", Role: cluster.RoleTarget, URL: "http://127.0.0.1:8081"},
+	}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}}}
+	for link, refused := range map[string]bool{
+		"https://node1.example/x":     true,
+		"https://node1.example:443/x": true,
+		"http://node1.example/x":      false, // port 80: not the node
+		"http://node2.example/x":      true,
+		"http://node2.example:80/x":   true,
+		"http://localhost:8081/x":     true,
+		"http://127.0.0.1:8082/x":     false,
+		"https://elsewhere.example/x": false,
+	} {
+		u, err := url.Parse(link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = n.notClusterNode(linkHostPort(u))
+		if got := errors.Is(err, api.ErrForbidden); got != refused {
+			t.Errorf("%s: refused %v (%v), want %v", link, got, err, refused)
+		}
 	}
 }

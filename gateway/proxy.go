@@ -146,7 +146,7 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, badRequest("the proxy serves http:// URLs, not %q", r.URL.Scheme+"://"+r.URL.Host))
 		return
 	}
-	if err := n.notClusterNode(r.URL.Host); err != nil {
+	if err := n.notClusterNode(linkHostPort(r.URL)); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
@@ -278,8 +278,10 @@ func (n *Node) probeOrigin(ctx context.Context, u *url.URL) error {
 	return nil
 }
 
-// notClusterNode refuses an origin that is a node of this cluster: the
-// proxy must not be a way around the intra-cluster authentication.
+// notClusterNode refuses an origin (its host:port, the port the
+// scheme's default when a link names none: linkHostPort) that is a node
+// of this cluster: the proxy must not be a way around the intra-cluster
+// authentication.
 func (n *Node) notClusterNode(host string) error {
 	hostname, port, err := net.SplitHostPort(host)
 	if err != nil {
@@ -287,7 +289,11 @@ func (n *Node) notClusterNode(host string) error {
 	}
 	hostname, _, _ = strings.Cut(hostname, "%") // an IPv6 literal's zone: the same host
 	for _, node := range n.currentMap().Nodes {
-		h, p, err := net.SplitHostPort(strings.TrimPrefix(strings.TrimPrefix(node.URL, "http://"), "https://"))
+		u, err := url.Parse(node.URL)
+		if err != nil {
+			continue
+		}
+		h, p, err := net.SplitHostPort(linkHostPort(u))
 		if err == nil && p == port && (h == hostname || isLoopback(h) && isLoopback(hostname)) {
 			return fmt.Errorf("%w: %s is node %s of this cluster, not an origin to fetch from", api.ErrForbidden, host, node.ID)
 		}
