@@ -323,10 +323,13 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 	}
 	if inRegistry && registered.State == membership.JobFinished {
 		// Finished: a target left out of the attempt that finished keeps
-		// its earlier one, aborted, which is not the job's end.
+		// its earlier one, aborted, which is not the job's end: it reads
+		// as the job does, finished.
 		for k, v := range out {
 			if v.Aborted {
 				v.Aborted, v.Metrics.Aborted = false, false
+				v.Archived, v.Metrics.Archived = true, true
+				v.Phase = pipeline.PhaseFinished
 				v.Metrics.Warnings = append(v.Metrics.Warnings, v.Metrics.Errors...)
 				v.Metrics.Errors = nil
 				out[k] = v
@@ -552,8 +555,10 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 			}
 			n.logger.Warn("the coordinator of a dsort job did not take its abort: aborted on its targets", "job", id, "coordinator", j.Coordinator, "err", err)
 			if errors.Is(err, api.ErrUnavailable) {
+				// 502, not 503: a client that sent it again at once would
+				// wait on the coordinator again, for nothing.
 				unheard = fmt.Errorf("%w: dsort job %s is stopped on its targets, but its coordinator, gateway %s, did not take the abort (%v) and may start it again: abort it again once gateway %s answers, or once it is gone (another gateway then ends the job)",
-					api.ErrUnavailable, id, j.Coordinator, err, j.Coordinator)
+					api.ErrBadGateway, id, j.Coordinator, err, j.Coordinator)
 			}
 		}
 	}
@@ -564,8 +569,8 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	}
 	// Then on every target, which makes a coordinator abort too.
 	err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
-	if err == nil && unheard != nil {
-		return unheard
+	if unheard != nil && (err == nil || errors.Is(err, api.ErrJobNotFound)) {
+		return unheard // its targets forgot it (restarted): the coordinator has not
 	}
 	if errors.Is(err, api.ErrJobNotFound) {
 		// Its targets forgot it (restarted, or past the ended jobs they

@@ -225,7 +225,8 @@ func TestDsortAbortingJobReadsAsAborting(t *testing.T) {
 // An abort whose job's coordinator does not answer (the gateway gone, or
 // cut off, not yet counted out) stops the job on its targets but is not a
 // success: a coordinator cut off, waiting for a lost target, may start
-// the job again, so the answer is 503 naming it, to abort again.
+// the job again, so the answer is 502 naming it, to abort again (not 503,
+// which clients send again at once, to wait on the coordinator again).
 func TestDsortAbortUnheardByItsCoordinatorIsNotASuccess(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
@@ -259,8 +260,8 @@ func TestDsortAbortUnheardByItsCoordinatorIsNotASuccess(t *testing.T) {
 	// Cut off: its server closed, the gateway running on.
 	coordinator.Server.CloseClientConnections()
 	coordinator.Server.Close()
-	// Its first answer (the client's retry finds the job ended, as this
-	// coordinator, cut off from its callers only, records it).
+	// Its first answer (the job ends soon after: this coordinator, cut
+	// off from its callers only, records the abort its targets made).
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.Primary().URL()+"/v1/sort/abort?uuid="+id, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -268,7 +269,7 @@ func TestDsortAbortUnheardByItsCoordinatorIsNotASuccess(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "abort it again") {
-		t.Fatalf("an abort its coordinator did not hear: %d %s, want 503 saying to abort again", resp.StatusCode, body)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "abort it again") {
+		t.Fatalf("an abort its coordinator did not hear: %d %s, want 502 saying to abort again", resp.StatusCode, body)
 	}
 }

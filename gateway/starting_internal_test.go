@@ -176,4 +176,7 @@ func TestFinishedJobIsNotAbortedByAnAttemptLeftOut(t *testing.T) {
 	if !out["t1"].Archived {
 		t.Fatal("the finished target's view lost its finish")
 	}
+	if sum := api.DsortSummary(out); sum.Aborted || !sum.Archived {
+		t.Fatalf("the job's summary: aborted %v, finished %v; want finished (a waiter stops)", sum.Aborted, sum.Archived)
+	}
 }

@@ -700,7 +700,8 @@ func (c *Coordinator) lostTargets(ctx context.Context, job *coordinatedJob) []cl
 			for probe := 1; ; probe++ {
 				call, cancel := context.WithTimeout(ctx, lostProbeTimeout)
 				_, err := c.config.Targets.Stats(call, t, job.id)
-				slow := call.Err() != nil && ctx.Err() == nil
+				// Its own bound, or the peer client's shorter one.
+				slow := (call.Err() != nil || errors.Is(err, context.DeadlineExceeded)) && ctx.Err() == nil
 				cancel()
 				if err == nil || !slow || probe == lostProbes {
 					lost[i] = err != nil
