@@ -1107,9 +1107,9 @@ func TestRestartedFollowerAppliesItsLog(t *testing.T) {
 	g2 := n.startAt(t, "g2", g1.config.Self.URL, url, dir)
 	n.start(t, "g3", g1.config.Self.URL)
 	eventually(t, "every gateway in g2's map", func() bool { return len(g2.Current().Map.Gateways()) == 3 })
-	if err := g2.raftNode().Snapshot().Error(); err != nil {
-		t.Fatal(err)
-	}
+	// Raft refuses a snapshot until its configuration's entry (g3's
+	// joining) is applied, which may come after the map's.
+	eventually(t, "g2 takes a snapshot", func() bool { return g2.raftNode().Snapshot().Error() == nil })
 	revoke := membership.Change{Kind: membership.RevokeToken, Token: membership.RevokedToken{ID: "stolen", Expires: time.Now().Add(time.Hour).UnixNano()}, Created: time.Now().UnixNano()}
 	if _, err := g1.Propose(t.Context(), revoke); err != nil {
 		t.Fatal(err)
