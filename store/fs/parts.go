@@ -443,7 +443,10 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true}, false)
+	// Durable before the parts go, as a delete's: their removal could
+	// reach a disk first, and a crash then left an older part on a
+	// mountpath away unhidden.
+	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true}, true)
 }
 
 // validBucketName checks a bucket and an object name that become the

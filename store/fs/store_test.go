@@ -1895,6 +1895,69 @@ func TestUnsyncedRemovalsAreSyncedByTheNextWrite(t *testing.T) {
 	}
 }
 
+// A write without a sync (a cold GET's) that removes an older copy on
+// another mountpath marks that one unsynced: the next sync takes the
+// removal with it, and a delete acknowledged later is not undone by a
+// crash that brings the older copy back.
+func TestNoSyncWriteMarksTheRemovalOfAnOlderCopy(t *testing.T) {
+	var mu sync.Mutex
+	synced := map[string]int{}
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	if err := os.MkdirAll(mps[1], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps[:1], SyncFS: func(path string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		synced[path]++
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o-%d", i), []byte("old"))
+	}
+	// Attached, the second places some: their copies on the first are
+	// the older ones.
+	if err := st.AttachMountpath(t.Context(), mps[1]); err != nil {
+		t.Fatal(err)
+	}
+	var name, other string
+	for i := 0; name == "" || other == ""; i++ {
+		switch n := fmt.Sprintf("o-%d", i); {
+		case i < 20 && st.MountpathOf(b, n) == mps[1]:
+			name = n
+		case i >= 20 && st.MountpathOf(b, n) == mps[1]:
+			other = n
+		}
+		if i > 1000 {
+			t.Fatal("no name placed on the second mountpath")
+		}
+	}
+	if _, err := st.Put(t.Context(), b, name, strings.NewReader("new"), store.PutOptions{Size: 3, NoSync: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(mps[0], "ais", "b", name)); !os.IsNotExist(err) {
+		t.Fatalf("the older copy on the first mountpath after the write: %v, want removed", err)
+	}
+	mu.Lock()
+	before := synced[mps[0]]
+	mu.Unlock()
+	storetest.Put(t, st, b, other, []byte("synced")) // on the second
+	mu.Lock()
+	defer mu.Unlock()
+	if synced[mps[0]] == before {
+		t.Fatal("the removal of the older copy on the first mountpath was not synced by the next sync")
+	}
+}
+
 // oneObjectStore opens a store of one mountpath (closed at the test's
 // end) whose bucket b holds the object o.
 func oneObjectStore(t *testing.T, data string) (*fs.Store, string, store.Bucket) {
