@@ -570,7 +570,11 @@ func (n *Node) abortDsort(ctx context.Context, id string) error {
 	// Then on every target, which makes a coordinator abort too.
 	err = n.abortOnTargets(ctx, id, "aborted by a user request to gateway "+n.config.ID)
 	if unheard != nil && (err == nil || errors.Is(err, api.ErrJobNotFound)) {
-		return unheard // its targets forgot it (restarted): the coordinator has not
+		// Ended meanwhile (its coordinator recorded the abort its targets
+		// made, or the leader settled it): that is the answer.
+		if j, ok := n.registeredJob(id); !ok || j.State == membership.JobRunning {
+			return unheard // its targets forgot it (restarted): the coordinator has not
+		}
 	}
 	if errors.Is(err, api.ErrJobNotFound) {
 		// Its targets forgot it (restarted, or past the ended jobs they

@@ -257,11 +257,11 @@ func TestDsortAbortUnheardByItsCoordinatorIsNotASuccess(t *testing.T) {
 			t.Fatalf("extraction did not start: %v", err)
 		}
 	}
-	// Cut off: its server closed, the gateway running on.
+	// Cut off: its server closed, the gateway running on, and its
+	// records of the job's end lost (as with the leader cut off too).
+	t.Cleanup(gateway.FailJobEnds(coordinator.Node.ID()))
 	coordinator.Server.CloseClientConnections()
 	coordinator.Server.Close()
-	// Its first answer (the job ends soon after: this coordinator, cut
-	// off from its callers only, records the abort its targets made).
 	req, _ := http.NewRequestWithContext(ctx, http.MethodDelete, c.Primary().URL()+"/v1/sort/abort?uuid="+id, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -107,18 +107,13 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// and so is the removal of an older copy elsewhere (with
 	// mirror.burst, the copy that replaces it comes later): a power loss
 	// must not bring it back beside the new one.
-	// A mountpath that left while the body came in got no copy: not
-	// synced (a failed disk's syncfs would fail or hang a PUT stored).
-	installed := slices.DeleteFunc(slices.Clone(now), func(m mountpath) bool {
-		return !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path })
-	})
 	if opts.NoSync {
 		// Not synced now, the removals are when something is next (a
 		// delete of the name must not be undone by a crash bringing an
 		// older copy back).
 		s.markUnsynced(removed)
 	}
-	if err := s.syncMountpathsUnless(opts.NoSync, slices.Concat(installed, removed)); err != nil {
+	if err := s.syncMountpathsUnless(opts.NoSync, slices.Concat(now, removed)); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
 	// The copies of mirror.burst, and one that could not follow now (a

@@ -351,6 +351,10 @@ func (s *Store) removeParts(b store.Bucket, name string, guarded []mountpath, ma
 	defer lock.Unlock()
 	key := partKey(name)
 	var removed []mountpath
+	// The parts tombstone is durable before a part goes: the removal
+	// could reach a disk first, and a crash then left an older part on a
+	// mountpath away unhidden.
+	tombstoneSynced := len(guarded) == 0
 	for _, m := range s.readable() {
 		dir := filepath.Join(m.partsDir(b), key[:2])
 		entries, err := os.ReadDir(dir)
@@ -369,6 +373,12 @@ func (s *Store) removeParts(b store.Bucket, name string, guarded []mountpath, ma
 			meta, err := readPartMeta(path)
 			if err == nil && (meta.Name != name || !match(meta)) {
 				continue
+			}
+			if !tombstoneSynced {
+				if err := s.syncMountpaths(guarded); err != nil {
+					return fmt.Errorf("delete parts of %s/%s: its tombstone: %w", b, name, err)
+				}
+				tombstoneSynced = true
 			}
 			if err := pathsafe.Remove(m.path, path); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return classify(err)
@@ -443,10 +453,9 @@ func (s *Store) guardParts(b store.Bucket, name string, stamp store.Stamp) ([]mo
 	lock := s.lockName(b, name)
 	lock.Lock()
 	defer lock.Unlock()
-	// Durable before the parts go, as a delete's: their removal could
-	// reach a disk first, and a crash then left an older part on a
-	// mountpath away unhidden.
-	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true}, true)
+	// Made durable by removeParts before the first part goes (synced
+	// once, not under this lock: EC writes of other names share it).
+	return s.writeTombstone(b, store.Tombstone{Name: name, Stamp: stamp, Created: time.Now().UnixNano(), Parts: true}, false)
 }
 
 // validBucketName checks a bucket and an object name that become the
