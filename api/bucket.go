@@ -111,6 +111,13 @@ func (c *Client) ListAll(ctx context.Context, bucket string, msg ListObjectsMess
 				yield(ListEntry{}, err)
 				return
 			}
+			// A page asked for by a token that names that token again (a
+			// remote that ignores tokens answers its first page again):
+			// refused before its entries, which were listed already.
+			if msg.ContinuationToken != "" && page.ContinuationToken == msg.ContinuationToken {
+				yield(ListEntry{}, fmt.Errorf("list %s: the node answered page token %.100q with itself: the listing goes round; stopped", bucket, page.ContinuationToken))
+				return
+			}
 			// Before the page's entries: a caller that stops after some
 			// (ais ls --limit) must still learn the listing is not whole.
 			if len(page.Incomplete) > 0 {

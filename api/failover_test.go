@@ -623,6 +623,34 @@ func TestListAllStopsAtAPageThatGoesBack(t *testing.T) {
 	}
 }
 
+// A listing whose node ignores page tokens (it answers the first page to
+// every one) stops at the second page, before its entries: none is
+// listed twice.
+func TestListAllStopsAtAPageTokenIgnored(t *testing.T) {
+	g := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/buckets/b" {
+			http.NotFound(w, r)
+			return
+		}
+		json.NewEncoder(w).Encode(api.ListPage{Entries: []api.ListEntry{{Name: "a"}, {Name: "b"}}, ContinuationToken: "t1"})
+	})
+	var names []string
+	var err error
+	for e, lerr := range api.NewClient(g.URL).ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
+		if lerr != nil {
+			err = lerr
+			break
+		}
+		names = append(names, e.Name)
+		if len(names) > 10 {
+			break
+		}
+	}
+	if err == nil || !strings.Contains(err.Error(), "goes round") || !slices.Equal(names, []string{"a", "b"}) {
+		t.Fatalf("a listing whose tokens are ignored: %v after %v, want a, b once and an error", err, names)
+	}
+}
+
 // A gateway that answers 503 (starting) with the other one known dead
 // is waited for and asked again, as a client that knows it alone does:
 // the dead one did not end the request at the refusal.

@@ -372,6 +372,11 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 			}
 			return remoteError(err)
 		}
+		if token != "" && next == token {
+			// Its tokens ignored: this page is the first again, walked
+			// already.
+			return remoteError(fmt.Errorf("%w: bucket %s: the remote's listing answered a continuation token with itself: its tokens do not advance", store.ErrRemote, b))
+		}
 		for _, o := range list {
 			if err := ctx.Err(); err != nil {
 				return context.Cause(ctx)
