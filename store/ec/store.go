@@ -299,6 +299,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		return meta, err
 	}
+	s.restoreAway(ctx, b, name, opts)
 	data := s.newCapture(opts.Size, props.Checksum.Type)
 	defer data.close()
 	data.custom = opts.Custom
@@ -1788,6 +1789,26 @@ func (s *Store) deleted(b store.Bucket, name string, stamp store.Stamp) bool {
 	}
 	away, ok := s.Store.(interface{ Away() bool })
 	return !ok || !away.Away()
+}
+
+// restoreAway restores, before a new write of a name, the copy here that
+// a mountpath away (disabled, returning) holds: the name's parts are then
+// its only whole version, and the write's parts replace them as they go;
+// a write that then failed would leave it unrestorable (the repair after
+// a failure, and the drop of the old parts after a success, need the copy
+// here). Only while a mountpath is away: a new name's write does not ask
+// the holders for parts.
+func (s *Store) restoreAway(ctx context.Context, b store.Bucket, name string, opts store.PutOptions) {
+	away, ok := s.Store.(interface{ Away() bool })
+	if !ok || !away.Away() || !opts.Stamp.IsZero() {
+		return // (a copy moved or fetched with its stamp replaces no parts)
+	}
+	if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if err := s.restoreMissing(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {
+		s.logger.Warn("restore an object before it is written again (a mountpath away may hold its copy)", "bucket", b.String(), "object", name, "err", err)
+	}
 }
 
 // errReplicaUnreadable marks the replica's own failure in what

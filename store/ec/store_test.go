@@ -1017,6 +1017,43 @@ func TestFailedOverwriteKeepsThePartsOfTheVersionBefore(t *testing.T) {
 	}
 }
 
+// An overwrite that fails after its parts replaced every part of the
+// version before, while the owner's copy is on a mountpath away
+// (disabled), does not lose that version: the copy is restored before
+// the write, and the failed write's parts are made again from it.
+func TestFailedOverwriteOfACopyOnAMountpathAwayKeepsTheVersionBefore(t *testing.T) {
+	f := newFleetOn(t, 5, 2, 2, 0, 2, nil)
+	old := bytes.Repeat([]byte("acknowledged"), 1000)
+	f.put("o", old)
+	owner, st := f.owner("o")
+	var replica string
+	for _, mp := range f.inner[owner].Mountpaths() {
+		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, "o")); err == nil {
+			replica = mp
+		}
+	}
+	if replica == "" {
+		t.Fatal("the replica's mountpath is not found")
+	}
+	if err := f.inner[owner].DisableMountpath(t.Context(), replica, "test"); err != nil {
+		t.Fatal(err)
+	}
+	// Every part sent, then the write fails (its placement changed).
+	calls := 0
+	fails := func() (func(), store.Stamp, error) {
+		if calls++; calls > 1 {
+			return nil, store.Stamp{}, fmt.Errorf("%w: the test moves it", store.ErrPlacementChanged)
+		}
+		return func() {}, store.Stamp{}, nil
+	}
+	if _, err := st.Put(t.Context(), bucket, "o", bytes.NewReader([]byte("never acknowledged")), store.PutOptions{Size: 18, Precommit: fails}); err == nil {
+		t.Fatal("a PUT that failed after its parts were sent succeeded")
+	}
+	if got, err := f.get("o", true); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("the acknowledged version after the failed overwrite: %d bytes, %v", len(got), err)
+	}
+}
+
 // The deletes of failed writes' parts kept for another try are one per
 // write, unless the name's pending ranged delete covers them: a client
 // retrying a failing PUT does not fill the list.
