@@ -487,7 +487,10 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 	defer unlock()
 	opts := store.PutOptions{Size: -1}
 	var old store.Object
-	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{})
+	// A remote bucket's shard as the remote has it now, not a cached copy
+	// replaced there since: the remote's PUT takes no condition, and the
+	// files added there would go.
+	obj, err := n.config.Store.Open(r.Context(), b, name, store.OpenOptions{Latest: b.IsRemote()})
 	switch {
 	case err == nil:
 		old = obj

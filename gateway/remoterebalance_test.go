@@ -1,6 +1,7 @@
 package gateway_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/md5"
@@ -727,5 +728,50 @@ func TestConditionalGetOfACachedObjectAsksTheRemote(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || string(body) != "second" {
 		t.Fatalf("a conditional GET with the cached version's ETag: %s %q, want 200 with the remote's new version", resp.Status, body)
+	}
+}
+
+// A file put into a shard of a remote bucket is added to the remote's
+// current shard, not to a cached copy the remote has replaced since (the
+// remote's PUT takes no condition: the files added there would go).
+func TestFileIntoARemoteShardTakesTheRemotesCurrentShard(t *testing.T) {
+	shard := func(names ...string) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, n := range names {
+			tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: 1, Typeflag: tar.TypeReg})
+			tw.Write([]byte("x"))
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	rs := &countingRemote{objects: map[string][]byte{"s.tar": shard("a.txt")}}
+	c := remoteCluster(t, rs, 1)
+	ctx := t.Context()
+	client := c.Client()
+	if _, err := client.GetBytes(ctx, "s3://rb", "s.tar", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Replaced on the remote behind the cluster's back.
+	rs.mu.Lock()
+	rs.objects["s.tar"] = shard("a.txt", "b.txt")
+	rs.mu.Unlock()
+	if _, err := client.Put(ctx, "s3://rb", "s.tar", strings.NewReader("c"), api.PutOptions{Size: 1, ArchPath: "c.txt"}); err != nil {
+		t.Fatal(err)
+	}
+	rs.mu.Lock()
+	written := rs.objects["s.tar"]
+	rs.mu.Unlock()
+	var names []string
+	tr := tar.NewReader(bytes.NewReader(written))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, []string{"a.txt", "b.txt", "c.txt"}) {
+		t.Fatalf("the remote's shard after a file was put into it: %v, want a.txt, b.txt, c.txt", names)
 	}
 }
