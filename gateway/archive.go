@@ -257,8 +257,16 @@ func (f failWhole) Read(p []byte) (int, error) {
 
 // missingMember is the error of a file a shard does not have.
 func missingMember(name, member string) error {
-	return fmt.Errorf("%w: %q is not in %s", store.ErrNotFound, member, name)
+	return fmt.Errorf("%w: %w: %q is not in %s", store.ErrNotFound, errNoMember, member, name)
 }
+
+// errNoMember marks a 404 of a shard that is here, for a file it does not
+// have (headerShardHeld): a read relayed from this copy answers it, not
+// "ask another".
+var errNoMember = errors.New("the shard has no such file")
+
+// headerShardHeld says a 404 is of a file of a shard that is there.
+const headerShardHeld = "Ais-Shard-Held"
 
 // archiveFormat is a shard object's format: the one archmime names, else
 // the one of its name's extension, else the one its first bytes show (obj
@@ -373,7 +381,7 @@ func (n *Node) getArchivedSet(w http.ResponseWriter, r *http.Request, rd formats
 		}
 	}
 	if tw == nil {
-		n.writeError(w, r, fmt.Errorf("%w: no file of %s matches %s", store.ErrNotFound, name, r.URL.Query().Get(api.QueryArchRegex)))
+		n.writeError(w, r, fmt.Errorf("%w: %w: no file of %s matches %s", store.ErrNotFound, errNoMember, name, r.URL.Query().Get(api.QueryArchRegex)))
 		return
 	}
 	if err := tw.Close(); err != nil {

@@ -125,6 +125,9 @@ func (n *Node) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("Retry-After", "1")
 		n.refreshBehind()
 	}
+	if errors.Is(err, errNoMember) {
+		w.Header().Set(headerShardHeld, "true")
+	}
 	status := statusOf(err)
 	// A dSort condition keeps its own kind, so that a coordinator gets
 	// the sentinel back from a target (gateway/peer decodes it).

@@ -578,7 +578,8 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	}
 	defer resp.Body.Close()
 	// Not there, or failing (a disk error, shutting down): ask another.
-	if resp.StatusCode == http.StatusNotFound || resp.StatusCode >= 500 {
+	// (A shard there without the file asked for answers that.)
+	if resp.StatusCode == http.StatusNotFound && resp.Header.Get(headerShardHeld) == "" || resp.StatusCode >= 500 {
 		return false
 	}
 	for k, v := range resp.Header {

@@ -232,6 +232,42 @@ func TestServeFromNamesTheBucketsCreation(t *testing.T) {
 	}
 }
 
+// A read relayed from another target's copy of a shard that has no such
+// file answers 404, not "ask another" (which ends in a 503 to retry, and
+// a get-batch that skips missing files failed whole); a 404 of the object
+// itself is asked of another.
+func TestServeFromRelaysAMissingFileOfAShardThere(t *testing.T) {
+	shardThere := true
+	peerServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if shardThere {
+			w.Header().Set(headerShardHeld, "true")
+		}
+		http.Error(w, `{"message":"not found"}`, http.StatusNotFound)
+	}))
+	defer peerServer.Close()
+	b := store.NewBucket("b")
+	md := store.NewBucketMetadata()
+	props := store.DefaultProps()
+	props.Provider, props.Created = "ais", 7
+	md.Set(b, props)
+	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
+		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
+	rec := httptest.NewRecorder()
+	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar") || rec.Code != http.StatusNotFound {
+		t.Fatalf("a file a shard there does not have: served %d, want the 404 relayed", rec.Code)
+	}
+	shardThere = false
+	if n.serveFrom(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar") {
+		t.Fatal("a shard not there was served from that target")
+	}
+	// The node's own answer says so.
+	w := httptest.NewRecorder()
+	n.writeError(w, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar", nil), missingMember("x.tar", "nope.txt"))
+	if w.Code != http.StatusNotFound || w.Header().Get(headerShardHeld) == "" {
+		t.Fatalf("a missing file's answer: %d, %v", w.Code, w.Header())
+	}
+}
+
 // A leaving target whose run ended before the node was ready (a restart
 // mid-decommission) arms a retry: Start's own ask may have found the run
 // still ending and skipped, and the target would stay leaving for good.
