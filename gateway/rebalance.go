@@ -498,7 +498,7 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 		return true
 	case !ok || deleted:
 		return false
-	case n.serveFrom(w, r, other, b, name):
+	case n.serveFrom(w, r, other, b, name, len(silent) == 0):
 		return true
 	}
 	// Moving right now, say: an older copy elsewhere must not be served.
@@ -543,8 +543,11 @@ func (n *Node) firstByteWait(r *http.Request, b store.Bucket) time.Duration {
 }
 
 // serveFrom answers a GET or HEAD with another target's copy; false when
-// it has none (or does not answer, or stalls before it does).
-func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string) bool {
+// it has none (or does not answer, or stalls before it does). whole says
+// every target that may hold a newer copy answered: only then is a 404
+// of a file the shard there does not have the answer (else a newer copy
+// may have it: asked again later).
+func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node, b store.Bucket, name string, whole bool) bool {
 	ctx, cancel := context.WithCancelCause(r.Context())
 	defer cancel(nil)
 	stalled := fmt.Errorf("%w: target %s sent nothing of %s/%s in time", api.ErrUnavailable, t.ID, b, name)
@@ -579,7 +582,7 @@ func (n *Node) serveFrom(w http.ResponseWriter, r *http.Request, t cluster.Node,
 	defer resp.Body.Close()
 	// Not there, or failing (a disk error, shutting down): ask another.
 	// (A shard there without the file asked for answers that.)
-	if resp.StatusCode == http.StatusNotFound && resp.Header.Get(headerShardHeld) == "" || resp.StatusCode >= 500 {
+	if resp.StatusCode == http.StatusNotFound && (!whole || resp.Header.Get(headerShardHeld) == "") || resp.StatusCode >= 500 {
 		return false
 	}
 	for k, v := range resp.Header {
@@ -791,7 +794,7 @@ func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucke
 		n.writeError(w, r, fmt.Errorf("%s/%s: %w (deleted on target %s while this one was away)", b, name, store.ErrNotFound, other.ID))
 		return true
 	}
-	if !ok || n.serveFrom(w, r, other, b, name) {
+	if !ok || n.serveFrom(w, r, other, b, name, true) {
 		return ok
 	}
 	w.Header().Set("Retry-After", "1")

@@ -161,7 +161,7 @@ func TestServeFromGivesUpOnAStalledTarget(t *testing.T) {
 		done := make(chan bool, 1)
 		rec := httptest.NewRecorder()
 		go func() {
-			done <- n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/"+tc.name+"?validate-checksum=true", nil), holder, store.NewBucket("b"), tc.name)
+			done <- n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/"+tc.name+"?validate-checksum=true", nil), holder, store.NewBucket("b"), tc.name, true)
 		}()
 		select {
 		case served := <-done:
@@ -224,7 +224,7 @@ func TestServeFromNamesTheBucketsCreation(t *testing.T) {
 	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
 		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
 	rec := httptest.NewRecorder()
-	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x?archpath=a.txt&"+queryBucketCreated+"=1", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x") {
+	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x?archpath=a.txt&"+queryBucketCreated+"=1", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x", true) {
 		t.Fatal("not served")
 	}
 	if asked.Get(queryBucketCreated) != "7" || asked.Get("archpath") != "a.txt" {
@@ -253,11 +253,15 @@ func TestServeFromRelaysAMissingFileOfAShardThere(t *testing.T) {
 	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
 		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
 	rec := httptest.NewRecorder()
-	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar") || rec.Code != http.StatusNotFound {
+	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar", true) || rec.Code != http.StatusNotFound {
 		t.Fatalf("a file a shard there does not have: served %d, want the 404 relayed", rec.Code)
 	}
+	// A target that may hold a newer copy did not answer: not the answer.
+	if n.serveFrom(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar", false) {
+		t.Fatal("a file missing from a copy that may not be the newest was answered 404")
+	}
 	shardThere = false
-	if n.serveFrom(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar") {
+	if n.serveFrom(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar", true) {
 		t.Fatal("a shard not there was served from that target")
 	}
 	// The node's own answer says so.

@@ -1796,14 +1796,20 @@ func (s *Store) deleted(b store.Bucket, name string, stamp store.Stamp) bool {
 // its only whole version, and the write's parts replace them as they go;
 // a write that then failed would leave it unrestorable (the repair after
 // a failure, and the drop of the old parts after a success, need the copy
-// here). Only while a mountpath is away: a new name's write does not ask
-// the holders for parts.
+// here). Only for a name a mountpath away may hold: other writes do not
+// ask the holders for parts; and only when a holder has parts of it (a
+// holder that does not answer does not hold the write up).
 func (s *Store) restoreAway(ctx context.Context, b store.Bucket, name string, opts store.PutOptions) {
-	away, ok := s.Store.(interface{ Away() bool })
-	if !ok || !away.Away() || !opts.Stamp.IsZero() {
+	away, ok := s.Store.(interface {
+		MayBeAway(context.Context, store.Bucket, string) bool
+	})
+	if !ok || !opts.Stamp.IsZero() || !away.MayBeAway(ctx, b, name) {
 		return // (a copy moved or fetched with its stamp replaces no parts)
 	}
 	if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
+		return
+	}
+	if parts, err := s.find(ctx, b, name); err != nil || len(parts) == 0 {
 		return
 	}
 	if err := s.restoreMissing(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {

@@ -188,6 +188,19 @@ func (s *Store) mayBeAway(b store.Bucket, name string, copies int) bool {
 // may be on it.
 func (s *Store) Away() bool { return s.away() }
 
+// MayBeAway reports whether a copy of a name not found here may be on a
+// mountpath away (one placed where it would be): Away for one name.
+func (s *Store) MayBeAway(ctx context.Context, b store.Bucket, name string) bool {
+	if !s.away() {
+		return false
+	}
+	props, err := s.BucketProps(ctx, b)
+	if err != nil {
+		return true // not known: it may be
+	}
+	return s.mayBeAway(b.Normalize(), name, copiesOf(props))
+}
+
 // guarding reports that deletes must leave tombstones: a mountpath is
 // away, or gone and still guarded by them (attached again, it is
 // reconciled by them).
