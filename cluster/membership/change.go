@@ -517,7 +517,9 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		// keep it from going offline, and bounce its objects' requests
 		// between them.
 		for _, other := range m.Nodes {
-			if other.ID != n.ID && strings.EqualFold(strings.TrimRight(other.URL, "/"), strings.TrimRight(n.URL, "/")) {
+			// (As one address, however spelled: localhost and 127.0.0.1,
+			// a default port written or not.)
+			if other.ID != n.ID && cluster.SameURL(strings.TrimRight(other.URL, "/"), strings.TrimRight(n.URL, "/")) {
 				return nil, fmt.Errorf("%w: %s joins at %s, which is node %s's (%s): remove %s from the cluster first if it is gone for good",
 					cluster.ErrDuplicateNode, n.ID, n.URL, other.ID, other.State, other.ID)
 			}

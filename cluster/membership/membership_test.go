@@ -389,6 +389,15 @@ func TestJoinAndProposeEverywhere(t *testing.T) {
 	if !errors.Is(err, cluster.ErrDuplicateNode) || !strings.Contains(err.Error(), "t1") {
 		t.Fatalf("another id at t1's URL: %v", err)
 	}
+	// However spelled: localhost for 127.0.0.1.
+	if other := strings.Replace(t1.URL, "127.0.0.1", "localhost", 1); other != t1.URL {
+		_, err = f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: other}})
+		if !errors.Is(err, cluster.ErrDuplicateNode) {
+			t.Fatalf("another id at t1's URL spelled %s: %v", other, err)
+		}
+	} else {
+		t.Fatalf("t1's URL %s is not of 127.0.0.1: the test proves nothing", t1.URL)
+	}
 	// A node that does not answer at its URL cannot join.
 	_, err = f.g1.Propose(t.Context(), membership.Change{Kind: membership.Join, Node: cluster.Node{ID: "t9", Role: cluster.RoleTarget, URL: "http://127.0.0.1:9"}})
 	if err == nil {

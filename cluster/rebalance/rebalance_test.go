@@ -283,11 +283,27 @@ func TestObjectWithTheMostCustomEntriesMoves(t *testing.T) {
 type placedSender struct {
 	stores      stores
 	receiverMap *cluster.Map
+	// read, when set, counts the bytes the receivers read.
+	read *atomic.Int64
 }
 
 func (s placedSender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	if s.read != nil {
+		body = countingReader{body, s.read}
+	}
 	return rebalance.Receive(ctx, rebalance.ReceiveConfig{Store: s.stores[to.ID], SenderPlacement: placement,
 		Placement: s.receiverMap.Placement}, body)
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	c.n.Add(int64(k))
+	return k, err
 }
 
 // A target takes a batch only under the placement the sender placed it
@@ -310,8 +326,13 @@ func TestReceiveRefusesABatchOfAnotherMap(t *testing.T) {
 		t.Fatal("no object to move: the test proves nothing")
 	}
 	leaving := mapWith(6, targets("t1", "t2", "t3")...) // t3 joined: t2 owns less
-	if _, err := runOn(t, all, "t1", after, placedSender{stores: all, receiverMap: leaving}); !errors.Is(err, rebalance.ErrIncomplete) {
-		t.Fatalf("a run under map 5 to a target with map 6 of other targets: %v, want it incomplete", err)
+	var read atomic.Int64
+	if _, err := runOn(t, all, "t1", after, placedSender{stores: all, receiverMap: leaving, read: &read}); !errors.Is(err, rebalance.ErrPlacementDiffers) {
+		t.Fatalf("a run under map 5 to a target with map 6 of other targets: %v, want it refused", err)
+	}
+	// Refused whole: none of its bytes read (to be thrown away).
+	if n := read.Load(); n != 0 {
+		t.Fatalf("the receiver read %d bytes of a batch it refused", n)
 	}
 	for _, name := range moving {
 		if _, err := get(t, all["t2"], name); err == nil {

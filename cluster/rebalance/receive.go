@@ -63,6 +63,12 @@ const MaxFrames = MaxBatchObjects
 // deleting what is older. It returns a receipt per item; a malformed
 // stream is an error that wraps ErrFrame.
 func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt, error) {
+	// Placed by other targets already: refused whole, before its bytes
+	// are read (each item refused would be read and thrown away, and the
+	// sender would send its every batch to this target again).
+	if cfg.Placement != nil && cfg.SenderPlacement != 0 && cfg.SenderPlacement != cfg.Placement() {
+		return nil, fmt.Errorf("%w: send the batch again once both have the same map", ErrPlacementDiffers)
+	}
 	rd := newFrameReader(body)
 	var receipts []Receipt
 	asked := map[store.Bucket]bool{}
