@@ -329,8 +329,11 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		},
 	}, n.guardSpace(r.Context(), r.Body))
 	if err != nil {
-		if errors.Is(err, rebalance.ErrFrame) {
+		switch {
+		case errors.Is(err, rebalance.ErrFrame):
 			err = fmt.Errorf("%w: %w", api.ErrBadRequest, err)
+		case errors.Is(err, rebalance.ErrPlacementDiffers):
+			err = fmt.Errorf("%w: %w", api.ErrUnavailable, err) // until the maps agree
 		}
 		n.writeError(w, r, err)
 		return
