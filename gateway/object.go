@@ -838,7 +838,7 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 			// restore failed for now): If-None-Match: * would replace it.
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%v): retry", api.ErrUnavailable, b, name, err)
 		}
-		if other, _, ok := n.newerElsewhere(ctx, b, name, local.Stamp, true); ok {
+		if other, _, ok, _ := n.newerElsewhere(ctx, b, name, local.Stamp, true); ok {
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: target %s holds a newer copy or delete that has not reached its owner %s yet: retry the conditional PUT", api.ErrUnavailable, b, name, other.ID, n.config.ID)
 		}
 	}

@@ -792,12 +792,12 @@ func (n *Node) tombstone(b store.Bucket, name string) (store.Tombstone, bool) {
 // (it may be moving here right now), with a 503 to retry rather than the
 // stale copy. It reports whether it answered.
 func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, stamp store.Stamp) bool {
-	other, deleted, ok := n.newerElsewhere(r.Context(), b, name, stamp, false)
+	other, deleted, ok, silent := n.newerElsewhere(r.Context(), b, name, stamp, false)
 	if ok && deleted {
 		n.writeError(w, r, fmt.Errorf("%s/%s: %w (deleted on target %s while this one was away)", b, name, store.ErrNotFound, other.ID))
 		return true
 	}
-	if !ok || n.serveFrom(w, r, other, b, name, true) {
+	if !ok || n.serveFrom(w, r, other, b, name, len(silent) == 0) {
 		return ok
 	}
 	w.Header().Set("Retry-After", "1")
@@ -810,12 +810,11 @@ func (n *Node) servedNewer(w http.ResponseWriter, r *http.Request, b store.Bucke
 // of its own copy would be stale. A write that depends on the current
 // object (a condition, a file put into a shard) asks also while objects
 // move (writing): the current copy may not have reached its new owner.
-func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, writing bool) (other cluster.Node, deleted, ok bool) {
+func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, writing bool) (other cluster.Node, deleted, ok bool, silent []string) {
 	if b.IsRemote() || !n.catchingUp() && !(writing && n.rebalancing()) {
-		return cluster.Node{}, false, false
+		return cluster.Node{}, false, false, nil
 	}
-	other, deleted, ok, _ = n.newestElsewhere(ctx, b, name, stamp)
-	return other, deleted, ok
+	return n.newestElsewhere(ctx, b, name, stamp)
 }
 
 // newestElsewhere returns the target holding the newest copy (or delete)

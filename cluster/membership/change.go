@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -517,9 +518,9 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 		// keep it from going offline, and bounce its objects' requests
 		// between them.
 		for _, other := range m.Nodes {
-			// (As one address, however spelled: localhost and 127.0.0.1,
-			// a default port written or not.)
-			if other.ID != n.ID && cluster.SameURL(strings.TrimRight(other.URL, "/"), strings.TrimRight(n.URL, "/")) {
+			// (The same address spelled otherwise is refused before, by
+			// Admissible: this is replayed from logs as written.)
+			if other.ID != n.ID && strings.EqualFold(strings.TrimRight(other.URL, "/"), strings.TrimRight(n.URL, "/")) {
 				return nil, fmt.Errorf("%w: %s joins at %s, which is node %s's (%s): remove %s from the cluster first if it is gone for good",
 					cluster.ErrDuplicateNode, n.ID, n.URL, other.ID, other.State, other.ID)
 			}
@@ -587,10 +588,19 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 // Admissible refuses, before it is applied, a change the cluster would
 // not come back from by itself: the maintenance or the leave of its only
 // active target (no owner left, every object unreachable and the leave
-// never done); and bucket props that fail this build's rules
-// (store.Props.Validate). Apply does not check it, so that a log
-// replays as written.
+// never done); a join at a member's address spelled otherwise (localhost
+// for 127.0.0.1, a default port written); and bucket props that fail
+// this build's rules (store.Props.Validate). Apply does not check it, so
+// that a log replays as written.
 func Admissible(s Snapshot, c Change) error {
+	if c.Kind == Join && s.Map != nil {
+		for _, other := range s.Map.Nodes {
+			if other.ID != c.Node.ID && sameAddress(other.URL, c.Node.URL) {
+				return fmt.Errorf("%w: %s joins at %s, which is node %s's (%s): remove %s from the cluster first if it is gone for good",
+					cluster.ErrDuplicateNode, c.Node.ID, c.Node.URL, other.ID, other.State, other.ID)
+			}
+		}
+	}
 	if (c.Kind == CreateBucket || c.Kind == SetProps) && s.Buckets != nil {
 		b, props, err := bucketChange(*s.Buckets, c)
 		if err != nil {
@@ -617,6 +627,32 @@ func Admissible(s Snapshot, c Change) error {
 		}
 	}
 	return fmt.Errorf("%w: %s is the cluster's only active target; join another target first", ErrLastTarget, node.ID)
+}
+
+// sameAddress reports whether two node URLs name one listener: the same
+// scheme, port (a default one written or not) and host, localhost being
+// either loopback address (127.0.0.1 and ::1 are two listeners).
+func sameAddress(a, b string) bool {
+	ua, errA := url.Parse(strings.TrimRight(a, "/"))
+	ub, errB := url.Parse(strings.TrimRight(b, "/"))
+	if errA != nil || errB != nil || !strings.EqualFold(ua.Scheme, ub.Scheme) {
+		return false
+	}
+	port := func(u *url.URL) string {
+		if p := u.Port(); p != "" {
+			return strings.TrimLeft(p, "0")
+		}
+		if strings.EqualFold(u.Scheme, "https") {
+			return "443"
+		}
+		return "80"
+	}
+	if port(ua) != port(ub) {
+		return false
+	}
+	ha, hb := strings.ToLower(ua.Hostname()), strings.ToLower(ub.Hostname())
+	loopback := func(h string) bool { return h == "127.0.0.1" || h == "::1" }
+	return ha == hb || ha == "localhost" && loopback(hb) || hb == "localhost" && loopback(ha)
 }
 
 // MaxBuckets bounds the buckets (ais:// and remote) of a cluster: the

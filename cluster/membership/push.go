@@ -355,6 +355,9 @@ func (p *Push) Propose(ctx context.Context, c Change) (Snapshot, error) {
 		if _, err := Apply(p.Current(), c); err != nil {
 			return Snapshot{}, err
 		}
+		if err := Admissible(p.Current(), c); err != nil {
+			return Snapshot{}, err
+		}
 		if err := p.config.Transport.Probe(ctx, c.Node); err != nil {
 			return Snapshot{}, fmt.Errorf("%w: node %s at %s: %w", ErrProbe, c.Node.ID, c.Node.URL, err)
 		}

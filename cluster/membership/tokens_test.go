@@ -82,3 +82,26 @@ func TestRevokeTokenWithItsKeys(t *testing.T) {
 		t.Fatal("a nil list takes keys")
 	}
 }
+
+// One listener, however its URL is spelled: localhost is either loopback
+// address; 127.0.0.1 and ::1 are two, as are two ports or schemes.
+func TestSameAddress(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		same bool
+	}{
+		{"http://127.0.0.1:8080", "http://localhost:8080/", true},
+		{"http://[::1]:8080", "http://LOCALHOST:8080", true},
+		{"http://host:80", "http://HOST", true},
+		{"https://host", "https://host:443", true},
+		{"http://host:08080", "http://host:8080", true},
+		{"http://127.0.0.1:8080", "http://[::1]:8080", false},
+		{"http://127.0.0.1:8080", "http://127.0.0.2:8080", false},
+		{"http://127.0.0.1:8080", "https://127.0.0.1:8080", false},
+		{"http://127.0.0.1:8080", "http://127.0.0.1:8081", false},
+	} {
+		if got := sameAddress(tc.a, tc.b); got != tc.same {
+			t.Errorf("sameAddress(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.same)
+		}
+	}
+}

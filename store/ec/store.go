@@ -1809,7 +1809,14 @@ func (s *Store) restoreAway(ctx context.Context, b store.Bucket, name string, op
 	if _, err := s.Store.Head(ctx, b, name); !errors.Is(err, store.ErrNotFound) {
 		return
 	}
-	if parts, err := s.find(ctx, b, name); err != nil || len(parts) == 0 {
+	parts, err := s.find(ctx, b, name)
+	if err != nil {
+		// Not known: the write may replace parts of the only whole
+		// version.
+		s.logger.Warn("an object's parts could not be looked for before it is written again (a mountpath away may hold its copy)", "bucket", b.String(), "object", name, "err", err)
+		return
+	}
+	if len(parts) == 0 {
 		return
 	}
 	if err := s.restoreMissing(ctx, b, name); err != nil && !errors.Is(err, errNoParts) && !errors.Is(err, store.ErrNotFound) && !errors.Is(err, store.ErrExists) {

@@ -992,7 +992,9 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 	// and probed, under the lock.
 	probed := false
 	if ch.Kind == membership.Join {
-		if _, err := membership.Apply(c.Current(), ch); err == nil {
+		// (One refused by this build's rules is refused as such below,
+		// not after a probe.)
+		if _, err := membership.Apply(c.Current(), ch); err == nil && membership.Admissible(c.Current(), ch) == nil {
 			if err := c.probe(ctx, ch.Node); err != nil {
 				return s, false, err
 			}
