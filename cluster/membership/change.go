@@ -593,7 +593,10 @@ func applyNode(m *cluster.Map, c Change) (*cluster.Map, error) {
 // this build's rules (store.Props.Validate). Apply does not check it, so
 // that a log replays as written.
 func Admissible(s Snapshot, c Change) error {
-	if c.Kind == Join && s.Map != nil {
+	// (Not a member rejoining at the address it was admitted with: one
+	// an older build let another id share, spelled otherwise, would keep
+	// it from starting.)
+	if old, member := s.Map.Node(c.Node.ID); c.Kind == Join && s.Map != nil && !(member && strings.EqualFold(strings.TrimRight(old.URL, "/"), strings.TrimRight(c.Node.URL, "/"))) {
 		for _, other := range s.Map.Nodes {
 			if other.ID != c.Node.ID && sameAddress(other.URL, c.Node.URL) {
 				return fmt.Errorf("%w: %s joins at %s, which is node %s's (%s): remove %s from the cluster first if it is gone for good",

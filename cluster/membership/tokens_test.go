@@ -3,6 +3,8 @@ package membership
 import (
 	"errors"
 	"testing"
+
+	"github.com/aisgo/aisgo/cluster"
 )
 
 func TestRevokeTokenDropsExpired(t *testing.T) {
@@ -103,5 +105,24 @@ func TestSameAddress(t *testing.T) {
 		if got := sameAddress(tc.a, tc.b); got != tc.same {
 			t.Errorf("sameAddress(%s, %s) = %v, want %v", tc.a, tc.b, got, tc.same)
 		}
+	}
+}
+
+// A join at a member's address spelled otherwise is refused for a new
+// id, not for a member rejoining at the address it was admitted with
+// (an older build let the two spellings in side by side).
+func TestJoinAtAnAddressSpelledOtherwise(t *testing.T) {
+	s := Snapshot{Map: &cluster.Map{Version: 3, Nodes: []cluster.Node{
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://localhost:8080", State: cluster.StateOffline},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:8080", State: cluster.StateActive},
+	}}}
+	join := func(id, url string) error {
+		return Admissible(s, Change{Kind: Join, Node: cluster.Node{ID: id, Role: cluster.RoleTarget, URL: url}})
+	}
+	if err := join("t2", "http://127.0.0.1:8080"); err != nil {
+		t.Fatalf("a member rejoining at its address: %v", err)
+	}
+	if err := join("t9", "http://127.0.0.1:8080/"); !errors.Is(err, cluster.ErrDuplicateNode) {
+		t.Fatalf("a new id at a member's address spelled otherwise: %v, want refused", err)
 	}
 }
