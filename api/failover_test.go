@@ -606,21 +606,25 @@ func TestListAllStopsAtAPageThatGoesBack(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(page)
 	})
-	var names []string
-	var err error
-	for e, lerr := range api.NewClient(g.URL).ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
-		if lerr != nil {
-			err = lerr
-			break
-		}
-		names = append(names, e.Name)
-		if len(names) > 10 {
-			break
-		}
-	}
+	names, err := listUpTo(t, g.URL, 10)
 	if err == nil || !strings.Contains(err.Error(), "goes round") || !slices.Equal(names, []string{"a", "b", "c", "a", "b"}) {
 		t.Fatalf("a listing whose tokens go round: %v after %v (%d pages), want a, b, c, a, b and an error", err, names, pages.Load())
 	}
+}
+
+// listUpTo lists bucket b through the gateway at url, up to past limit
+// names, and returns them with the listing's error.
+func listUpTo(t *testing.T, url string, limit int) ([]string, error) {
+	var names []string
+	for e, err := range api.NewClient(url).ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
+		if err != nil {
+			return names, err
+		}
+		if names = append(names, e.Name); len(names) > limit {
+			break
+		}
+	}
+	return names, nil
 }
 
 // A listing whose node ignores page tokens (it answers the first page to
@@ -634,18 +638,7 @@ func TestListAllStopsAtAPageTokenIgnored(t *testing.T) {
 		}
 		json.NewEncoder(w).Encode(api.ListPage{Entries: []api.ListEntry{{Name: "a"}, {Name: "b"}}, ContinuationToken: "t1"})
 	})
-	var names []string
-	var err error
-	for e, lerr := range api.NewClient(g.URL).ListAll(t.Context(), "b", api.ListObjectsMessage{}) {
-		if lerr != nil {
-			err = lerr
-			break
-		}
-		names = append(names, e.Name)
-		if len(names) > 10 {
-			break
-		}
-	}
+	names, err := listUpTo(t, g.URL, 10)
 	if err == nil || !strings.Contains(err.Error(), "goes round") || !slices.Equal(names, []string{"a", "b"}) {
 		t.Fatalf("a listing whose tokens are ignored: %v after %v, want a, b once and an error", err, names)
 	}

@@ -217,12 +217,7 @@ func TestServeFromNamesTheBucketsCreation(t *testing.T) {
 	}))
 	defer peerServer.Close()
 	b := store.NewBucket("b")
-	md := store.NewBucketMetadata()
-	props := store.DefaultProps()
-	props.Provider, props.Created = "ais", 7
-	md.Set(b, props)
-	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
-		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
+	n := servingNode(b)
 	rec := httptest.NewRecorder()
 	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x?archpath=a.txt&"+queryBucketCreated+"=1", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x", true) {
 		t.Fatal("not served")
@@ -230,6 +225,17 @@ func TestServeFromNamesTheBucketsCreation(t *testing.T) {
 	if asked.Get(queryBucketCreated) != "7" || asked.Get("archpath") != "a.txt" {
 		t.Fatalf("the copy was asked with %v: want the bucket's creation (7) and the read's query", asked)
 	}
+}
+
+// servingNode is a target t1 that serves reads from other targets'
+// copies, with bucket b (created at 7).
+func servingNode(b store.Bucket) *Node {
+	md := store.NewBucketMetadata()
+	props := store.DefaultProps()
+	props.Provider, props.Created = "ais", 7
+	md.Set(b, props)
+	return &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
+		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
 }
 
 // A read relayed from another target's copy of a shard that has no such
@@ -246,12 +252,7 @@ func TestServeFromRelaysAMissingFileOfAShardThere(t *testing.T) {
 	}))
 	defer peerServer.Close()
 	b := store.NewBucket("b")
-	md := store.NewBucketMetadata()
-	props := store.DefaultProps()
-	props.Provider, props.Created = "ais", 7
-	md.Set(b, props)
-	n := &Node{peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "t1"}), logger: slog.New(slog.DiscardHandler),
-		control: &laggingControl{local: membership.Snapshot{Buckets: &md}}}
+	n := servingNode(b)
 	rec := httptest.NewRecorder()
 	if !n.serveFrom(rec, httptest.NewRequest(http.MethodGet, "/v1/objects/b/x.tar?archpath=nope.txt", nil), cluster.Node{ID: "t2", URL: peerServer.URL}, b, "x.tar", true) || rec.Code != http.StatusNotFound {
 		t.Fatalf("a file a shard there does not have: served %d, want the 404 relayed", rec.Code)
