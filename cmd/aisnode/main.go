@@ -393,6 +393,16 @@ func parse(args []string) (config, error) {
 	if d := cfg.Limits.DsortIdleTimeout; d != 0 && d < 3*time.Minute {
 		return cfg, fmt.Errorf("limits.dsort_idle_timeout %s: want 3m or more (0 is the default, 10m): a coordinator calls its jobs' targets every minute", d)
 	}
+	// A domain that can never match a Host (a port, a scheme, a
+	// wildcard) would read every virtual-hosted request as path-style:
+	// its key's first segment taken for the bucket, silently.
+	for i, d := range cfg.S3.Domains {
+		d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+		if d == "" || strings.HasPrefix(d, ".") || strings.ContainsAny(d, ":/*@ ") {
+			return cfg, fmt.Errorf("s3.domains[%d] %q: want a bare host name, as clients put before their buckets (no port, scheme or wildcard)", i, cfg.S3.Domains[i])
+		}
+		cfg.S3.Domains[i] = d
+	}
 	if d := cfg.S3.UploadTTL; d > 0 && d < time.Minute {
 		return cfg, fmt.Errorf("s3.upload_ttl %s: want 1m or more (0 is the default, 168h; a negative one keeps uploads)", d)
 	}
@@ -931,15 +941,20 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+		// The mountpaths the store made (new, empty) are locked too, until
+		// the store has closed (deferred before it, run after it).
+		var made io.Closer
+		defer func() {
+			if made != nil {
+				made.Close()
+			}
+		}()
 		// After the node (defers run last first): its background copies
 		// end and the pending access times are written.
 		defer st.Close()
-		// The mountpaths the store made (new, empty) are locked too.
-		made, _, err := lockDirs(logger, missing...)
-		if err != nil {
+		if made, _, err = lockDirs(logger, missing...); err != nil {
 			return err
 		}
-		defer made.Close()
 		nodeConfig.Store, nodeConfig.Storage = st, st
 		// A mountpath may be attached again, or a new one inside the
 		// data directory; nowhere else.
@@ -1057,6 +1072,12 @@ func run(args []string) error {
 	if err := node.Start(ctx); err != nil {
 		server.Close()
 		node.Close() // the loops Start began end before the store closes
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			// Stopped while it joined (a SIGTERM): a stop, not a failure
+			// (systemd would mark the unit failed).
+			logger.Info("stopped before the node joined", "err", err)
+			return nil
+		}
 		return err
 	}
 	select {

@@ -222,6 +222,24 @@ func TestBadFlags(t *testing.T) {
 			t.Errorf("config %q: %v, want %s refused", body, err, want)
 		}
 	}
+	// An S3 domain no Host can match (a port, a scheme, a wildcard):
+	// every virtual-hosted request would be read as path-style.
+	for _, domain := range []string{"s3.example.com:9000", "http://s3.example.com", "*.s3.example.com", ".example.com", ""} {
+		path := filepath.Join(t.TempDir(), "node.yaml")
+		if err := os.WriteFile(path, []byte("s3:\n  domains: [\""+domain+"\"]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parse([]string{"-config", path}); err == nil || !strings.Contains(err.Error(), "s3.domains[0]") {
+			t.Errorf("s3 domain %q: %v, want it refused", domain, err)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "node.yaml")
+	if err := os.WriteFile(path, []byte("s3:\n  domains: [\"S3.Example.com.\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := parse([]string{"-config", path}); err != nil || !slices.Equal(cfg.S3.Domains, []string{"s3.example.com"}) {
+		t.Errorf("an S3 domain written with capitals and a final dot: %v %v, want s3.example.com", cfg.S3.Domains, err)
+	}
 	if _, err := parse([]string{"-role", "authn", "-token-ttl", "1000h"}); err == nil || !strings.Contains(err.Error(), "720h") {
 		t.Errorf("a 1000h default token lifetime: %v", err)
 	}
