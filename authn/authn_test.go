@@ -859,13 +859,15 @@ func TestUnboundS3KeyIsBoundAtItsPush(t *testing.T) {
 	for _, access := range made {
 		s.st.S3Keys[access].Cluster = "" // as a key kept before
 	}
-	s.changed()
+	s.changed() // the service's pusher takes it (one push at a time)
 	s.mu.Unlock()
-	s.pushAll(t.Context())
 	at := func(cluster, access string) bool {
 		fc.mu.Lock()
 		defer fc.mu.Unlock()
 		return slices.ContainsFunc(fc.received[cluster], func(k S3Key) bool { return k.AccessKey == access })
+	}
+	for deadline := time.Now().Add(10 * time.Second); !(at("c1", made["admin"]) && at("c2", made["alice"])) && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
 	}
 	s.mu.Lock()
 	aliceBound, adminBound := s.st.S3Keys[made["alice"]].Cluster, s.st.S3Keys[made["admin"]].Cluster
