@@ -184,6 +184,24 @@ func TestBucketLifecycle(t *testing.T) {
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"access": "1"}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "access") {
 		t.Fatalf("set-bprops of another access: %v, want 400 naming it", err)
 	}
+	if err := client.CreateBucket(ctx, "restricted", map[string]any{"access": "1"}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "access") {
+		t.Fatalf("create-bck with another access: %v, want 400 naming it", err)
+	}
+	for _, props := range []map[string]any{
+		{"backend_bck": map[string]any{"name": "data", "provider": "aws"}},
+		{"rate_limit": map[string]any{"backend": map[string]any{"enabled": true}}},
+	} {
+		if err := client.CreateBucket(ctx, "unmet", props); !errors.Is(err, api.ErrBadRequest) {
+			t.Fatalf("create-bck with %v: %v, want 400", props, err)
+		}
+		if err := client.SetBucketProps(ctx, "imgs", props); !errors.Is(err, api.ErrBadRequest) {
+			t.Fatalf("set-bprops with %v: %v, want 400", props, err)
+		}
+	}
+	if err := client.CreateBucket(ctx, "defaults", map[string]any{"access": store.AccessAll, "features": "0", "backend_bck": map[string]any{"name": "", "provider": ""},
+		"rate_limit": map[string]any{"backend": map[string]any{"enabled": false}}}); err != nil {
+		t.Fatalf("create-bck with AIStore's defaults: %v", err)
+	}
 	if err := client.SetBucketProps(ctx, "imgs", map[string]any{"provider": "ais", "versioning": map[string]any{"enabled": false}}); err != nil {
 		t.Fatalf("set-bprops with the provider as it is: %v", err)
 	}

@@ -137,6 +137,13 @@ func (n *Node) handleBucketAction(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, err)
 			return
 		}
+		// A new bucket gets every permission and no feature (see
+		// bucketChange): another value asked for would be dropped and
+		// the bucket answered as made with it.
+		if err := checkFixedProps("create-bck", store.Props{}, msg.Value); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
 	}
 	if err := n.checkProtection(r.Context(), nil, props); err != nil {
 		n.writeError(w, r, err)
@@ -510,6 +517,37 @@ func repeatedKey(data []byte) string {
 	return ""
 }
 
+// checkNotAsked refuses an AIStore-only field set to what would be a
+// real request here (a backend bucket, a rate limit): taken and not
+// acted on, the bucket would be answered as made with it. Their
+// defaults, as a client's props sent back carry them, pass.
+func checkNotAsked(action, section, name string, value json.RawMessage) error {
+	if section != "" {
+		return nil
+	}
+	switch strings.ToLower(name) {
+	case "backend_bck":
+		var backend struct {
+			Name string `json:"name"`
+		}
+		if json.Unmarshal(value, &backend) == nil && backend.Name != "" {
+			return badRequest("%s: backend_bck %q: buckets with a backend are not supported (use the remote bucket itself, as s3://%s)", action, backend.Name, backend.Name)
+		}
+	case "rate_limit":
+		var limits map[string]struct {
+			Enabled bool `json:"enabled"`
+		}
+		if json.Unmarshal(value, &limits) == nil {
+			for _, side := range slices.Sorted(maps.Keys(limits)) {
+				if limits[side].Enabled {
+					return badRequest("%s: rate_limit.%s: rate limiting is not supported (leave it disabled)", action, side)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 func checkFieldsOf(action string, data []byte, t reflect.Type, section string) error {
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -536,6 +574,9 @@ func checkFieldsOf(action string, data []byte, t reflect.Type, section string) e
 			continue
 		}
 		if slices.ContainsFunc(aisOnlyProps[section], func(k string) bool { return strings.EqualFold(k, name) }) {
+			if err := checkNotAsked(action, section, name, fields[name]); err != nil {
+				return err
+			}
 			continue
 		}
 		where := "bucket props"

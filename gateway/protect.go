@@ -1290,7 +1290,7 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if err != nil {
 		return "", err
 	}
-	if err := checkFixedProps(current, patch); err != nil {
+	if err := checkFixedProps("set-bprops", current, patch); err != nil {
 		return "", err
 	}
 	// A change of mirroring or erasure coding applies to the props it
@@ -1362,7 +1362,7 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 // is (a bucket's access and features: there is no access control by
 // bucket yet) to another value: applied, it would be dropped and the
 // change answered as made. A whole props document sent back passes.
-func checkFixedProps(current store.Props, patch json.RawMessage) error {
+func checkFixedProps(action string, current store.Props, patch json.RawMessage) error {
 	probe := current.Clone()
 	if json.Unmarshal(patch, &probe) != nil {
 		return nil // (the change refuses it, saying why)
@@ -1377,7 +1377,7 @@ func checkFixedProps(current store.Props, patch json.RawMessage) error {
 		{"features", current.Features, probe.Features, "0"},
 	} {
 		if cmp.Or(f.was, f.empty) != cmp.Or(f.want, f.empty) {
-			return badRequest("set-bprops: %s is the cluster's to keep (it is %q here, not %q)", f.name, f.was, f.want)
+			return badRequest("%s: %s is the cluster's to keep (it is %q here, not %q)", action, f.name, f.was, f.want)
 		}
 	}
 	return nil

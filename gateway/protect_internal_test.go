@@ -110,7 +110,7 @@ func TestFixedProps(t *testing.T) {
 		`{"access":"1"}`:   false,
 		`{"features":"1"}`: false,
 	} {
-		if err := checkFixedProps(current, json.RawMessage(patch)); (err == nil) != ok {
+		if err := checkFixedProps("set-bprops", current, json.RawMessage(patch)); (err == nil) != ok {
 			t.Errorf("checkFixedProps(%s): %v, want ok %v", patch, err, ok)
 		}
 	}
