@@ -954,6 +954,12 @@ func (p dsortCluster) CreateBucket(ctx context.Context, b store.Bucket, props st
 		return p.n.addRemoteBucket(ctx, b, &remoteProps)
 	}
 	props.Created, props.BID, props.Extra = 0, 0, nil
+	// The input's protection may be more than the cluster holds now
+	// (fewer targets, a detached disk): refused at the start, as a
+	// copy's destination is, not at every shard's write.
+	if err := p.n.checkProtection(ctx, nil, props); err != nil {
+		return err
+	}
 	return p.n.createBucket(ctx, b, props)
 }
 

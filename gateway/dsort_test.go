@@ -1104,3 +1104,34 @@ func TestEndedJobsMetricsWithATargetDown(t *testing.T) {
 		t.Fatalf("the ended job reads %+v", sum)
 	}
 }
+
+// The output bucket a job makes takes the input's protection, checked
+// as any new bucket's is: more copies than a target's mountpaths now is
+// refused at the start, not found out at every shard's write. (Detached,
+// not disabled: a job waits for a disk away.)
+func TestDsortOutputProtectionIsChecked(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "src", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2}}); err != nil {
+		t.Fatal(err)
+	}
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..1}.tar", Records: 4, RecordSize: 100, Seed: 3})
+	target := c.Targets()[0]
+	mps, err := client.Mountpaths(ctx, target.URL())
+	if err != nil || len(mps) != 2 {
+		t.Fatalf("mountpaths: %v %v", mps, err)
+	}
+	id, err := client.MountpathAction(ctx, target.URL(), api.ActionDetachMountpath, mps[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitJob(t, client, id)
+	_, err = client.DsortStart(ctx, []byte(`{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..1}.tar"},"output_format":"out-{0..9}.tar","output_shard_size":"1MiB"}`))
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "mirror.copies") {
+		t.Fatalf("a job whose output would have more copies than mountpaths: %v, want 400 naming mirror.copies", err)
+	}
+	if _, err := client.BucketProps(ctx, "dst"); !errors.Is(err, api.ErrBucketNotFound) {
+		t.Fatalf("the refused output bucket: %v, want not made", err)
+	}
+}
