@@ -1054,13 +1054,13 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 	}
 	var props store.Props
 	if err == nil {
-		props, err = n.bucketProps(src)
+		props, err = n.requestedBucketProps(src)
 	}
 	if err == nil {
 		err = n.settledForOwners(r.Context(), req, "copy of")
 	}
 	if err == nil && !value.DryRun {
-		if _, missing := n.bucketProps(dst); missing != nil {
+		if _, missing := n.requestedBucketProps(dst); missing != nil {
 			// A destination made by the copy is a bucket the caller
 			// creates: it needs the right to, and gets the source's props
 			// but where a remote bucket's data is (an admin's to say).
@@ -1077,6 +1077,11 @@ func (n *Node) handleCopyBucket(w http.ResponseWriter, r *http.Request, src stor
 				if err = n.checkProtection(r.Context(), nil, props); err == nil {
 					err = n.createBucket(r.Context(), dst, props)
 				}
+			}
+			// Made meanwhile (another copy into it, a gateway's
+			// create): the copy goes into it as it is.
+			if errors.Is(err, store.ErrBucketExists) {
+				err = nil
 			}
 		}
 	}

@@ -349,6 +349,12 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
+	// A bucket just made through another gateway: known here before the
+	// change is checked against its props.
+	if _, err := n.requestedBucketProps(b); err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	if err := n.checkExtraChange(r, b, msg.Value); err != nil {
 		n.writeError(w, r, err)
 		return

@@ -141,4 +141,24 @@ func TestBucketMadeThroughOneGatewayIsThereThroughAnother(t *testing.T) {
 			t.Fatalf("a PUT into %s through a follower: %v", name, err)
 		}
 	}
+	// The same for bucket actions: a props change, and a copy whose
+	// source and destination were just made.
+	for i := range 10 {
+		src, dst := fmt.Sprintf("src-%d", i), fmt.Sprintf("dst-%d", i)
+		for _, name := range []string{src, dst} {
+			if err := leader.CreateBucket(t.Context(), name, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := follower.CopyBucket(t.Context(), src, dst, api.CopyBucketMessage{}); err != nil {
+			t.Fatalf("a copy of %s into %s, both made through the leader, through a follower: %v", src, dst, err)
+		}
+		name := fmt.Sprintf("props-%d", i)
+		if err := leader.CreateBucket(t.Context(), name, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.SetBucketProps(t.Context(), name, map[string]any{"versioning": map[string]any{"enabled": false}}); err != nil {
+			t.Fatalf("a props change of %s, made through the leader, through a follower: %v", name, err)
+		}
+	}
 }
