@@ -255,7 +255,9 @@ func destroyChange(md *store.BucketMetadata, b store.Bucket) membership.Change {
 // first access.
 func (n *Node) bucketProps(b store.Bucket) (store.Props, error) {
 	p, ok := n.currentBuckets().Props(b)
-	if !ok && b.IsRemote() && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil && n.loopsContext() != nil {
+	// (Not an ht:// bucket: its origin is an admin's or the proxy's to
+	// give; one not made is not found.)
+	if !ok && b.IsRemote() && b.Provider != store.ProviderHT && n.config.Role.IsGateway() && n.config.RemoteBuckets != nil && n.loopsContext() != nil {
 		if err := n.addRemoteBucket(n.loopsContext(), b, nil); err != nil {
 			return p, err
 		}
