@@ -279,6 +279,13 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"127.0.0.1:7071", true, false},
 		{"10.1.2.5:443", true, true},
 		{"10.1.2.5:80", true, false},
+		// This host at another spelling, at a node's port: a node
+		// listening on every address is there, whatever its URL.
+		{"0.0.0.0:7070", true, true},
+		{"[::]:9090", true, true},
+		{"127.0.0.2:8080", true, true},
+		{"[::ffff:127.0.0.1]:9090", true, true},
+		{"0.0.0.0:7071", true, false},
 	} {
 		err := gateway.CheckFetchAddressOf(t.Context(), tc.address, nodes, tc.allowLocal)
 		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {

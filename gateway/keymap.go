@@ -280,6 +280,10 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 	if slices.Contains(metadataServices, ip) {
 		return fmt.Errorf("%w: address %s is a cloud's metadata service, which this cluster does not fetch from", api.ErrForbidden, address)
 	}
+	// This host at any spelling (127.0.0.2, 0.0.0.0, ::): a node listening
+	// on every address, or on loopback, is reached there at its port
+	// whatever its URL says.
+	thisHost := ip.IsLoopback() || ip.IsUnspecified()
 	for _, node := range nodes {
 		u, err := url.Parse(node.URL)
 		if err != nil {
@@ -288,6 +292,9 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		port := u.Port()
 		if port == "" {
 			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+		}
+		if thisHost && port == fmt.Sprint(ap.Port()) {
+			return fmt.Errorf("%w: address %s is this host at the port of node %s of this cluster", api.ErrForbidden, address, node.ID)
 		}
 		addrs, err := nodeAddrs(ctx, u.Hostname())
 		if err != nil && node.State == cluster.StateOffline && port != fmt.Sprint(ap.Port()) {
