@@ -121,10 +121,16 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 		return page, nil
 	}
 	// What the targets have cached of the page's range of names: from
-	// just before its first name to its last, page after page.
+	// just before its least name to its greatest, page after page (not
+	// its first and last: some remotes, S3's directory buckets, list
+	// out of order).
 	local := msg
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
-	after, last := justBefore(list[0].Name), list[len(list)-1].Name
+	least, greatest := list[0].Name, list[0].Name
+	for _, o := range list[1:] {
+		least, greatest = min(least, o.Name), max(greatest, o.Name)
+	}
+	after, last := justBefore(least), greatest
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
 	// The names looked at are bounded (maxCachedPages full pages); pages

@@ -42,6 +42,9 @@ type countingRemote struct {
 	modified time.Time
 	// ignoreTokens lists from the start whatever token it is given.
 	ignoreTokens bool
+	// reversed answers each page in reverse name order (as S3's
+	// directory buckets list out of order).
+	reversed bool
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -116,10 +119,17 @@ func (r *countingRemote) ListObjects(_ context.Context, _ store.Bucket, prefix, 
 			continue
 		}
 		if len(out) == max {
-			return out, strings.Repeat("t", remoteTokenPad) + ":" + out[len(out)-1].Name, nil
+			next := strings.Repeat("t", remoteTokenPad) + ":" + out[len(out)-1].Name
+			if r.reversed {
+				slices.Reverse(out)
+			}
+			return out, next, nil
 		}
 		data := r.objects[name]
 		out = append(out, remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data)), Modified: r.modified})
+	}
+	if r.reversed {
+		slices.Reverse(out)
 	}
 	return out, "", nil
 }
@@ -395,6 +405,32 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListNoRecursion | api.ListCached})
 	if err != nil || len(page.Entries) != 2 {
 		t.Errorf("a no-recursion listing of what is cached: %+v %v, want log/ and logs", page, err)
+	}
+}
+
+// A remote page listed out of name order has every cached entry flagged,
+// not only those between its first and last names.
+func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a"), "b": []byte("b"), "c": []byte("c"), "d": []byte("d")}, reversed: true}
+	c := remoteCluster(t, rs, 2)
+	ctx := t.Context()
+	client := c.Client()
+	for _, name := range []string{"a", "b", "c", "d"} {
+		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if names := entryNames(page.Entries); !slices.Equal(names, []string{"d", "c", "b", "a"}) {
+		t.Fatalf("the page: %v, want the remote's order", names)
+	}
+	for _, e := range page.Entries {
+		if e.Flags&api.EntryPresent == 0 {
+			t.Errorf("%s is cached, listed as not", e.Name)
+		}
 	}
 }
 
