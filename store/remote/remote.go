@@ -805,25 +805,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return meta, err
 	}
-	// A store that keeps no bytes (a dry run) stages none: the copy is
-	// read back and sent (a newer one committed meanwhile is told below).
-	unlock = s.lockName(b.String() + "/" + name)
-	obj, err := s.Store.Open(ctx, b, name, store.OpenOptions{})
-	if err == nil {
-		if got := obj.Meta().Stamp; got != meta.Stamp {
-			// Not a write through this store (a rebalance's copy): the
-			// newer object stays, and this PUT is not acknowledged.
-			obj.Close()
-			return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w: a newer copy (stamp %s) replaced this one (stamp %s) before it reached the remote: retry", b, name, ErrUnavailable, got, meta.Stamp)
-		}
-		_, err = be.PutObject(ctx, b, name, obj, meta.Size, Metadata(opts.Custom))
-		obj.Close()
-	}
-	if err != nil {
-		s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{Stamp: meta.Stamp})
-		return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w", b, name, err)
-	}
-	return meta, nil
+	// A store that keeps no bytes (a dry run) stages none: what it would
+	// read back is made up, and sent it would replace the remote's
+	// object. Its record goes, and the write is refused.
+	s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{IfStamp: meta.Stamp})
+	return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w: this node keeps no bytes (a dry run), so it has none to send to the remote", b, name, store.ErrInvalidProps)
 }
 
 // dropStale removes the copy of a name whose write-through may have

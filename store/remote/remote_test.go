@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/dryrun"
 	"github.com/aisgo/aisgo/store/fs"
 	"github.com/aisgo/aisgo/store/remote"
 	"github.com/aisgo/aisgo/store/storetest"
@@ -2172,5 +2173,23 @@ func TestColdGetCommitsUnderThePlacementCheck(t *testing.T) {
 	}
 	if held.Load() < 2 || released.Load() != 1 {
 		t.Fatalf("the check was held %d times and released %d, want each commit checked and the kept one released", held.Load(), released.Load())
+	}
+}
+
+// A node that keeps no bytes (a dry run) has none to write through: the
+// PUT is refused and the remote's object left as it is, not replaced
+// by the made-up bytes such a node serves.
+func TestDryRunWritesNothingThrough(t *testing.T) {
+	_, be, local, b := newRemote(t, false)
+	be.objects["o"] = []byte("the user's data")
+	rs := remote.New(dryrun.Wrap(local), func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	_, err := rs.Put(t.Context(), b, "o", strings.NewReader("new data"), store.PutOptions{Size: 8})
+	if !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "dry run") {
+		t.Fatalf("a write-through PUT on a dry-run node: %v, want refused naming the dry run", err)
+	}
+	be.mu.Lock()
+	defer be.mu.Unlock()
+	if got := string(be.objects["o"]); got != "the user's data" {
+		t.Fatalf("the remote's object after a dry-run PUT: %q", got)
 	}
 }
