@@ -91,9 +91,9 @@ type Store struct {
 	// a reader that missed the copy just before it was stored is not a
 	// reason for another.
 	fetched map[string]bool
-	// fetching counts the cold GETs of each name from their start stamp
+	// fetching are the stamps of each name's cold GETs from their start
 	// to their copy's store (see startStamp).
-	fetching map[string]int
+	fetching map[string][]store.Stamp
 	// writes serialize the write-through PUTs and DELETEs of a name, so
 	// that the remote sees them in the order the local store does.
 	writes namelock.Locks
@@ -261,26 +261,40 @@ func (s *Store) startStamp(b store.Bucket, name string) (stamp store.Stamp, fetc
 	key := b.String() + "/" + name
 	unlock := s.lockName(key)
 	defer unlock()
+	stamp = s.fetchStamp()
 	s.mu.Lock()
-	s.fetching[key]++
+	s.fetching[key] = append(s.fetching[key], stamp)
 	s.mu.Unlock()
 	var once sync.Once
-	return s.fetchStamp(), func() {
+	return stamp, func() {
 		once.Do(func() {
 			s.mu.Lock()
-			if s.fetching[key]--; s.fetching[key] <= 0 {
-				delete(s.fetching, key)
+			defer s.mu.Unlock()
+			stamps := s.fetching[key]
+			if i := slices.Index(stamps, stamp); i >= 0 {
+				stamps = slices.Delete(stamps, i, i+1)
 			}
-			s.mu.Unlock()
+			if len(stamps) == 0 {
+				delete(s.fetching, key)
+			} else {
+				s.fetching[key] = stamps
+			}
 		})
 	}
 }
 
-// fetchingNow reports a cold GET of key under way (call under its lock).
-func (s *Store) fetchingNow(key string) bool {
+// fetchingNow reports the cold GETs of key under way (call under its
+// lock): whether there are any, and the newest one's stamp.
+func (s *Store) fetchingNow(key string) (bool, store.Stamp) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fetching[key] > 0
+	var newest store.Stamp
+	for _, stamp := range s.fetching[key] {
+		if stamp.Compare(newest) > 0 {
+			newest = stamp
+		}
+	}
+	return len(s.fetching[key]) > 0, newest
 }
 
 // superseded reports whether a cold GET's Put failed only because a
@@ -338,7 +352,7 @@ var streamJoinWait = 5 * time.Second
 
 // New decorates a local store.
 func New(local store.Store, resolve Resolver) *Store {
-	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, fetching: map[string]int{}, fetched: map[string]bool{}}
+	return &Store{Store: local, resolve: resolve, flights: map[string]*flight{}, fetching: map[string][]store.Stamp{}, fetched: map[string]bool{}}
 }
 
 // backend returns a remote bucket's backend and props; ok is false for an
@@ -855,14 +869,15 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 		return err
 	}
 	defer s.lockName(b.String() + "/" + name)()
-	// The tombstone is stamped under the name's lock: a cold GET that
-	// began between the caller's stamp and the lock, still fetching, must
-	// not store the remote's object over the delete once it is gone.
+	// The tombstone is stamped under the name's lock, at least as new as
+	// every cold GET of the name still fetching: one that began between
+	// the caller's stamp and the lock (in a newer map too) must not store
+	// the remote's object over the delete once it is gone.
+	key := b.String() + "/" + name
 	tomb := opts.Stamp
-	if s.stamp != nil && !opts.Stamp.IsZero() {
-		if now := s.stamp(); now.Map == opts.Stamp.Map && now.Compare(opts.Stamp) > 0 {
-			tomb = now
-		}
+	fetching, newest := s.fetchingNow(key)
+	if !opts.Stamp.IsZero() && newest.Compare(tomb) > 0 {
+		tomb = newest
 	}
 	if !opts.Stamp.IsZero() {
 		// A newer object here is the remote's too: it stays in both.
@@ -888,7 +903,7 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	// A cold GET still fetching is refused by a tombstone, which the
 	// caller may not ask for (a bulk delete of names a bucket mostly
 	// never had leaves none).
-	opts.Tombstone = opts.Tombstone || !tomb.IsZero() && s.fetchingNow(b.String()+"/"+name)
+	opts.Tombstone = opts.Tombstone || !tomb.IsZero() && fetching
 	lerr := s.Store.Delete(ctx, b, name, opts)
 	if errors.Is(lerr, store.ErrNotFound) && rerr == nil {
 		return nil

@@ -720,6 +720,33 @@ func TestDeleteStampedBeforeAColdGetIsNotUndoneByIt(t *testing.T) {
 	}
 }
 
+// The same across a map change: a bulk delete (no tombstone asked for)
+// stamped in the map before, run while a cold GET stamped in the new map
+// fetches, is not undone by it.
+func TestDeleteStampedInAnOlderMapIsNotUndoneByAColdGet(t *testing.T) {
+	rs, be, local, b := newRemote(t, false)
+	var clock atomic.Int64
+	rs.SetStamp(func() store.Stamp { return store.Stamp{Map: 2, Clock: clock.Add(1)} })
+	be.objects["o"] = []byte("remote bytes")
+	be.slow = 300 * time.Millisecond
+	before := store.Stamp{Map: 1, Clock: 1 << 40} // the DELETE's, in the map before
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		read(t, rs, b, "o")
+	}()
+	for be.gets.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: before}); err != nil {
+		t.Fatalf("a delete while a cold GET fetches: %v", err)
+	}
+	<-done
+	if _, err := local.Head(t.Context(), b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the object deleted while it was fetched (in a newer map) is cached: %v", err)
+	}
+}
+
 // A cold GET that was fetching while the name was written or deleted does
 // not store its older copy over the write or bring the object back.
 func TestColdGetDoesNotUndoAWriteOrDelete(t *testing.T) {
