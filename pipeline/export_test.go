@@ -144,3 +144,14 @@ func SetLostProbes(timeout time.Duration, probes int) (restore func()) {
 	lostProbeTimeout, lostProbes = timeout, probes
 	return func() { lostProbeTimeout, lostProbes = oldTimeout, oldProbes }
 }
+
+// SetRemoveJobFiles changes removeJobFiles until the returned func
+// restores it.
+func SetRemoveJobFiles(fn func(root, path string) error) (restore func()) {
+	old := removeJobFiles
+	removeJobFiles = fn
+	return func() { removeJobFiles = old }
+}
+
+// FinishedHere reports that w has a finished mark of job id.
+func FinishedHere(w *Worker, id string) bool { return w.finishedHere(id) }

@@ -2711,11 +2711,21 @@ func TestSecondAbortWaitsForTheFirstsCleanup(t *testing.T) {
 	c.createBucket("src")
 	c.putInputs("src", inputs)
 	second := make(chan error, 1)
+	var released atomic.Bool
+	defer pipeline.SetRemoveJobFiles(func(root, path string) error {
+		released.Store(true)
+		return os.RemoveAll(path)
+	})()
 	c.beforeFinish = func() {
 		w := c.worker("t1")
 		id := w.Jobs()[0].ID
 		go w.Abort(t.Context(), id, "the first")
 		<-slow.started
+		// Its memory and spill files are let go before its shards are
+		// removed (round trips to a remote, an owner): not held by them.
+		if !released.Load() {
+			t.Error("the abort holds the job's spill files while it removes its shards")
+		}
 		go func() { second <- w.Abort(t.Context(), id, "the second") }()
 		var err error
 		answered := false
@@ -3552,5 +3562,54 @@ func TestRunFailingWhileTargetsAreSlowEndsWithItsError(t *testing.T) {
 	}
 	if !status.Aborted || !strings.Contains(status.Error, "the test's disk is full") || status.Restarts != 0 || strings.Contains(status.Error, "lost") {
 		t.Fatalf("status %+v: want aborted with the disk's error, no restart, no target lost", status)
+	}
+}
+
+// Close waits for a Finish under way: the node's stores outlive it, and
+// its finished mark is made (a restart would take the job's shards for an
+// unfinished job's and remove them).
+func TestCloseWaitsForAFinishUnderWay(t *testing.T) {
+	const id = "srt-closing"
+	w, out, served := stuckStream(t, id)
+	if err := w.Create(t.Context(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	finished := make(chan error, 1)
+	go func() { finished <- w.Finish(t.Context(), id) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if err := w.ServeRecords(t.Context(), id, -1, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
+			break // Finish runs, held by the stream
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Finish did not start")
+		}
+	}
+	// The mark is made before the spill files go (which may take longer
+	// than the node has to stop).
+	var markedFirst atomic.Bool
+	defer pipeline.SetRemoveJobFiles(func(root, path string) error {
+		markedFirst.Store(pipeline.FinishedHere(w, id))
+		return os.RemoveAll(path)
+	})()
+	closed := make(chan error, 1)
+	go func() { closed <- w.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close answered (%v) while a Finish was under way", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	out.Cut()
+	<-served
+	if err := <-finished; err != nil {
+		t.Fatalf("Finish: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if st, _ := w.Stats(id); st.Aborted || !st.Archived {
+		t.Fatalf("the job after Close: aborted %v, archived %v", st.Aborted, st.Archived)
+	}
+	if !markedFirst.Load() {
+		t.Fatal("the job's spill files were removed before its finished mark was made")
 	}
 }

@@ -999,6 +999,10 @@ func (j *targetJob) journalName() string {
 	return filepath.Join(j.workDir, "dsort-"+j.id+".journal")
 }
 
+// removeJobFiles removes a job's spill directory (a variable for the
+// tests).
+var removeJobFiles = pathsafe.RemoveAll
+
 // journalSync makes a journal durable (a variable for the tests).
 var journalSync = (*os.File).Sync
 
@@ -1760,8 +1764,11 @@ func (w *Worker) Finish(ctx context.Context, id string) error {
 	j.mu.finished = make(chan struct{})
 	j.mu.Unlock()
 	j.active.Wait()
-	j.release()
+	// The mark first: it makes the job's output this target's for good
+	// (a restart reads it), and the release (spill files of tens of GB)
+	// may not end before the node stops.
 	j.markFinished()
+	j.release()
 	j.mu.Lock()
 	// Its shards' names go too (millions, of a job with small output
 	// shards): a finished job is aborted no more, and a restart reads
@@ -1797,14 +1804,20 @@ func (j *targetJob) release() {
 	j.mu.byID = nil
 	j.mu.served = nil
 	j.mu.Unlock()
+	// What cannot go (a failing disk) stays until the node's next start
+	// sweeps it: said, as it holds room other jobs' spills count on.
+	var errs []error
 	if result != nil {
 		extract.ReleaseMemory(j.budget, result.Records)
-		result.Close()
+		errs = append(errs, result.Close())
 	}
 	j.budget.ReleaseMetadata()
-	pathsafe.RemoveAll(j.workDir, filepath.Join(j.workDir, "dsort-"+j.id))
+	errs = append(errs, removeJobFiles(j.workDir, filepath.Join(j.workDir, "dsort-"+j.id)))
 	for _, dir := range j.spillDirs {
-		pathsafe.RemoveAll(dir, filepath.Join(dir, "dsort-"+j.id))
+		errs = append(errs, removeJobFiles(dir, filepath.Join(dir, "dsort-"+j.id)))
+	}
+	if err := errors.Join(errs...); err != nil {
+		j.logger.Warn("dsort job's spill files not all removed (the node's next start removes them)", "err", err)
 	}
 	for _, in := range objects {
 		in.obj.Close()
@@ -1862,6 +1875,10 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 	written, journaled := j.mu.written, j.mu.journaled
 	j.mu.written, j.mu.journaled = nil, nil
 	j.mu.Unlock()
+	// Its memory and spill files first: the removals below (a remote's
+	// round trips, an owner's) need only the names, and other jobs the
+	// node's budget and disks.
+	j.release()
 	// Exactly the copies this job wrote go: a shard of the same name
 	// written since (another job) stays.
 	failed := 0
@@ -1909,7 +1926,6 @@ func (j *targetJob) abort(ctx context.Context, cause string) error {
 			failed++
 		}
 	}
-	j.release()
 	if failed > 0 || queued > 0 {
 		// Kept: the next start's Recover removes what is left of the job
 		// (exactly its copies, as here), rather than no one ever (an
@@ -1939,6 +1955,19 @@ func (j *targetJob) releasedOrNotAborted() <-chan struct{} {
 		return done
 	}
 	return j.released
+}
+
+// finishedOrNotFinishing is closed once a Finish under way has ended (at
+// once when none is).
+func (j *targetJob) finishedOrNotFinishing() <-chan struct{} {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.mu.finishing && j.mu.finished != nil {
+		return j.mu.finished
+	}
+	done := make(chan struct{})
+	close(done)
+	return done
 }
 
 // awaitRelease waits for an aborted job's cleanup (the abort under way
@@ -1976,8 +2005,11 @@ func (w *Worker) Close() error {
 		wg.Go(func() {
 			// The stores must outlive a cleanup under way.
 			err := j.abort(context.WithoutCancel(j.ctx), "the node is shutting down")
-			// A job that finished or went meanwhile needs no abort.
-			if !errors.Is(err, ErrJobFinished) && !errors.Is(err, ErrJobNotFound) {
+			// A job that finished or went meanwhile needs no abort; one
+			// finishing now is waited for (its release under way).
+			if errors.Is(err, ErrJobFinished) {
+				<-j.finishedOrNotFinishing()
+			} else if !errors.Is(err, ErrJobNotFound) {
 				errs[i] = err
 			}
 		})
