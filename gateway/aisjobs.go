@@ -417,7 +417,7 @@ func (n *Node) handleSummary(w http.ResponseWriter, r *http.Request, b store.Buc
 // one of them also counts what the remote buckets hold.
 func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, remote bool) (string, error) {
 	if b.Name != "" {
-		if _, err := n.bucketProps(b); err != nil {
+		if _, err := n.requestedBucketProps(b); err != nil {
 			return "", err
 		}
 	}
@@ -969,7 +969,7 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 		err = badRequest("%s: the origin of %s cannot be listed: name the objects, or give a template with ranges", msg.Action, b)
 	}
 	if err == nil {
-		_, err = n.bucketProps(b)
+		_, err = n.requestedBucketProps(b)
 	}
 	if err == nil {
 		err = n.settledForPrefixDelete(r.Context(), req)

@@ -147,7 +147,7 @@ func (n *Node) appendObject(w http.ResponseWriter, r *http.Request, b store.Buck
 // there is no handle; it returns the handle for the next piece. A piece
 // that fails leaves the session as it was.
 func (n *Node) appendPiece(r *http.Request, b store.Bucket, name, handle string) (string, error) {
-	if _, err := n.bucketProps(b); err != nil {
+	if _, err := n.requestedBucketProps(b); err != nil {
 		return "", err
 	}
 	if err := n.checkSpace(r.Context()); err != nil {

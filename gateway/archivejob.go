@@ -80,10 +80,10 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 		err = n.authorizeBucket(r, authn.PermPut, dst)
 	}
 	if err == nil {
-		_, err = n.bucketProps(src)
+		_, err = n.requestedBucketProps(src)
 	}
 	if err == nil {
-		_, err = n.bucketProps(dst)
+		_, err = n.requestedBucketProps(dst)
 	}
 	req := peer.JobRequest{Kind: jobArchive, Bucket: src, To: dst, Archive: &value}
 	if err == nil && n.currentMap() == nil {

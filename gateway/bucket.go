@@ -351,12 +351,6 @@ func (n *Node) handleSetProps(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	// A bucket just made through another gateway: known here before the
-	// change is checked against its props.
-	if _, err := n.requestedBucketProps(b); err != nil {
-		n.writeError(w, r, err)
-		return
-	}
 	if err := n.checkExtraChange(r, b, msg.Value); err != nil {
 		n.writeError(w, r, err)
 		return
@@ -412,7 +406,8 @@ func (n *Node) shownBuckets(r *http.Request, md *store.BucketMetadata) *store.Bu
 }
 
 func (n *Node) checkExtraChange(r *http.Request, b store.Bucket, patch json.RawMessage) error {
-	if _, err := n.bucketProps(b); err != nil {
+	// (A bucket just made through another gateway is known here first.)
+	if _, err := n.requestedBucketProps(b); err != nil {
 		return err
 	}
 	var fields map[string]json.RawMessage

@@ -160,5 +160,19 @@ func TestBucketMadeThroughOneGatewayIsThereThroughAnother(t *testing.T) {
 		if err := follower.SetBucketProps(t.Context(), name, map[string]any{"versioning": map[string]any{"enabled": false}}); err != nil {
 			t.Fatalf("a props change of %s, made through the leader, through a follower: %v", name, err)
 		}
+		fresh := fmt.Sprintf("copies-%d", i)
+		if err := leader.CreateBucket(t.Context(), fresh, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := follower.MakeNCopies(t.Context(), fresh, 1); err != nil {
+			t.Fatalf("make-n-copies of %s, made through the leader, through a follower: %v", fresh, err)
+		}
+		fresh = fmt.Sprintf("evict-%d", i)
+		if err := leader.CreateBucket(t.Context(), fresh, nil); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := follower.DeleteObjects(t.Context(), fresh, api.ListRange{ObjNames: []string{"none"}}); err != nil {
+			t.Fatalf("a delete of listed objects of %s, made through the leader, through a follower: %v", fresh, err)
+		}
 	}
 }

@@ -268,7 +268,7 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		case err == nil:
 			// The route asked for PUT on some bucket: this is the one.
 			if err = n.authorizeBucket(r, authn.PermPut, b); err == nil {
-				_, err = n.bucketProps(b)
+				_, err = n.requestedBucketProps(b)
 			}
 		}
 	}

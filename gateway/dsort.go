@@ -152,7 +152,7 @@ func (n *Node) authorizeDsort(r *http.Request, spec pipeline.Spec) error {
 		return err
 	}
 	// The job makes a missing output bucket: the caller's to create.
-	if _, missing := n.bucketProps(out); missing != nil {
+	if _, missing := n.requestedBucketProps(out); missing != nil {
 		if err := n.authorizeBucket(r, authn.PermCreateBucket, out); err != nil {
 			return err
 		}
@@ -940,8 +940,9 @@ var (
 
 func (p dsortCluster) Map() *cluster.Map { return p.n.currentMap() }
 
+// (A bucket just made through another gateway is known here first.)
 func (p dsortCluster) BucketProps(ctx context.Context, b store.Bucket) (store.Props, error) {
-	return p.n.bucketProps(b)
+	return p.n.requestedBucketProps(b)
 }
 
 // CreateBucket makes a dSort job's missing output bucket, as a copy makes

@@ -1286,7 +1286,7 @@ func (n *Node) setProtectedProps(ctx context.Context, b store.Bucket, patch json
 	if err := checkPropsFields("set-bprops", patch); err != nil {
 		return "", err
 	}
-	current, err := n.bucketProps(b)
+	current, err := n.requestedBucketProps(b)
 	if err != nil {
 		return "", err
 	}
@@ -1454,7 +1454,7 @@ func (n *Node) handleProtectAction(w http.ResponseWriter, r *http.Request, b sto
 			n.writeError(w, r, badRequest("make-n-copies: value must be the number of copies, 1 or more, not %s", msg.Value))
 			return
 		}
-		if _, err = n.bucketProps(b); err != nil {
+		if _, err = n.requestedBucketProps(b); err != nil {
 			break
 		}
 		if n.jobRunning(r.Context(), jobMakeCopies, b) {
@@ -1487,7 +1487,7 @@ func (n *Node) handleProtectAction(w http.ResponseWriter, r *http.Request, b sto
 			n.writeError(w, r, badRequest("scrub: value must be {\"repair\": true|false}: %w", err))
 			return
 		}
-		if _, err = n.bucketProps(b); err == nil {
+		if _, err = n.requestedBucketProps(b); err == nil {
 			id, err = n.startClusterJob(r.Context(), peer.JobRequest{Kind: jobScrub, Bucket: b, Repair: opts.Repair})
 		}
 	}

@@ -438,7 +438,7 @@ func (n *Node) handleEvict(w http.ResponseWriter, r *http.Request, b store.Bucke
 		n.writeError(w, r, badRequest("%s: %s is not a remote bucket: only a remote bucket's cached objects can be evicted", msg.Action, b))
 		return
 	}
-	if _, err := n.bucketProps(b); err != nil {
+	if _, err := n.requestedBucketProps(b); err != nil {
 		n.writeError(w, r, err)
 		return
 	}
