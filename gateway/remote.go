@@ -120,25 +120,34 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	if len(list) == 0 {
 		return page, nil
 	}
-	// What the targets have cached of the page's range of names: from
-	// just before its least name to its greatest, page after page (not
-	// its first and last: some remotes, S3's directory buckets, list
-	// out of order).
+	// What the targets have cached of the page's names, looked up in
+	// name order (some remotes, S3's directory buckets, list out of it):
+	// from just before the first name not looked up yet, page after page,
+	// over the gaps between the names (cached names the remote no longer
+	// has) but not through a cached shard's members.
+	sorted := make([]string, 0, len(list))
+	for _, o := range list {
+		sorted = append(sorted, o.Name)
+	}
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
 	local := msg
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
-	least, greatest := list[0].Name, list[0].Name
-	for _, o := range list[1:] {
-		least, greatest = min(least, o.Name), max(greatest, o.Name)
+	if !slices.IsSortedFunc(list, func(x, y store.ObjectMeta) int { return strings.Compare(x.Name, y.Name) }) {
+		// Its names spread over the bucket: a lookup each, smaller, so
+		// that the page's lookups stay within the bound below.
+		local.PageSize = max(1, min(remoteCachedPage, maxCachedPages*remoteCachedPage/len(sorted)))
 	}
-	after, last := justBefore(least), greatest
+	after := justBefore(sorted[0])
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
 	// The names looked at are bounded (maxCachedPages full pages); pages
 	// cut short by bytes (archive members) are counted apart, each
 	// covering at least one name: past that bound, the page is refused
 	// rather than shown with cached shards as not cached.
-	names, covered := 0, false
-	for pages := 0; !covered; pages++ {
+	names, pending := 0, 0 // (pending: the first name of sorted not looked up)
+lookups:
+	for pages := 0; ; pages++ {
 		if pages == maxCachedPages+len(list) || names >= maxCachedPages*remoteCachedPage {
 			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
 		}
@@ -169,13 +178,29 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 			present[e.Name] = e
 		}
 		// On from where the page was cut (not its last entry, which may
-		// be a shard's member or be left out, as a directory).
-		next, err := decodeToken(cached.ContinuationToken)
-		if cached.ContinuationToken == "" || err != nil || next >= last {
-			covered = true
-			continue
+		// be a shard's member or be left out, as a directory): the names
+		// up to there are looked up.
+		cut, err := decodeToken(cached.ContinuationToken)
+		if cached.ContinuationToken == "" || err != nil {
+			break
 		}
-		after = next
+		for pending < len(sorted) && sorted[pending] <= cut {
+			pending++
+		}
+		switch {
+		case msg.Flags&api.ListArchive != 0:
+			// A shard's members follow it, past the names between
+			// ("x.tar-1" before "x.tar/a"): no gap is skipped, and the
+			// last name's members are waited for.
+			if pending == len(sorted) && cut >= sorted[len(sorted)-1]+"0" { // ('0' sorts just after '/')
+				break lookups
+			}
+			after = cut
+		case pending == len(sorted):
+			break lookups
+		default:
+			after = max(cut, justBefore(sorted[pending]))
+		}
 	}
 	for _, o := range list {
 		// The remote's own attributes, and what only the cached copy

@@ -411,15 +411,28 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 // A remote page listed out of name order has every cached entry flagged,
 // not only those between its first and last names.
 func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
+	defer gateway.SetRemoteCachedPage(2)()
 	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a"), "b": []byte("b"), "c": []byte("c"), "d": []byte("d")}, reversed: true}
+	for i := range 25 {
+		rs.objects[fmt.Sprintf("bb/%02d", i)] = []byte("b")
+	}
 	c := remoteCluster(t, rs, 2)
 	ctx := t.Context()
 	client := c.Client()
-	for _, name := range []string{"a", "b", "c", "d"} {
+	rs.mu.Lock()
+	names := slices.Collect(maps.Keys(rs.objects))
+	rs.mu.Unlock()
+	for _, name := range names {
 		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Cached, gone from the remote: many names between the page's.
+	rs.mu.Lock()
+	for i := range 25 {
+		delete(rs.objects, fmt.Sprintf("bb/%02d", i))
+	}
+	rs.mu.Unlock()
 	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -435,7 +448,8 @@ func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
 }
 
 // A remote page whose cached names in between pass the bound is
-// refused, not shown with its last cached entry as not cached.
+// refused, not shown with its last cached entry as not cached, where the
+// lookup cannot skip them.
 func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
 	defer gateway.SetRemoteCachedPage(2)()
 	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a"), "c": []byte("c")}}
@@ -453,14 +467,21 @@ func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Deleted on the remote, still cached: 27 cached names between the
-	// page's first and last, past the bound of 10 pages of 2.
+	// Deleted on the remote, still cached: 25 cached names between the
+	// page's first and last, past the bound of 10 pages of 2. A plain
+	// listing skips them (it looks up from each of the page's names).
 	rs.mu.Lock()
 	for i := range 25 {
 		delete(rs.objects, fmt.Sprintf("b/%02d", i))
 	}
 	rs.mu.Unlock()
 	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2})
+	if err != nil || len(page.Entries) != 2 || page.Entries[0].Flags&api.EntryPresent == 0 || page.Entries[1].Flags&api.EntryPresent == 0 {
+		t.Fatalf("a page with many cached names between its two: %+v %v, want both listed as cached", page, err)
+	}
+	// One with the shards' files cannot skip them (a shard's files
+	// follow it past the names between): refused.
+	page, err = client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2, Flags: api.ListArchive})
 	if err == nil {
 		t.Fatalf("a page past the bound of cached names: %+v, want refused", page.Entries)
 	}
