@@ -501,3 +501,16 @@ func FetchDownloadFile(ctx context.Context, n *Node, b store.Bucket, name, link,
 	_, err, _ := n.fetchOnce(ctx, b, downloadItem{Name: name, URL: link}, job, time.Minute, errors.New("the test's file timed out"))
 	return err
 }
+
+// SetInterfaceAddrs has this host's addresses listed by fn until the
+// returned func restores the system's.
+func SetInterfaceAddrs(fn func() ([]net.Addr, error)) (restore func()) {
+	old := interfaceAddrs
+	set := func(fn func() ([]net.Addr, error)) {
+		host.mu.Lock()
+		interfaceAddrs, host.at = fn, time.Time{}
+		host.mu.Unlock()
+	}
+	set(fn)
+	return func() { set(old) }
+}

@@ -260,6 +260,9 @@ func TestFetchRefusesMetadataServices(t *testing.T) {
 // A cluster node's host is no origin: its node's port is refused always,
 // its other ports unless local fetches are allowed.
 func TestFetchRefusesTheNodesHost(t *testing.T) {
+	defer gateway.SetInterfaceAddrs(func() ([]net.Addr, error) {
+		return []net.Addr{&net.IPNet{IP: net.IPv4(127, 0, 0, 1), Mask: net.CIDRMask(8, 32)}, &net.IPNet{IP: net.IPv4(172, 17, 0, 1), Mask: net.CIDRMask(16, 32)}}, nil
+	})()
 	nodes := []cluster.Node{{ID: "t1", Role: cluster.RoleTarget, URL: "http://10.1.2.3:9090"}, {ID: "g1", Role: cluster.RoleGateway, URL: "http://[2001:db8::7]:8080"},
 		{ID: "t3", Role: cluster.RoleTarget, URL: "https://10.1.2.5"},       // the scheme's port
 		{ID: "t2", Role: cluster.RoleTarget, URL: "http://LOCALHOST.:7070"}} // named in DNS, as in Kubernetes
@@ -279,13 +282,18 @@ func TestFetchRefusesTheNodesHost(t *testing.T) {
 		{"127.0.0.1:7071", true, false},
 		{"10.1.2.5:443", true, true},
 		{"10.1.2.5:80", true, false},
-		// This host at another spelling, at a node's port: a node
-		// listening on every address is there, whatever its URL.
+		// This host at another of its addresses, at the port of a node
+		// of this host: a node listening on every address is there,
+		// whatever its URL. Not at another host's node's port.
 		{"0.0.0.0:7070", true, true},
-		{"[::]:9090", true, true},
-		{"127.0.0.2:8080", true, true},
-		{"[::ffff:127.0.0.1]:9090", true, true},
+		{"[::]:7070", true, true},
+		{"127.0.0.2:7070", true, true},
+		{"[::ffff:127.0.0.1]:7070", true, true},
+		{"172.17.0.1:7070", true, true}, // (a bridge's address of this host)
 		{"0.0.0.0:7071", true, false},
+		{"127.0.0.2:8080", true, false},
+		{"172.17.0.1:7071", true, false},
+		{"172.17.0.1:7071", false, true},
 	} {
 		err := gateway.CheckFetchAddressOf(t.Context(), tc.address, nodes, tc.allowLocal)
 		if tc.refused != (err != nil) || tc.refused && !errors.Is(err, api.ErrForbidden) {

@@ -280,10 +280,15 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 	if slices.Contains(metadataServices, ip) {
 		return fmt.Errorf("%w: address %s is a cloud's metadata service, which this cluster does not fetch from", api.ErrForbidden, address)
 	}
-	// This host at any spelling (127.0.0.2, 0.0.0.0, ::): a node listening
-	// on every address, or on loopback, is reached there at its port
-	// whatever its URL says.
-	thisHost := ip.IsLoopback() || ip.IsUnspecified()
+	// This host at any of its addresses (127.0.0.2, 0.0.0.0, ::, a
+	// bridge's): a node of this host listening on every address is
+	// reached there at its port, whatever its URL says.
+	local := hostAddrs()
+	onThisHost := func(a netip.Addr) bool { return a.IsLoopback() || a.IsUnspecified() || slices.Contains(local, a) }
+	thisHost := onThisHost(ip)
+	if !allowLocal && thisHost {
+		return fmt.Errorf("%w: address %s is on this node's host, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
+	}
 	for _, node := range nodes {
 		u, err := url.Parse(node.URL)
 		if err != nil {
@@ -293,9 +298,6 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		if port == "" {
 			port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 		}
-		if thisHost && port == fmt.Sprint(ap.Port()) {
-			return fmt.Errorf("%w: address %s is this host at the port of node %s of this cluster", api.ErrForbidden, address, node.ID)
-		}
 		addrs, err := nodeAddrs(ctx, u.Hostname())
 		if err != nil && node.State == cluster.StateOffline && port != fmt.Sprint(ap.Port()) {
 			// Not ready, its name withdrawn (Kubernetes): its address
@@ -304,6 +306,9 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		}
 		if err != nil {
 			return fmt.Errorf("%w: address %s: the name of node %s (%s) does not resolve now, so the address cannot be told from the node's: %v", api.ErrUnavailable, address, node.ID, u.Hostname(), err)
+		}
+		if thisHost && port == fmt.Sprint(ap.Port()) && slices.ContainsFunc(addrs, onThisHost) {
+			return fmt.Errorf("%w: address %s is this host at the port of node %s of this cluster", api.ErrForbidden, address, node.ID)
 		}
 		if !slices.Contains(addrs, ip) {
 			continue
@@ -318,6 +323,37 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		}
 	}
 	return nil
+}
+
+// hostAddrs returns this host's interface addresses, kept for
+// nodeAddrsTTL (none when they cannot be read: loopback and unspecified
+// addresses are this host's all the same).
+func hostAddrs() []netip.Addr {
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	if time.Since(host.at) < nodeAddrsTTL {
+		return host.addrs
+	}
+	host.addrs, host.at = nil, time.Now()
+	found, err := interfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range found {
+		if prefix, err := netip.ParsePrefix(a.String()); err == nil {
+			host.addrs = append(host.addrs, prefix.Addr().WithZone("").Unmap())
+		}
+	}
+	return host.addrs
+}
+
+// interfaceAddrs lists this host's addresses (a variable for the tests).
+var interfaceAddrs = net.InterfaceAddrs
+
+var host struct {
+	mu    sync.Mutex
+	addrs []netip.Addr
+	at    time.Time
 }
 
 // fetchKeyMap gets an external key map by http(s), confined as above.
