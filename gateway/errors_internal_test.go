@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -37,6 +38,15 @@ func TestUnreachedPartsAreUnavailable(t *testing.T) {
 	}
 	if !notHere(err) {
 		t.Fatal("a restore short of parts does not send a read to the neighbors")
+	}
+}
+
+// What a node cannot do as it runs (a dry run's write to a remote) is
+// 501, not a bad request.
+func TestUnsupportedIsNotImplemented(t *testing.T) {
+	err := fmt.Errorf("write through aws://b/o: %w: a dry run", errors.ErrUnsupported)
+	if got := statusOf(err); got != http.StatusNotImplemented {
+		t.Fatalf("%v: %d, want 501", err, got)
 	}
 }
 

@@ -931,7 +931,13 @@ func run(args []string) error {
 		return backends.Resolve(ctx, b, props)
 	}
 	nodeConfig.RemoteBuckets = remote.Buckets{Resolve: resolve}
-	nodeConfig.Remote = func(st store.Store) store.Store { return remote.New(st, resolve) }
+	nodeConfig.Remote = func(st store.Store) store.Store {
+		rs := remote.New(st, resolve)
+		if cfg.DryRun {
+			rs.KeepNoBytes() // (its made-up bytes must not reach a remote)
+		}
+		return rs
+	}
 	events := new(gateway.StorageEvents)
 	if role.IsTarget() {
 		// The mountpaths' record is kept in the node's metadata too: a

@@ -97,6 +97,8 @@ type Store struct {
 	// writes serialize the write-through PUTs and DELETEs of a name, so
 	// that the remote sees them in the order the local store does.
 	writes namelock.Locks
+	// noBytes: the local store keeps no bytes (see KeepNoBytes).
+	noBytes bool
 	// stamp, when set, stamps a cold GET when it starts: its copy is
 	// stored only if no write or delete came after (see SetStamp).
 	stamp func() store.Stamp
@@ -754,6 +756,9 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
+	if s.noBytes {
+		return store.ObjectMeta{}, errNoBytes("write", b, name)
+	}
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// The remote is written first and is the truth: the local
 		// copy cannot say whether a condition holds there.
@@ -819,11 +824,19 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		return meta, err
 	}
-	// A store that keeps no bytes (a dry run) stages none: what it would
-	// read back is made up, and sent it would replace the remote's
-	// object. Its record goes, and the write is refused.
+	// A store that stages nothing keeps no bytes (a dry run not told by
+	// KeepNoBytes): what it would read back is made up. Its record goes.
 	s.Store.Delete(context.WithoutCancel(ctx), b, name, store.DeleteOptions{IfStamp: meta.Stamp})
-	return store.ObjectMeta{}, fmt.Errorf("write through %s/%s: %w: this node keeps no bytes (a dry run), so it has none to send to the remote", b, name, store.ErrInvalidProps)
+	return store.ObjectMeta{}, errNoBytes("write", b, name)
+}
+
+// KeepNoBytes tells the store that its local store keeps no bytes (a dry
+// run): what it would send a remote is made up, and a delete there would
+// be no dry run. Writes and deletes through to a remote are refused.
+func (s *Store) KeepNoBytes() { s.noBytes = true }
+
+func errNoBytes(what string, b store.Bucket, name string) error {
+	return fmt.Errorf("%s through %s/%s: %w: this node keeps no bytes (a dry run), and writes to or deletes from the remote none", what, b, name, errors.ErrUnsupported)
 }
 
 // dropStale removes the copy of a name whose write-through may have
@@ -856,6 +869,9 @@ func mayHaveReached(err error) bool {
 // not keep a newer object: that one is the remote's too.
 func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts store.DeleteOptions) error {
 	be, _, remote, err := s.backend(ctx, b)
+	if remote && s.noBytes && !opts.LocalOnly && (opts.WrittenThrough || opts.IfStamp.IsZero()) {
+		return errNoBytes("delete", b, name)
+	}
 	if remote && opts.WrittenThrough && !opts.LocalOnly && !opts.IfStamp.IsZero() {
 		if err != nil {
 			return err

@@ -2209,14 +2209,32 @@ func TestColdGetCommitsUnderThePlacementCheck(t *testing.T) {
 func TestDryRunWritesNothingThrough(t *testing.T) {
 	_, be, local, b := newRemote(t, false)
 	be.objects["o"] = []byte("the user's data")
-	rs := remote.New(dryrun.Wrap(local), func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
-	_, err := rs.Put(t.Context(), b, "o", strings.NewReader("new data"), store.PutOptions{Size: 8})
-	if !errors.Is(err, store.ErrInvalidProps) || !strings.Contains(err.Error(), "dry run") {
-		t.Fatalf("a write-through PUT on a dry-run node: %v, want refused naming the dry run", err)
+	dry := dryrun.Wrap(local)
+	for _, told := range []bool{false, true} {
+		rs := remote.New(dry, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+		if told {
+			rs.KeepNoBytes()
+		}
+		_, err := rs.Put(t.Context(), b, "o", strings.NewReader("new data"), store.PutOptions{Size: 8})
+		if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "dry run") {
+			t.Fatalf("a write-through PUT on a dry-run node (told %v): %v, want refused naming the dry run", told, err)
+		}
+		be.mu.Lock()
+		got := string(be.objects["o"])
+		be.mu.Unlock()
+		if got != "the user's data" {
+			t.Fatalf("the remote's object after a dry-run PUT (told %v): %q", told, got)
+		}
+	}
+	// Told, it keeps what it had of the name, and deletes nothing there.
+	rs := remote.New(dry, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
+	rs.KeepNoBytes()
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 1}}); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("a delete on a dry-run node: %v, want refused", err)
 	}
 	be.mu.Lock()
 	defer be.mu.Unlock()
 	if got := string(be.objects["o"]); got != "the user's data" {
-		t.Fatalf("the remote's object after a dry-run PUT: %q", got)
+		t.Fatalf("the remote's object after a dry-run DELETE: %q", got)
 	}
 }
