@@ -190,6 +190,9 @@ func TestBucketLifecycle(t *testing.T) {
 	for _, props := range []map[string]any{
 		{"backend_bck": map[string]any{"name": "data", "provider": "aws"}},
 		{"rate_limit": map[string]any{"backend": map[string]any{"enabled": true}}},
+		{"extra": map[string]any{"aws": map[string]any{"profile": "prod"}}},
+		{"versioning": map[string]any{"synchronize": true}},
+		{"write_policy": map[string]any{"data": "never"}},
 	} {
 		if err := client.CreateBucket(ctx, "unmet", props); !errors.Is(err, api.ErrBadRequest) {
 			t.Fatalf("create-bck with %v: %v, want 400", props, err)

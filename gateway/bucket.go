@@ -521,14 +521,31 @@ func repeatedKey(data []byte) string {
 }
 
 // checkNotAsked refuses an AIStore-only field set to what would be a
-// real request here (a backend bucket, a rate limit): taken and not
-// acted on, the bucket would be answered as made with it. Their
-// defaults, as a client's props sent back carry them, pass.
+// real request here (a backend bucket, a rate limit, a credentials
+// profile, versions synchronized, a deferred write): taken and not acted
+// on, the bucket would be answered as made with it. Their defaults, as a
+// client's props sent back carry them, pass.
 func checkNotAsked(action, section, name string, value json.RawMessage) error {
-	if section != "" {
-		return nil
-	}
-	switch strings.ToLower(name) {
+	switch strings.ToLower(strings.TrimPrefix(section+"."+name, ".")) {
+	case "extra.aws.profile":
+		var profile string
+		if json.Unmarshal(value, &profile) == nil && profile != "" && profile != "default" {
+			return badRequest("%s: extra.aws.profile %q: credential profiles are not supported (the nodes' own credentials are used)", action, profile)
+		}
+	case "versioning.synchronize":
+		var on bool
+		if json.Unmarshal(value, &on) == nil && on {
+			return badRequest("%s: versioning.synchronize: not supported (versioning.validate_warm_get checks a cached copy against the remote)", action)
+		}
+	case "write_policy":
+		var policy map[string]string
+		if json.Unmarshal(value, &policy) == nil {
+			for _, kind := range slices.Sorted(maps.Keys(policy)) {
+				if v := policy[kind]; v != "" && v != "immediate" {
+					return badRequest("%s: write_policy.%s %q: every write is immediate here (leave it so)", action, kind, v)
+				}
+			}
+		}
 	case "backend_bck":
 		var backend struct {
 			Name string `json:"name"`
