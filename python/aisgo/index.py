@@ -78,7 +78,10 @@ class IndexMember:
         return self.data_offset + self.size
 
     def range_header(self) -> str:
-        """The Range header that reads this member's data."""
+        """The Range header that reads this member's data (an empty member
+        has none: no range reads zero bytes)."""
+        if self.size <= 0:
+            raise ValueError(f"member {self.name} is empty: there is no range to read (its data is b'')")
         return f"bytes={self.data_offset}-{self.data_offset + self.size - 1}"
 
 

@@ -479,6 +479,9 @@ class ShardDataset(IterableDataset):
         return rank, world, info.id, info.num_workers
 
     def __iter__(self) -> Iterator[Any]:
+        # The epoch is counted when the iterator is made, not at its first
+        # sample: a worker whose loader stopped before it read any (a peek,
+        # a break) still moves on with the others.
         rank, world, worker, workers = self._place()
         if get_worker_info() is None:
             epoch = self.epoch + self._iterated
@@ -486,6 +489,9 @@ class ShardDataset(IterableDataset):
         else:
             epoch = self.epoch + self._worker_epochs.next(worker)
         shards = self.shards_for(rank, world, worker, workers, epoch=epoch)
+        return self._samples(rank, world, worker, workers, epoch, shards)
+
+    def _samples(self, rank: int, world: int, worker: int, workers: int, epoch: int, shards: List[str]) -> Iterator[Any]:
         quota = None
         # Of each pass over the worker's shards (samples_per_epoch): the
         # samples read once it is whole, and those handed to the transform.
@@ -524,7 +530,8 @@ class ShardDataset(IterableDataset):
                     # dropped: the count would never be met.
                     if quota is not None and yielded == 0 and sum(1 for q, n in read.items() if handed.get(q) == n) >= 2:
                         raise DatasetError(
-                            f"the transform dropped every sample of rank {rank}'s shards of ais://{self.bucket}: samples_per_epoch cannot be met"
+                            f"the transform dropped every sample of the shards of worker {worker} of rank {rank} of ais://{self.bucket} "
+                            "in two passes: samples_per_epoch cannot be met"
                         )
                     continue
             yield sample
@@ -545,6 +552,11 @@ class ShardDataset(IterableDataset):
         pass is shuffled on its own (rng): a buffer over the endless
         stream held copies of one sample from several passes, and an
         epoch repeated some and left others."""
+        # A pass over shards that hold no sample (empty tars) goes on to
+        # the next epoch's, other shards when they are shuffled: an error
+        # only once the worker has passed over the rank's every shard, or,
+        # unshuffled, over its own again.
+        empty: set = set()
         for p, e in enumerate(itertools.count(epoch)):
             shards = self.epoch_shards(e)[rank::world][worker::workers]
             stream: Iterator[Sample] = self._stream(shards)
@@ -555,7 +567,15 @@ class ShardDataset(IterableDataset):
                 n += 1
                 yield p, sample
             if n == 0:
-                raise DatasetError(f"the shards of rank {rank} of ais://{self.bucket} hold no samples: samples_per_epoch cannot be met")
+                empty.update(shards)
+                every = self.epoch_shards(e)[rank::world]
+                if not self.shuffle_shards or empty >= set(every) or p >= 4 * len(every):
+                    raise DatasetError(
+                        f"the shards of worker {worker} of rank {rank} of ais://{self.bucket} ({', '.join(sorted(empty))}) hold no samples: "
+                        "samples_per_epoch cannot be met"
+                    )
+                continue
+            empty.clear()
             if len(read) < 2:
                 read[p] = n  # the first two passes tell
 

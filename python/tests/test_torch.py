@@ -233,6 +233,50 @@ def test_samples_per_epoch_evens_the_ranks(client: Client, ds: Dataset):
         list(d)
 
 
+def test_samples_per_epoch_past_a_workers_empty_shard(client: Client, bucket: str):
+    # One shard of four holds no sample: the worker it falls to goes on to
+    # the next epoch's shards for its part, rather than fail the job.
+    for i in range(3):
+        client.put_object(bucket, f"s-{i}.tar", make_tar([(f"k{i}-{j}.cls", b"x") for j in range(3)]))
+    client.put_object(bucket, "s-3.tar", make_tar([]))
+    d = ShardDataset(client, bucket, "s-{0..3}.tar", samples_per_epoch=8)
+    for epoch in range(4):
+        d.set_epoch(epoch)
+        keys = keys_of(DataLoader(d, batch_size=None, num_workers=4))
+        assert len(keys) == 8, (epoch, keys)
+    # Unshuffled, that worker reads its empty shard every pass: an error
+    # naming it, not a loop for ever.
+    d = ShardDataset(client, bucket, "s-{0..3}.tar", samples_per_epoch=8, shuffle_shards=False)
+    with pytest.raises(Exception, match=r"worker 3 of rank 0 .*\(s-3\.tar\) hold no samples"):
+        list(DataLoader(d, batch_size=None, num_workers=4))
+
+
+def test_a_worker_that_reads_nothing_still_moves_to_the_next_epoch(client: Client, ds: Dataset, monkeypatch):
+    # A loader stopped before one of its workers read a sample (a peek, a
+    # break): that worker's next iteration is the next epoch all the same,
+    # or the workers would read the shards of different orders.
+    import aisgo.torch as aistorch
+
+    d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=8, seed=3)
+
+    class Info:
+        def __init__(self, worker: int):
+            self.id, self.num_workers = worker, 2
+
+    def epoch(read) -> List[str]:
+        keys: List[str] = []
+        for w in range(2):
+            monkeypatch.setattr(aistorch, "get_worker_info", lambda w=w: Info(w))
+            samples = iter(d)
+            if w in read:
+                keys += keys_of(samples)
+        return keys
+
+    epoch(read={0})
+    keys = epoch(read={0, 1})
+    assert sorted(keys) == sorted(ds.expected), (len(keys), len(set(keys)))
+
+
 def test_seed_and_epoch_fix_the_order(client: Client, ds: Dataset):
     def order(seed, epoch, workers=0):
         d = ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=64, seed=seed)

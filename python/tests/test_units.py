@@ -205,6 +205,14 @@ def test_error_mapping():
     assert isinstance(empty, aisgo.Unavailable) and empty.message == "Service Unavailable"
 
 
+def test_member_range_headers():
+    from aisgo.index import IndexMember
+
+    assert IndexMember(name="a.jpg", header_offset=0, data_offset=512, size=10).range_header() == "bytes=512-521"
+    with pytest.raises(ValueError, match="empty"):
+        IndexMember(name="e.cls", header_offset=1024, data_offset=1536, size=0).range_header()
+
+
 def test_range_headers():
     assert _range_header((0, 9)) == "bytes=0-9"
     assert _range_header((5, None)) == "bytes=5-"
