@@ -670,6 +670,7 @@ func (n *Node) scrub(ctx context.Context, b store.Bucket, repair bool, progress 
 	}
 	report, err := n.config.Storage.Scrub(ctx, b, opts, progress)
 	flush()
+	report.Repair = repair
 	return report, errors.Join(append([]error{err}, reprotectErrs...)...)
 }
 

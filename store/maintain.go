@@ -73,6 +73,9 @@ type ScrubReport struct {
 	// Skipped objects could not be checked this time (too many open
 	// files, say): not OK, not bad; the next scrub checks them.
 	Skipped int64 `json:"skipped,omitempty"`
+	// Repair: the scrub was asked to repair what it found (a report read
+	// later, of a job, says what the found counts mean).
+	Repair bool `json:"repair,omitempty"`
 }
 
 // Add sums reports.
@@ -87,6 +90,7 @@ func (r *ScrubReport) Add(o ScrubReport) {
 	r.Parts += o.Parts
 	r.BadParts += o.BadParts
 	r.Skipped += o.Skipped
+	r.Repair = r.Repair || o.Repair
 }
 
 // Maintainer is what a node asks of its local storage beyond objects:

@@ -1731,7 +1731,7 @@ func TestRemoveObjectsGoesOnPastAFailure(t *testing.T) {
 }
 
 // A download whose files failed and a scrub that found objects it cannot
-// recover end without a job error: their results say so, and 'ais job'
+// recover (or did not repair) end without a job error: their results say so, and 'ais job'
 // shows them failed (a wait exits non-zero), not done.
 func TestJobResultsThatFailedAreFailed(t *testing.T) {
 	download := api.ClusterJob{ID: "download-1", Kind: "download", Nodes: map[string]api.JobStatus{
@@ -1744,6 +1744,19 @@ func TestJobResultsThatFailedAreFailed(t *testing.T) {
 	scrub := api.ClusterJob{ID: "scrub-1", Kind: "scrub", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(`{"objects":5,"unrecoverable":1}`)}}}
 	if err := jobResultFailed(scrub); err == nil || jobState(scrub) != "failed" {
 		t.Fatalf("a scrub with an object it cannot recover: %v, %s", err, jobState(scrub))
+	}
+	// As 'ais scrub' says: found and not repaired, or not checked, is
+	// failed; found and repaired is done.
+	for result, failed := range map[string]bool{
+		`{"objects":5,"ok":4,"corrupt":1}`:                            true,
+		`{"objects":5,"ok":4,"skipped":1}`:                            true,
+		`{"objects":5,"ok":4,"corrupt":1,"repaired":1,"repair":true}`: false,
+		`{"objects":5,"ok":5}`:                                        false,
+	} {
+		scrub := api.ClusterJob{ID: "scrub-2", Kind: "scrub", Bucket: "ais://b", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(result)}}}
+		if err := jobResultFailed(scrub); (err != nil) != failed || (jobState(scrub) == "failed") != failed {
+			t.Errorf("a scrub of %s: %v, %s; want failed %v", result, err, jobState(scrub), failed)
+		}
 	}
 	clean := api.ClusterJob{ID: "download-2", Kind: "download", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(`{"total":2,"downloaded":2}`)}}}
 	if err := jobResultFailed(clean); err != nil || jobState(clean) != "done" {

@@ -104,8 +104,8 @@ func jobState(j api.ClusterJob) string {
 }
 
 // jobResultFailed is what a job's result says failed, though the job
-// ended without an error: a download's files that failed, a scrub's
-// objects that cannot be recovered.
+// ended without an error: a download's files that failed, what a scrub
+// found and did not repair.
 func jobResultFailed(j api.ClusterJob) error {
 	switch j.Kind {
 	case "download":
@@ -123,8 +123,8 @@ func jobResultFailed(j api.ClusterJob) error {
 			return fmt.Errorf("%d file(s) failed ('ais download' status: GET /v1/download?id=%s)", failed, j.ID)
 		}
 	case "scrub":
-		if report, err := api.ScrubReport(j); err == nil && report.Unrecoverable > 0 {
-			return fmt.Errorf("%d object(s) cannot be recovered", report.Unrecoverable)
+		if report, err := api.ScrubReport(j); err == nil {
+			return scrubVerdict(report, orDash(j.Bucket), report.Repair)
 		}
 	}
 	return nil

@@ -293,6 +293,13 @@ func showScrub(out io.Writer, report store.ScrubReport, bucket string, asJSON, r
 			return err
 		}
 	}
+	return scrubVerdict(report, bucket, repaired)
+}
+
+// scrubVerdict is what a scrub's report says failed (the same for 'ais
+// scrub' and a wait on its job): what cannot be recovered; what was
+// found and not repaired; objects not checked.
+func scrubVerdict(report store.ScrubReport, bucket string, repaired bool) error {
 	if report.Unrecoverable > 0 {
 		return fmt.Errorf("%d object(s) of %s cannot be recovered", report.Unrecoverable, bucket)
 	}
