@@ -17,7 +17,7 @@
 //		Extensions: []string{".jpg", ".cls", ".json"},
 //		Seed:       42,
 //	}
-//	stats, err := datasets.WriteLocal(ctx, spec, dir, nil)
+//	stats, err := datasets.WriteLocal(ctx, spec, dir, datasets.LocalHooks{})
 //
 // Invariant: the bytes of every shard depend only on the Spec (seed
 // included), never on Workers, the machine or the order in which shards are

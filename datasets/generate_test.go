@@ -359,17 +359,41 @@ func TestWriteLocal(t *testing.T) {
 	spec := datasets.Spec{Template: "train/shard-{000..009}.tar", Records: 10, RecordSize: 1 << 10, Seed: 3, Workers: 4}
 	var mu sync.Mutex
 	var written []string
-	st, err := datasets.WriteLocal(t.Context(), spec, dir, func(name string) {
-		mu.Lock()
-		defer mu.Unlock()
-		// Called once the shard is in place (a progress bar counts it).
-		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
-			t.Errorf("%s reported written before it is in place: %v", name, err)
-		}
-		written = append(written, name)
+	temporary := map[string]int{} // made, less renamed or removed
+	st, err := datasets.WriteLocal(t.Context(), spec, dir, datasets.LocalHooks{
+		Written: func(name string) {
+			mu.Lock()
+			defer mu.Unlock()
+			// Called once the shard is in place (a progress bar counts it).
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				t.Errorf("%s reported written before it is in place: %v", name, err)
+			}
+			written = append(written, name)
+		},
+		// Each temporary file is said made, where it is, and then gone.
+		Temporary: func(path string, made bool) {
+			mu.Lock()
+			defer mu.Unlock()
+			if made {
+				if _, err := os.Stat(path); err != nil {
+					t.Errorf("temporary %s reported made: %v", path, err)
+				}
+				temporary[path]++
+			} else {
+				temporary[path]--
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(temporary) != 10 {
+		t.Errorf("%d temporary files reported, want one a shard", len(temporary))
+	}
+	for path, n := range temporary {
+		if n != 0 {
+			t.Errorf("temporary %s: made less gone %d", path, n)
+		}
 	}
 	slices.Sort(written)
 	if len(written) != 10 || written[0] != "train/shard-000.tar" || written[9] != "train/shard-009.tar" {
@@ -408,7 +432,7 @@ func TestWriteLocalSyncsDirectories(t *testing.T) {
 		synced[d]++
 	})()
 	spec := datasets.Spec{Template: "a/b/s-{0..3}.tar", Records: 2, RecordSize: 64, Seed: 1}
-	if _, err := datasets.WriteLocal(t.Context(), spec, dir, nil); err != nil {
+	if _, err := datasets.WriteLocal(t.Context(), spec, dir, datasets.LocalHooks{}); err != nil {
 		t.Fatal(err)
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "a")} {
@@ -427,7 +451,7 @@ func TestWriteLocalLongShardName(t *testing.T) {
 	dir := t.TempDir()
 	long := strings.Repeat("n", 240)
 	spec := datasets.Spec{Template: long + "-{0..1}.tar", Records: 1, RecordSize: 16, Seed: 1}
-	if _, err := datasets.WriteLocal(t.Context(), spec, dir, nil); err != nil {
+	if _, err := datasets.WriteLocal(t.Context(), spec, dir, datasets.LocalHooks{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, long+"-1.tar")); err != nil {
@@ -440,7 +464,7 @@ func TestWriteLocalCancelLeavesNoPartialShard(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	spec := datasets.Spec{Template: "s-{0..99}.tar", Records: 100, RecordSize: 1 << 10}
-	if _, err := datasets.WriteLocal(ctx, spec, dir, nil); !errors.Is(err, context.Canceled) {
+	if _, err := datasets.WriteLocal(ctx, spec, dir, datasets.LocalHooks{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("WriteLocal with a canceled context: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)

@@ -17,9 +17,9 @@ import (
 // file in its final directory, synced and renamed into place, so a shard is
 // either whole or absent; a failed run leaves no temporary file.
 //
-// written, when not nil, is called with each shard's name once it is in
-// place (a progress bar counts them).
-func WriteLocal(ctx context.Context, spec Spec, dir string, written func(shardName string)) (Stats, error) {
+// The hooks say how it goes (a progress bar, a process that may have to
+// remove the temporary files at once: see LocalHooks).
+func WriteLocal(ctx context.Context, spec Spec, dir string, hooks LocalHooks) (Stats, error) {
 	if err := spec.Validate(); err != nil {
 		return Stats{}, err
 	}
@@ -42,19 +42,29 @@ func WriteLocal(ctx context.Context, spec Spec, dir string, written func(shardNa
 		if err != nil {
 			return nil, err
 		}
-		return &atomicFile{File: f, path: path, written: func() {
-			if written != nil {
-				written(name)
-			}
-		}}, nil
+		if hooks.Temporary != nil {
+			hooks.Temporary(f.Name(), true)
+		}
+		return &atomicFile{File: f, path: path, hooks: hooks, name: name}, nil
 	})
+}
+
+// LocalHooks are called as WriteLocal goes; any may be nil.
+type LocalHooks struct {
+	// Written is called with each shard's name once it is in place.
+	Written func(shardName string)
+	// Temporary is called with the path of a shard's temporary file
+	// when it is made (made) and once it is renamed or removed: a
+	// process that ends at once (a second interrupt) removes those made.
+	Temporary func(path string, made bool)
 }
 
 // atomicFile is a temporary file renamed to path on Close.
 type atomicFile struct {
 	*os.File
-	path    string
-	written func()
+	path  string
+	name  string // the shard's
+	hooks LocalHooks
 }
 
 // Close syncs the file and renames it into place.
@@ -68,6 +78,11 @@ func (a *atomicFile) Close() error {
 	}
 	if err != nil {
 		os.Remove(a.Name())
+	}
+	if a.hooks.Temporary != nil {
+		a.hooks.Temporary(a.Name(), false)
+	}
+	if err != nil {
 		return err
 	}
 	// The rename is durable with its directory: a shard said written
@@ -75,7 +90,9 @@ func (a *atomicFile) Close() error {
 	if err := syncDir(filepath.Dir(a.path)); err != nil {
 		return fmt.Errorf("%s: %w", a.path, err)
 	}
-	a.written()
+	if a.hooks.Written != nil {
+		a.hooks.Written(a.name)
+	}
 	return nil
 }
 
@@ -109,5 +126,9 @@ func mkdirDurable(root, path string) error {
 
 // Abort discards the file.
 func (a *atomicFile) Abort() error {
-	return errors.Join(a.File.Close(), os.Remove(a.Name()))
+	err := errors.Join(a.File.Close(), os.Remove(a.Name()))
+	if a.hooks.Temporary != nil {
+		a.hooks.Temporary(a.Name(), false)
+	}
+	return err
 }

@@ -128,7 +128,18 @@ func generateToDirectory(ctx context.Context, spec datasets.Spec, dir string, pr
 	}
 	bars := newBars(ctx, progress)
 	bar := countBar(bars, "shards", tmpl.Count())
-	stats, err := datasets.WriteLocal(ctx, spec, dir, func(string) { bar.Increment() })
+	// Its temporary files are the command's part files: a second
+	// interrupt removes them (removeParts).
+	stats, err := datasets.WriteLocal(ctx, spec, dir, datasets.LocalHooks{
+		Written: func(string) { bar.Increment() },
+		Temporary: func(path string, made bool) {
+			if made {
+				parts.Store(path, true)
+			} else {
+				parts.Delete(path)
+			}
+		},
+	})
 	if err != nil {
 		bar.Abort(false)
 	}
