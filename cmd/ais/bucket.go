@@ -112,11 +112,25 @@ func newBucketCommand() *cobra.Command {
 					}
 				}
 			}
+			// One that fails leaves the others to go, as confirmed; the
+			// command says how many did not.
+			failed := 0
 			for _, b := range buckets {
-				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
+				if err := cmd.Context().Err(); err != nil {
 					return err
 				}
+				if err := client().DestroyBucket(cmd.Context(), b); err != nil {
+					if len(buckets) == 1 {
+						return err
+					}
+					fmt.Fprintln(cmd.ErrOrStderr(), oneLine(err))
+					failed++
+					continue
+				}
 				fmt.Printf("removed %s\n", uri(b))
+			}
+			if failed > 0 {
+				return fmt.Errorf("%d of %d buckets not removed", failed, len(buckets))
 			}
 			return nil
 		},

@@ -35,11 +35,12 @@ type recordingGateway struct {
 	requests []string
 	bodies   map[string]string
 	objects  map[string]string // GET answers, by path
+	gone     map[string]bool   // paths whose DELETE answers 404
 }
 
 func newRecordingGateway(t *testing.T) *recordingGateway {
 	t.Helper()
-	g := &recordingGateway{bodies: map[string]string{}, objects: map[string]string{}}
+	g := &recordingGateway{bodies: map[string]string{}, objects: map[string]string{}, gone: map[string]bool{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, _ := io.ReadAll(r.Body)
 		g.mu.Lock()
@@ -48,8 +49,11 @@ func newRecordingGateway(t *testing.T) *recordingGateway {
 			g.bodies[r.Method+" "+r.URL.Path] = string(data)
 		}
 		obj, ok := g.objects[r.URL.Path]
+		gone := g.gone[r.URL.Path]
 		g.mu.Unlock()
 		switch {
+		case r.Method == http.MethodDelete && gone:
+			http.NotFound(w, r)
 		case r.Method == http.MethodPost && r.URL.Path == "/v1/download":
 			json.NewEncoder(w).Encode(map[string]string{"id": "dl-1"})
 		case r.Method == http.MethodGet && ok:
@@ -1264,6 +1268,18 @@ func TestBucketRmOfABucketWithObjectsNeedsYes(t *testing.T) {
 	sent := g.sent()
 	if !slices.Contains(sent, "DELETE /v1/buckets/full") || !slices.Contains(sent, "DELETE /v1/buckets/empty") {
 		t.Fatalf("requests: %v", sent)
+	}
+	// One that fails (gone already) leaves the others to go, and the
+	// command fails saying how many did not.
+	g.mu.Lock()
+	g.gone["/v1/buckets/first"] = true
+	g.mu.Unlock()
+	err = runCLI(t, "bucket", "rm", "--yes", "ais://first", "ais://second", "ais://third")
+	if err == nil || !strings.Contains(err.Error(), "1 of 3 buckets not removed") {
+		t.Fatalf("bucket rm of three, the first gone: %v", err)
+	}
+	if sent := g.sent(); !slices.Contains(sent, "DELETE /v1/buckets/second") || !slices.Contains(sent, "DELETE /v1/buckets/third") {
+		t.Fatalf("bucket rm of three, the first gone: the others not removed: %v", sent)
 	}
 	// A listing that could not reach every target tells nothing: its
 	// objects may all be on those.
