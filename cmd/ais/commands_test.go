@@ -1294,6 +1294,21 @@ func TestBucketRmOfABucketWithObjectsNeedsYes(t *testing.T) {
 	}
 }
 
+// A flag that would do nothing is refused, nothing sent: --no-wait of
+// objects removed by name (no job), --json of a scrub not waited for.
+func TestFlagsThatWouldDoNothingAreRefused(t *testing.T) {
+	g := newRecordingGateway(t)
+	if err := runCLI(t, "rm", "--no-wait", "ais://b/one", "ais://b/two"); err == nil || !strings.Contains(err.Error(), "--template or --prefix") {
+		t.Fatalf("rm of names with --no-wait: %v", err)
+	}
+	if err := runCLI(t, "storage", "scrub", "ais://b", "--no-wait", "--json"); err == nil || !strings.Contains(err.Error(), "--no-wait") {
+		t.Fatalf("scrub with --no-wait and --json: %v", err)
+	}
+	if sent := g.sent(); len(sent) != 0 {
+		t.Fatalf("refused commands sent %v", sent)
+	}
+}
+
 // A word that is none of a group's commands fails (a script's typo does
 // not pass for done), naming a near one; the group alone shows its help.
 func TestUnknownSubcommandFails(t *testing.T) {

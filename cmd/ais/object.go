@@ -794,6 +794,10 @@ func newRemoveCommand() *cobra.Command {
 				}
 				return removeSelected(cmd, args[0], template, prefix, noWait)
 			}
+			if noWait {
+				// Objects by name go one by one, no job: nothing to wait for.
+				return fmt.Errorf("--no-wait is for a removal by --template or --prefix (a job); objects by name are removed as the command runs")
+			}
 			type target struct{ bucket, name string }
 			var targets []target
 			for _, a := range args { // every name checked before any is removed
@@ -831,7 +835,7 @@ func newRemoveCommand() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&template, "template", "", "remove the names of a template, e.g. 'shard-{0000..0099}.tar'")
 	cmd.Flags().StringVar(&prefix, "prefix", "", "remove every name with this prefix")
-	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
+	cmd.Flags().BoolVar(&noWait, "no-wait", false, "with --template or --prefix: print the job id and return")
 	return cmd
 }
 

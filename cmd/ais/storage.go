@@ -165,6 +165,9 @@ func newScrubCommand(use string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if noWait && asJSON {
+				return fmt.Errorf("--json prints the counts, which --no-wait does not wait for: give one of them ('ais job show ID --json' reads them later)")
+			}
 			ctx := cmd.Context()
 			c := client()
 			id, err := c.Scrub(ctx, bucket, repair)
