@@ -119,7 +119,13 @@ func CheckFetchAddress(n *Node, address string) error {
 }
 
 // CheckFetchAddressOf is that check against a list of nodes.
-var CheckFetchAddressOf = checkFetchAddress
+// CheckFetchAddressOf is checkFetchAddress as no node of the list.
+func CheckFetchAddressOf(ctx context.Context, address string, nodes []cluster.Node, allowLocal bool) error {
+	return checkFetchAddress(ctx, address, nodes, "", allowLocal)
+}
+
+// CheckFetchAddressAs is checkFetchAddress as node self.
+var CheckFetchAddressAs = checkFetchAddress
 
 // HoldRecordRewrites takes every slot of archpath PUTs into record-format
 // shards, until release.

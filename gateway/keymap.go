@@ -90,7 +90,7 @@ func (n *Node) fetchDial() func(ctx context.Context, network, addr string) (net.
 	strict := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second, ControlContext: n.FetchControl}
 	toProxy := &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second,
 		ControlContext: func(ctx context.Context, network, address string, _ syscall.RawConn) error {
-			return checkFetchAddress(ctx, address, n.currentMap().Nodes, true)
+			return checkFetchAddress(ctx, address, n.currentMap().Nodes, n.config.ID, true)
 		}}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		if n.isEnvProxy(addr) {
@@ -189,7 +189,7 @@ var metadataServices = []netip.Addr{netip.MustParseAddr("fd00:ec2::254"), netip.
 
 // checkFetchAddress refuses a resolved address the fetch must not reach.
 func (n *Node) checkFetchAddress(ctx context.Context, address string) error {
-	return checkFetchAddress(ctx, address, n.currentMap().Nodes, n.config.FetchAllowLocal)
+	return checkFetchAddress(ctx, address, n.currentMap().Nodes, n.config.ID, n.config.FetchAllowLocal)
 }
 
 // nodeAddrs are the addresses of a node's host: its URL's IP, or what
@@ -265,7 +265,7 @@ const (
 
 // checkFetchAddress refuses an address of the nodes' host, a cluster
 // node, or a cloud's metadata service.
-func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node, allowLocal bool) error {
+func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node, self string, allowLocal bool) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		return fmt.Errorf("address %s: %w", address, err)
@@ -281,14 +281,11 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		return fmt.Errorf("%w: address %s is a cloud's metadata service, which this cluster does not fetch from", api.ErrForbidden, address)
 	}
 	// This host at any of its addresses (127.0.0.2, 0.0.0.0, ::, a
-	// bridge's): a node of this host listening on every address is
-	// reached there at its port, whatever its URL says.
+	// bridge's): this node, or one of this host, listening on every
+	// address is reached there at its port, whatever its URL says.
 	local := hostAddrs()
 	onThisHost := func(a netip.Addr) bool { return a.IsLoopback() || a.IsUnspecified() || slices.Contains(local, a) }
 	thisHost := onThisHost(ip)
-	if !allowLocal && thisHost {
-		return fmt.Errorf("%w: address %s is on this node's host, which this cluster does not fetch from (the nodes' config fetch_allow_local lets it)", api.ErrForbidden, address)
-	}
 	for _, node := range nodes {
 		u, err := url.Parse(node.URL)
 		if err != nil {
@@ -307,7 +304,7 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 		if err != nil {
 			return fmt.Errorf("%w: address %s: the name of node %s (%s) does not resolve now, so the address cannot be told from the node's: %v", api.ErrUnavailable, address, node.ID, u.Hostname(), err)
 		}
-		if thisHost && port == fmt.Sprint(ap.Port()) && slices.ContainsFunc(addrs, onThisHost) {
+		if thisHost && port == fmt.Sprint(ap.Port()) && (node.ID == self || slices.ContainsFunc(addrs, onThisHost)) {
 			return fmt.Errorf("%w: address %s is this host at the port of node %s of this cluster", api.ErrForbidden, address, node.ID)
 		}
 		if !slices.Contains(addrs, ip) {
@@ -325,9 +322,11 @@ func checkFetchAddress(ctx context.Context, address string, nodes []cluster.Node
 	return nil
 }
 
-// hostAddrs returns this host's interface addresses, kept for
-// nodeAddrsTTL (none when they cannot be read: loopback and unspecified
-// addresses are this host's all the same).
+// hostAddrs returns the addresses of this host's interfaces that are up
+// (kept for nodeAddrsTTL; none when they cannot be read: loopback and
+// unspecified addresses are this host's all the same). Not those of
+// interfaces down: kube-proxy's IPVS dummy holds every Service's address
+// there, which other hosts serve.
 func hostAddrs() []netip.Addr {
 	host.mu.Lock()
 	defer host.mu.Unlock()
@@ -347,8 +346,24 @@ func hostAddrs() []netip.Addr {
 	return host.addrs
 }
 
-// interfaceAddrs lists this host's addresses (a variable for the tests).
-var interfaceAddrs = net.InterfaceAddrs
+// interfaceAddrs lists the addresses of this host's interfaces that are
+// up (a variable for the tests).
+var interfaceAddrs = func() ([]net.Addr, error) {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var addrs []net.Addr
+	for _, iface := range ifaces {
+		if iface.Flags&net.FlagUp == 0 {
+			continue
+		}
+		if more, err := iface.Addrs(); err == nil {
+			addrs = append(addrs, more...)
+		}
+	}
+	return addrs, nil
+}
 
 var host struct {
 	mu    sync.Mutex
