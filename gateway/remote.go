@@ -124,7 +124,8 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// name order (some remotes, S3's directory buckets, list out of it):
 	// from just before the first name not looked up yet, page after page,
 	// over the gaps between the names (cached names the remote no longer
-	// has) but not through a cached shard's members.
+	// has). (A shard's members come with it in a page, whose token is a
+	// name: none is skipped.)
 	sorted := make([]string, 0, len(list))
 	for _, o := range list {
 		sorted = append(sorted, o.Name)
@@ -133,11 +134,6 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	sorted = slices.Compact(sorted)
 	local := msg
 	local.ContinuationToken, local.PageSize = "", remoteCachedPage
-	if !slices.IsSortedFunc(list, func(x, y store.ObjectMeta) int { return strings.Compare(x.Name, y.Name) }) {
-		// Its names spread over the bucket: a lookup each, smaller, so
-		// that the page's lookups stay within the bound below.
-		local.PageSize = max(1, min(remoteCachedPage, maxCachedPages*remoteCachedPage/len(sorted)))
-	}
 	after := justBefore(sorted[0])
 	present := map[string]api.ListEntry{}
 	members := map[string][]api.ListEntry{} // of cached shards (ListArchive), by shard
@@ -146,10 +142,15 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// covering at least one name: past that bound, the page is refused
 	// rather than shown with cached shards as not cached.
 	names, pending := 0, 0 // (pending: the first name of sorted not looked up)
-lookups:
 	for pages := 0; ; pages++ {
 		if pages == maxCachedPages+len(list) || names >= maxCachedPages*remoteCachedPage {
 			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
+		}
+		if pages > 0 {
+			// Past a first full lookup, the names left share what is
+			// left of the bound: names spread over the bucket (a page
+			// out of order) are a lookup each, smaller.
+			local.PageSize = max(1, min(remoteCachedPage, (maxCachedPages*remoteCachedPage-names)/(len(sorted)-pending)))
 		}
 		cached, err := n.listPage(ctx, b, local, after)
 		if err != nil {
@@ -187,20 +188,10 @@ lookups:
 		for pending < len(sorted) && sorted[pending] <= cut {
 			pending++
 		}
-		switch {
-		case msg.Flags&api.ListArchive != 0:
-			// A shard's members follow it, past the names between
-			// ("x.tar-1" before "x.tar/a"): no gap is skipped, and the
-			// last name's members are waited for.
-			if pending == len(sorted) && cut >= sorted[len(sorted)-1]+"0" { // ('0' sorts just after '/')
-				break lookups
-			}
-			after = cut
-		case pending == len(sorted):
-			break lookups
-		default:
-			after = max(cut, justBefore(sorted[pending]))
+		if pending == len(sorted) {
+			break
 		}
+		after = max(cut, justBefore(sorted[pending]))
 	}
 	for _, o := range list {
 		// The remote's own attributes, and what only the cached copy

@@ -447,11 +447,13 @@ func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
 	}
 }
 
-// A remote page whose cached names in between pass the bound is
-// refused, not shown with its last cached entry as not cached, where the
-// lookup cannot skip them.
+// A remote page with many cached names between its names (the remote no
+// longer has them) is listed, those skipped, with or without the shards'
+// files; one whose lookups pass the bound is refused, not shown with its
+// cached entries as not cached.
 func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
-	defer gateway.SetRemoteCachedPage(2)()
+	restore := gateway.SetRemoteCachedPage(2)
+	defer func() { restore() }()
 	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a"), "c": []byte("c")}}
 	for i := range 25 {
 		rs.objects[fmt.Sprintf("b/%02d", i)] = []byte("b")
@@ -468,20 +470,27 @@ func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
 		}
 	}
 	// Deleted on the remote, still cached: 25 cached names between the
-	// page's first and last, past the bound of 10 pages of 2. A plain
-	// listing skips them (it looks up from each of the page's names).
+	// page's two, past the bound of 10 lookups of 2.
 	rs.mu.Lock()
 	for i := range 25 {
 		delete(rs.objects, fmt.Sprintf("b/%02d", i))
 	}
 	rs.mu.Unlock()
-	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2})
-	if err != nil || len(page.Entries) != 2 || page.Entries[0].Flags&api.EntryPresent == 0 || page.Entries[1].Flags&api.EntryPresent == 0 {
-		t.Fatalf("a page with many cached names between its two: %+v %v, want both listed as cached", page, err)
+	for _, flags := range []api.FlagString{0, api.ListArchive} {
+		page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2, Flags: flags})
+		if err != nil || len(page.Entries) != 2 || page.Entries[0].Flags&api.EntryPresent == 0 || page.Entries[1].Flags&api.EntryPresent == 0 {
+			t.Fatalf("a page (flags %d) with many cached names between its two: %+v %v, want both listed as cached", flags, page, err)
+		}
 	}
-	// One with the shards' files cannot skip them (a shard's files
-	// follow it past the names between): refused.
-	page, err = client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2, Flags: api.ListArchive})
+	// Lookups of one name each: the page's 27 names pass the bound.
+	restore()
+	restore = gateway.SetRemoteCachedPage(1)
+	rs.mu.Lock()
+	for i := range 25 {
+		rs.objects[fmt.Sprintf("b/%02d", i)] = []byte("b")
+	}
+	rs.mu.Unlock()
+	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 27})
 	if err == nil {
 		t.Fatalf("a page past the bound of cached names: %+v, want refused", page.Entries)
 	}
