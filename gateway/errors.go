@@ -60,7 +60,7 @@ var statuses = []struct {
 	{api.ErrNoQuorum, http.StatusServiceUnavailable},
 	{api.ErrUnavailable, http.StatusServiceUnavailable},
 	{api.ErrNotImplemented, http.StatusNotImplemented},
-	{errors.ErrUnsupported, http.StatusNotImplemented},
+	{store.ErrUnsupported, http.StatusNotImplemented},
 	{api.ErrUnauthorized, http.StatusUnauthorized},
 	{membership.ErrTooManyRevoked, http.StatusConflict},
 	{membership.ErrTooManyBuckets, http.StatusConflict},

@@ -1,12 +1,12 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/aisgo/aisgo/api"
@@ -44,9 +44,14 @@ func TestUnreachedPartsAreUnavailable(t *testing.T) {
 // What a node cannot do as it runs (a dry run's write to a remote) is
 // 501, not a bad request.
 func TestUnsupportedIsNotImplemented(t *testing.T) {
-	err := fmt.Errorf("write through aws://b/o: %w: a dry run", errors.ErrUnsupported)
+	err := fmt.Errorf("write through aws://b/o: %w: a dry run", store.ErrUnsupported)
 	if got := statusOf(err); got != http.StatusNotImplemented {
 		t.Fatalf("%v: %d, want 501", err, got)
+	}
+	// Not a system call's "not supported" (a filesystem without xattrs):
+	// that is the server's failure, 500.
+	if got := statusOf(fmt.Errorf("set xattr: %w", syscall.ENOTSUP)); got != http.StatusInternalServerError {
+		t.Fatalf("ENOTSUP: %d, want 500", got)
 	}
 }
 

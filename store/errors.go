@@ -18,6 +18,9 @@ var (
 	ErrBucketExists   = errors.New("store: bucket already exists")
 	ErrInvalidName    = errors.New("store: invalid name")
 	ErrInvalidProps   = errors.New("store: invalid bucket properties")
+	// ErrUnsupported is what this node cannot do as it runs (a dry run's
+	// write to a remote).
+	ErrUnsupported = errors.New("store: not supported by this node")
 	ErrConflict       = errors.New("store: name conflicts with an existing object")
 	// ErrPreconditionFailed: a conditional Put (PutOptions.IfMatch,
 	// IfNoneMatch) found the object other than it required.

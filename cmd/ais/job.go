@@ -124,7 +124,9 @@ func jobResultFailed(j api.ClusterJob) error {
 		}
 	case "scrub":
 		if report, err := api.ScrubReport(j); err == nil {
-			return scrubVerdict(report, orDash(j.Bucket), report.Repair)
+			// (A node from before reports said so tells by what it
+			// repaired.)
+			return scrubVerdict(report, orDash(j.Bucket), report.Repair || report.Repaired > 0)
 		}
 	}
 	return nil

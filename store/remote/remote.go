@@ -836,7 +836,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 func (s *Store) KeepNoBytes() { s.noBytes = true }
 
 func errNoBytes(what string, b store.Bucket, name string) error {
-	return fmt.Errorf("%s through %s/%s: %w: this node keeps no bytes (a dry run), and writes to or deletes from the remote none", what, b, name, errors.ErrUnsupported)
+	return fmt.Errorf("%s through %s/%s: %w: this node keeps no bytes (a dry run), and writes to or deletes from the remote none", what, b, name, store.ErrUnsupported)
 }
 
 // dropStale removes the copy of a name whose write-through may have

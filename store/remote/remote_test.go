@@ -2216,7 +2216,7 @@ func TestDryRunWritesNothingThrough(t *testing.T) {
 			rs.KeepNoBytes()
 		}
 		_, err := rs.Put(t.Context(), b, "o", strings.NewReader("new data"), store.PutOptions{Size: 8})
-		if !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "dry run") {
+		if !errors.Is(err, store.ErrUnsupported) || !strings.Contains(err.Error(), "dry run") {
 			t.Fatalf("a write-through PUT on a dry-run node (told %v): %v, want refused naming the dry run", told, err)
 		}
 		be.mu.Lock()
@@ -2229,7 +2229,7 @@ func TestDryRunWritesNothingThrough(t *testing.T) {
 	// Told, it keeps what it had of the name, and deletes nothing there.
 	rs := remote.New(dry, func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return be, nil })
 	rs.KeepNoBytes()
-	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 1}}); !errors.Is(err, errors.ErrUnsupported) {
+	if err := rs.Delete(t.Context(), b, "o", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 1}}); !errors.Is(err, store.ErrUnsupported) {
 		t.Fatalf("a delete on a dry-run node: %v, want refused", err)
 	}
 	be.mu.Lock()
