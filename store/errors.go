@@ -21,7 +21,7 @@ var (
 	// ErrUnsupported is what this node cannot do as it runs (a dry run's
 	// write to a remote).
 	ErrUnsupported = errors.New("store: not supported by this node")
-	ErrConflict       = errors.New("store: name conflicts with an existing object")
+	ErrConflict    = errors.New("store: name conflicts with an existing object")
 	// ErrPreconditionFailed: a conditional Put (PutOptions.IfMatch,
 	// IfNoneMatch) found the object other than it required.
 	ErrPreconditionFailed = errors.New("store: precondition failed")

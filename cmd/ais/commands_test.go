@@ -1783,6 +1783,8 @@ func TestJobResultsThatFailedAreFailed(t *testing.T) {
 		`{"objects":5,"ok":4,"skipped":1}`:                            true,
 		`{"objects":5,"ok":4,"corrupt":1,"repaired":1,"repair":true}`: false,
 		`{"objects":5,"ok":5}`:                                        false,
+		// A node from before reports said whether they repaired.
+		`{"objects":5,"ok":4,"corrupt":1,"repaired":1}`: false,
 	} {
 		scrub := api.ClusterJob{ID: "scrub-2", Kind: "scrub", Bucket: "ais://b", Nodes: map[string]api.JobStatus{"t1": {Result: json.RawMessage(result)}}}
 		if err := jobResultFailed(scrub); (err != nil) != failed || (jobState(scrub) == "failed") != failed {
