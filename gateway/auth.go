@@ -506,6 +506,14 @@ func (n *Node) guardObject(h http.HandlerFunc) http.HandlerFunc {
 func (n *Node) guardGranted(w http.ResponseWriter, r *http.Request, need access, granted func(*http.Request) (*http.Request, bool), h http.HandlerFunc) {
 	if n.config.Role.IsTarget() {
 		if as, ok := granted(r); ok {
+			// A node's request the redirect granted (the node signs
+			// each hop) is the node's, not a client's, in the metrics.
+			if r.Header.Get(peer.HeaderMAC) != "" && n.addressedHere(r) == nil {
+				if signed, err := n.fromNode(r); signed && err == nil {
+					markInternal(w, r)
+					as = asNode(as)
+				}
+			}
 			h(w, as)
 			return
 		}

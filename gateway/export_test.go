@@ -520,3 +520,7 @@ func SetInterfaceAddrs(fn func() ([]net.Addr, error)) (restore func()) {
 	set(fn)
 	return func() { set(old) }
 }
+
+// PeerHTTP is the HTTP client a node signs its requests with (it follows
+// no redirect).
+func PeerHTTP(n *Node) *http.Client { return n.peer.HTTP() }

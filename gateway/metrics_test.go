@@ -21,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/store/faulty"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -456,6 +457,56 @@ func TestMetricsLeaveOutTheNodesOwnRequests(t *testing.T) {
 			}
 			if got := metric("ais_getbatch_entries_total"); got != objects {
 				t.Errorf("ais_getbatch_entries_total = %v, want %d", got, objects)
+			}
+			// A node's reads sent to a target that does not hold them
+			// (its map behind): redirected, granted, followed (each hop
+			// signed), still the node's.
+			signed := gateway.PeerHTTP(c.Targets()[0].Node)
+			redirected := 0
+			for _, e := range batch.In {
+				url := c.Targets()[0].URL() + "/v1/objects/src/" + e.ObjName
+				for hop := 0; ; hop++ {
+					req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+					resp, err := signed.Do(req)
+					if err != nil {
+						t.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+					if resp.StatusCode != http.StatusTemporaryRedirect && resp.StatusCode != http.StatusMovedPermanently || hop > 2 {
+						t.Fatalf("a node's GET of %s: %d", url, resp.StatusCode)
+					}
+					url = resp.Header.Get("Location")
+					redirected++
+				}
+			}
+			if redirected == 0 {
+				t.Fatal("no read was redirected: the test shows nothing")
+			}
+			if got := metric("ais_get_total"); got != 0 {
+				t.Errorf("after a node's redirected reads ais_get_total = %v, want 0", got)
+			}
+			if auth != nil {
+				return
+			}
+			// A client's header that looks a node's, not a node's
+			// signature: the read is the client's.
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.Primary().URL()+"/v1/objects/src/o-00", nil)
+			req.Header.Set(peer.HeaderMAC, "made-up")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("a GET with a made-up signature header: %d", resp.StatusCode)
+			}
+			if got := metric("ais_get_total"); got != 1 {
+				t.Errorf("after a client's GET with a made-up signature header ais_get_total = %v, want 1", got)
 			}
 		})
 	}

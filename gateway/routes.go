@@ -222,8 +222,7 @@ func (n *Node) routes() {
 		bucket, name, _ := strings.Cut(rest, "/")
 		r.SetPathValue("bucket", bucket)
 		r.SetPathValue("object", name)
-		n.markSigned(w, r)
-		guarded(w, r)
+		guarded(w, n.markSigned(w, r))
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		n.writeErrorStatus(w, r, http.StatusNotFound, fmt.Errorf("no such route: %s %s", r.Method, r.URL.Path))
@@ -235,18 +234,24 @@ func (n *Node) routes() {
 // marks a node's own requests (a job's listing) to be left out.
 func (n *Node) observeRoute(op operation, guarded http.HandlerFunc) http.HandlerFunc {
 	return n.metrics.observe(op, func(w http.ResponseWriter, r *http.Request) {
-		n.markSigned(w, r)
-		guarded(w, r)
+		guarded(w, n.markSigned(w, r))
 	})
 }
 
-// markSigned marks a request a node signed as internal when nothing is
-// verified (authentication off): the metrics take the signature as it
-// comes. With it on, the guard marks the requests it verified.
-func (n *Node) markSigned(w http.ResponseWriter, r *http.Request) {
-	if n.verifier == nil && r.Header.Get(peer.HeaderMAC) != "" {
-		markInternal(w, r)
+// markSigned marks a request a node signed as internal when nothing else
+// verifies it (authentication off), once its signature is verified here:
+// a client's made-up header would hide its requests from the metrics.
+// The request returned says so to what verifies again (a nonce is taken
+// once). With authentication on, the guard marks what it verified.
+func (n *Node) markSigned(w http.ResponseWriter, r *http.Request) *http.Request {
+	if n.verifier != nil || r.Header.Get(peer.HeaderMAC) == "" {
+		return r
 	}
+	if ok, err := n.fromNode(r); !ok || err != nil {
+		return r
+	}
+	markInternal(w, r)
+	return asNode(r)
 }
 
 // methodNotAllowed answers a method a path does not take.
