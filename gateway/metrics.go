@@ -184,12 +184,23 @@ func (m *metrics) observe(op operation, next http.HandlerFunc) http.HandlerFunc 
 			// other panic is.
 			if p := recover(); p != nil {
 				switch {
+				case ow.internal:
+					// A node's own request: its job counts it.
 				case ow.err != nil:
 					m.errors.WithLabelValues(string(op), api.KindOf(ow.err)).Inc()
 				case p != http.ErrAbortHandler:
 					m.errors.WithLabelValues(string(op), api.KindInternal).Inc()
+				case ow.relayed:
+					// A relay cut (the client left, the target's body
+					// ended short): a redirect the gateway followed, as
+					// one that ended well; not a read of its own.
+					m.redirects.WithLabelValues(string(op)).Inc()
 				}
-				m.duration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
+				// The latency is of requests served here (not redirects,
+				// relays nor a node's own).
+				if !ow.internal && !ow.relayed {
+					m.duration.WithLabelValues(string(op)).Observe(time.Since(start).Seconds())
+				}
 				panic(p)
 			}
 		}()

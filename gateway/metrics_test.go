@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -553,5 +554,45 @@ func TestS3RefusalsAreCounted(t *testing.T) {
 	}
 	if got := gatewaytest.Scrape(t, other.URL()).Value("ais_s3_requests_total", "op", "GET object", "status", "503"); got < 1 {
 		t.Fatalf("ais_s3_requests_total{op=GET object,status=503} of the removed gateway is %v, want its refusals", got)
+	}
+}
+
+// A console download relayed by the gateway and cut (the browser left)
+// is a redirect the gateway followed: no read of its own in its latency,
+// and no error of the cluster's.
+func TestRelayCutIsNoGatewayRead(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "m", nil); err != nil {
+		t.Fatal(err)
+	}
+	const size = 64 << 20 // more than the sockets' buffers hold
+	if _, err := client.Put(ctx, "m", "big", bytes.NewReader(make([]byte, size)), api.PutOptions{Size: size}); err != nil {
+		t.Fatal(err)
+	}
+	gatewayURL := c.Primary().URL()
+	reqCtx, cancel := context.WithCancel(ctx)
+	req, _ := http.NewRequestWithContext(reqCtx, http.MethodGet, gatewayURL+console.APIPrefix+"v1/objects/m/big", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(resp.Body, make([]byte, 4096)); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	resp.Body.Close()
+	for deadline := time.Now().Add(10 * time.Second); gatewaytest.Scrape(t, gatewayURL).Value("ais_redirects_total", "op", "get") == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cut relay was not counted as the gateway's redirect")
+		}
+	}
+	m := gatewaytest.Scrape(t, gatewayURL)
+	if got := m.Value("ais_request_duration_seconds", "op", "get"); got != 0 {
+		t.Errorf("the gateway's GET latency has %v samples, want none (a relay is no read of its own)", got)
+	}
+	if got := m.Value("ais_errors_total", "op", "get"); got != 0 {
+		t.Errorf("the gateway counted %v GET errors for a client that left", got)
 	}
 }

@@ -512,6 +512,9 @@ func (n *Node) relay(w http.ResponseWriter, r *http.Request, location string) {
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				return // the client left: no one to answer, and no error of the cluster's
+			}
 			n.writeError(w, r, fmt.Errorf("%w: %s: %w", api.ErrUnavailable, redact.Link(location), err))
 		},
 	}
