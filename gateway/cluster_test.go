@@ -1269,3 +1269,101 @@ func TestStatusOfANodeWithAHungDisk(t *testing.T) {
 		t.Fatalf("the node's own part past its capacity: %+v, want the rest of it", own)
 	}
 }
+
+// A copy a rebalance could not place (its owner holds an object named as
+// its directory, x beside x/y, or the other way) stays where it is: a
+// delete of the name at its owner then reaches it too, or, once the
+// owner's tombstone is collected, a later run would bring the deleted
+// object back.
+func TestDeleteReachesACopyARebalanceLeftBehind(t *testing.T) {
+	// (Runs recent for a moment only: as a while after they ended.)
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.RebalanceRecent = time.Millisecond }})
+	client := c.Client()
+	ctx := t.Context()
+	ids := []string{c.Targets()[0].Node.ID(), c.Targets()[1].Node.ID()}
+	mapOf := func(ids ...string) *cluster.Map {
+		m := &cluster.Map{}
+		for _, id := range ids {
+			m.Nodes = append(m.Nodes, cluster.Node{ID: id, Role: cluster.RoleTarget, State: cluster.StateActive})
+		}
+		return m
+	}
+	joining := "t4" // the next target gatewaytest starts (after g1, t2, t3)
+	before, after := mapOf(ids...), mapOf(append(ids, joining)...)
+	owner := func(m *cluster.Map, name string) string {
+		o, err := m.Owner(cluster.Uname("ais", "b", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.ID
+	}
+	// x and x/y on the two targets; after the join both are the new
+	// one's: whichever reaches it second is refused there.
+	var x string
+	for i := range 100000 {
+		name := fmt.Sprintf("k%d", i)
+		if owner(before, name) != owner(before, name+"/y") && owner(after, name) == joining && owner(after, name+"/y") == joining {
+			x = name
+			break
+		}
+	}
+	if x == "" {
+		t.Fatal("no such names")
+	}
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{x, x + "/y"} {
+		if _, err := client.Put(ctx, "b", name, strings.NewReader(name), api.PutOptions{Size: int64(len(name))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	added := c.AddTarget()
+	if added.Node.ID() != joining {
+		t.Fatalf("the new target is %s, not %s", added.Node.ID(), joining)
+	}
+	m := c.WaitForMap(4)
+	c.WaitRebalance(m.Version)
+	// Which was left behind, and where.
+	var holder *gatewaytest.Member
+	var leftBehind, placed string
+	for _, target := range c.Targets() {
+		if target == added {
+			continue
+		}
+		for _, name := range []string{x, x + "/y"} {
+			if _, err := target.Store.Head(ctx, store.NewBucket("b"), name); err == nil {
+				holder, leftBehind = target, name
+			}
+		}
+	}
+	if holder == nil {
+		t.Fatal("the rebalance placed both x and x/y")
+	}
+	placed = x
+	if leftBehind == x {
+		placed = x + "/y"
+	}
+	// The owner sees the runs ended (as a settled cluster would).
+	for deadline := time.Now().Add(30 * time.Second); !gateway.SettledSeen(added.Node); time.Sleep(50 * time.Millisecond) {
+		gateway.Rebalancing(added.Node)
+		if time.Now().After(deadline) {
+			t.Fatal("the owner never saw the rebalance settled")
+		}
+	}
+	// The one placed goes; the other is written at its owner and deleted
+	// there.
+	if err := client.Delete(ctx, "b", placed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "b", leftBehind, strings.NewReader("again"), api.PutOptions{Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Delete(ctx, "b", leftBehind); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.Store.Head(ctx, store.NewBucket("b"), leftBehind); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the copy of %s left behind on %s after the delete at its owner: %v, want gone", leftBehind, holder.Node.ID(), err)
+	}
+}

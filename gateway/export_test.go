@@ -524,3 +524,12 @@ func SetInterfaceAddrs(fn func() ([]net.Addr, error)) (restore func()) {
 // PeerHTTP is the HTTP client a node signs its requests with (it follows
 // no redirect).
 func PeerHTTP(n *Node) *http.Client { return n.peer.HTTP() }
+
+// SettledSeen reports that n saw every target's rebalance ended under its
+// current map.
+func SettledSeen(n *Node) bool {
+	m := n.currentMap()
+	n.settle.mu.Lock()
+	defer n.settle.mu.Unlock()
+	return m != nil && n.settle.version == m.Version
+}

@@ -688,6 +688,9 @@ func (n *Node) rebalancing() bool {
 	}
 	n.settle.mu.Lock()
 	settled := n.settle.version == m.Version
+	// Copies a run left behind for good count as moving: a delete asks
+	// every target (see runsSkipped).
+	skipped := n.settle.skipped
 	// Settled, asked again now and then: a run started again under the
 	// same map (a leaving target's) is seen before its first batch.
 	// One question at a time: a target slow to answer holds one.
@@ -713,7 +716,7 @@ func (n *Node) rebalancing() bool {
 			n.settle.mu.Unlock()
 		}
 	}
-	return !settled
+	return !settled || skipped
 }
 
 // rebalancingNow is rebalancing asked of the targets now, for a job that
@@ -731,7 +734,11 @@ func (n *Node) rebalancingNow(ctx context.Context) bool {
 // unless a later question (or a batch received) answered meanwhile.
 func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	start := time.Now()
-	ended := n.rebalanceEnded(ctx, 0, true)
+	ended, skipped := false, false
+	if n.currentMap() != nil {
+		status := n.status(ctx)
+		ended, skipped = rebalanceEndedIn(status, 0, true), runsSkipped(status)
+	}
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
 	if start.After(n.settle.answered) {
@@ -740,8 +747,31 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 		if ended {
 			n.settle.version = version
 		}
+		n.settle.skipped = skipped
 	}
 	return ended
+}
+
+// runsSkipped reports a target whose last rebalance left copies where they
+// are (their owner refused them for good, a name conflict): they are not
+// moving, yet a delete at the owner does not reach them, and once its
+// tombstone is collected a later run would bring them back.
+func runsSkipped(status api.ClusterStatus) bool {
+	for _, node := range status.Nodes {
+		var last *api.JobStatus
+		for i, j := range node.Jobs {
+			if j.Kind == "rebalance" && (last == nil || j.Started > last.Started) {
+				last = &node.Jobs[i]
+			}
+		}
+		var result struct {
+			Skipped int64 `json:"skipped"`
+		}
+		if last != nil && json.Unmarshal(last.Result, &result) == nil && result.Skipped > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // unsettle forgets that the runs were seen ended: a batch arrived, so
