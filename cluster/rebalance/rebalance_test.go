@@ -507,24 +507,27 @@ func (s failingDelete) Delete(ctx context.Context, b store.Bucket, name string, 
 }
 
 // A failure here after the owner took a batch (the removal of a moved
-// copy) is not the owner's: the other batches still go to it.
+// copy) is not the owner's: the other batches still go to it, and the
+// other copies of its batch are still removed here.
 func TestLocalFailureKeepsSendingToTheOwner(t *testing.T) {
-	all := newStores(t, "t1", "t2")
-	for i := range 10 {
-		put(t, all["t2"], fmt.Sprintf("o%02d", i), "data", store.Stamp{Map: 1})
-	}
-	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
-	source := failingDelete{all["t2"], "o00", new(atomic.Bool)}
-	if err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: source, Sender: sender{stores: all}, BatchObjects: 1}, m, nil); err == nil {
-		t.Fatal("a failed removal is not an error to retry")
-	}
-	for i := 1; i < 10; i++ {
-		name := fmt.Sprintf("o%02d", i)
-		if got, _ := get(t, all["t1"], name); got != "data" {
-			t.Fatalf("%s did not move after the failed removal of o00", name)
+	for _, batch := range []int{1, 10} {
+		all := newStores(t, "t1", "t2")
+		for i := range 10 {
+			put(t, all["t2"], fmt.Sprintf("o%02d", i), "data", store.Stamp{Map: 1})
 		}
-		if _, err := get(t, all["t2"], name); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("%s stays on its old target: %v", name, err)
+		m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+		source := failingDelete{all["t2"], "o00", new(atomic.Bool)}
+		if err := rebalance.Run(t.Context(), rebalance.Config{Self: "t2", Store: source, Sender: sender{stores: all}, BatchObjects: batch}, m, nil); err == nil {
+			t.Fatal("a failed removal is not an error to retry")
+		}
+		for i := 1; i < 10; i++ {
+			name := fmt.Sprintf("o%02d", i)
+			if got, _ := get(t, all["t1"], name); got != "data" {
+				t.Fatalf("batches of %d: %s did not move after the failed removal of o00", batch, name)
+			}
+			if _, err := get(t, all["t2"], name); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("batches of %d: %s stays on its old target: %v", batch, name, err)
+			}
 		}
 	}
 }

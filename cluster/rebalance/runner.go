@@ -360,7 +360,10 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 				return nil
 			}
 			if err != nil {
-				return err
+				// This one stays (the run fails, to try again); the
+				// others the owner took still go.
+				r.fail(fmt.Errorf("%w: drop moved tombstone %s/%s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, err))
+				continue
 			}
 			r.progress.Tombstones.Add(1)
 		default:
@@ -379,7 +382,8 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 				continue
 			}
 			if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return fmt.Errorf("remove moved object %s/%s: %w", it.Bucket, it.Meta.Name, err)
+				r.fail(fmt.Errorf("%w: remove moved object %s/%s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, err))
+				continue
 			}
 			r.progress.Objects.Add(1)
 			r.progress.Bytes.Add(it.Meta.Size)
