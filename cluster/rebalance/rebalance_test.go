@@ -436,6 +436,30 @@ func TestConflictFailsAlone(t *testing.T) {
 	}
 }
 
+// A name's tombstone and its newer object go in one batch, each with its
+// receipt: the object refused for good (a conflict at the owner) leaves
+// the tombstone moved, not skipped with it.
+func TestTombstoneAndObjectOfANameHaveTheirOwnReceipts(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t1"], "x/y", "child", store.Stamp{Map: 1})
+	put(t, all["t2"], "x", "old", store.Stamp{Map: 1, Clock: 1})
+	if err := all["t2"].Delete(t.Context(), bucket, "x", store.DeleteOptions{Stamp: store.Stamp{Map: 1, Clock: 2}, Tombstone: true}); err != nil {
+		t.Fatal(err)
+	}
+	put(t, all["t2"], "x", "new", store.Stamp{Map: 1, Clock: 3})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	p, err := runOn(t, all, "t2", m, sender{stores: all})
+	if err != nil {
+		t.Fatalf("a conflict failed the run: %v", err)
+	}
+	if p.Skipped.Load() != 1 || p.Tombstones.Load() != 1 {
+		t.Fatalf("skipped %d, tombstones moved %d; want the object skipped, its tombstone moved", p.Skipped.Load(), p.Tombstones.Load())
+	}
+	if got, _ := get(t, all["t2"], "x"); got != "new" {
+		t.Fatal("the object that could not move is gone from its holder")
+	}
+}
+
 // TestFailedSendKeepsCopies: a batch that fails leaves the copies where
 // they are and the run reports an error to retry.
 func TestFailedSendKeepsCopies(t *testing.T) {

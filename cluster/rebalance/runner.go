@@ -309,17 +309,27 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 	if err != nil {
 		return &ownerFailed{err}
 	}
-	// Keyed by the bucket with its provider: ais://b/x and s3://b/x may
-	// go to one owner in one batch.
+	// A receipt a frame, in the order sent: a name's tombstone and its
+	// object may go in one batch, each with its own. (By name, keyed by
+	// the bucket with its provider, only if they do not line up.)
+	key := func(b store.Bucket, name string) string { return b.String() + "/" + name }
 	byName := make(map[string]Receipt, len(receipts))
 	for _, rc := range receipts {
-		byName[store.Bucket{Name: rc.Bucket, Provider: rc.Provider}.String()+"/"+rc.Name] = rc
+		byName[key(store.Bucket{Name: rc.Bucket, Provider: rc.Provider}, rc.Name)] = rc
 	}
+	next := 0
 	for i, it := range batch {
 		if !sent[i] {
 			continue
 		}
-		rc, ok := byName[it.Bucket.String()+"/"+it.Meta.Name]
+		var rc Receipt
+		ok := next < len(receipts) && key(store.Bucket{Name: receipts[next].Bucket, Provider: receipts[next].Provider}, receipts[next].Name) == key(it.Bucket, it.Meta.Name)
+		if ok {
+			rc = receipts[next]
+		} else {
+			rc, ok = byName[key(it.Bucket, it.Meta.Name)]
+		}
+		next++
 		switch {
 		case !ok:
 			r.fail(fmt.Errorf("%w: %s had no receipt for %s/%s", ErrIncomplete, to.ID, it.Bucket, it.Meta.Name))
