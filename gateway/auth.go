@@ -508,9 +508,11 @@ func (n *Node) guardGranted(w http.ResponseWriter, r *http.Request, need access,
 		if as, ok := granted(r); ok {
 			// A node's request the redirect granted (the node signs
 			// each hop) is the node's, not a client's, in the metrics.
+			// (Verified on the request served: its body is checked
+			// against the signature as the handler reads it.)
 			if r.Header.Get(peer.HeaderMAC) != "" && n.addressedHere(r) == nil {
-				if signed, err := n.fromNode(r); signed && err == nil {
-					markInternal(w, r)
+				if signed, err := n.fromNode(as); signed && err == nil {
+					markInternal(w, as)
 					as = asNode(as)
 				}
 			}

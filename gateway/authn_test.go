@@ -27,6 +27,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/console"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
+	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/remote"
@@ -1682,5 +1683,46 @@ func TestJoinWithOtherUserAuthIsRefused(t *testing.T) {
 	}
 	if c.keys.Fingerprint() == other.Fingerprint() || !strings.HasPrefix(c.keys.Fingerprint(), "HS256:") {
 		t.Fatalf("fingerprints %s and %s", c.keys.Fingerprint(), other.Fingerprint())
+	}
+}
+
+// A node's PUT that a redirect granted is the node's only as signed: its
+// body is checked against its signature as it is stored (one changed on
+// the way is refused, not stored).
+func TestNodePutWithAGrantHasItsBodyChecked(t *testing.T) {
+	c := newAuthCluster(t)
+	admin := signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour)
+	if err := c.Client().SetToken(admin).CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The grant of a PUT through the gateway, not followed.
+	req, _ := http.NewRequest(http.MethodPut, c.Primary().URL()+"/v1/objects/b/o", strings.NewReader("good"))
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	location := resp.Header.Get("Location")
+	if resp.StatusCode != http.StatusTemporaryRedirect || location == "" {
+		t.Fatalf("the PUT through the gateway: %d %q, want a redirect", resp.StatusCode, location)
+	}
+	// Signed by a node for "good", sent with other bytes.
+	signer := peer.NewAuth(c.Secret(), peer.Options{})
+	put, _ := http.NewRequest(http.MethodPut, location, strings.NewReader("good"))
+	if err := signer.Sign(put, c.Targets()[0].Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	put.Body, put.GetBody = io.NopCloser(strings.NewReader("evil")), nil
+	resp, err = http.DefaultClient.Do(put)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode < 400 {
+		t.Fatalf("a node's granted PUT whose body is not the one signed: %d, want refused", resp.StatusCode)
+	}
+	if got, err := c.Client().SetToken(admin).GetBytes(t.Context(), "b", "o", api.GetOptions{}); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object after the refused PUT: %q %v, want none", got, err)
 	}
 }

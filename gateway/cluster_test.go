@@ -1352,6 +1352,10 @@ func TestDeleteReachesACopyARebalanceLeftBehind(t *testing.T) {
 			t.Fatal("the owner never saw the rebalance settled")
 		}
 	}
+	// Not moving (a conditional PUT asks no one): only a delete asks.
+	if gateway.Rebalancing(added.Node) {
+		t.Fatal("a copy left behind reads as objects moving")
+	}
 	// The one placed goes; the other is written at its owner and deleted
 	// there.
 	if err := client.Delete(ctx, "b", placed); err != nil {

@@ -451,7 +451,7 @@ type Node struct {
 		version         int64
 		answered, asked time.Time
 		asking          bool // a question is under way
-		skipped         bool // a target's last run left copies behind (runsSkipped)
+		skipped         bool // a target's last run left copies behind (runsLeftCopies)
 	}
 	// started is when the node was made, for its uptime.
 	started time.Time

@@ -250,7 +250,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// it would come back once the tombstone is collected. While objects
 	// move, the others keep a tombstone too (a copy may be on its way).
 	var silent []string
-	if moving || !deleted {
+	if moving || !deleted || n.copiesLeftBehind() {
 		others := slices.DeleteFunc(smap.Reachable(), func(t cluster.Node) bool { return t.ID == n.config.ID })
 		req := peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp, Held: !moving}
 		removed, errs := askTargets(r.Context(), others, func(ctx context.Context, t cluster.Node) (int, error) { return n.peer.Remove(ctx, t, b, req) })

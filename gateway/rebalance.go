@@ -268,6 +268,9 @@ func rebalanceJobStatus(s rebalance.Status) api.JobStatus {
 	// and the tombstones it moved are said, not only logged: a run that
 	// finished is not one that placed everything.
 	result := map[string]any{"tombstones": s.Tombstones, "skipped": s.Skipped}
+	if s.Left > 0 {
+		result["left"] = s.Left
+	}
 	if s.Cause != "" {
 		result["cause"] = s.Cause
 	}
@@ -688,9 +691,6 @@ func (n *Node) rebalancing() bool {
 	}
 	n.settle.mu.Lock()
 	settled := n.settle.version == m.Version
-	// Copies a run left behind for good count as moving: a delete asks
-	// every target (see runsSkipped).
-	skipped := n.settle.skipped
 	// Settled, asked again now and then: a run started again under the
 	// same map (a leaving target's) is seen before its first batch.
 	// One question at a time: a target slow to answer holds one.
@@ -716,7 +716,16 @@ func (n *Node) rebalancing() bool {
 			n.settle.mu.Unlock()
 		}
 	}
-	return !settled || skipped
+	return !settled
+}
+
+// copiesLeftBehind reports, as last seen, a target whose last rebalance
+// left copies it could not place (runsLeftCopies): a delete asks every
+// target for the name's copy, to remove where held.
+func (n *Node) copiesLeftBehind() bool {
+	n.settle.mu.Lock()
+	defer n.settle.mu.Unlock()
+	return n.settle.skipped
 }
 
 // rebalancingNow is rebalancing asked of the targets now, for a job that
@@ -737,7 +746,7 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	ended, skipped := false, false
 	if n.currentMap() != nil {
 		status := n.status(ctx)
-		ended, skipped = rebalanceEndedIn(status, 0, true), runsSkipped(status)
+		ended, skipped = rebalanceEndedIn(status, 0, true), runsLeftCopies(status)
 	}
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
@@ -752,11 +761,11 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	return ended
 }
 
-// runsSkipped reports a target whose last rebalance left copies where they
-// are (their owner refused them for good, a name conflict): they are not
-// moving, yet a delete at the owner does not reach them, and once its
+// runsLeftCopies reports a target whose last rebalance left copies where
+// they are (their owner refused the name for good: x beside x/y): they
+// are not moving, yet a delete at the owner must reach them, or once its
 // tombstone is collected a later run would bring them back.
-func runsSkipped(status api.ClusterStatus) bool {
+func runsLeftCopies(status api.ClusterStatus) bool {
 	for _, node := range status.Nodes {
 		var last *api.JobStatus
 		for i, j := range node.Jobs {
@@ -765,9 +774,9 @@ func runsSkipped(status api.ClusterStatus) bool {
 			}
 		}
 		var result struct {
-			Skipped int64 `json:"skipped"`
+			Left int64 `json:"left"`
 		}
-		if last != nil && json.Unmarshal(last.Result, &result) == nil && result.Skipped > 0 {
+		if last != nil && json.Unmarshal(last.Result, &result) == nil && result.Left > 0 {
 			return true
 		}
 	}

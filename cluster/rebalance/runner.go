@@ -77,6 +77,10 @@ type Progress struct {
 	Tombstones atomic.Int64
 	// Skipped counts items an owner refused (kept here, reported).
 	Skipped atomic.Int64
+	// Left counts those of them left here for good as they are: the
+	// owner refused the name (a conflict, an invalid name or props), not
+	// the bytes. A delete at the owner must reach them.
+	Left atomic.Int64
 }
 
 // ErrIncomplete marks a run that left items behind for a reason that may
@@ -336,6 +340,9 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 		case rc.Err() != nil:
 			err := rc.Err()
 			r.progress.Skipped.Add(1)
+			if leftHere(err) {
+				r.progress.Left.Add(1)
+			}
 			r.cfg.Logger.Warn("rebalance: an object could not move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "to", to.ID, "err", err)
 			if !permanent(err) {
 				r.fail(fmt.Errorf("%w: %s/%s on %s: %w", ErrIncomplete, it.Bucket, it.Meta.Name, to.ID, err))

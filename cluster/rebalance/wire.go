@@ -60,6 +60,12 @@ func permanent(err error) bool {
 		errors.Is(err, store.ErrBadChecksum) || errors.Is(err, store.ErrCorrupt)
 }
 
+// leftHere reports an owner's refusal for good of the name, not of the
+// bytes: the copy stays here as it is (see Progress.Left).
+func leftHere(err error) bool {
+	return errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrInvalidName) || errors.Is(err, store.ErrInvalidProps)
+}
+
 // appendFrame encodes an item's header.
 func appendFrame(b []byte, it Item) []byte {
 	meta := it.Meta
