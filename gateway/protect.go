@@ -198,7 +198,10 @@ func (n *Node) handlePutPart(w http.ResponseWriter, r *http.Request) {
 	// The part carries its owner's clock: this one moves past it, so
 	// that a cutoff taken here later (an ec-cleanup's) is after every
 	// part it holds, however the two clocks differ.
-	n.clock.Observe(meta.Stamp.Clock)
+	if err := n.clock.Observe(meta.Stamp.Clock); err != nil {
+		n.writeError(w, r, fmt.Errorf("%w: part of %s/%s: %w", api.ErrUnavailable, meta.Bucket, meta.Name, err))
+		return
+	}
 	body := http.MaxBytesReader(w, r.Body, meta.SliceSize+1)
 	if err := n.local.PutPart(r.Context(), meta, body); err != nil {
 		n.writeError(w, r, err)

@@ -309,7 +309,7 @@ func (n *Node) handleReceive(w http.ResponseWriter, r *http.Request) {
 		Store: n.held,
 		// The sender may have the new bucket metadata before this node.
 		BucketMissing: func(ctx context.Context, _ store.Bucket) { n.refresh(ctx) },
-		Observe:       func(s store.Stamp) { n.clock.Observe(s.Clock) },
+		Observe:       func(s store.Stamp) error { return n.clock.Observe(s.Clock) },
 		MapVersion: func() int64 {
 			if m := n.currentMap(); m != nil {
 				return m.Version

@@ -1257,3 +1257,30 @@ func TestRetryingRunSaysWhy(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// observingSender receives with a clock that refuses every stamp (its
+// lease could not be saved).
+type observingSender struct{ stores stores }
+
+func (s observingSender) Send(ctx context.Context, to cluster.Node, placement uint64, body io.Reader) ([]rebalance.Receipt, error) {
+	return rebalance.Receive(ctx, rebalance.ReceiveConfig{Store: s.stores[to.ID],
+		Observe: func(store.Stamp) error { return errors.New("hlc: the lease could not be saved") }}, body)
+}
+
+// A stamp the receiver's clock cannot take (its lease not saved) leaves
+// the item unstored and where it was, to send again: stored, a restart
+// would put the clock behind it.
+func TestItemWhoseStampTheClockRefusesStays(t *testing.T) {
+	all := newStores(t, "t1", "t2")
+	put(t, all["t2"], "o", "data", store.Stamp{Map: 1})
+	m := mapWith(2, node("t1", cluster.RoleTarget, cluster.StateActive), node("t2", cluster.RoleTarget, cluster.StateMaintenance))
+	if _, err := runOn(t, all, "t2", m, observingSender{all}); !errors.Is(err, rebalance.ErrIncomplete) {
+		t.Fatalf("the run: %v, want incomplete (to try again)", err)
+	}
+	if _, err := get(t, all["t1"], "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the owner stored the item its clock refused: %v", err)
+	}
+	if got, _ := get(t, all["t2"], "o"); got != "data" {
+		t.Fatal("the item left its holder")
+	}
+}

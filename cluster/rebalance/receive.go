@@ -25,8 +25,9 @@ type ReceiveConfig struct {
 	// then tried again.
 	BucketMissing func(ctx context.Context, b store.Bucket)
 	// Observe, when set, sees every stamp received (a clock moves past
-	// them).
-	Observe func(store.Stamp)
+	// them); an item whose stamp it fails is not stored, and is sent
+	// again later.
+	Observe func(store.Stamp) error
 	// MapVersion, when set, is the receiver's cluster map version: a
 	// stamp of a later map is refused until this target has that map (a
 	// forged one, for good).
@@ -97,9 +98,11 @@ func Receive(ctx context.Context, cfg ReceiveConfig, body io.Reader) ([]Receipt,
 			err = fmt.Errorf("%w: %s/%s: a tombstone without a stamp", ErrFrame, it.Bucket, it.Meta.Name)
 		} else {
 			if cfg.Observe != nil {
-				cfg.Observe(it.Meta.Stamp)
+				err = cfg.Observe(it.Meta.Stamp)
 			}
-			err = receiveItem(ctx, cfg, it, data)
+			if err == nil {
+				err = receiveItem(ctx, cfg, it, data)
+			}
 		}
 		if errors.Is(err, store.ErrBucketNotFound) && cfg.BucketMissing != nil && !asked[it.Bucket] {
 			asked[it.Bucket] = true

@@ -8,6 +8,6 @@
 //
 //	clock := hlc.New(time.Now)
 //	stamp := clock.Now()
-//	clock.Observe(remoteStamp)
+//	err := clock.Observe(remoteStamp) // (nil, or the lease could not be saved)
 //	clock.Keep(savedLease, 10*time.Second, saveLease)
 package hlc

@@ -1,6 +1,7 @@
 package hlc
 
 import (
+	"fmt"
 	"math"
 	"sync"
 	"sync/atomic"
@@ -89,20 +90,40 @@ func (c *Clock) Now() int64 {
 const maxAhead = 24 * time.Hour
 
 // Observe moves the clock past t, a reading of another node's clock; one
-// more than maxAhead ahead of the wall clock is ignored.
-func (c *Clock) Observe(t int64) {
+// more than maxAhead ahead of the wall clock is ignored. It fails, the
+// clock as it was, when t is past the lease and the next cannot be saved:
+// what the caller would store with t (a rebalanced copy) is not to be
+// stored then (a restart would go behind it).
+func (c *Clock) Observe(t int64) error {
 	if t > c.wall().UnixNano()+int64(maxAhead) {
-		return
+		return nil
 	}
-	// Leased first: what the caller stores with t (a rebalanced copy) must
-	// stay behind every reading after a restart.
+	// Leased first: what the caller stores with t must stay behind every
+	// reading after a restart.
 	if t >= c.lease.until.Load() {
-		c.extend(t)
+		if err := c.extendSaved(t); err != nil {
+			return fmt.Errorf("hlc: the clock's lease past %d could not be saved: %w", t, err)
+		}
 	}
 	for {
 		last := c.last.Load()
 		if t <= last || c.last.CompareAndSwap(last, t) {
-			return
+			return nil
 		}
 	}
+}
+
+// extendSaved saves a lease past t, or fails with the lease as it was.
+func (c *Clock) extendSaved(t int64) error {
+	c.lease.mu.Lock()
+	defer c.lease.mu.Unlock()
+	if t < c.lease.until.Load() {
+		return nil
+	}
+	until := t + c.lease.step
+	if err := c.lease.save(until); err != nil {
+		return err
+	}
+	c.lease.until.Store(until)
+	return nil
 }

@@ -119,3 +119,33 @@ func TestObservedReadingIsLeased(t *testing.T) {
 		t.Fatalf("after the restart %d, the observed stamp %d: behind it", after, peer)
 	}
 }
+
+// An observed reading past the lease whose next lease cannot be saved is
+// refused, the clock as it was: what the caller would store with it would
+// be ahead of the clock after a restart.
+func TestObservedReadingNotLeasedIsRefused(t *testing.T) {
+	wall := time.Unix(1000, 0)
+	failing := false
+	save := func(until int64) error {
+		if failing {
+			return errors.New("no space left on device")
+		}
+		return nil
+	}
+	c := New(func() time.Time { return wall })
+	c.Keep(0, 10*time.Second, save)
+	c.Now()
+	failing = true
+	peer := wall.Add(time.Hour).UnixNano()
+	if err := c.Observe(peer); err == nil {
+		t.Fatal("a stamp past the lease, the lease not saved: taken")
+	}
+	if now := c.Now(); now >= peer {
+		t.Fatalf("the clock moved to %d, past the refused stamp %d", now, peer)
+	}
+	// Within the lease saved, one is taken.
+	within := wall.Add(time.Second).UnixNano()
+	if err := c.Observe(within); err != nil {
+		t.Fatalf("a stamp within the lease: %v", err)
+	}
+}
