@@ -450,8 +450,8 @@ type Node struct {
 		mu              sync.Mutex
 		version         int64
 		answered, asked time.Time
-		asking          bool // a question is under way
-		skipped         bool // a target's last run left copies behind (runsLeftCopies)
+		asking          bool            // a question is under way
+		left            map[string]bool // buckets of copies the targets' last runs left (runsLeftCopies)
 	}
 	// started is when the node was made, for its uptime.
 	started time.Time

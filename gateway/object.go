@@ -250,7 +250,8 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// it would come back once the tombstone is collected. While objects
 	// move, the others keep a tombstone too (a copy may be on its way).
 	var silent []string
-	if moving || !deleted || n.copiesLeftBehind() {
+	left := n.copiesLeftBehind(b)
+	if moving || !deleted || left {
 		others := slices.DeleteFunc(smap.Reachable(), func(t cluster.Node) bool { return t.ID == n.config.ID })
 		req := peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp, Held: !moving}
 		removed, errs := askTargets(r.Context(), others, func(ctx context.Context, t cluster.Node) (int, error) { return n.peer.Remove(ctx, t, b, req) })
@@ -267,6 +268,13 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 		// One that did not answer may hold it: not found would be a guess.
 		w.Header().Set("Retry-After", "1")
 		n.writeError(w, r, fmt.Errorf("%w: %s/%s is not here, and target(s) %s that may hold it did not answer: retry", api.ErrUnavailable, b, name, strings.Join(silent, ", ")))
+		return
+	}
+	if left && len(silent) > 0 {
+		// A copy left behind there would outlive the tombstone here and
+		// come back: the delete (its tombstone kept) is asked again.
+		w.Header().Set("Retry-After", "1")
+		n.writeError(w, r, fmt.Errorf("%w: %s/%s: target(s) %s, which may hold a copy a rebalance could not place, did not answer: retry", api.ErrUnavailable, b, name, strings.Join(silent, ", ")))
 		return
 	}
 	if !deleted {

@@ -269,7 +269,7 @@ func rebalanceJobStatus(s rebalance.Status) api.JobStatus {
 	// finished is not one that placed everything.
 	result := map[string]any{"tombstones": s.Tombstones, "skipped": s.Skipped}
 	if s.Left > 0 {
-		result["left"] = s.Left
+		result["left"], result["left_buckets"] = s.Left, s.LeftBuckets
 	}
 	if s.Cause != "" {
 		result["cause"] = s.Cause
@@ -720,12 +720,12 @@ func (n *Node) rebalancing() bool {
 }
 
 // copiesLeftBehind reports, as last seen, a target whose last rebalance
-// left copies it could not place (runsLeftCopies): a delete asks every
-// target for the name's copy, to remove where held.
-func (n *Node) copiesLeftBehind() bool {
+// left copies of bucket b it could not place (runsLeftCopies): a delete
+// asks every target for the name's copy, to remove where held.
+func (n *Node) copiesLeftBehind(b store.Bucket) bool {
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
-	return n.settle.skipped
+	return n.settle.left["*"] || n.settle.left[b.String()]
 }
 
 // rebalancingNow is rebalancing asked of the targets now, for a job that
@@ -743,10 +743,10 @@ func (n *Node) rebalancingNow(ctx context.Context) bool {
 // unless a later question (or a batch received) answered meanwhile.
 func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	start := time.Now()
-	ended, skipped := false, false
+	ended, left := false, map[string]bool(nil)
 	if n.currentMap() != nil {
 		status := n.status(ctx)
-		ended, skipped = rebalanceEndedIn(status, 0, true), runsLeftCopies(status)
+		ended, left = rebalanceEndedIn(status, 0, true), runsLeftCopies(status)
 	}
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
@@ -756,16 +756,18 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 		if ended {
 			n.settle.version = version
 		}
-		n.settle.skipped = skipped
+		n.settle.left = left
 	}
 	return ended
 }
 
-// runsLeftCopies reports a target whose last rebalance left copies where
-// they are (their owner refused the name for good: x beside x/y): they
-// are not moving, yet a delete at the owner must reach them, or once its
-// tombstone is collected a later run would bring them back.
-func runsLeftCopies(status api.ClusterStatus) bool {
+// runsLeftCopies returns the buckets ("*": every one) where a target's
+// last rebalance left copies (their owner refused the name for good: x
+// beside x/y): they are not moving, yet a delete at the owner must reach
+// them, or once its tombstone is collected a later run would bring them
+// back.
+func runsLeftCopies(status api.ClusterStatus) map[string]bool {
+	left := map[string]bool{}
 	for _, node := range status.Nodes {
 		var last *api.JobStatus
 		for i, j := range node.Jobs {
@@ -774,13 +776,19 @@ func runsLeftCopies(status api.ClusterStatus) bool {
 			}
 		}
 		var result struct {
-			Left int64 `json:"left"`
+			Left        int64    `json:"left"`
+			LeftBuckets []string `json:"left_buckets"`
 		}
 		if last != nil && json.Unmarshal(last.Result, &result) == nil && result.Left > 0 {
-			return true
+			if len(result.LeftBuckets) == 0 {
+				result.LeftBuckets = []string{"*"} // (not named: any)
+			}
+			for _, b := range result.LeftBuckets {
+				left[b] = true
+			}
 		}
 	}
-	return false
+	return left
 }
 
 // unsettle forgets that the runs were seen ended: a batch arrived, so

@@ -40,9 +40,11 @@ type Status struct {
 	Tombstones int64
 	Skipped    int64
 	Left       int64 // of Skipped, left here for good (Progress.Left)
-	Started    time.Time
-	Finished   time.Time
-	Running    bool
+	// LeftBuckets are their buckets ("*": too many to name).
+	LeftBuckets []string
+	Started     time.Time
+	Finished    time.Time
+	Running     bool
 	// Aborted: the run gave way to a newer one (Cause says), or its node
 	// stopped; not a failure.
 	Aborted bool
@@ -166,7 +168,7 @@ func (mg *Manager) Start(m *cluster.Map) {
 				// What an attempt skips, the next meets again: the count
 				// is the last attempt's (moves add up, each one made).
 				r.progress.Skipped.Store(0)
-				r.progress.Left.Store(0)
+				r.progress.resetLeft()
 				err = Run(ctx, mg.config.Run, m, &r.progress)
 			}
 		}
@@ -230,7 +232,7 @@ func (mg *Manager) Statuses() []Status {
 	for _, r := range mg.mu.history {
 		r.mu.Lock()
 		s := Status{ID: r.id, Objects: r.progress.Objects.Load(), Bytes: r.progress.Bytes.Load(), Tombstones: r.progress.Tombstones.Load(),
-			Skipped: r.progress.Skipped.Load(), Left: r.progress.Left.Load(), Started: r.started, Finished: r.mu.finished, Running: r.mu.finished.IsZero()}
+			Skipped: r.progress.Skipped.Load(), Left: r.progress.Left.Load(), LeftBuckets: r.progress.LeftBuckets(), Started: r.started, Finished: r.mu.finished, Running: r.mu.finished.IsZero()}
 		switch {
 		case r.mu.err != nil && r.mu.aborted != nil:
 			s.Aborted, s.Cause = true, r.mu.aborted.Error()

@@ -428,6 +428,10 @@ func TestConflictFailsAlone(t *testing.T) {
 	if p.Skipped.Load() != 1 || p.Left.Load() != 1 || p.Objects.Load() != 1 {
 		t.Fatalf("skipped %d, left %d, moved %d", p.Skipped.Load(), p.Left.Load(), p.Objects.Load())
 	}
+	// (Named by bucket: a delete of another's objects asks no one.)
+	if got := p.LeftBuckets(); !slices.Equal(got, []string{bucket.String()}) {
+		t.Fatalf("the buckets of the copies left: %v", got)
+	}
 	if got, _ := get(t, all["t2"], "x/y"); got != "child" {
 		t.Fatal("the object that could not move is gone from its holder")
 	}

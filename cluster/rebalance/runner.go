@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -81,6 +83,47 @@ type Progress struct {
 	// owner refused the name (a conflict, an invalid name or props), not
 	// the bytes. A delete at the owner must reach them.
 	Left atomic.Int64
+	// left are the buckets of those (LeftBuckets).
+	left struct {
+		mu      sync.Mutex
+		buckets map[string]bool
+	}
+}
+
+// maxLeftBuckets bounds the buckets a run names for its copies left:
+// past it, it names "*" (every bucket).
+const maxLeftBuckets = 64
+
+func (p *Progress) leftIn(b store.Bucket) {
+	p.Left.Add(1)
+	p.left.mu.Lock()
+	defer p.left.mu.Unlock()
+	if p.left.buckets == nil {
+		p.left.buckets = map[string]bool{}
+	}
+	if len(p.left.buckets) >= maxLeftBuckets {
+		clear(p.left.buckets)
+		p.left.buckets["*"] = true
+	}
+	if !p.left.buckets["*"] {
+		p.left.buckets[b.String()] = true
+	}
+}
+
+// LeftBuckets are the buckets of the copies left (Left), sorted; "*"
+// stands for every bucket past maxLeftBuckets.
+func (p *Progress) LeftBuckets() []string {
+	p.left.mu.Lock()
+	defer p.left.mu.Unlock()
+	return slices.Sorted(maps.Keys(p.left.buckets))
+}
+
+// resetLeft forgets the copies left (an attempt again meets them anew).
+func (p *Progress) resetLeft() {
+	p.Left.Store(0)
+	p.left.mu.Lock()
+	p.left.buckets = nil
+	p.left.mu.Unlock()
 }
 
 // ErrIncomplete marks a run that left items behind for a reason that may
@@ -341,7 +384,7 @@ func (r *run) sendBatch(ctx context.Context, to cluster.Node, batch []Item) erro
 			err := rc.Err()
 			r.progress.Skipped.Add(1)
 			if leftHere(err) {
-				r.progress.Left.Add(1)
+				r.progress.leftIn(it.Bucket)
 			}
 			r.cfg.Logger.Warn("rebalance: an object could not move", "bucket", it.Bucket.String(), "object", it.Meta.Name, "to", to.ID, "err", err)
 			if !permanent(err) {

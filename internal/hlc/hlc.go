@@ -17,6 +17,9 @@ type Clock struct {
 	// stepped back, a peer's fast clock observed before the restart).
 	lease struct {
 		until atomic.Int64 // math.MaxInt64: none kept
+		// saved is the last lease saved (until may be past it while
+		// saves fail).
+		saved atomic.Int64
 		mu    sync.Mutex
 		save  func(until int64) error
 		step  int64
@@ -30,6 +33,7 @@ func New(wall func() time.Time) *Clock {
 	}
 	c := &Clock{wall: wall}
 	c.lease.until.Store(math.MaxInt64)
+	c.lease.saved.Store(math.MaxInt64)
 	return c
 }
 
@@ -48,6 +52,7 @@ func (c *Clock) Keep(saved int64, step time.Duration, save func(until int64) err
 	c.lease.mu.Lock()
 	c.lease.save, c.lease.step = save, int64(step)
 	c.lease.until.Store(0)
+	c.lease.saved.Store(saved)
 	c.lease.mu.Unlock()
 }
 
@@ -65,6 +70,8 @@ func (c *Clock) extend(next int64) {
 	until := next + c.lease.step
 	if err := c.lease.save(until); err != nil {
 		until = next + min(c.lease.step, retryLease)
+	} else {
+		c.lease.saved.Store(until)
 	}
 	c.lease.until.Store(until)
 }
@@ -89,19 +96,23 @@ func (c *Clock) Now() int64 {
 // one to the end of time.
 const maxAhead = 24 * time.Hour
 
-// Observe moves the clock past t, a reading of another node's clock; one
-// more than maxAhead ahead of the wall clock is ignored. It fails, the
-// clock as it was, when t is past the lease and the next cannot be saved:
-// what the caller would store with t (a rebalanced copy) is not to be
-// stored then (a restart would go behind it).
+// Observe moves the clock past t, a reading of another node's clock. It
+// fails, the clock as it was, when t is more than maxAhead ahead of the
+// wall clock, or past the lease saved and ahead of the wall clock by more
+// than this clock's own readings go while a save fails (Now), the next
+// lease not saved: what the caller would store with t (a rebalanced
+// copy) is not to be stored then (a restart would go behind it).
 func (c *Clock) Observe(t int64) error {
-	if t > c.wall().UnixNano()+int64(maxAhead) {
-		return nil
+	wall := c.wall().UnixNano()
+	if t > wall+int64(maxAhead) {
+		return fmt.Errorf("hlc: %d is more than %s ahead of this clock: not taken", t, maxAhead)
 	}
 	// Leased first: what the caller stores with t must stay behind every
 	// reading after a restart.
-	if t >= c.lease.until.Load() {
-		if err := c.extendSaved(t); err != nil {
+	if t >= c.lease.saved.Load() {
+		if t <= wall+retryLease {
+			c.extend(t) // (as safe as the clock's own readings)
+		} else if err := c.extendSaved(t); err != nil {
 			return fmt.Errorf("hlc: the clock's lease past %d could not be saved: %w", t, err)
 		}
 	}
@@ -117,13 +128,14 @@ func (c *Clock) Observe(t int64) error {
 func (c *Clock) extendSaved(t int64) error {
 	c.lease.mu.Lock()
 	defer c.lease.mu.Unlock()
-	if t < c.lease.until.Load() {
+	if t < c.lease.saved.Load() {
 		return nil
 	}
 	until := t + c.lease.step
 	if err := c.lease.save(until); err != nil {
 		return err
 	}
-	c.lease.until.Store(until)
+	c.lease.saved.Store(until)
+	c.lease.until.Store(max(until, c.lease.until.Load()))
 	return nil
 }

@@ -148,4 +148,20 @@ func TestObservedReadingNotLeasedIsRefused(t *testing.T) {
 	if err := c.Observe(within); err != nil {
 		t.Fatalf("a stamp within the lease: %v", err)
 	}
+	// Past it, the clock's own readings go on (a lease not saved a
+	// second at a time): one ahead of them is still refused, one behind
+	// the wall clock taken, as those readings are.
+	wall = wall.Add(30 * time.Second)
+	c.Now()
+	if err := c.Observe(wall.Add(time.Hour).UnixNano()); err == nil {
+		t.Fatal("a stamp an hour ahead, past the lease saved, taken after the clock read on")
+	}
+	if err := c.Observe(wall.Add(-time.Second).UnixNano()); err != nil {
+		t.Fatalf("a stamp behind the wall clock, the lease not saved: %v", err)
+	}
+	// More than a day ahead: refused whatever the lease.
+	failing = false
+	if err := c.Observe(wall.Add(25 * time.Hour).UnixNano()); err == nil {
+		t.Fatal("a stamp 25 h ahead taken")
+	}
 }
