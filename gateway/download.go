@@ -1163,7 +1163,7 @@ func (n *Node) handleDownloadRemove(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.downloadPartOffline(id, "remove"); err != nil {
+	if err := n.downloadPartOffline(r.Context(), id, "remove", nodes); err != nil {
 		n.writeError(w, r, err) // the offline part is unknown: not summed
 		return
 	}
@@ -1201,7 +1201,7 @@ func (n *Node) handleDownloadAbort(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	if err := n.downloadPartOffline(id, "abort"); err != nil {
+	if err := n.downloadPartOffline(r.Context(), id, "abort", nodes); err != nil {
 		n.writeError(w, r, err) // the offline part is unknown: not summed
 		return
 	}

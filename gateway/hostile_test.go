@@ -1038,6 +1038,27 @@ func checkDownloaded(t *testing.T, client *api.Client, when string) {
 	}
 }
 
+// A target offline before a download started has no part of it: the
+// job is aborted and removed without waiting for it.
+func TestDownloadAbortsWithATargetOfflineNotOfTheJob(t *testing.T) {
+	release := new(atomic.Bool)
+	defer release.Store(true)
+	origin := stallingOrigin(t, func(path string) bool { return path > "/f-1" }, release)
+	c, client := downloadClusterOf(t, 2)
+	gone := c.Targets()[1]
+	c.Kill(gone)
+	c.WaitForState(gone.Node.ID(), cluster.StateOffline)
+	id := startRange(t, client, origin.URL+"/f-{0..9}")
+	eventually(t, func() bool { _, err := client.Head(t.Context(), "dl", "f-1"); return err == nil }, "the first files were not downloaded")
+	if err := client.AbortDownload(t.Context(), id); err != nil {
+		t.Fatalf("an abort with a target offline that has no part of the job: %v", err)
+	}
+	eventually(t, func() bool { s, err := client.DownloadStatus(t.Context(), id); return err == nil && s.Done }, "the aborted download did not end")
+	if err := client.RemoveDownload(t.Context(), id); err != nil {
+		t.Fatalf("a remove with a target offline that has no part of the job: %v", err)
+	}
+}
+
 // startRange starts a download job of a range template into "dl".
 func startRange(t *testing.T, client *api.Client, template string) string {
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})

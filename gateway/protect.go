@@ -1552,21 +1552,37 @@ func (n *Node) stopClusterJob(ctx context.Context, id string) error {
 	case strings.HasPrefix(id, rebalance.RunIDPrefix):
 		return errRebalanceNotStoppable(id)
 	}
-	if err := n.downloadPartOffline(id, "abort"); err != nil {
+	if err := n.downloadPartOffline(ctx, id, "abort", nil); err != nil {
 		return err
 	}
 	return n.onEveryTarget(ctx, id, n.peer.AbortJob)
 }
 
 // downloadPartOffline refuses to abort or remove a download while a
-// target is offline: its part resumes when the target comes back, and
-// would go on with the job stopped everywhere else.
-func (n *Node) downloadPartOffline(id, what string) error {
+// target of it is offline: its part resumes when the target comes back,
+// and would go on with the job stopped everywhere else. (A target offline
+// before the job started has no part. Which are the job's the nodes say,
+// as given, or asked; when none says, every target may be.)
+func (n *Node) downloadPartOffline(ctx context.Context, id, what string, nodes []api.NodeStatus) error {
 	if !strings.HasPrefix(id, jobDownload+"-") {
 		return nil
 	}
+	if nodes == nil {
+		nodes = n.status(ctx).Nodes
+	}
+	var of map[string]bool
+	for _, node := range nodes {
+		for _, j := range node.Jobs {
+			if j.ID == id && len(j.Targets) > 0 {
+				of = map[string]bool{}
+				for _, t := range j.Targets {
+					of[t] = true
+				}
+			}
+		}
+	}
 	for _, t := range n.currentMap().Targets() {
-		if t.State == cluster.StateOffline {
+		if t.State == cluster.StateOffline && (of == nil || of[t.ID]) {
 			return fmt.Errorf("%w: %s %s: target %s is offline, and its part of the job would resume when it comes back: retry once it is back, or after removing it (ais cluster rm-target %s)",
 				api.ErrUnavailable, what, id, t.ID, t.ID)
 		}
@@ -1582,7 +1598,7 @@ func errRebalanceNotStoppable(id string) error {
 
 // removeClusterJob forgets an ended job on every target.
 func (n *Node) removeClusterJob(ctx context.Context, id string) error {
-	if err := n.downloadPartOffline(id, "remove"); err != nil {
+	if err := n.downloadPartOffline(ctx, id, "remove", nil); err != nil {
 		return err
 	}
 	return n.onEveryTarget(ctx, id, n.peer.ForgetJob)
