@@ -289,6 +289,13 @@ func (n *Node) handleDownloadStart(w http.ResponseWriter, r *http.Request) {
 		if !b.IsRemote() {
 			err = badRequest("download backend: %s is not a remote bucket", b)
 		}
+		// A prefetch has no timeouts of its own: taken, they would be
+		// dropped and the job answered as bounded.
+		for _, f := range []struct{ name, value string }{{"timeout", spec.Timeout}, {"job_timeout", spec.JobTimeout}} {
+			if err == nil && f.value != "" {
+				err = badRequest("download backend: %s is not taken for a remote bucket's objects (a prefetch job: abort it to stop it)", f.name)
+			}
+		}
 		for attempt := 0; err == nil && attempt < 3; attempt++ {
 			id, err = n.startClusterJob(r.Context(), peer.JobRequest{ID: newJobID(backendDownload), Kind: jobPrefetch, Bucket: b, Prefix: spec.Prefix})
 			if errors.Is(err, pipeline.ErrJobExists) && attempt < 2 {

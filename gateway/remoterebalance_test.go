@@ -841,3 +841,22 @@ func TestFileIntoARemoteShardTakesTheRemotesCurrentShard(t *testing.T) {
 		t.Fatalf("the remote's shard after a file was put into it: %v, want a.txt, b.txt, c.txt", names)
 	}
 }
+
+// A backend download (a prefetch) takes no timeouts: given, they are
+// refused, naming them, not dropped with the job answered as bounded.
+func TestBackendDownloadRefusesTimeouts(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("a")}}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	for _, req := range []api.DownloadRequest{
+		{Type: api.DownloadBackend, Bucket: api.Bck{Name: "rb", Provider: "aws"}, JobTimeout: "1h"},
+		{Type: api.DownloadBackend, Bucket: api.Bck{Name: "rb", Provider: "aws"}, Timeout: "abc"},
+	} {
+		if _, err := client.StartDownload(t.Context(), req); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "timeout") {
+			t.Fatalf("a backend download with a timeout: %v, want 400 naming it", err)
+		}
+	}
+	if _, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadBackend, Bucket: api.Bck{Name: "rb", Provider: "aws"}}); err != nil {
+		t.Fatalf("a backend download: %v", err)
+	}
+}
