@@ -157,7 +157,7 @@ func downloadItems(spec *api.DownloadRequest, keep func(name string) bool) ([]do
 			return nil, err
 		}
 	case api.DownloadRange:
-		t, err := shards.ParseTemplate(spec.Template)
+		t, err := shards.ParseTemplateOf(spec.Template, maxDownloadLink) // (links, longer than names)
 		if err != nil {
 			return nil, badRequest("download range: template: %w", err)
 		}

@@ -1059,6 +1059,18 @@ func TestDownloadAbortsWithATargetOfflineNotOfTheJob(t *testing.T) {
 	}
 }
 
+// A range of links as long as a presigned URL (1 KiB and more) is taken,
+// as the same links one by one are: a link is not an object's name.
+func TestDownloadRangeOfLongLinks(t *testing.T) {
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "data") }))
+	t.Cleanup(origin.Close)
+	_, client := downloadCluster(t)
+	id := startRange(t, client, origin.URL+"/f-{0..2}?Signature="+strings.Repeat("s", 1100))
+	if s := waitDownload(t, client, id); s.Finished != 3 || len(s.Errors) > 0 {
+		t.Fatalf("a range of 1 KiB links: %+v", s)
+	}
+}
+
 // startRange starts a download job of a range template into "dl".
 func startRange(t *testing.T, client *api.Client, template string) string {
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})

@@ -67,15 +67,21 @@ type templateRange struct {
 // one: unlike AIStore, which silently treats "a{1..2" as a prefix, an
 // unbalanced brace is an error.
 func ParseTemplate(s string) (Template, error) {
+	return ParseTemplateOf(s, pathsafe.MaxNameLength)
+}
+
+// ParseTemplateOf is ParseTemplate of a template whose names may be up to
+// most bytes long (a downloader's links: longer than an object's name).
+func ParseTemplateOf(s string, most int) (Template, error) {
 	switch {
 	case s == "" || s == "*":
 		return Template{text: s}, nil
 	case strings.ContainsAny(s, "{}"):
-		return parseBash(s)
+		return parseBash(s, most)
 	case strings.Contains(s, "@"):
-		return parseAt(s)
+		return parseAt(s, most)
 	case strings.Count(s, "%") == 1:
-		return parseFmt(s)
+		return parseFmt(s, most)
 	}
 	return Template{text: s, prefix: strings.TrimSuffix(s, "*")}, nil
 }
@@ -95,7 +101,7 @@ func invalid(s, format string, args ...any) error {
 }
 
 // parseBash parses "pre{A..B[..S]}gap{C..D[..T]}suf".
-func parseBash(s string) (Template, error) {
+func parseBash(s string, most int) (Template, error) {
 	left := strings.IndexByte(s, '{')
 	if left < 0 {
 		return Template{}, invalid(s, "unbalanced braces: '}' without '{'")
@@ -131,7 +137,7 @@ func parseBash(s string) (Template, error) {
 		rest = rest[next:]
 		t.ranges = append(t.ranges, r)
 	}
-	return t.finish(true)
+	return t.finish(true, most)
 }
 
 // parseBraces parses "A..B" or "A..B..S", the inside of one pair of braces.
@@ -183,7 +189,7 @@ func parseNumber(s, p string) (int64, error) {
 
 // parseAt parses "pre@NNNgap@MMMsuf": each @NNN is the range 0..NNN padded to
 // len(NNN).
-func parseAt(s string) (Template, error) {
+func parseAt(s string, most int) (Template, error) {
 	at := strings.IndexByte(s, '@')
 	t := Template{text: s, prefix: s[:at]}
 	rest := s[at:]
@@ -209,11 +215,11 @@ func parseAt(s string) (Template, error) {
 		t.ranges = append(t.ranges, templateRange{start: 0, end: end, step: 1, width: len(number), gap: rest[:next]})
 		rest = rest[next:]
 	}
-	return t.finish(true)
+	return t.finish(true, most)
 }
 
 // parseFmt parses "pre%dsuf" or "pre%0Ndsuf": the unbounded range 0, 1, ...
-func parseFmt(s string) (Template, error) {
+func parseFmt(s string, most int) (Template, error) {
 	percent := strings.IndexByte(s, '%')
 	verb := s[percent+1:]
 	d := strings.IndexByte(verb, 'd')
@@ -239,12 +245,12 @@ func parseFmt(s string) (Template, error) {
 		prefix: s[:percent],
 		ranges: []templateRange{{start: 0, end: math.MaxInt64 - 1, step: 1, width: width, gap: verb[d+1:]}},
 	}
-	return t.finish(false)
+	return t.finish(false, most)
 }
 
 // finish computes the counts and checks the expansion limit of a bounded
-// template.
-func (t Template) finish(bounded bool) (Template, error) {
+// template, and that its names are at most most bytes long.
+func (t Template) finish(bounded bool, most int) (Template, error) {
 	t.count, t.bounded = 1, bounded
 	// Every name must be one an object can have: a template of longer
 	// names would only cost memory before it failed.
@@ -252,8 +258,8 @@ func (t Template) finish(bounded bool) (Template, error) {
 	for _, r := range t.ranges {
 		longest += max(r.width, len(strconv.FormatInt(r.end, 10))) + len(r.gap)
 	}
-	if longest > pathsafe.MaxNameLength {
-		return Template{}, invalid(t.text, "names up to %d bytes long, over the limit of %d", longest, pathsafe.MaxNameLength)
+	if longest > most {
+		return Template{}, invalid(t.text, "names up to %d bytes long, over the limit of %d", longest, most)
 	}
 	for i := range t.ranges {
 		r := &t.ranges[i]

@@ -345,3 +345,16 @@ func TestFloatKeysAreFiniteDecimals(t *testing.T) {
 		t.Fatalf("-0: %q %v, want the key 0", zero.Text(), err)
 	}
 }
+
+// A template of names longer than an object's (a downloader's links) is
+// taken up to the length asked for, and only so.
+func TestTemplateOfLongerNames(t *testing.T) {
+	long := "https://host/f-{0..9}?sig=" + strings.Repeat("s", 2000)
+	if _, err := shards.ParseTemplate(long); err == nil {
+		t.Fatal("a template of 2 KiB names taken as object names")
+	}
+	tmpl, err := shards.ParseTemplateOf(long, 8<<10)
+	if err != nil || tmpl.Count() != 10 {
+		t.Fatalf("a template of 2 KiB links: %v, %d names", err, tmpl.Count())
+	}
+}
