@@ -1071,6 +1071,38 @@ func TestDownloadRangeOfLongLinks(t *testing.T) {
 	}
 }
 
+// An abort that comes while a gateway still starts a job target after
+// target finds it on none yet: a target it reached is told, and refuses
+// the job's start that comes after (it would run, the job read aborted).
+func TestJobAbortedBeforeItStartedDoesNotStart(t *testing.T) {
+	release := new(atomic.Bool) // (files stall: the target that started has none before its abort)
+	origin := stallingOrigin(t, func(string) bool { return true }, release)
+	c, client := downloadClusterOf(t, 2)
+	const id = "download-0badf00d"
+	defer gateway.SetNewJobID(func(string) string { return id })()
+	// The gateway's abort, as it reaches the second target while the
+	// first has the job: not known there yet (404).
+	second := c.Targets()[1]
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodDelete, second.URL()+"/v1/internal/jobs/"+id, nil)
+	resp, err := c.PeerClient(c.Primary().Node.ID()).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the abort of a job the target does not know: %d, want 404", resp.StatusCode)
+	}
+	if _, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: origin.URL + "/f-{0..3}"}); err == nil || !strings.Contains(err.Error(), "aborted before it started") {
+		t.Fatalf("the start of a job aborted before it started: %v, want refused", err)
+	}
+	release.Store(true)
+	for i := range 4 {
+		if _, err := client.Head(t.Context(), "dl", fmt.Sprintf("f-%d", i)); !errors.Is(err, api.ErrNotFound) {
+			t.Fatalf("f-%d of the job aborted before it started: %v, want not downloaded", i, err)
+		}
+	}
+}
+
 // startRange starts a download job of a range template into "dl".
 func startRange(t *testing.T, client *api.Client, template string) string {
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})

@@ -344,6 +344,13 @@ type Node struct {
 	held store.Store
 	ec   Protector
 	jobs *pipeline.Jobs
+	// abortedEarly are the job ids aborted here before
+	// this target knew them (the gateway still starting the job on the
+	// targets one by one): their start is refused (abortedBeforeStart).
+	abortedEarly struct {
+		mu  sync.Mutex
+		ids map[string]time.Time
+	}
 	// recordRewrites bounds the archpath PUTs into record-format shards
 	// at once (each holds a record in memory).
 	recordRewrites chan struct{}

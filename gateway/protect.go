@@ -444,6 +444,9 @@ func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) {
 }
 
 func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
+	if n.abortedBeforeStart(req.ID) {
+		return "", fmt.Errorf("%w: job %s was aborted before it started on target %s", api.ErrConflict, req.ID, n.config.ID)
+	}
 	var total int64 // the job's own total, when known at its start
 	b := req.Bucket.Normalize()
 	if req.Bucket.Name != "" {
@@ -864,6 +867,9 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 		// abort: asked again, it answers.
 		err = n.notReady()
 	}
+	if errors.Is(err, pipeline.ErrJobNotFound) && r.URL.Query().Get("remove") != "true" {
+		n.abortBeforeStart(id)
+	}
 	if err != nil {
 		n.writeError(w, r, err)
 		return
@@ -875,6 +881,42 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusOK)
 }
+
+// abortBeforeStart remembers, for abortedEarlyFor, an abort of a job this
+// target does not know: a gateway starts a job on the targets one after
+// another (a download's each expanding its names), and one aborted
+// meanwhile must not start on those that come after.
+func (n *Node) abortBeforeStart(id string) {
+	n.abortedEarly.mu.Lock()
+	defer n.abortedEarly.mu.Unlock()
+	now := time.Now()
+	if n.abortedEarly.ids == nil {
+		n.abortedEarly.ids = map[string]time.Time{}
+	}
+	for old, at := range n.abortedEarly.ids {
+		if now.Sub(at) > abortedEarlyFor {
+			delete(n.abortedEarly.ids, old)
+		}
+	}
+	if len(n.abortedEarly.ids) < maxAbortedEarly {
+		n.abortedEarly.ids[id] = now
+	}
+}
+
+// abortedBeforeStart reports an id aborted here before it started.
+func (n *Node) abortedBeforeStart(id string) bool {
+	n.abortedEarly.mu.Lock()
+	defer n.abortedEarly.mu.Unlock()
+	at, ok := n.abortedEarly.ids[id]
+	return ok && time.Since(at) <= abortedEarlyFor
+}
+
+// abortedEarlyFor is how long an abort before a start is kept (longer
+// than a job's start on every target takes); maxAbortedEarly bounds them.
+const (
+	abortedEarlyFor = 10 * time.Minute
+	maxAbortedEarly = 4096
+)
 
 // MountpathChanged is told by the store of a mountpath disabled, enabled
 // or detached: the objects move to their places (resilver), and the
