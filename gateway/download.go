@@ -392,13 +392,13 @@ type downloadResult struct {
 // owns.
 // Only this target's share of the items is kept (startJob made it): the
 // job's whole list is the gateway's to hold.
-func (n *Node) download(ctx context.Context, id string, b store.Bucket, raw json.RawMessage, spec api.DownloadRequest, items []downloadItem, targets []string, p *store.Progress) (any, error) {
+func (n *Node) download(ctx context.Context, id string, b store.Bucket, created int64, raw json.RawMessage, spec api.DownloadRequest, items []downloadItem, targets []string, p *store.Progress) (any, error) {
 	timeout, _ := time.ParseDuration(cmpOr(spec.Timeout, maxFileTimeout.String()))
 	// A job resumed after a restart finds its file: what it stored
 	// before is done. A new job fetches every file, stored or not (the
 	// origin may have changed it).
 	resumed := false
-	saved := savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets}
+	saved := savedDownload{ID: id, Bucket: b, Request: raw, Targets: targets, Created: created}
 	if pipeline.ValidateJobID(id) == nil {
 		if data, err := os.ReadFile(n.downloadFile(id)); err == nil {
 			resumed = true
@@ -826,6 +826,9 @@ type savedDownload struct {
 	// Deadline is when job_timeout ends the job (Unix nanoseconds; 0:
 	// none), kept across restarts.
 	Deadline int64 `json:"deadline,omitempty"`
+	// Created is the bucket's creation the job was started for: resumed,
+	// it writes into no bucket made again under the name.
+	Created int64 `json:"created,omitempty"`
 }
 
 func (n *Node) saveDownload(saved savedDownload) error {
@@ -905,7 +908,7 @@ func (n *Node) resumeDownloads(ctx context.Context) {
 				copied = err == nil
 			}
 			if err == nil {
-				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, Download: saved.Request, Targets: saved.Targets})
+				_, err = n.startJob(ctx, peer.JobRequest{ID: saved.ID, Kind: jobDownload, Bucket: saved.Bucket, BucketCreated: saved.Created, Download: saved.Request, Targets: saved.Targets})
 			}
 			if err != nil || dir != dirs[0] {
 				pathsafe.Remove(dir, path)

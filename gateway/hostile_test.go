@@ -1103,6 +1103,47 @@ func TestJobAbortedBeforeItStartedDoesNotStart(t *testing.T) {
 	}
 }
 
+// A bucket destroyed under a running download (and made again) ends the
+// job: it writes nothing into the new bucket of the name.
+func TestDownloadEndsWithItsBucket(t *testing.T) {
+	_, client, id, release := stalledDownload(t, 1)
+	ctx := t.Context()
+	if err := client.DestroyBucket(ctx, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CreateBucket(ctx, "dl", nil); err != nil {
+		t.Fatal(err)
+	}
+	release.Store(true)
+	eventually(t, func() bool { s, err := client.DownloadStatus(ctx, id); return err == nil && s.Done }, "the download did not end with its bucket")
+	var listed []string
+	for e, err := range client.ListAll(ctx, "dl", api.ListObjectsMessage{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed = append(listed, e.Name)
+	}
+	if len(listed) > 0 {
+		t.Fatalf("the download of the destroyed bucket wrote %v into the new one", listed)
+	}
+}
+
+// A job started (or resumed) for a bucket as made before is refused by a
+// target whose bucket of the name was made again since.
+func TestJobOfABucketMadeAgainIsRefused(t *testing.T) {
+	c, client := downloadCluster(t)
+	props, err := client.BucketProps(t.Context(), "dl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0].Node
+	req := peer.JobRequest{ID: "download-0ddba11", Kind: "download", Bucket: store.NewBucket("dl"), BucketCreated: int64(props.Created) - 1,
+		Targets: []string{target.ID()}, Download: json.RawMessage(`{"type":"single","bucket":{"name":"dl"},"link":"http://127.0.0.1:1/x","object_name":"x"}`)}
+	if _, err := gateway.StartJobPart(target, t.Context(), req); !errors.Is(err, store.ErrBucketNotFound) || !strings.Contains(err.Error(), "made again") {
+		t.Fatalf("a job of the bucket as made before: %v, want refused", err)
+	}
+}
+
 // startRange starts a download job of a range template into "dl".
 func startRange(t *testing.T, client *api.Client, template string) string {
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})

@@ -85,6 +85,13 @@ func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) er
 	if beforeErr != nil || md.Version <= before.Version {
 		return nil // not adopted (or the old unknown): nothing to compare
 	}
+	// A bucket destroyed, or made again: the jobs of the one before end
+	// (they would go on into the new one of the name).
+	for b, old := range before.Buckets {
+		if props, ok := md.Props(b); !ok || props.Created != old.Created {
+			n.abortJobsOf(b)
+		}
+	}
 	var changed []store.Bucket
 	for b, props := range md.Buckets {
 		old, ok := before.Props(b)
@@ -94,6 +101,19 @@ func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) er
 	}
 	n.oweCopies(md, changed)
 	return nil
+}
+
+// abortJobsOf aborts the jobs running here on bucket b (a download's
+// journal goes too: not to be resumed).
+func (n *Node) abortJobsOf(b store.Bucket) {
+	for _, j := range n.jobs.List() {
+		if !j.Running || j.Bucket.Normalize() != b.Normalize() {
+			continue
+		}
+		if n.jobs.Abort(j.ID, fmt.Errorf("bucket %s was destroyed", b)) == nil && j.Kind == jobDownload {
+			n.forgetDownload(j.ID)
+		}
+	}
 }
 
 // mirroringChanged reports a change of props that calls for a

@@ -447,6 +447,12 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	if n.abortedBeforeStart(req.ID) {
 		return "", fmt.Errorf("%w: job %s was aborted before it started on target %s", api.ErrConflict, req.ID, n.config.ID)
 	}
+	if req.BucketCreated != 0 && req.Bucket.Name != "" {
+		if props, err := n.bucketProps(req.Bucket.Normalize()); err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
+			return "", fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again)",
+				store.ErrBucketNotFound, req.ID, req.Bucket, req.BucketCreated, props.Created)
+		}
+	}
 	var total int64 // the job's own total, when known at its start
 	b := req.Bucket.Normalize()
 	if req.Bucket.Name != "" {
@@ -601,7 +607,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		}
 		total = int64(len(items))
 		fn = func(ctx context.Context, p *store.Progress) (any, error) {
-			return n.download(ctx, id, b, req.Download, spec, items, req.Targets, p)
+			return n.download(ctx, id, b, req.BucketCreated, req.Download, spec, items, req.Targets, p)
 		}
 	case jobLRU:
 		fn = n.runLRU
@@ -1109,6 +1115,9 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 	}
 	if md := n.currentBuckets(); md != nil {
 		req.BucketsVersion = md.Version
+		if props, ok := md.Props(req.Bucket); ok && req.Bucket.Name != "" {
+			req.BucketCreated = int64(props.Created)
+		}
 	}
 	if req.Writer != "" && !slices.Contains(req.Targets, req.Writer) {
 		// Its writer left the active targets since it was picked (in

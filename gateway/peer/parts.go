@@ -236,6 +236,10 @@ type JobRequest struct {
 	ID     string       `json:"id"`
 	Kind   string       `json:"kind"`
 	Bucket store.Bucket `json:"bucket,omitzero"`
+	// BucketCreated is the bucket's creation as the gateway had it (0:
+	// not said): a target whose bucket of the name was made again since
+	// refuses the job, as it would write into another bucket.
+	BucketCreated int64 `json:"bucket_created,omitempty"`
 	// Repair, for a scrub.
 	Repair bool `json:"repair,omitempty"`
 	// Path, for a mountpath job.
