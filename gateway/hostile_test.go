@@ -1139,7 +1139,7 @@ func TestJobOfABucketMadeAgainIsRefused(t *testing.T) {
 	target := c.Targets()[0].Node
 	req := peer.JobRequest{ID: "download-0ddba11", Kind: "download", Bucket: store.NewBucket("dl"), BucketCreated: int64(props.Created) - 1,
 		Targets: []string{target.ID()}, Download: json.RawMessage(`{"type":"single","bucket":{"name":"dl"},"link":"http://127.0.0.1:1/x","object_name":"x"}`)}
-	if _, err := gateway.StartJobPart(target, t.Context(), req); !errors.Is(err, store.ErrBucketNotFound) || !strings.Contains(err.Error(), "made again") {
+	if _, err := gateway.StartJobPart(target, t.Context(), req); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "made again") {
 		t.Fatalf("a job of the bucket as made before: %v, want refused", err)
 	}
 }

@@ -457,8 +457,8 @@ type Node struct {
 		mu              sync.Mutex
 		version         int64
 		answered, asked time.Time
-		asking          bool            // a question is under way
-		left            map[string]bool // buckets of copies the targets' last runs left (runsLeftCopies)
+		asking          bool                       // a question is under way
+		left            map[string]map[string]bool // by bucket, the targets whose last runs left copies (runsLeftCopies)
 	}
 	// started is when the node was made, for its uptime.
 	started time.Time

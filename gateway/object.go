@@ -251,7 +251,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 	// move, the others keep a tombstone too (a copy may be on its way).
 	var silent []string
 	left := n.copiesLeftBehind(b)
-	if moving || !deleted || left {
+	if moving || !deleted || len(left) > 0 {
 		others := slices.DeleteFunc(smap.Reachable(), func(t cluster.Node) bool { return t.ID == n.config.ID })
 		req := peer.RemoveRequest{Names: []string{name}, Stamp: opts.Stamp, Held: !moving}
 		removed, errs := askTargets(r.Context(), others, func(ctx context.Context, t cluster.Node) (int, error) { return n.peer.Remove(ctx, t, b, req) })
@@ -270,7 +270,7 @@ func (n *Node) deleteObject(w http.ResponseWriter, r *http.Request, b store.Buck
 		n.writeError(w, r, fmt.Errorf("%w: %s/%s is not here, and target(s) %s that may hold it did not answer: retry", api.ErrUnavailable, b, name, strings.Join(silent, ", ")))
 		return
 	}
-	if left && len(silent) > 0 {
+	if slices.ContainsFunc(silent, func(id string) bool { return left[id] }) {
 		// A copy left behind there would outlive the tombstone here and
 		// come back: the delete (its tombstone kept) is asked again.
 		w.Header().Set("Retry-After", "1")

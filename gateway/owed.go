@@ -104,15 +104,20 @@ func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) er
 }
 
 // abortJobsOf aborts the jobs running here on bucket b (a download's
-// journal goes too: not to be resumed).
+// journal goes too, once it ended: not to be resumed). Not waited for:
+// the metadata's sync, which calls it, holds the node's others (a job
+// copying a big object ends slowly).
 func (n *Node) abortJobsOf(b store.Bucket) {
 	for _, j := range n.jobs.List() {
 		if !j.Running || j.Bucket.Normalize() != b.Normalize() {
 			continue
 		}
-		if n.jobs.Abort(j.ID, fmt.Errorf("bucket %s was destroyed", b)) == nil && j.Kind == jobDownload {
-			n.forgetDownload(j.ID)
-		}
+		id, kind := j.ID, j.Kind
+		n.background(func() {
+			if n.jobs.Abort(id, fmt.Errorf("bucket %s was destroyed", b)) == nil && kind == jobDownload {
+				n.forgetDownload(id)
+			}
+		})
 	}
 }
 

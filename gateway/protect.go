@@ -444,14 +444,8 @@ func (n *Node) awaitBucketsVersion(ctx context.Context, version int64) {
 }
 
 func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error) {
-	if n.abortedBeforeStart(req.ID) {
-		return "", fmt.Errorf("%w: job %s was aborted before it started on target %s", api.ErrConflict, req.ID, n.config.ID)
-	}
-	if req.BucketCreated != 0 && req.Bucket.Name != "" {
-		if props, err := n.bucketProps(req.Bucket.Normalize()); err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
-			return "", fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again)",
-				store.ErrBucketNotFound, req.ID, req.Bucket, req.BucketCreated, props.Created)
-		}
+	if err := n.startRefused(ctx, req); err != nil {
+		return "", err
 	}
 	var total int64 // the job's own total, when known at its start
 	b := req.Bucket.Normalize()
@@ -640,13 +634,46 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// nothing here, and the job would run with nobody knowing its id.
 		return "", fmt.Errorf("%w: the request to start job %s was given up: %w", api.ErrUnavailable, req.ID, err)
 	}
+	var id string
+	var err error
 	switch req.Kind {
 	case jobDownload, jobPrefetch, jobSummary, jobDeleteObjects, jobEvict, jobCopyBucket, jobCopyObjects, jobArchive, jobIndexShards:
 		// Over names each job selects: many run on one bucket at once
 		// (two downloads into one bucket were refused as busy).
-		return n.jobs.StartOnSharedCounted(ctx, req.ID, req.Kind, b, req.Targets, total, fn)
+		id, err = n.jobs.StartOnSharedCounted(ctx, req.ID, req.Kind, b, req.Targets, total, fn)
+	default:
+		id, err = n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
 	}
-	return n.jobs.StartOn(ctx, req.ID, req.Kind, b, req.Targets, fn)
+	if err != nil {
+		return id, err
+	}
+	// Asked again once the job is known: an abort, or the bucket made
+	// again, that came while it was made ready (a download's names
+	// expanded) found no job to end.
+	if err := n.startRefused(ctx, req); err != nil {
+		n.background(func() { n.jobs.Abort(id, err) })
+		return "", err
+	}
+	return id, nil
+}
+
+// startRefused refuses a job aborted here before it started (see
+// abortBeforeStart), or of its bucket as made before the bucket of the
+// name here (destroyed and made again: the gateway behind, or this
+// target; asked again, it may be the same).
+func (n *Node) startRefused(ctx context.Context, req peer.JobRequest) error {
+	if n.abortedBeforeStart(req.ID) {
+		return fmt.Errorf("%w: job %s was aborted before it started on target %s", api.ErrConflict, req.ID, n.config.ID)
+	}
+	if req.BucketCreated != 0 && req.Bucket.Name != "" {
+		// The store's, which has a change before its jobs are ended
+		// (abortJobsOf).
+		if props, err := store.PropsOf(ctx, n.config.Store, req.Bucket.Normalize()); err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
+			return fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again): retry",
+				api.ErrUnavailable, req.ID, req.Bucket, req.BucketCreated, props.Created)
+		}
+	}
+	return nil
 }
 
 // scrub checks a bucket's objects here; an object of an erasure-coded
@@ -866,15 +893,15 @@ func (n *Node) handleAbortJob(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Get("remove") == "true" {
 		err = n.jobs.Remove(id)
 	} else {
+		// Kept first: a start under way (its names being made) that
+		// registers the job after this abort looked finds it then.
+		n.abortBeforeStart(id)
 		err = n.jobs.Abort(id, fmt.Errorf("by a user request to gateway %s", r.URL.Query().Get(api.QueryProxyID)))
 	}
 	if errors.Is(err, pipeline.ErrJobNotFound) && !started && strings.HasPrefix(id, jobDownload+"-") {
 		// A download, which it resumes once started, would escape the
 		// abort: asked again, it answers.
 		err = n.notReady()
-	}
-	if errors.Is(err, pipeline.ErrJobNotFound) && r.URL.Query().Get("remove") != "true" {
-		n.abortBeforeStart(id)
 	}
 	if err != nil {
 		n.writeError(w, r, err)
@@ -1617,6 +1644,9 @@ func (n *Node) stopClusterJob(ctx context.Context, id string) error {
 func (n *Node) downloadPartOffline(ctx context.Context, id, what string, nodes []api.NodeStatus) error {
 	if !strings.HasPrefix(id, jobDownload+"-") {
 		return nil
+	}
+	if !slices.ContainsFunc(n.currentMap().Targets(), func(t cluster.Node) bool { return t.State == cluster.StateOffline }) {
+		return nil // (none offline: the status not asked)
 	}
 	if nodes == nil {
 		nodes = n.status(ctx).Nodes

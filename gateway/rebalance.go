@@ -719,13 +719,20 @@ func (n *Node) rebalancing() bool {
 	return !settled
 }
 
-// copiesLeftBehind reports, as last seen, a target whose last rebalance
-// left copies of bucket b it could not place (runsLeftCopies): a delete
-// asks every target for the name's copy, to remove where held.
-func (n *Node) copiesLeftBehind(b store.Bucket) bool {
+// copiesLeftBehind returns, as last seen, the targets whose last
+// rebalance left copies of bucket b it could not place (runsLeftCopies):
+// a delete asks every target for the name's copy, to remove where held,
+// and must hear from those.
+func (n *Node) copiesLeftBehind(b store.Bucket) map[string]bool {
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
-	return n.settle.left["*"] || n.settle.left[b.String()]
+	holders := map[string]bool{}
+	for _, key := range []string{"*", b.String()} {
+		for id := range n.settle.left[key] {
+			holders[id] = true
+		}
+	}
+	return holders
 }
 
 // rebalancingNow is rebalancing asked of the targets now, for a job that
@@ -743,7 +750,7 @@ func (n *Node) rebalancingNow(ctx context.Context) bool {
 // unless a later question (or a batch received) answered meanwhile.
 func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	start := time.Now()
-	ended, left := false, map[string]bool(nil)
+	ended, left := false, map[string]map[string]bool(nil)
 	if n.currentMap() != nil {
 		status := n.status(ctx)
 		ended, left = rebalanceEndedIn(status, 0, true), runsLeftCopies(status)
@@ -761,13 +768,13 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	return ended
 }
 
-// runsLeftCopies returns the buckets ("*": every one) where a target's
-// last rebalance left copies (their owner refused the name for good: x
-// beside x/y): they are not moving, yet a delete at the owner must reach
-// them, or once its tombstone is collected a later run would bring them
-// back.
-func runsLeftCopies(status api.ClusterStatus) map[string]bool {
-	left := map[string]bool{}
+// runsLeftCopies returns, by bucket ("*": every one), the targets whose
+// last rebalance left copies there (their owner refused the name for
+// good: x beside x/y): they are not moving, yet a delete at the owner
+// must reach them, or once its tombstone is collected a later run would
+// bring them back.
+func runsLeftCopies(status api.ClusterStatus) map[string]map[string]bool {
+	left := map[string]map[string]bool{}
 	for _, node := range status.Nodes {
 		var last *api.JobStatus
 		for i, j := range node.Jobs {
@@ -784,7 +791,10 @@ func runsLeftCopies(status api.ClusterStatus) map[string]bool {
 				result.LeftBuckets = []string{"*"} // (not named: any)
 			}
 			for _, b := range result.LeftBuckets {
-				left[b] = true
+				if left[b] == nil {
+					left[b] = map[string]bool{}
+				}
+				left[b][node.ID] = true
 			}
 		}
 	}
