@@ -408,6 +408,27 @@ func TestRemoteListingFlagsWhatIsCached(t *testing.T) {
 	}
 }
 
+// cacheAllThenForget reads every object of the remote through the
+// cluster (cached), then deletes those under prefix from the remote only.
+func cacheAllThenForget(t *testing.T, client *api.Client, rs *countingRemote, prefix string) {
+	t.Helper()
+	rs.mu.Lock()
+	names := slices.Collect(maps.Keys(rs.objects))
+	rs.mu.Unlock()
+	for _, name := range names {
+		if _, err := client.GetBytes(t.Context(), "s3://rb", name, api.GetOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for name := range rs.objects {
+		if strings.HasPrefix(name, prefix) {
+			delete(rs.objects, name)
+		}
+	}
+}
+
 // A remote page listed out of name order has every cached entry flagged,
 // not only those between its first and last names.
 func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
@@ -419,20 +440,8 @@ func TestRemoteListingOutOfOrderFlagsWhatIsCached(t *testing.T) {
 	c := remoteCluster(t, rs, 2)
 	ctx := t.Context()
 	client := c.Client()
-	rs.mu.Lock()
-	names := slices.Collect(maps.Keys(rs.objects))
-	rs.mu.Unlock()
-	for _, name := range names {
-		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Cached, gone from the remote: many names between the page's.
-	rs.mu.Lock()
-	for i := range 25 {
-		delete(rs.objects, fmt.Sprintf("bb/%02d", i))
-	}
-	rs.mu.Unlock()
+	cacheAllThenForget(t, client, rs, "bb/")
 	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -461,21 +470,9 @@ func TestRemoteListingPastTheCachedBoundIsRefused(t *testing.T) {
 	c := remoteCluster(t, rs, 1)
 	ctx := t.Context()
 	client := c.Client()
-	rs.mu.Lock()
-	names := slices.Collect(maps.Keys(rs.objects))
-	rs.mu.Unlock()
-	for _, name := range names {
-		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	// Deleted on the remote, still cached: 25 cached names between the
 	// page's two, past the bound of 10 lookups of 2.
-	rs.mu.Lock()
-	for i := range 25 {
-		delete(rs.objects, fmt.Sprintf("b/%02d", i))
-	}
-	rs.mu.Unlock()
+	cacheAllThenForget(t, client, rs, "b/")
 	for _, flags := range []api.FlagString{0, api.ListArchive} {
 		page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{PageSize: 2, Flags: flags})
 		if err != nil || len(page.Entries) != 2 || page.Entries[0].Flags&api.EntryPresent == 0 || page.Entries[1].Flags&api.EntryPresent == 0 {

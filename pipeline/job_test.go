@@ -2028,6 +2028,27 @@ func TestAbortCutsAStuckRecordStream(t *testing.T) {
 	}
 }
 
+// finishHeld moves job id (held by a stuck record stream) to its create
+// phase and starts its Finish, returning once the Finish runs (it admits
+// no new call), held by the stream; the Finish's answer comes on the
+// channel.
+func finishHeld(t *testing.T, w *pipeline.Worker, id string) <-chan error {
+	t.Helper()
+	if err := w.Create(t.Context(), id, nil); err != nil {
+		t.Fatal(err)
+	}
+	finished := make(chan error, 1)
+	go func() { finished <- w.Finish(t.Context(), id) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		if err := w.ServeRecords(t.Context(), id, -1, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
+			return finished
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Finish did not start")
+		}
+	}
+}
+
 // An abort that comes while the job finishes on a target is refused, as
 // once it finished: it would remove the shards of a job the coordinator
 // records as finished.
@@ -2039,19 +2060,7 @@ func TestAbortDuringFinishIsRefused(t *testing.T) {
 	if err := w.Finish(t.Context(), id); !errors.Is(err, pipeline.ErrPhase) {
 		t.Fatalf("a Finish in the sort phase: %v, want refused", err)
 	}
-	if err := w.Create(t.Context(), id, nil); err != nil {
-		t.Fatal(err)
-	}
-	finished := make(chan error, 1)
-	go func() { finished <- w.Finish(t.Context(), id) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if err := w.ServeRecords(t.Context(), id, -1, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
-			break // Finish admits no new call: it runs
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Finish did not start")
-		}
-	}
+	finished := finishHeld(t, w, id)
 	if err := w.Abort(t.Context(), id, "by the test"); !errors.Is(err, pipeline.ErrJobFinished) {
 		t.Fatalf("an abort during Finish: %v, want it refused as finished", err)
 	}
@@ -3571,19 +3580,7 @@ func TestRunFailingWhileTargetsAreSlowEndsWithItsError(t *testing.T) {
 func TestCloseWaitsForAFinishUnderWay(t *testing.T) {
 	const id = "srt-closing"
 	w, out, served := stuckStream(t, id)
-	if err := w.Create(t.Context(), id, nil); err != nil {
-		t.Fatal(err)
-	}
-	finished := make(chan error, 1)
-	go func() { finished <- w.Finish(t.Context(), id) }()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if err := w.ServeRecords(t.Context(), id, -1, nil, io.Discard); errors.Is(err, pipeline.ErrJobFinished) {
-			break // Finish runs, held by the stream
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Finish did not start")
-		}
-	}
+	finished := finishHeld(t, w, id)
 	// The mark is made before the spill files go (which may take longer
 	// than the node has to stop).
 	var markedFirst atomic.Bool
