@@ -1142,6 +1142,14 @@ func TestJobOfABucketMadeAgainIsRefused(t *testing.T) {
 	if _, err := gateway.StartJobPart(target, t.Context(), req); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "made again") {
 		t.Fatalf("a job of the bucket as made before: %v, want refused", err)
 	}
+	// Destroyed: refused too (made again later, it would write there).
+	if err := client.DestroyBucket(t.Context(), "dl"); err != nil {
+		t.Fatal(err)
+	}
+	req.BucketCreated = int64(props.Created)
+	if _, err := gateway.StartJobPart(target, t.Context(), req); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a job of a bucket destroyed: %v, want refused", err)
+	}
 }
 
 // startRange starts a download job of a range template into "dl".

@@ -634,6 +634,18 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// nothing here, and the job would run with nobody knowing its id.
 		return "", fmt.Errorf("%w: the request to start job %s was given up: %w", api.ErrUnavailable, req.ID, err)
 	}
+	// The job's work waits for the check below: refused, it ends having
+	// done nothing (no file fetched, no journal written).
+	gate := make(chan struct{})
+	work := fn
+	fn = func(ctx context.Context, p *store.Progress) (any, error) {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+		return work(ctx, p)
+	}
 	var id string
 	var err error
 	switch req.Kind {
@@ -651,9 +663,10 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	// again, that came while it was made ready (a download's names
 	// expanded) found no job to end.
 	if err := n.startRefused(ctx, req); err != nil {
-		n.background(func() { n.jobs.Abort(id, err) })
+		n.jobs.Abort(id, err) // (its work has not begun: it ends at once)
 		return "", err
 	}
+	close(gate)
 	return id, nil
 }
 
@@ -668,7 +681,11 @@ func (n *Node) startRefused(ctx context.Context, req peer.JobRequest) error {
 	if req.BucketCreated != 0 && req.Bucket.Name != "" {
 		// The store's, which has a change before its jobs are ended
 		// (abortJobsOf).
-		if props, err := store.PropsOf(ctx, n.config.Store, req.Bucket.Normalize()); err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
+		props, err := store.PropsOf(ctx, n.config.Store, req.Bucket.Normalize())
+		if errors.Is(err, store.ErrBucketNotFound) {
+			return fmt.Errorf("job %s: bucket %s was destroyed: %w", req.ID, req.Bucket, err)
+		}
+		if err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
 			return fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again): retry",
 				api.ErrUnavailable, req.ID, req.Bucket, req.BucketCreated, props.Created)
 		}

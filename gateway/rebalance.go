@@ -751,9 +751,15 @@ func (n *Node) rebalancingNow(ctx context.Context) bool {
 func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 	start := time.Now()
 	ended, left := false, map[string]map[string]bool(nil)
+	unheard := map[string]bool{} // targets whose runs this status does not tell
 	if n.currentMap() != nil {
 		status := n.status(ctx)
 		ended, left = rebalanceEndedIn(status, 0, true), runsLeftCopies(status)
+		for _, node := range status.Nodes {
+			if node.Error != "" {
+				unheard[node.ID] = true
+			}
+		}
 	}
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
@@ -762,6 +768,18 @@ func (n *Node) checkSettled(ctx context.Context, version int64) bool {
 		n.settle.version = 0
 		if ended {
 			n.settle.version = version
+		}
+		// A target not heard from keeps the copies it was last seen to
+		// have left.
+		for b, holders := range n.settle.left {
+			for id := range holders {
+				if unheard[id] {
+					if left[b] == nil {
+						left[b] = map[string]bool{}
+					}
+					left[b][id] = true
+				}
+			}
 		}
 		n.settle.left = left
 	}
