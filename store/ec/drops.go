@@ -93,6 +93,12 @@ func (s *Store) startRetriesLocked(ctx context.Context) {
 
 // retryProtects makes the parts of the kept objects, once each.
 func (s *Store) retryProtects(ctx context.Context) {
+	if s.peers.Map() == nil {
+		// Not joined yet (a restart): the bucket metadata is empty, and
+		// every bucket would read as not erasure coded, its objects
+		// dropped unprotected.
+		return
+	}
 	s.dropMu.Lock()
 	pending := maps.Clone(s.protects)
 	s.dropMu.Unlock()

@@ -2812,3 +2812,45 @@ func (f *fleet) refuseParts(id string) {
 	defer f.mu.Unlock()
 	f.storing = map[string]error{id: errors.New("the test's holder refuses the part")}
 }
+
+// An object kept to protect outlives a restart whose target has not
+// joined yet: its bucket metadata, empty until then, does not read as
+// erasure coding turned off, and the parts are made once it has joined.
+func TestKeptProtectWaitsForTheJoin(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f := newFleet(t, 4, 2, 1, 8) // (past 8 bytes: parts, not replicas)
+	f.mu.Lock()
+	on := f.props
+	f.props.EC.Enabled = false
+	f.mu.Unlock()
+	f.put("p", []byte("written as erasure coding was turned on"))
+	ownerID, st := f.owner("p")
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(f.workDir(ownerID), "..", filepath.Base(f.workDir(ownerID))+".ec-kept.json")
+	kept := fmt.Sprintf(`{"protects":[{"bucket":{"name":"ec","provider":"ais"},"name":"p","until":%d}]}`, time.Now().Add(time.Hour).UnixNano())
+	if err := os.WriteFile(state, []byte(kept), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted, not joined: no map, and no bucket known.
+	f.mu.Lock()
+	joined := f.smap
+	f.smap = nil
+	f.mu.Unlock()
+	owner, _ := joined.Node(ownerID)
+	again := f.wrap(owner, f.inner[ownerID])
+	t.Cleanup(func() { again.Close() })
+	if err := again.Resume(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond) // many rounds of retries
+	f.mu.Lock()
+	f.smap, f.props, f.targets[ownerID] = joined, on, again
+	f.mu.Unlock()
+	for deadline := time.Now().Add(10 * time.Second); f.parts("p") != 3; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the kept object has %d parts once its target joined, want 3: it was dropped before", f.parts("p"))
+		}
+	}
+}
