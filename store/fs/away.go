@@ -374,12 +374,14 @@ func (s *Store) reconcileCopy(b store.Bucket, name string, m mountpath, aside *s
 	if !stale && len(older) > 0 && verifyFile(path, meta) != nil {
 		stale, older = true, nil
 	}
-	if !stale && len(older) > 0 && aside != nil {
-		// Unguarded, m is not read until it is promoted: its newer copy
-		// takes the older ones' places where objects go, rather than
-		// leave the object missing meanwhile (and an older version a
-		// rebalance brings installed over it). One not copied (a
-		// mountpath detaching, a disk full) goes, as before.
+	if !stale && len(older) > 0 {
+		// The newer copy takes the older ones' places where objects go,
+		// rather than be the object's only copy on a disk that went away
+		// once (disabled again before it is promoted, the object would be
+		// gone). Unguarded, m is not read until then either: the object
+		// would be missing meanwhile (and an older version a rebalance
+		// brings installed over it). One not copied (a mountpath
+		// detaching, a disk full) goes, as before.
 		placement := s.placement()
 		var installed []mountpath
 		var rest []located

@@ -1404,3 +1404,42 @@ func TestStaleCopyUnderAPrefixIsSuperseded(t *testing.T) {
 		}
 	}
 }
+
+// A returning mountpath's newer copy takes the older copies' places
+// rather than only removing them: the mountpath disabled again before it
+// is promoted (failing again, as it did when it went away), the object is
+// still read, at its newer version.
+func TestReturningCopyOutlivesItsMountpathGoingAgain(t *testing.T) {
+	ctx := t.Context()
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UnixNano()
+	put := func(data string, clock int64) {
+		if _, err := st.Put(ctx, b, "x", strings.NewReader(data), store.PutOptions{Size: int64(len(data)), Stamp: store.Stamp{Map: 1, Clock: base + clock}, IfNewer: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("newest", 8)
+	away := st.MountpathOf(b, "x")
+	if err := st.DisableMountpath(ctx, away, "by hand"); err != nil {
+		t.Fatal(err)
+	}
+	put("stale", 3) // it cannot see the copy away
+	if err := st.EnableMountpath(ctx, away); err != nil {
+		t.Fatal(err)
+	}
+	defer fs.OnCopyReconciled(func(_ store.Bucket, name string) {
+		if name == "x" {
+			if err := st.DisableMountpath(ctx, away, "failing again"); err != nil {
+				t.Error(err)
+			}
+		}
+	})()
+	st.Resilver(ctx, nil) // (cut short: its mountpath went)
+	if got := storetest.Get(t, st, b, "x"); string(got) != "newest" {
+		t.Fatalf("x with its returning mountpath gone again: %q, want the newest write", got)
+	}
+}
