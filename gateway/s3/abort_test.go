@@ -770,3 +770,30 @@ func TestCompleteWhoseAnswerWasLostRemovesTheUpload(t *testing.T) {
 		}
 	}
 }
+
+// An upload's key XML 1.0 cannot carry is listed only URL-encoded (as
+// it is, it would be U+FFFD: another key, skipping the uploads after it).
+func TestUploadOfAKeyXMLCannotCarryIsListedEncoded(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("control")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: aws.String("control"), Key: aws.String("k\x01")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("control")})
+	if code(err) != "InvalidArgument" || !strings.Contains(err.Error(), "encoding-type=url") {
+		t.Fatalf("a listing of a key XML cannot carry: %v, want InvalidArgument naming encoding-type=url", err)
+	}
+	list, err := client.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String("control"), EncodingType: types.EncodingTypeUrl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Uploads) != 1 || (aws.ToString(list.Uploads[0].Key) != "k%01" && aws.ToString(list.Uploads[0].Key) != "k\x01") {
+		t.Fatalf("uploads listed URL-encoded: %+v", list.Uploads)
+	}
+}

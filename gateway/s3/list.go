@@ -171,9 +171,18 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 			return nil, err
 		}
 	}
-	encode := func(s string) string { return s }
+	var unfit error
+	encode := func(s string) string {
+		if unfit == nil {
+			unfit = fitsXML(s)
+		}
+		return s
+	}
 	if req.EncodingType == "url" {
 		encode = urlEncode
+	}
+	for _, name := range []string{req.Prefix, req.Marker, req.Delimiter, req.StartAfter} {
+		encode(name) // (echoed: v1's Prefix as given)
 	}
 	contents := make([]Object, len(page.keys))
 	for i, e := range page.keys {
@@ -185,6 +194,12 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 	prefixes := make([]CommonPrefix, len(page.prefixes))
 	for i, p := range page.prefixes {
 		prefixes[i] = CommonPrefix{Prefix: encode(p)}
+	}
+	if page.truncated {
+		encode(page.last)
+	}
+	if unfit != nil {
+		return nil, unfit
 	}
 	if !req.V2 {
 		result := &ListBucketResult{
@@ -381,6 +396,20 @@ func commonPrefix(key, prefix, delimiter string) string {
 // and '/' stay, every other byte is %XX. A space is %20, not the form
 // encoding's '+': SDKs undo this with a form decoder (botocore) or a plain
 // URL decoder, and only %20 reads back as a space in both.
+// fitsXML refuses a name a listing cannot carry without
+// encoding-type=url: a character XML 1.0 has not (a control character,
+// U+FFFE) would go out as U+FFFD, another name, and a client going on
+// after it would skip or repeat keys, or GET a name that is not there.
+func fitsXML(name string) error {
+	for _, r := range name {
+		if r == '\t' || r == '\n' || r == '\r' || r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF {
+			continue
+		}
+		return ErrInvalidArgument.WithMessage("%q has a character XML 1.0 cannot carry (%U): list with encoding-type=url", name, r)
+	}
+	return nil
+}
+
 func urlEncode(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {

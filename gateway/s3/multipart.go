@@ -888,7 +888,23 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 	})
 	out := pageUploads(uploads, prefix, delimiter, keyMarker, limit)
 	out.Bucket, out.Prefix, out.Delimiter, out.KeyMarker, out.UploadIDMarker, out.MaxUploads = bucket, prefix, delimiter, keyMarker, idMarker, limit
-	if encoding == "url" {
+	if encoding != "url" {
+		for _, name := range []string{out.Prefix, out.Delimiter, out.KeyMarker, out.NextKeyMarker} {
+			if err := fitsXML(name); err != nil {
+				return err
+			}
+		}
+		for _, u := range out.Uploads {
+			if err := fitsXML(u.Key); err != nil {
+				return err
+			}
+		}
+		for _, p := range out.CommonPrefixes {
+			if err := fitsXML(p.Prefix); err != nil {
+				return err
+			}
+		}
+	} else {
 		out.EncodingType = encoding
 		out.Prefix, out.Delimiter, out.KeyMarker, out.NextKeyMarker = urlEncode(out.Prefix), urlEncode(out.Delimiter), urlEncode(out.KeyMarker), urlEncode(out.NextKeyMarker)
 		for i := range out.Uploads {
