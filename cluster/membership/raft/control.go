@@ -341,8 +341,10 @@ func (r *removedCheck) check(ctx context.Context, c *Control) error {
 	r.last = time.Now()
 	for i, gw := range asked {
 		s := pulled[i]
-		if s.Map == nil || uuid != "" && s.Map.UUID != uuid || local != nil && s.Map.Version <= local.Version {
-			continue // not an answer, another cluster's, or not newer
+		// The same version is the same map: one without this gateway,
+		// which it restarted with (removed while it ran), has it out.
+		if s.Map == nil || uuid != "" && s.Map.UUID != uuid || local != nil && s.Map.Version < local.Version {
+			continue // not an answer, another cluster's, or older
 		}
 		// Only the primary's word: a follower behind may not have this
 		// gateway's join yet.
@@ -350,7 +352,7 @@ func (r *removedCheck) check(ctx context.Context, c *Control) error {
 			continue
 		}
 		if _, ok := s.Map.Node(c.config.Self.ID); !ok {
-			return fmt.Errorf("%w: this gateway (%s) was removed from the cluster while it was down (map version %d of gateway %s does not have it): "+
+			return fmt.Errorf("%w: this gateway (%s) was removed from the cluster (map version %d of gateway %s does not have it): "+
 				"move its raft directory (%s) away and start it with -join to join again", membership.ErrRemoved, c.config.Self.ID, s.Map.Version, gw.ID, c.config.Dir)
 		}
 	}

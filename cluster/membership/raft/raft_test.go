@@ -280,6 +280,34 @@ func TestGatewayRemovedWhileDownRefusesToStart(t *testing.T) {
 	}
 }
 
+// A gateway removed while it ran, whose last snapshot has the removal,
+// fails to start, saying so: the map it restarts with has not changed
+// since, and the primary's of the same version has it out too.
+func TestGatewayRemovedWhileUpRefusesToStart(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	n.start(t, "g2", url)
+	dir, g3url := t.TempDir(), "http://127.0.0.1:7991"
+	g3 := n.startAt(t, "g3", url, g3url, dir)
+	eventually(t, "three gateways", func() bool { return len(g1.Current().Map.Gateways()) == 3 })
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g3"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "g3 applies its removal", func() bool { _, ok := g3.Current().Map.Node("g3"); return !ok })
+	if err := g3.raftNode().Snapshot().Error(); err != nil {
+		t.Fatal(err)
+	}
+	n.kill(g3)
+	if g1.Current().Map.Version != g3.Current().Map.Version {
+		t.Fatalf("the map changed since g3's removal (%d, g3 %d): not the case tested", g1.Current().Map.Version, g3.Current().Map.Version)
+	}
+	_, err := n.startNodeErr(t, "g3", url, g3url, dir, cluster.RoleGateway)
+	if !errors.Is(err, membership.ErrRemoved) || !strings.Contains(err.Error(), "-join") {
+		t.Fatalf("a gateway removed while up, restarted: %v, want refused as removed", err)
+	}
+}
+
 // The removal of a gateway that answers, while another is down, is
 // refused: the two left would need both, and the log would stop for
 // good. The one down can go first.
