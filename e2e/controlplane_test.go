@@ -373,6 +373,13 @@ func TestGatewayMembershipBadInput(t *testing.T) {
 		if err := client.CreateBucket(t.Context(), "still-works", nil); err != nil {
 			t.Fatal(err)
 		}
+		// A removed gateway's ID joins again with a new directory, as the
+		// refusal of its restart says: replaying the cluster's log (its
+		// old join, its removal, its new join), it ends up serving.
+		again := startNode(t, "-role", "gateway", "-id", "g3", "-data", t.TempDir(), "-join", c.nodeURL(m.Primary), "-secret-file", secret)
+		if _, err := again.client().ListBuckets(t.Context()); err != nil {
+			t.Fatalf("g3 joined again: %v", err)
+		}
 	})
 	t.Run("corrupt-log", func(t *testing.T) {
 		ais(t, c.gateways(), "cluster", "stop", "--dir", c.dir)

@@ -413,6 +413,10 @@ type Node struct {
 	raftStream *peer.RaftStream
 	ready      atomic.Bool
 	removed    atomic.Bool // a gateway taken out of the cluster
+	// startDone: Start is done (ready then unless removed or
+	// incompatible); readyMu orders the settles of ready.
+	startDone atomic.Bool
+	readyMu   sync.Mutex
 	// incompatible: the cluster's log needs a newer build (a gateway of
 	// a newer version leads); this one's state stopped following it.
 	incompatible atomic.Pointer[error]
@@ -681,9 +685,17 @@ func (n *Node) newControl() (control, error) {
 		ElectionTimeout: cfg.ElectionTimeout, AdmitLevel: cfg.RaftAdmitLevel, Logger: n.logger,
 		Incompatible: func(err error) {
 			n.incompatible.Store(&err)
-			n.ready.Store(false)
+			n.settleReady()
 		},
 	})
+}
+
+// settleReady makes the node ready once started, unless it was removed
+// or its log needs a newer build.
+func (n *Node) settleReady() {
+	n.readyMu.Lock()
+	defer n.readyMu.Unlock()
+	n.ready.Store(n.startDone.Load() && !n.removed.Load() && n.incompatible.Load() == nil)
 }
 
 // controlChanged keeps a copy of a gateway's map in its metadata store
@@ -691,11 +703,19 @@ func (n *Node) newControl() (control, error) {
 func (n *Node) controlChanged(previous, next membership.Snapshot) {
 	if previous.Map != nil && next.Map != nil {
 		_, was := previous.Map.Node(n.config.ID)
-		if _, is := next.Map.Node(n.config.ID); was && !is {
+		_, is := next.Map.Node(n.config.ID)
+		switch {
+		case was && !is:
 			// Its state stops following the cluster: it must not serve.
 			n.removed.Store(true)
-			n.ready.Store(false)
+			n.settleReady()
 			n.logger.Warn("this gateway was removed from the cluster; it answers nothing more and can be stopped")
+		case !was && is && n.removed.Load():
+			// Joined again under its ID (a new raft directory replays the
+			// log: the old removal, then the new join).
+			n.removed.Store(false)
+			n.settleReady()
+			n.logger.Info("this gateway is in the cluster again")
 		}
 	}
 	if next.Map != nil && next.Map != previous.Map {
@@ -793,12 +813,10 @@ func (n *Node) Start(ctx context.Context) error {
 			n.wg.Go(func() { n.settleFinishedMarks(loops) })
 		}
 	}
-	n.ready.Store(true)
-	if n.incompatible.Load() != nil {
-		// A log this build cannot follow, found as it caught up (the
-		// halt stores its error before it clears ready: seen here).
-		n.ready.Store(false)
-	}
+	// Not ready if removed, or on a log this build cannot follow, found
+	// as it caught up.
+	n.startDone.Store(true)
+	n.settleReady()
 	if n.config.Role.IsTarget() && !n.rebalancer().Running() {
 		// A decommission that goes on across a restart: the rebalance of
 		// the join may have ended before the downloads resumed (one still

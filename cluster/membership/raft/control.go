@@ -102,7 +102,11 @@ type Control struct {
 	fsm *fsm
 	// raft is the log, set once Start made it: handlers (a join at a
 	// gateway still starting) may ask before.
-	raft      atomic.Pointer[hraft.Raft]
+	raft atomic.Pointer[hraft.Raft]
+	// joinedAt is the map version the join was answered with: a log
+	// replayed from the start (an ID removed once, joining again) has
+	// this gateway in older maps too.
+	joinedAt  atomic.Int64
 	closers   []io.Closer
 	keepalive membership.Keepalive
 	tickMu    sync.Mutex
@@ -423,8 +427,11 @@ func (c *Control) join(ctx context.Context) error {
 	self := c.config.Self
 	var probing membership.ProbeWait
 	for {
-		_, err := c.config.Transport.Join(ctx, c.config.Join, self, c.savedUUID())
+		joined, err := c.config.Transport.Join(ctx, c.config.Join, self, c.savedUUID())
 		if err == nil {
+			if joined.Map != nil {
+				c.joinedAt.Store(joined.Map.Version)
+			}
 			return nil
 		}
 		if !errors.Is(err, membership.ErrUnreachable) && !errors.Is(err, ErrNoQuorum) ||
@@ -645,7 +652,7 @@ func (c *Control) waitForMap(ctx context.Context, restarted bool) error {
 				return err
 			}
 		}
-		if m := c.Current().Map; m != nil && m.Primary != "" {
+		if m := c.Current().Map; m != nil && m.Primary != "" && m.Version >= c.joinedAt.Load() {
 			if _, ok := m.Node(c.config.Self.ID); ok {
 				return nil
 			}

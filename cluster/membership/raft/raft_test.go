@@ -47,6 +47,8 @@ type net struct {
 	keepaliveTimeout time.Duration
 	// rejoin is the Rejoin URL of the gateways started.
 	rejoin string
+	// changed, when set, runs as each gateway applies a change.
+	changed func(id string, previous, next membership.Snapshot)
 	// refusing gateways (by URL) answer a pull with a refusal (another
 	// cluster secret).
 	refusing map[string]bool
@@ -245,6 +247,11 @@ func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster
 		Self: cluster.Node{ID: id, Role: role, URL: url}, Join: join, Rejoin: n.rejoin, InMemory: dir == "", Dir: dir,
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: time.Second,
 		KeepaliveTimeout: n.keepaliveTimeout,
+		Changed: func(previous, next membership.Snapshot) {
+			if hook := n.changed; hook != nil {
+				hook(id, previous, next)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -305,6 +312,38 @@ func TestGatewayRemovedWhileUpRefusesToStart(t *testing.T) {
 	_, err := n.startNodeErr(t, "g3", url, g3url, dir, cluster.RoleGateway)
 	if !errors.Is(err, membership.ErrRemoved) || !strings.Contains(err.Error(), "-join") {
 		t.Fatalf("a gateway removed while up, restarted: %v, want refused as removed", err)
+	}
+}
+
+// A gateway joining again under an ID removed before, with a new log,
+// replays the cluster's history (its old join, its removal): its start
+// returns only once it applied its new join, not on the old one.
+func TestGatewayJoiningAgainStartsOnItsNewJoin(t *testing.T) {
+	n := newNet()
+	g1 := n.start(t, "g1", "")
+	url := g1.config.Self.URL
+	n.start(t, "g2", url)
+	g3 := n.startAt(t, "g3", url, "http://127.0.0.1:7992", "")
+	eventually(t, "three gateways", func() bool { return len(g1.Current().Map.Gateways()) == 3 })
+	n.kill(g3)
+	if _, err := g1.Propose(t.Context(), membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: "g3"}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "g3 out of the map", func() bool { _, ok := g1.Current().Map.Node("g3"); return !ok })
+	removedAt := g1.Current().Map.Version
+	// Its replay slowed down after its old join (past the wait of its
+	// promotion), as a node's saves of each map slow it.
+	n.mu.Lock()
+	n.changed = func(id string, _, next membership.Snapshot) {
+		if id == "g3" && next.Map != nil && next.Map.Version == removedAt-1 {
+			time.Sleep(2 * time.Second)
+		}
+	}
+	n.mu.Unlock()
+	again := n.startAt(t, "g3", url, "http://127.0.0.1:7993", "")
+	m := again.Current().Map
+	if _, ok := m.Node("g3"); !ok || m.Version <= removedAt {
+		t.Fatalf("g3 started on map version %d (g3 in it: %v), before its removal (%d) and new join were applied", m.Version, ok, removedAt)
 	}
 }
 
