@@ -238,6 +238,11 @@ func TestServiceUsersRolesAndRevocation(t *testing.T) {
 	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "pw", "expires_in": "8760h"}); status != http.StatusBadRequest {
 		t.Errorf("a year-long token: %d", status)
 	}
+	// Refused before the password is checked: a wrong one is refused the
+	// same (a right one is not told apart without a token issued).
+	if status, _ := do(t, h, http.MethodPost, "/v1/users/alice", "", map[string]any{"password": "wrong", "expires_in": "8760h"}); status != http.StatusBadRequest {
+		t.Errorf("a year-long token with a wrong password: %d, want 400 as with the right one", status)
+	}
 	// Without its uuid, a cluster's gateways would refuse every push
 	// (they take tokens naming their uuid only): refused.
 	if status, out := do(t, h, http.MethodPost, "/v1/clusters", admin, Cluster{Alias: "prod", URLs: []string{cluster.URL}}); status != http.StatusBadRequest || !strings.Contains(fmt.Sprint(out), "uuid") {

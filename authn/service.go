@@ -589,6 +589,24 @@ var passwordChecked = func(string) {}
 // valid for ttl (0: the default) and for cluster ("": those the user may
 // use, or any).
 func (s *Service) Login(name, password string, ttl time.Duration, cluster string) (string, error) {
+	// The request's own fields first: refused after the password, they
+	// would tell a right one from a wrong one (400, not 401) without a
+	// token issued, kept or counted.
+	if cluster != "" {
+		if err := validID("cluster", cluster); err != nil {
+			return "", err
+		}
+	}
+	switch {
+	case ttl < 0 || ttl > s.cfg.MaxTokenTTL:
+		return "", fmt.Errorf("%w: expires_in %s is outside (0, %s]", ErrBadRequest, ttl, s.cfg.MaxTokenTTL)
+	case ttl > 0 && ttl < minTokenTTL:
+		// Each logout of one is a revocation every cluster is sent: a
+		// loop of nanosecond tokens would keep the pushes busy.
+		return "", fmt.Errorf("%w: expires_in %s is under %s", ErrBadRequest, ttl, minTokenTTL)
+	case ttl == 0:
+		ttl = s.cfg.TokenTTL
+	}
 	s.mu.Lock()
 	u := s.st.Users[name]
 	var hash string
@@ -619,21 +637,6 @@ func (s *Service) Login(name, password string, ttl time.Duration, cluster string
 		}
 	}
 	passwordChecked(name)
-	if cluster != "" {
-		if err := validID("cluster", cluster); err != nil {
-			return "", err
-		}
-	}
-	switch {
-	case ttl < 0 || ttl > s.cfg.MaxTokenTTL:
-		return "", fmt.Errorf("%w: expires_in %s is outside (0, %s]", ErrBadRequest, ttl, s.cfg.MaxTokenTTL)
-	case ttl > 0 && ttl < minTokenTTL:
-		// Each logout of one is a revocation every cluster is sent: a
-		// loop of nanosecond tokens would keep the pushes busy.
-		return "", fmt.Errorf("%w: expires_in %s is under %s", ErrBadRequest, ttl, minTokenTTL)
-	case ttl == 0:
-		ttl = s.cfg.TokenTTL
-	}
 	// Issued and kept under one hold of the lock, so that deleting the
 	// user, or changing what it may do, revokes it: a change made while
 	// the password was checked is seen here.
