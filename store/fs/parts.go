@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/atomicfile"
 	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/pathsafe"
 	"github.com/aisgo/aisgo/internal/pool"
@@ -40,9 +41,97 @@ func partKey(name string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// partDir is the directory of the parts of the object of key: two
+// levels of 256, so that a lookup lists a 65536th of a bucket's parts
+// (one level, a 256th, was thousands of files in a big bucket, listed
+// at each GET of a missing object and each object a sweep checks).
+func (m mountpath) partDir(b store.Bucket, key string) string {
+	return filepath.Join(m.partsDir(b), key[:2], key[2:4])
+}
+
 func (m mountpath) partPath(b store.Bucket, name string, index int) string {
 	key := partKey(name)
-	return filepath.Join(m.partsDir(b), key[:2], key+"."+strconv.Itoa(index))
+	return filepath.Join(m.partDir(b, key), key+"."+strconv.Itoa(index))
+}
+
+// partsLayoutFile, under a mountpath's .ais, tells its parts are where
+// partDir puts them (a store before kept them one level up).
+const partsLayoutFile = "parts-layout"
+
+// layParts moves the parts a store before kept one level up to where
+// partDir puts them, once per mountpath: durable before the mark, so a
+// crash between leaves no part where lookups do not look.
+func layParts(m mountpath) error {
+	marker := filepath.Join(m.path, ".ais", partsLayoutFile)
+	if _, err := os.Stat(marker); err == nil {
+		return nil
+	}
+	root := filepath.Join(m.path, ".ais", "parts")
+	moved := 0
+	providers, err := os.ReadDir(root)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, p := range providers {
+		buckets, err := os.ReadDir(filepath.Join(root, p.Name()))
+		if err != nil {
+			if absentPath(err) {
+				continue
+			}
+			return err
+		}
+		for _, bucket := range buckets {
+			dir := filepath.Join(root, p.Name(), bucket.Name())
+			fans, err := os.ReadDir(dir)
+			if err != nil {
+				if absentPath(err) {
+					continue
+				}
+				return err
+			}
+			for _, fan := range fans {
+				n, err := layFan(m, filepath.Join(dir, fan.Name()))
+				if err != nil {
+					return err
+				}
+				moved += n
+			}
+		}
+	}
+	if moved > 0 {
+		if err := syncFilesystem(m.path); err != nil {
+			return err
+		}
+	}
+	return atomicfile.Write(marker, []byte("2\n"), 0o644)
+}
+
+// layFan moves the part files of one first-level directory down to their
+// second level.
+func layFan(m mountpath, dir string) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if absentPath(err) {
+			return 0, nil
+		}
+		return 0, err
+	}
+	moved := 0
+	for _, e := range entries {
+		name := e.Name()
+		if !e.Type().IsRegular() || len(name) < 4 || !strings.HasPrefix(name, filepath.Base(dir)) {
+			continue
+		}
+		sub := filepath.Join(dir, name[2:4])
+		if err := pathsafe.MkdirAll(m.path, sub, 0o755); err != nil {
+			return moved, err
+		}
+		if err := pathsafe.Rename(m.path, filepath.Join(dir, name), filepath.Join(sub, name)); err != nil {
+			return moved, err
+		}
+		moved++
+	}
+	return moved, nil
 }
 
 // PutPart stores a part (see store.Store).
@@ -253,7 +342,7 @@ func (s *Store) PartsOf(ctx context.Context, b store.Bucket, name string) ([]sto
 	key := partKey(name)
 	var out []store.PartMeta
 	for _, m := range s.readable() {
-		dir := filepath.Join(m.partsDir(b), key[:2])
+		dir := m.partDir(b, key)
 		entries, err := os.ReadDir(dir)
 		if err != nil && !absentPath(err) {
 			// Not "no parts": a rebuild or a delete would go by fewer.
@@ -356,7 +445,7 @@ func (s *Store) removeParts(b store.Bucket, name string, guarded []mountpath, ma
 	// mountpath away unhidden.
 	tombstoneSynced := len(guarded) == 0
 	for _, m := range s.readable() {
-		dir := filepath.Join(m.partsDir(b), key[:2])
+		dir := m.partDir(b, key)
 		entries, err := os.ReadDir(dir)
 		if err != nil && !absentPath(err) {
 			// Not known gone: the delete would be taken as done, and the

@@ -408,7 +408,7 @@ func TestPartOntoAMountpathDisabledMeanwhileFails(t *testing.T) {
 	}
 	where := ""
 	for _, mp := range mps {
-		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*")); len(found) > 0 {
+		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*", "*")); len(found) > 0 {
 			where = mp
 		}
 	}
@@ -445,7 +445,7 @@ func TestPartIntoABucketDestroyedMeanwhileFails(t *testing.T) {
 		t.Fatalf("a part into a bucket destroyed meanwhile: %v", err)
 	}
 	for _, mp := range mps {
-		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*")); len(found) > 0 {
+		if found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*", "*")); len(found) > 0 {
 			t.Fatalf("the bucket made again holds the part: %v", found)
 		}
 	}
@@ -814,5 +814,70 @@ func TestPartCallsRefuseABucketNameThatIsAPath(t *testing.T) {
 	}
 	if got := readString(t, st, victim, "o"); got != "kept" {
 		t.Fatalf("the other bucket's object reads %q", got)
+	}
+}
+
+// Parts a store before kept one directory level up (a 256th of a
+// bucket's parts in each, all listed at each lookup) are moved where
+// this version looks at the next start, once.
+func TestPartsOfTheOlderLayoutAreMoved(t *testing.T) {
+	ctx := t.Context()
+	root := t.TempDir()
+	cfg := fs.Config{Mountpaths: []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}}
+	st, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := mirrorBucket(t, st, "ec", 1, false)
+	var names []string
+	for i := range 20 {
+		name := fmt.Sprintf("obj-%d", i)
+		data := []byte(name)
+		if err := st.PutPart(ctx, partOf(b, name, i%3, data, 10), bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, name)
+	}
+	st.Close()
+	// As the older layout had them: XX/<key>.<index>.
+	moved := 0
+	for _, mp := range cfg.Mountpaths {
+		found, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*", "*"))
+		for _, path := range found {
+			if err := os.Rename(path, filepath.Join(filepath.Dir(filepath.Dir(path)), filepath.Base(path))); err != nil {
+				t.Fatal(err)
+			}
+			os.Remove(filepath.Dir(path))
+			moved++
+		}
+		os.Remove(filepath.Join(mp, ".ais", "parts-layout"))
+	}
+	if moved != len(names) {
+		t.Fatalf("%d part files, want %d", moved, len(names))
+	}
+	again, err := fs.Open(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for i, name := range names {
+		metas, err := again.PartsOf(ctx, b, name)
+		if err != nil || len(metas) != 1 || metas[0].Index != i%3 {
+			t.Fatalf("parts of %s after the move: %+v %v", name, metas, err)
+		}
+	}
+	for _, mp := range cfg.Mountpaths {
+		if flat, _ := filepath.Glob(filepath.Join(mp, ".ais", "parts", "ais", b.Name, "*", "*.*")); len(flat) > 0 {
+			t.Fatalf("parts left in the older layout: %v", flat)
+		}
+		if _, err := os.Stat(filepath.Join(mp, ".ais", "parts-layout")); err != nil {
+			t.Fatalf("no mark of the layout: %v", err)
+		}
+	}
+	if err := again.DeleteParts(ctx, b, names[0], store.Stamp{}); err != nil {
+		t.Fatal(err)
+	}
+	if metas, _ := again.PartsOf(ctx, b, names[0]); len(metas) != 0 {
+		t.Fatalf("a moved part not deleted: %+v", metas)
 	}
 }

@@ -428,6 +428,9 @@ func prepareMountpath(m mountpath, create bool) error {
 		}
 	}
 	removeLeftoverTemps(m)
+	if err := layParts(m); err != nil {
+		return fmt.Errorf("mountpath %s: move its erasure-coded parts to this version's layout: %w", m.path, classify(err))
+	}
 	probe := filepath.Join(m.workDir(), "xattr-probe")
 	if err := os.WriteFile(probe, nil, 0o644); err != nil {
 		return fmt.Errorf("mountpath %s: %w", m.path, classify(err))
