@@ -332,6 +332,10 @@ func extractShard(ctx context.Context, cfg Config, in Input, opener Opener, spil
 				counters.SpilledBytes.Add(-previous.Size)
 			}
 			ReleaseFile(cfg.Budget, previous)
+			// Its name too, unless the record's key is (its first member's).
+			if dup.Previous != group.FirstMember(member.Record) {
+				cfg.Budget.Uncharge(MetadataCost(previous.Name))
+			}
 			if k := &keys[dup.Previous]; len(k.String) > 0 {
 				cfg.Budget.Uncharge(int64(len(k.String)))
 			}

@@ -386,6 +386,33 @@ func TestDuplicateKeyFileDroppedIsNotParsed(t *testing.T) {
 	if got := extract.MetadataHeld(job); got >= 100<<10 {
 		t.Fatalf("a dropped duplicate's 100 KiB key still charged: %d bytes held", got)
 	}
+	// A dropped duplicate's name goes too (not the record's first
+	// member's, which keys the record).
+	record := strings.Repeat("n", 50<<10)
+	for _, c := range []struct {
+		names []string
+		kept  []string
+	}{
+		{[]string{record + ".jpg", record + ".cls", record + ".cls"}, []string{record + ".jpg", record + ".cls"}},
+		{[]string{record + ".jpg", record + ".jpg"}, []string{record + ".jpg", record + ".jpg"}}, // the first, kept as the key
+	} {
+		var entries []entry
+		for _, name := range c.names {
+			entries = append(entries, entry{name, "x"})
+		}
+		job := extract.NewBudget(1 << 30)
+		if _, err := extract.Run(t.Context(), extract.Config{Format: format(".tar"), Budget: job},
+			[]extract.Input{{Name: "d.tar"}}, memOpener{"d.tar": shard(t, ".tar", entries...)}, nil); err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		for _, name := range c.kept {
+			want += extract.MetadataCost(name)
+		}
+		if got := extract.MetadataHeld(job); got != want {
+			t.Errorf("%d members, %d kept: %d bytes of names held, want %d", len(c.names), len(c.kept), got, want)
+		}
+	}
 }
 
 func TestContentKeysChargedToTheBudget(t *testing.T) {
