@@ -216,7 +216,9 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	var old store.Object
 	put := store.PutOptions{Size: -1}
 	if msg.AppendIfExists {
-		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{})
+		// A remote bucket's shard as the remote has it now (see
+		// putIntoArchive): its PUT takes no condition.
+		obj, err := n.config.Store.Open(ctx, dst, msg.ArchName, store.OpenOptions{Latest: dst.IsRemote()})
 		switch {
 		case err == nil:
 			old = obj

@@ -837,6 +837,38 @@ func TestFileIntoARemoteShardTakesTheRemotesCurrentShard(t *testing.T) {
 	if !slices.Equal(names, []string{"a.txt", "b.txt", "c.txt"}) {
 		t.Fatalf("the remote's shard after a file was put into it: %v, want a.txt, b.txt, c.txt", names)
 	}
+	// So does an archive job's append.
+	rs.mu.Lock()
+	rs.objects["s.tar"] = shard("a.txt", "b.txt", "c.txt", "d.txt")
+	rs.mu.Unlock()
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "src", "e.txt", strings.NewReader("e"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Archive(ctx, "src", api.ArchiveMessage{ToBck: api.Bck{Name: "rb", Provider: "aws"}, ArchName: "s.tar", ListRange: api.ListRange{ObjNames: []string{"e.txt"}}, AppendIfExists: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(job.Errors) > 0 {
+		t.Fatalf("the archive job: %+v %v", job, err)
+	}
+	rs.mu.Lock()
+	written = rs.objects["s.tar"]
+	rs.mu.Unlock()
+	names = nil
+	tr = tar.NewReader(bytes.NewReader(written))
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		names = append(names, h.Name)
+	}
+	if !slices.Equal(names, []string{"a.txt", "b.txt", "c.txt", "d.txt", "e.txt"}) {
+		t.Fatalf("the remote's shard after an archive job appended to it: %v, want a.txt to e.txt", names)
+	}
 }
 
 // A backend download (a prefetch) takes no timeouts: given, they are
