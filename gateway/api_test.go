@@ -928,6 +928,18 @@ func TestArchPathPutAddsMember(t *testing.T) {
 			t.Fatalf("%s: files %v, want a/1.jpg, a/1.cls (replaced in its place), a/1.json (after its record's), b/2.jpg", shard, order)
 		}
 	}
+	// A file that is a directory of another, or under another: tar and
+	// unzip could not extract both (409), and the shard stays as it was.
+	for _, member := range []string{"a", "a/1.jpg/x", "b/2.jpg/y/z"} {
+		if err := put("s.tar", member, "clash", ""); !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "directory") {
+			t.Fatalf("a file %s into a shard holding a/1.jpg and b/2.jpg: %v, want 409", member, err)
+		}
+	}
+	if data, err := client.GetBytes(ctx, "shards", "s.tar", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	} else if order, _ := readArchive(t, ".tar", data); len(order) != 4 {
+		t.Fatalf("the shard after refused files: %v", order)
+	}
 	if err := put("blob", "x.txt", "x", "tgz"); err != nil {
 		t.Fatalf("a new shard of archmime tgz: %v", err)
 	}

@@ -610,6 +610,9 @@ func rewriteShard(ctx context.Context, dst io.Writer, f formats.Format, old stor
 				if e.Name == member {
 					return writeMember() // in the old one's place (a copy again of its name goes)
 				}
+				if strings.HasPrefix(e.Name, member+"/") || strings.HasPrefix(member, e.Name+"/") {
+					return membersClash(name, e.Name, member)
+				}
 				r, _ := shards.SplitName(e.Name)
 				if inRecord && r != record {
 					if err := writeMember(); err != nil {
@@ -625,6 +628,24 @@ func rewriteShard(ctx context.Context, dst io.Writer, f formats.Format, old stor
 		}
 		return writeMember()
 	})
+}
+
+// membersClash refuses a file of a shard whose name is another's
+// directory (a and a/b): tar, unzip and Python's tarfile cannot extract
+// both, as a bucket cannot hold both.
+func membersClash(shard, old, added string) error {
+	return fmt.Errorf("%w: shard %s: file %q and file %q cannot both be in it (one is a directory of the other)", store.ErrConflict, shard, old, added)
+}
+
+// parentDirs returns the directories of name: a, a/b of a/b/c.
+func parentDirs(name string) []string {
+	var dirs []string
+	for i := range len(name) {
+		if name[i] == '/' {
+			dirs = append(dirs, name[:i])
+		}
+	}
+	return dirs
 }
 
 // writeArchiveWith writes an archive of format f to w through fn, which

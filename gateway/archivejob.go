@@ -376,16 +376,27 @@ type appendPlan struct {
 func planAppend(ctx context.Context, f formats.Format, old store.Object, name string, items []batchItem) (*appendPlan, error) {
 	// Of the items' names and records only: a shard's names may be
 	// millions.
-	names, records := map[string]bool{}, map[string]bool{}
+	names, records, dirs := map[string]bool{}, map[string]bool{}, map[string]string{}
 	for _, item := range items {
 		record, _ := shards.SplitName(item.name)
 		names[item.name], records[record] = true, true
+		for _, dir := range parentDirs(item.name) {
+			dirs[dir] = item.name
+		}
 	}
 	first := map[string]int{}        // an old file's name: its first index
 	lastOfRecord := map[string]int{} // an old record: its last file's index
 	index := -1
 	err := eachEntry(ctx, f, old, name, func(e *formats.Entry, _ io.Reader) error {
 		index++
+		if added, ok := dirs[e.Name]; ok {
+			return membersClash(name, e.Name, added)
+		}
+		for _, dir := range parentDirs(e.Name) {
+			if names[dir] {
+				return membersClash(name, e.Name, dir)
+			}
+		}
 		if _, ok := first[e.Name]; !ok && names[e.Name] {
 			first[e.Name] = index
 		}

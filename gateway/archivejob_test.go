@@ -85,6 +85,23 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 	if got, contents := read("shards", "s-0.tar", ".tar"); strings.Join(got, " ") != "img/0005.jpg img/0006.jpg img/0007.jpg img/0008.jpg img/0009.jpg raw/img/sub/x.jpg" || contents["img/0007.jpg"] != "new bytes" {
 		t.Fatalf("appended an object of a member's name: %v, want it in its place", got)
 	}
+	// An object whose member would be a directory of the shard's files
+	// (or under one) is refused: tar and unzip could not extract both.
+	if _, err := client.Put(ctx, "raw", "q/img", strings.NewReader("clash"), api.PutOptions{Size: 5}); err != nil {
+		t.Fatal(err)
+	}
+	clash := api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{ObjNames: []string{"q/img"}}, BaseNameOnly: true, AppendIfExists: true}
+	if id, err := client.Archive(ctx, "raw", clash); err == nil {
+		job, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+		if err == nil && !strings.Contains(fmt.Sprint(job.Errors), "directory") {
+			t.Fatalf("a member img appended beside img/0005.jpg: %+v, want refused", job)
+		}
+	} else if !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("a member img appended beside img/0005.jpg: %v, want 409", err)
+	}
+	if got, _ := read("shards", "s-0.tar", ".tar"); len(got) != 6 {
+		t.Fatalf("the shard after a refused append: %v", got)
+	}
 	// Objects that join records of the shard go right after them, one
 	// that replaces a file in its place, a new record last: no record
 	// split in two (a second sample of its key for WebDataset's readers).
