@@ -433,6 +433,12 @@ class ShardDataset(IterableDataset):
                 state["_pickled_place"] = place
         return state
 
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        # The process it was pickled for: a worker there takes the
+        # training process's place over its environment's.
+        self._unpickled_in = os.getpid()
+
     def __repr__(self) -> str:
         return f"ShardDataset(ais://{self.bucket}, {len(self.shards)} shards, epoch {self.epoch})"
 
@@ -471,6 +477,11 @@ class ShardDataset(IterableDataset):
     def _place(self) -> Tuple[int, int, int, int]:
         if self.rank is not None:
             rank, world = distributed_rank(self.rank, self.world_size)
+        elif self._pickled_place and get_worker_info() is not None and getattr(self, "_unpickled_in", None) == os.getpid():
+            # A spawned worker has no process group, and its $RANK may be
+            # another's (a node's, under a launcher that spawns a process
+            # per GPU): the training process's place, pickled for it.
+            rank, world = self._pickled_place
         else:
             rank, world = _known_place() or self._pickled_place or (0, 1)
         info = get_worker_info()

@@ -597,6 +597,17 @@ def test_rank_is_resolved_in_the_training_process(client: Client, ds: Dataset, m
     assert clone._place()[:2] == (1, 2)
     assert set(keys_of(clone)) == rank1 and rank1 != set(ds.expected)
 
+    # In a spawned worker, the place pickled for it wins over an
+    # environment that says another (a node's RANK, a process per GPU).
+    import aisgo.torch as aistorch
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    worker = pickle.loads(data)
+    monkeypatch.setattr(aistorch, "get_worker_info", lambda: type("Info", (), {"id": 0, "num_workers": 1})())
+    assert worker._place() == (1, 2, 0, 1)
+    monkeypatch.undo()
+
     # Made where no rank is known (a launcher) and spawned into the ranks,
     # it takes each rank's own, not the launcher's (0 of 1).
     launched = pickle.dumps(ShardDataset(client, ds.dst, OUT_TEMPLATE, shuffle_buffer=10, seed=5))
