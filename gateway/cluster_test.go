@@ -1044,6 +1044,62 @@ func (h headFailing) Head(ctx context.Context, b store.Bucket, name string) (sto
 	return h.Store.Head(ctx, b, name)
 }
 
+// openUnreached is a store whose copy of one name, of one size, cannot be
+// read for now (an erasure-coded replica gone bad, its parts' holders
+// away: the restore is ErrUnreached).
+type openUnreached struct {
+	store.Store
+	name string
+	size int64
+}
+
+func (o openUnreached) Open(ctx context.Context, b store.Bucket, name string, opts store.OpenOptions) (store.Object, error) {
+	obj, err := o.Store.Open(ctx, b, name, opts)
+	if err == nil && name == o.name && obj.Meta().Size == o.size {
+		obj.Close()
+		return nil, fmt.Errorf("%s: %w", name, store.ErrUnreached)
+	}
+	return obj, err
+}
+
+// An owner whose copy cannot be read now does not serve an older copy
+// another target still holds (a rebalance not done): 503, to retry.
+func TestUnreadableCopyIsNotServedOlderFromANeighbor(t *testing.T) {
+	const newer = "the newer version"
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		if cfg.Store != nil {
+			cfg.Store = openUnreached{Store: cfg.Store, name: "x", size: int64(len(newer))}
+		}
+	}})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Put(ctx, "b", "x", strings.NewReader(newer), api.PutOptions{Size: int64(len(newer))}); err != nil {
+		t.Fatal(err)
+	}
+	// The older version, still on the other target.
+	var other *gatewaytest.Member
+	for _, m := range c.Targets() {
+		if _, err := m.Store.Head(ctx, store.NewBucket("b"), "x"); errors.Is(err, store.ErrNotFound) {
+			other = m
+		}
+	}
+	if other == nil {
+		t.Fatal("x is on every target")
+	}
+	if _, err := other.Store.Put(ctx, store.NewBucket("b"), "x", strings.NewReader("old"), store.PutOptions{Size: 3, Stamp: store.Stamp{Map: 1, Clock: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 3*time.Second) // the client retries a 503
+	defer cancel()
+	got, err := client.GetBytes(short, "b", "x", api.GetOptions{})
+	if err == nil || !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("x whose copy cannot be read now: %q %v, want 503 (not the older version)", got, err)
+	}
+}
+
 // A conditional PUT of an object not known to be absent (its HEAD failed
 // otherwise than "not found") is refused to retry: If-None-Match: * would
 // replace an object that exists.

@@ -494,6 +494,15 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 	if tomb, found := n.tombstone(b, name); found {
 		since = tomb.Stamp
 	}
+	// A copy here that cannot be read now (an erasure-coded replica gone
+	// bad, its parts not all reached) is as much a floor: an older one
+	// elsewhere is not served for it. (Not in a remote bucket: the HEAD
+	// of a name not cached here would ask the remote.)
+	if !b.IsRemote() {
+		if meta, err := n.local.Head(r.Context(), b, name); err == nil && meta.Stamp.Compare(since) > 0 {
+			since = meta.Stamp
+		}
+	}
 	other, deleted, ok, silent := n.newestElsewhere(r.Context(), b, name, since)
 	switch {
 	case !ok && len(silent) > 0:
