@@ -1098,6 +1098,21 @@ func TestUnreadableCopyIsNotServedOlderFromANeighbor(t *testing.T) {
 	if err == nil || !errors.Is(err, api.ErrUnavailable) {
 		t.Fatalf("x whose copy cannot be read now: %q %v, want 503 (not the older version)", got, err)
 	}
+	// A copy of its version there (not removed yet after the move) is
+	// served. (Other bytes here only to tell it apart: this store's
+	// copy of the newer one's size cannot be read.)
+	var stamp store.Stamp
+	for _, m := range c.Targets() {
+		if meta, err := m.Store.Head(ctx, store.NewBucket("b"), "x"); err == nil && m != other {
+			stamp = meta.Stamp
+		}
+	}
+	if _, err := other.Store.Put(ctx, store.NewBucket("b"), "x", strings.NewReader("same version"), store.PutOptions{Size: 12, Stamp: stamp}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := client.GetBytes(ctx, "b", "x", api.GetOptions{}); err != nil || string(got) != "same version" {
+		t.Fatalf("x whose copy cannot be read now, of the version a neighbor holds: %q %v, want that copy", got, err)
+	}
 }
 
 // A conditional PUT of an object not known to be absent (its HEAD failed

@@ -496,14 +496,16 @@ func (n *Node) serveFromNeighbors(w http.ResponseWriter, r *http.Request, b stor
 	}
 	// A copy here that cannot be read now (an erasure-coded replica gone
 	// bad, its parts not all reached) is as much a floor: an older one
-	// elsewhere is not served for it. (Not in a remote bucket: the HEAD
-	// of a name not cached here would ask the remote.)
+	// elsewhere is not served for it, one of its version is. (Not in a
+	// remote bucket: the HEAD of a name not cached here would ask the
+	// remote.)
+	sameToo := false
 	if !b.IsRemote() {
 		if meta, err := n.local.Head(r.Context(), b, name); err == nil && meta.Stamp.Compare(since) > 0 {
-			since = meta.Stamp
+			since, sameToo = meta.Stamp, true
 		}
 	}
-	other, deleted, ok, silent := n.newestElsewhere(r.Context(), b, name, since)
+	other, deleted, ok, silent := n.newestElsewhere(r.Context(), b, name, since, sameToo)
 	switch {
 	case !ok && len(silent) > 0:
 		// A target that did not answer may hold it (moving, or a copy
@@ -898,13 +900,14 @@ func (n *Node) newerElsewhere(ctx context.Context, b store.Bucket, name string, 
 	if b.IsRemote() || !n.catchingUp() && !(writing && n.rebalancing()) {
 		return cluster.Node{}, false, false, nil
 	}
-	return n.newestElsewhere(ctx, b, name, stamp)
+	return n.newestElsewhere(ctx, b, name, stamp, false)
 }
 
 // newestElsewhere returns the target holding the newest copy (or delete)
-// of an object, if it is newer than stamp, and the targets that did not
-// answer (a connection error, a timeout, a 5xx but for a corrupt copy).
-func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp) (other cluster.Node, deleted, ok bool, silent []string) {
+// of an object, if it is newer than stamp (or as new, with sameToo), and
+// the targets that did not answer (a connection error, a timeout, a 5xx
+// but for a corrupt copy).
+func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string, stamp store.Stamp, sameToo bool) (other cluster.Node, deleted, ok bool, silent []string) {
 	ctx, cancel := context.WithTimeout(ctx, peerHeadTimeout)
 	defer cancel()
 	targets := n.currentMap().Reachable()
@@ -949,7 +952,7 @@ func (n *Node) newestElsewhere(ctx context.Context, b store.Bucket, name string,
 		if failed[i] {
 			silent = append(silent, targets[i].ID)
 		}
-		if s.Compare(stamp) > 0 && (best < 0 || s.Compare(stamps[best]) > 0) {
+		if (s.Compare(stamp) > 0 || sameToo && !s.IsZero() && s == stamp) && (best < 0 || s.Compare(stamps[best]) > 0) {
 			best = i
 		}
 	}
