@@ -213,6 +213,14 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if len(items) == 0 {
 		return nil, badRequest("archive %s/%s: nothing to archive: no object of %s matches", dst, msg.ArchName, src)
 	}
+	// A remote bucket may hold both x and x/y: one shard cannot.
+	for _, item := range items {
+		for _, dir := range parentDirs(item.name) {
+			if _, taken := entries[dir]; taken {
+				return nil, membersClash(msg.ArchName, dir, item.name)
+			}
+		}
+	}
 	var old store.Object
 	put := store.PutOptions{Size: -1}
 	if msg.AppendIfExists {

@@ -889,3 +889,27 @@ func TestBackendDownloadRefusesTimeouts(t *testing.T) {
 		t.Fatalf("a backend download: %v", err)
 	}
 }
+
+// An archive job of a remote bucket holding both x and x/y (S3 may) is
+// refused: tar, unzip and tarfile could not extract both from one shard.
+func TestArchiveOfObjectsThatClashIsRefused(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"data": []byte("a"), "data/x": []byte("b")}}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "shards", nil); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Archive(ctx, "s3://rb", api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s.tar", ListRange: api.ListRange{Template: "data"}})
+	if err == nil {
+		job, werr := client.WaitJob(ctx, id, 20*time.Millisecond)
+		if werr == nil && !strings.Contains(fmt.Sprint(job.Errors), "directory") {
+			t.Fatalf("an archive of data and data/x: %+v, want refused", job)
+		}
+	} else if !errors.Is(err, api.ErrConflict) {
+		t.Fatalf("an archive of data and data/x: %v, want 409", err)
+	}
+	if _, err := client.Head(ctx, "shards", "s.tar"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the shard of a refused archive: %v, want none", err)
+	}
+}
