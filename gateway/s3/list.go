@@ -202,10 +202,15 @@ func List(ctx context.Context, src Source, bucket string, req ListRequest) (any,
 		return nil, unfit
 	}
 	if !req.V2 {
+		// v1 sends its Prefix as given: clients decode only the
+		// Delimiter, the markers, the keys and the common prefixes. (One
+		// XML cannot carry goes encoded: clients do not page by it.)
+		prefix := req.Prefix
+		if fitsXML(prefix) != nil {
+			prefix = urlEncode(prefix)
+		}
 		result := &ListBucketResult{
-			// v1 sends its Prefix as given: clients decode only the
-			// Delimiter, the markers, the keys and the common prefixes.
-			Name: bucket, Prefix: req.Prefix, Marker: encode(req.Marker), MaxKeys: req.MaxKeys,
+			Name: bucket, Prefix: prefix, Marker: encode(req.Marker), MaxKeys: req.MaxKeys,
 			Delimiter: encode(req.Delimiter), IsTruncated: page.truncated, Contents: contents, CommonPrefixes: prefixes,
 			EncodingType: req.EncodingType,
 		}
