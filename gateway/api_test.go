@@ -870,6 +870,13 @@ func TestArchPathPutWaitsForItsShardBounded(t *testing.T) {
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "archive job") {
 		t.Fatalf("a file PUT into a shard a job holds: %v, want a 503", err)
 	}
+	// A format not known is told at once, not after the wait.
+	release = gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar", true)
+	_, err = client.Put(short, "shards", "s.tar", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x", ArchMime: ".rar"})
+	release()
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "not a shard format") {
+		t.Fatalf("a file PUT of archmime .rar into a shard a job holds: %v, want a 400", err)
+	}
 	release = gateway.HoldShardLock(ctx, c.Primary().Node, store.NewBucket("shards"), "s.tar", false)
 	time.AfterFunc(time.Second, release)
 	if _, err := client.Put(short, "shards", "s.tar", strings.NewReader("v"), api.PutOptions{Size: 1, ArchPath: "k.x"}); err != nil {

@@ -485,6 +485,14 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, badRequest("%s: a PUT of a file into a shard needs its Content-Length", api.QueryArchPath))
 		return
 	}
+	// A format not known is the request's, whatever the shard: told
+	// before the wait for the shard and the space check.
+	if mime := q.Get(api.QueryArchMime); mime != "" {
+		if _, err := n.archiveFormat(nil, name, mime); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+	}
 	// A job writing the shard may hold it for long: past a while, the
 	// client is told to send again rather than hang.
 	unlock, err := n.shardLocks.lockUnlessJob(r.Context(), b, name, shardLockWait)
@@ -518,17 +526,17 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		n.writeError(w, r, err)
 		return
 	}
+	f, err := n.archiveFormat(old, name, q.Get(api.QueryArchMime))
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
 	// The whole shard is written anew: it must fit, not only the file.
 	size := r.ContentLength
 	if old != nil {
 		size += old.Meta().Size
 	}
 	if err := n.checkSpaceFor(r.Context(), size); err != nil {
-		n.writeError(w, r, err)
-		return
-	}
-	f, err := n.archiveFormat(old, name, q.Get(api.QueryArchMime))
-	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
