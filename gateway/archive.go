@@ -568,7 +568,7 @@ func (n *Node) putIntoArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 		defer close(written)
 		pw.CloseWithError(rewriteShard(r.Context(), pw, f, old, name, member, r.Body, r.ContentLength))
 	}()
-	meta, err := n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), pr), opts)
+	meta, err := n.putOwnedHeld(r.Context(), b, name, n.guardSpace(r.Context(), pr), opts)
 	// The writer stops if the put did; it reads the request's body, so
 	// the handler waits for it.
 	pr.CloseWithError(io.ErrClosedPipe)

@@ -281,7 +281,7 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		defer close(written)
 		pw.CloseWithError(n.writeArchive(ctx, pw, f, old, plan, msg, items, reads, p, &archived, &missing))
 	}()
-	_, err = n.putOwned(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
+	_, err = n.putOwnedHeld(ctx, dst, msg.ArchName, store.GuardSpace(ctx, pr, n.checkSpace), put)
 	pr.CloseWithError(io.ErrClosedPipe)
 	<-written
 	if err != nil {

@@ -822,6 +822,22 @@ func (n *Node) putObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 // after a map change then sees it. It is stamped with the map it was
 // accepted under (store.Stamp).
 func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if b.IsRemote() {
+		// A remote bucket's PUT takes no condition: a file put into a
+		// shard reads it and writes it back under this lock (as an
+		// archive job does), and a write of the name between would be
+		// lost, its PUT acknowledged.
+		unlock, err := n.shardLocks.lockUnlessJob(ctx, b, name, shardLockWait)
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		defer unlock()
+	}
+	return n.putOwnedHeld(ctx, b, name, body, opts)
+}
+
+// putOwnedHeld is putOwned for a writer that holds the name's shard lock.
+func (n *Node) putOwnedHeld(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// The current object may be on an offline target only: the
 		// condition cannot be checked (If-None-Match: * would overwrite

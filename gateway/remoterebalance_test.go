@@ -913,3 +913,34 @@ func TestArchiveOfObjectsThatClashIsRefused(t *testing.T) {
 		t.Fatalf("the shard of a refused archive: %v, want none", err)
 	}
 }
+
+// A PUT of a remote bucket's object waits while a file put into it as a
+// shard rewrites it (the remote's PUT takes no condition): after, not
+// between its read and its write, whose shard would replace it.
+func TestRemotePutWaitsForARewriteOfItsShard(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	ctx := t.Context()
+	release := gateway.HoldShardLock(ctx, c.Targets()[0].Node, store.Bucket{Name: "rb", Provider: store.ProviderAWS}, "s.tar", false)
+	done := make(chan error, 1)
+	go func() {
+		_, err := client.Put(ctx, "s3://rb", "s.tar", strings.NewReader("plain"), api.PutOptions{Size: 5})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		release()
+		t.Fatalf("a PUT of a shard being rewritten did not wait: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("the PUT once the rewrite ended: %v", err)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if string(rs.objects["s.tar"]) != "plain" {
+		t.Fatalf("the remote's object: %q", rs.objects["s.tar"])
+	}
+}
