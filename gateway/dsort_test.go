@@ -1135,3 +1135,42 @@ func TestDsortOutputProtectionIsChecked(t *testing.T) {
 		t.Fatalf("the refused output bucket: %v, want not made", err)
 	}
 }
+
+// A dSort job whose output shards a running job writes (a start sent
+// again, a spec run twice) is refused, 409: its shards would replace the
+// other's, and an abort of either remove them. Other names start.
+func TestDsortWritingARunningJobsShardsIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 1})
+	var targets []string
+	for _, m := range c.Targets() {
+		targets = append(targets, m.Node.ID())
+	}
+	end, err := gateway.RegisterDsortJob(ctx, c.Primary().Node, pipeline.JobRegistration{ID: "running-one", Output: store.NewBucket("dst"), Targets: targets, Started: time.Now(), Names: "out-{0..99}.tar"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..2}.tar"},"output_format":%q,"output_shard_size":"10KiB"}`
+	_, err = client.DsortStart(ctx, []byte(fmt.Sprintf(spec, "out-{0..99}.tar")))
+	if !errors.Is(err, api.ErrJobBusy) || !strings.Contains(err.Error(), "running-one") {
+		t.Fatalf("a job writing the shards of a running one: %v, want 409 naming it", err)
+	}
+	id, err := client.DsortStart(ctx, []byte(fmt.Sprintf(spec, "val-{0..99}.tar")))
+	if err != nil {
+		t.Fatalf("a job of other output names: %v", err)
+	}
+	if sum := waitDsort(t, client, id); sum.Aborted {
+		t.Fatalf("a job of other output names: %+v", sum)
+	}
+	end()
+	id, err = client.DsortStart(ctx, []byte(fmt.Sprintf(spec, "out-{0..99}.tar")))
+	if err != nil {
+		t.Fatalf("the job once the other ended: %v", err)
+	}
+	if sum := waitDsort(t, client, id); sum.Aborted {
+		t.Fatalf("the job once the other ended: %+v", sum)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -532,4 +533,13 @@ func SettledSeen(n *Node) bool {
 	n.settle.mu.Lock()
 	defer n.settle.mu.Unlock()
 	return m != nil && n.settle.version == m.Version
+}
+
+// RegisterDsortJob registers a dSort job in the cluster's log as its
+// coordinator would, and returns the record of its end.
+func RegisterDsortJob(ctx context.Context, n *Node, reg pipeline.JobRegistration) (end func(), err error) {
+	if err := (dsortCluster{n: n}).RegisterJob(ctx, reg); err != nil {
+		return nil, err
+	}
+	return func() { n.endJob(context.WithoutCancel(ctx), reg.ID, "") }, nil
 }

@@ -41,8 +41,15 @@ func (p dsortCluster) Defaults() pipeline.Defaults {
 
 // RegisterJob records a job this gateway coordinates.
 func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistration) error {
+	// A job writing the same shards (a start sent again, a spec run
+	// twice) would replace this one's, and its abort remove them.
+	for id, j := range p.n.control.Current().Jobs {
+		if j.State == membership.JobRunning && id != reg.ID && reg.Names != "" && j.Names == reg.Names && j.Output.Normalize() == reg.Output.Normalize() {
+			return fmt.Errorf("%w: dsort job %s runs, writing the same shards (%s) into %s: start this one once it ends, or name its output apart", pipeline.ErrJobBusy, id, reg.Names, reg.Output)
+		}
+	}
 	_, err := p.n.control.Propose(ctx, membership.Change{Kind: membership.JobStarted, Job: membership.Job{
-		ID: reg.ID, Coordinator: p.n.config.ID, Output: reg.Output, Targets: reg.Targets, Started: reg.Started.UnixNano(),
+		ID: reg.ID, Coordinator: p.n.config.ID, Output: reg.Output, Targets: reg.Targets, Started: reg.Started.UnixNano(), Names: reg.Names,
 	}})
 	return membershipError(err)
 }

@@ -299,7 +299,7 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 			return "", fmt.Errorf("output_bck %q: %w", plan.Output.Name, err)
 		}
 	}
-	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started}
+	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started, Names: outputNames(plan, job.keyMap)}
 	// Not given up with the client: a registration cut on its way may
 	// apply after the end recorded below, and read running for good.
 	regCtx, regCancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
@@ -981,6 +981,20 @@ func (c *Coordinator) finishAll(ctx context.Context, job *coordinatedJob) error 
 		pause = min(2*pause, 2*time.Second)
 		pending = failed
 	}
+}
+
+// outputNames is what names a job's output shards: its template and
+// suffix, or its key map's templates.
+func outputNames(plan *Plan, keyMap *sort.KeyMap) string {
+	if keyMap == nil {
+		return plan.OutputTemplate.String() + plan.OutputSuffix
+	}
+	var b strings.Builder
+	b.WriteString("key map:")
+	for _, t := range keyMap.Templates() {
+		b.WriteString(" " + t.String())
+	}
+	return b.String() + plan.OutputSuffix
 }
 
 // checkPlans refuses, before any shard is created, a plan a target would

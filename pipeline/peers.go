@@ -62,6 +62,10 @@ type JobRegistration struct {
 	Output  store.Bucket
 	Targets []string
 	Started time.Time
+	// Names names the output shards (the output template with its
+	// suffix, or the key map's templates): a job running into the same
+	// bucket under the same names would write over this one's shards.
+	Names string
 }
 
 // Targets runs a job's phases on its targets.

@@ -86,6 +86,8 @@ type Job struct {
 	Output      store.Bucket `json:"output"`
 	Targets     []string     `json:"targets,omitempty"`
 	Started     int64        `json:"started"`
+	// Names names its output shards (see pipeline.JobRegistration).
+	Names string `json:"names,omitempty"`
 	// State is JobRunning until the job ends; Cause says why an aborted
 	// job ended.
 	State JobState `json:"state,omitempty"`
