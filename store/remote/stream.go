@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
@@ -131,6 +132,9 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	if s.spaceCheck != nil {
 		cached = store.GuardSpace(fetchCtx, pr, s.spaceCheck)
 	}
+	// The copy's end of the bytes: past it, it checked them.
+	readAll := &endSeen{r: cached}
+	cached = readAll
 	// A fetch given up (the remote stalled, or the reader did for the
 	// idle timeout) ends the store that reads the tee.
 	context.AfterFunc(fetchCtx, func() { pr.CloseWithError(context.Cause(fetchCtx)) })
@@ -149,7 +153,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		stored <- err
 	}()
 	o := &streamingObject{
-		body: body, tee: &keepServing{r: body, w: pw}, pw: pw, stored: stored, end: end,
+		body: body, tee: &keepServing{r: body, w: pw}, pw: pw, stored: stored, end: end, readAll: readAll,
 		cause: func() error { return context.Cause(fetchCtx) },
 		meta:  store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)},
 	}
@@ -185,6 +189,22 @@ type streamingObject struct {
 	reader io.Reader
 	// storedErr is the cached copy's outcome once verdict took it.
 	storedErr *error
+	// readAll tells whether the cached copy read the bytes to their end.
+	readAll *endSeen
+}
+
+// endSeen is a reader that tells whether it gave its end (io.EOF).
+type endSeen struct {
+	r    io.Reader
+	seen atomic.Bool
+}
+
+func (e *endSeen) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if err == io.EOF {
+		e.seen.Store(true)
+	}
+	return n, err
 }
 
 func (o *streamingObject) Meta() store.ObjectMeta { return o.meta }
@@ -201,11 +221,13 @@ func (o *streamingObject) WriteTo(w io.Writer) (int64, error) {
 
 // verdict ends the cached copy once the remote's bytes are all read, and
 // fails when they did not match the remote's checksum, or could not be
-// checked: the copy, which checks them, stopped taking them on its way (a
-// full disk), and with validate_cold_get a reader must not take
+// checked: the copy, which checks them, stopped before their end (a full
+// disk, its own last read refused past the watermark, the fetch given up,
+// a write failed), and with validate_cold_get a reader must not take
 // unchecked bytes for the object (a GET that starts past the watermark
-// fails too). A copy that took them all checked them, whatever failed it
-// after (its commit refused: the object moved).
+// fails too). A copy that read them to their end and had their size
+// checked them, whatever failed it after (its commit refused: the object
+// moved).
 func (o *streamingObject) verdict() error {
 	o.pw.Close()
 	err := <-o.stored
@@ -213,7 +235,7 @@ func (o *streamingObject) verdict() error {
 	switch {
 	case err == nil, errors.Is(err, store.ErrBadChecksum):
 		return err
-	case o.tee.failed:
+	case o.tee.failed || !o.readAll.seen.Load() || errors.Is(err, store.ErrSizeMismatch):
 		return fmt.Errorf("%w: %s: its bytes could not be checked against the remote's checksum (checksum.validate_cold_get): their cached copy failed on the way: %w", ErrUnavailable, o.meta.Name, err)
 	}
 	return nil
