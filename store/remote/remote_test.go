@@ -2245,3 +2245,28 @@ func TestDryRunWritesNothingThrough(t *testing.T) {
 		t.Fatalf("the remote's object after a dry-run DELETE: %q", got)
 	}
 }
+
+// A streamed cold GET whose reader stopped reading (and keeps its
+// connection) ends its fetch for the others once the fetch is given up
+// for it: the next reader fetches on its own, not waits for that reader.
+func TestStalledStreamReaderDoesNotHoldTheName(t *testing.T) {
+	defer remote.SetStreamJoinWait(time.Hour)() // (no second fetch: the flight must end)
+	rs, be, _, b := newRemote(t, false)
+	rs.SetFetchIdleTimeout(200 * time.Millisecond)
+	data := bytes.Repeat([]byte("0123456789abcdef"), (remote.StoreFirstSize+(4<<20))/16)
+	be.objects["big"] = data
+	stalled, err := rs.OpenStreaming(t.Context(), b, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stalled.Close()
+	if _, err := io.ReadFull(stalled, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // past the idle timeout: the fetch is given up
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	if err := rs.ColdGet(ctx, b, "big"); err != nil {
+		t.Fatalf("a cold GET after the streamed one's reader stalled: %v, want its own fetch", err)
+	}
+}

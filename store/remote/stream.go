@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/internal/pool"
@@ -74,19 +75,22 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	stamp, fetched := s.startStamp(b, name)
 	// The fetch outlives a reader that gives up, not a remote that stalls.
 	fetchCtx, watch := s.watchIdle(context.WithoutCancel(ctx), b, name)
+	var ended sync.Once
 	end := func(err error) {
-		if cause := context.Cause(fetchCtx); err != nil && cause != nil {
-			err = cause // the stall, not how the read of it failed
-		}
-		watch.Stop()
-		f.err = err
-		s.mu.Lock()
-		delete(s.flights, key)
-		if err == nil {
-			s.markFetchedLocked(key)
-		}
-		s.mu.Unlock()
-		close(f.done)
+		ended.Do(func() {
+			if cause := context.Cause(fetchCtx); err != nil && cause != nil {
+				err = cause // the stall, not how the read of it failed
+			}
+			watch.Stop()
+			f.err = err
+			s.mu.Lock()
+			delete(s.flights, key)
+			if err == nil {
+				s.markFetchedLocked(key)
+			}
+			s.mu.Unlock()
+			close(f.done)
+		})
 	}
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
@@ -151,6 +155,13 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 		}
 		pr.CloseWithError(err) // a failed store stops copying to it
 		stored <- err
+		if err != nil {
+			// The readers waiting for it go on (a fetch of their own)
+			// now, not once the reader that started it is done with it:
+			// one that stopped reading (the fetch given up for it) may
+			// keep its connection for long.
+			end(err)
+		}
 	}()
 	o := &streamingObject{
 		body: body, tee: &keepServing{r: body, w: pw}, pw: pw, stored: stored, end: end, readAll: readAll,
