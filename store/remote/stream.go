@@ -75,13 +75,14 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 	stamp, fetched := s.startStamp(b, name)
 	// The fetch outlives a reader that gives up, not a remote that stalls.
 	fetchCtx, watch := s.watchIdle(context.WithoutCancel(ctx), b, name)
-	var ended sync.Once
-	end := func(err error) {
-		ended.Do(func() {
+	// release lets the readers waiting for the fetch go (once), end
+	// ends it.
+	var released sync.Once
+	release := func(err error) {
+		released.Do(func() {
 			if cause := context.Cause(fetchCtx); err != nil && cause != nil {
 				err = cause // the stall, not how the read of it failed
 			}
-			watch.Stop()
 			f.err = err
 			s.mu.Lock()
 			delete(s.flights, key)
@@ -91,6 +92,10 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 			s.mu.Unlock()
 			close(f.done)
 		})
+	}
+	end := func(err error) {
+		release(err)
+		watch.Stop()
 	}
 	body, attrs, err := be.GetObject(fetchCtx, b, name)
 	if err != nil {
@@ -160,7 +165,7 @@ func (s *Store) OpenStreaming(ctx context.Context, b store.Bucket, name string) 
 			// now, not once the reader that started it is done with it:
 			// one that stopped reading (the fetch given up for it) may
 			// keep its connection for long.
-			end(err)
+			release(err)
 		}
 	}()
 	o := &streamingObject{
