@@ -113,7 +113,13 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 // fetched where it is missing, an erasure-coded one rebuilt from its parts.
 func (n *Node) settledForDsort(ctx context.Context, spec pipeline.Spec) error {
 	in := store.Bucket(spec.InputBucket).Normalize()
-	if props, err := n.bucketProps(in); in.IsRemote() || err != nil || props.EC.Enabled {
+	props, err := n.bucketProps(in)
+	if !in.IsRemote() && err == nil && props.EC.Enabled && n.jobRunning(ctx, jobECEncode, in) {
+		// The job counts on erasure coding to read its input without a
+		// target it loses: objects not encoded yet would be missing.
+		return fmt.Errorf("%w: dsort: ec-encode runs on the input bucket %s: its objects not encoded yet could not be rebuilt without a target the job lost; start the job once it ends", pipeline.ErrJobBusy, in)
+	}
+	if in.IsRemote() || err != nil || props.EC.Enabled {
 		return nil // (a missing bucket is the job's error to name)
 	}
 	deadline := time.Now().Add(dsortSettleWait)

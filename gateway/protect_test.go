@@ -18,6 +18,7 @@ import (
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/datasets"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
@@ -1401,5 +1402,47 @@ func TestPropsChangedWithoutTheirJobSaySo(t *testing.T) {
 	}
 	if props, err := client.BucketProps(ctx, "e"); err != nil || !props.EC.Enabled {
 		t.Fatalf("the props after: %+v %v", props.EC, err)
+	}
+}
+
+// A dSort job of an erasure-coded bucket whose ec-encode runs is refused
+// (409): it would count on parts its objects do not have yet to read them
+// without a target it lost.
+func TestDsortOfABucketBeingEncodedIsRefused(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(gateway.HoldEncodes(release))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	released := false
+	t.Cleanup(func() {
+		if !released {
+			close(release)
+		}
+	})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	putDataset(t, client, "e", datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 1})
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	spec := []byte(`{"input_bck":{"name":"e"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..2}.tar"},"output_format":"out-{0..99}.tar","output_shard_size":"10KiB"}`)
+	if _, err := client.DsortStart(ctx, spec); !errors.Is(err, api.ErrJobBusy) || !strings.Contains(err.Error(), "ec-encode") {
+		t.Fatalf("a dsort of a bucket being encoded: %v, want 409 naming ec-encode", err)
+	}
+	close(release)
+	released = true
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		id, err := client.DsortStart(ctx, spec)
+		if err == nil {
+			if sum := waitDsort(t, client, id); sum.Aborted {
+				t.Fatalf("the dsort once encoded: %+v", sum)
+			}
+			break
+		}
+		if !errors.Is(err, api.ErrJobBusy) || time.Now().After(deadline) {
+			t.Fatalf("a dsort once the encode ended: %v", err)
+		}
 	}
 }
