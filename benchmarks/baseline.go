@@ -2,6 +2,7 @@ package benchmarks
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -46,6 +47,15 @@ func diskReadName(size int, cold bool) string {
 		return "disk read " + sizeName(size) + " files cold"
 	}
 	return "disk read " + sizeName(size) + " files warm"
+}
+
+// diskReadersName names the disk reads of readers at once: the bound of
+// as many clients (one reader bounds one client only).
+func diskReadersName(size int, cold bool, readers int) string {
+	if readers == 1 {
+		return diskReadName(size, cold)
+	}
+	return fmt.Sprintf("%s, %d readers", diskReadName(size, cold), readers)
 }
 
 func baselineSuite() Suite {
@@ -162,9 +172,9 @@ func diskFigures(ctx context.Context, rec *recorder, dir string, src []byte, tot
 }
 
 // diskSetFigures measures writing total bytes as files of size (fsynced
-// each or not) and, with reads, reading them back warm and cold. It
-// returns the directory of the files.
-func diskSetFigures(ctx context.Context, rec *recorder, dir string, src []byte, total int64, size int, sync, reads bool) error {
+// each or not) and, with reads, reading them back warm and cold, by one
+// reader and, with readers, by httpWorkers at once.
+func diskSetFigures(ctx context.Context, rec *recorder, dir string, src []byte, total int64, size int, sync, reads, readers bool) error {
 	set := filepath.Join(dir, "files-"+sizeName(size))
 	defer os.RemoveAll(set)
 	n := count(total, size)
@@ -195,10 +205,30 @@ func diskSetFigures(ctx context.Context, rec *recorder, dir string, src []byte, 
 	if err != nil {
 		return err
 	}
+	readAtOnce := func(ctx context.Context) error {
+		return runWorkers(ctx, httpWorkers, n, chunkSize, func(ctx context.Context, i int64, buf []byte) error {
+			return readBigFile(filePath(set, i), buf, int64(size))
+		})
+	}
+	if readers {
+		err = rec.measure(ctx, figure{name: diskReadersName(size, false, httpWorkers), baseline: diskReadName(size, false), bytes: bytes, ops: n, repeat: true,
+			note: fmt.Sprintf("%d readers at once, as many as the API's clients", httpWorkers)}, func() error { return readAtOnce(ctx) })
+		if err != nil {
+			return err
+		}
+	}
 	if err := dropCache(set); err != nil {
 		return err
 	}
-	return rec.measure(ctx, figure{name: diskReadName(size, true), bytes: bytes, ops: n, note: "open, read, close after posix_fadvise(DONTNEED)"}, func() error {
+	err = rec.measure(ctx, figure{name: diskReadName(size, true), bytes: bytes, ops: n, note: "open, read, close after posix_fadvise(DONTNEED)"}, func() error {
 		return readFileSet(ctx, set, n, size, buf)
 	})
+	if err != nil || !readers {
+		return err
+	}
+	if err := dropCache(set); err != nil {
+		return err
+	}
+	return rec.measure(ctx, figure{name: diskReadersName(size, true, httpWorkers), baseline: diskReadName(size, true), bytes: bytes, ops: n,
+		note: fmt.Sprintf("%d readers at once after posix_fadvise(DONTNEED)", httpWorkers)}, func() error { return readAtOnce(ctx) })
 }

@@ -413,7 +413,7 @@ func clusterRun(ctx context.Context, rec *recorder, cfg Config, src []byte, dryR
 		if !dryRun {
 			// (The disk's bound at as many writers is the datapath
 			// suite's: the one-writer figure here is no bound of it.)
-			get.bounds = []string{diskReadName(size, false)}
+			get.bounds = []string{diskReadersName(size, false, httpWorkers)}
 		}
 		if err := rec.measureWith(ctx, put, func() error { return apiPut(ctx, client, prefix, src, n, size, httpWorkers) }, c); err != nil {
 			return err

@@ -62,7 +62,7 @@ func runHTTP(ctx context.Context, cfg Config) ([]Result, error) {
 				return rec.results, err
 			}
 		}
-		if err := diskSetFigures(ctx, rec, cfg.Dir, src, cfg.Size, size, true, true); err != nil {
+		if err := diskSetFigures(ctx, rec, cfg.Dir, src, cfg.Size, size, true, true, true); err != nil {
 			return rec.results, err
 		}
 	}
@@ -166,7 +166,7 @@ func embeddedFigures(ctx context.Context, rec *recorder, cfg Config, src []byte,
 				if workers == 1 {
 					put.bounds = []string{diskWriteName(size, true)}
 				}
-				get.bounds = []string{diskReadName(size, false)}
+				get.bounds = []string{diskReadersName(size, false, workers)}
 			}
 			if err := rec.measure(ctx, put, func() error { return apiPut(ctx, client, prefix, src, n, size, workers) }); err != nil {
 				return err
@@ -181,7 +181,7 @@ func embeddedFigures(ctx context.Context, rec *recorder, cfg Config, src []byte,
 				return err
 			}
 			cold := figure{name: apiName(where, "GET", size, true, workers), baseline: loopbackName("GET", size, workers),
-				bounds: []string{diskReadName(size, true)}, bytes: bytesMoved, ops: n, note: note + "; objects dropped from the page cache"}
+				bounds: []string{diskReadersName(size, true, workers)}, bytes: bytesMoved, ops: n, note: note + "; objects dropped from the page cache"}
 			if err := rec.measure(ctx, cold, func() error { return apiGet(ctx, client, prefix, n, size, workers) }); err != nil {
 				return err
 			}

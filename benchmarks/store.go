@@ -42,7 +42,7 @@ func runStore(ctx context.Context, cfg Config) ([]Result, error) {
 	src := randomBytes(srcSize)
 	for _, size := range objectSizes {
 		for _, noSync := range []bool{false, true} {
-			if err := diskSetFigures(ctx, rec, cfg.Dir, src, cfg.Size, size, !noSync, !noSync); err != nil {
+			if err := diskSetFigures(ctx, rec, cfg.Dir, src, cfg.Size, size, !noSync, !noSync, false); err != nil {
 				return rec.results, err
 			}
 			if err := storeFigures(ctx, rec, cfg.Dir, src, cfg.Size, size, noSync); err != nil {

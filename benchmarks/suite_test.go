@@ -127,6 +127,7 @@ func TestSuites(t *testing.T) {
 		{"http", "API PUT 1 MiB, 4 workers", "net/http PUT 1 MiB, 4 streams"},
 		{"http", "API dry-run GET 100 KiB, 1 worker", "net/http GET 100 KiB, 1 stream"},
 		{"http", "API GET 1 MiB cold, 4 workers", "net/http GET 1 MiB, 4 streams"},
+		{"http", "disk read 1 MiB files cold, 4 readers", "disk read 1 MiB files cold"},
 		{"http", "cluster PUT 1 MiB, 4 workers", "net/http PUT 1 MiB, 4 streams"},
 		{"http", "cluster dry-run GET 100 KiB, 4 workers", "net/http GET 100 KiB, 4 streams"},
 		{"remote", "remote cold GET 1 MiB, 4 workers", "remote S3 GET straight from versitygw 1 MiB, 4 workers"},
