@@ -1158,7 +1158,16 @@ func TestDsortWritingARunningJobsShardsIsRefused(t *testing.T) {
 	if !errors.Is(err, api.ErrJobBusy) || !strings.Contains(err.Error(), "running-one") {
 		t.Fatalf("a job writing the shards of a running one: %v, want 409 naming it", err)
 	}
-	id, err := client.DsortStart(ctx, []byte(fmt.Sprintf(spec, "val-{0..99}.tar")))
+	// A dry run writes nothing: it runs beside.
+	dry := `{"input_bck":{"name":"src"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..2}.tar"},"output_format":"out-{0..99}.tar","output_shard_size":"10KiB","dry_run":true}`
+	id, err := client.DsortStart(ctx, []byte(dry))
+	if err != nil {
+		t.Fatalf("a dry run of the running job's output: %v", err)
+	}
+	if sum := waitDsort(t, client, id); sum.Aborted {
+		t.Fatalf("a dry run of the running job's output: %+v", sum)
+	}
+	id, err = client.DsortStart(ctx, []byte(fmt.Sprintf(spec, "val-{0..99}.tar")))
 	if err != nil {
 		t.Fatalf("a job of other output names: %v", err)
 	}

@@ -48,9 +48,16 @@ func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistrat
 			return fmt.Errorf("%w: dsort job %s runs, writing the same shards (%s) into %s: start this one once it ends, or name its output apart", pipeline.ErrJobBusy, id, reg.Names, reg.Output)
 		}
 	}
-	_, err := p.n.control.Propose(ctx, membership.Change{Kind: membership.JobStarted, Job: membership.Job{
+	change := membership.Change{Kind: membership.JobStarted, Level: membership.LevelJobNames, Job: membership.Job{
 		ID: reg.ID, Coordinator: p.n.config.ID, Output: reg.Output, Targets: reg.Targets, Started: reg.Started.UnixNano(), Names: reg.Names,
-	}})
+	}}
+	_, err := p.n.control.Propose(ctx, change)
+	if errors.Is(err, membership.ErrLeaderBehind) {
+		// Admitted up to an older build's level (an upgrade under way):
+		// registered the older way, checked above only.
+		change.Level = 0
+		_, err = p.n.control.Propose(ctx, change)
+	}
 	return membershipError(err)
 }
 

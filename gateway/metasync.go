@@ -190,6 +190,8 @@ func membershipError(err error) error {
 		return fmt.Errorf("%w: %w", api.ErrBadRequest, err)
 	case errors.Is(err, membership.ErrJobUnknown):
 		return withKind(api.ErrJobNotFound, err)
+	case errors.Is(err, membership.ErrJobOutputTaken):
+		return withKind(api.ErrJobBusy, err)
 	case errors.Is(err, membership.ErrNoPrimary), errors.Is(err, membership.ErrUnreachable), errors.Is(err, membership.ErrLeaderBehind):
 		return fmt.Errorf("%w: %w", api.ErrUnavailable, err)
 	}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -984,18 +985,31 @@ func (c *Coordinator) finishAll(ctx context.Context, job *coordinatedJob) error 
 }
 
 // outputNames is what names a job's output shards: its template and
-// suffix, or its key map's templates.
+// suffix, or its key map's templates; a digest past maxOutputNames (it is
+// kept in the cluster's registry), and none for a dry run (it writes
+// nothing).
 func outputNames(plan *Plan, keyMap *sort.KeyMap) string {
-	if keyMap == nil {
-		return plan.OutputTemplate.String() + plan.OutputSuffix
+	if plan.Spec.DryRun {
+		return ""
 	}
-	var b strings.Builder
-	b.WriteString("key map:")
-	for _, t := range keyMap.Templates() {
-		b.WriteString(" " + t.String())
+	names := plan.OutputTemplate.String() + plan.OutputSuffix
+	if keyMap != nil {
+		var b strings.Builder
+		b.WriteString("key map:")
+		for _, t := range keyMap.Templates() {
+			b.WriteString(" " + t.String())
+		}
+		names = b.String() + plan.OutputSuffix
 	}
-	return b.String() + plan.OutputSuffix
+	if len(names) > maxOutputNames {
+		sum := sha256.Sum256([]byte(names))
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return names
 }
+
+// maxOutputNames bounds the output names a job registers as they are.
+const maxOutputNames = 256
 
 // checkPlans refuses, before any shard is created, a plan a target would
 // refuse to read: the records placement gives one target may be more than

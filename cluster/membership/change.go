@@ -113,6 +113,9 @@ const MaxEndedJobs = 256
 var (
 	ErrJobUnknown = errors.New("membership: no such job in the registry")
 	ErrJobRunning = errors.New("membership: the job has not ended")
+	// ErrJobOutputTaken refuses a job whose output shards a running job
+	// writes.
+	ErrJobOutputTaken = errors.New("membership: a running job writes the same output shards")
 )
 
 // Kind names a change.
@@ -229,7 +232,7 @@ type Change struct {
 // change of a higher one comes from a newer gateway's leader: applied by
 // the older rules (or refused), the state would differ from the other
 // nodes', so a node stops following the log instead (ErrTooNew).
-const ProtocolLevel = LevelJobLost
+const ProtocolLevel = LevelJobNames
 
 // LevelRevokeKeys is the level of a RevokeToken that takes the S3 keys
 // made with the token (RevokedToken.KeysUntil): a node before it would
@@ -243,6 +246,11 @@ const LevelPropsIf = 3
 // LevelJobLost is the level of JobLost: a node before it does not know
 // the kind.
 const LevelJobLost = 4
+
+// LevelJobNames is the level of a JobStarted refused while a running job
+// has its output (Job.Names in the same bucket): a node before it would
+// register it.
+const LevelJobNames = 5
 
 // Errors of Apply.
 var (
@@ -387,6 +395,15 @@ func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
 	}
 	if c.Kind == JobStarted {
 		j := c.Job
+		if c.Level >= LevelJobNames && j.Names != "" {
+			// Checked in the log's order: two starts sent at once, or
+			// through two gateways, cannot both pass.
+			for id, other := range current {
+				if id != j.ID && other.State == JobRunning && other.Names == j.Names && other.Output.Normalize() == j.Output.Normalize() {
+					return nil, fmt.Errorf("%w: job %s runs, writing them into %s", ErrJobOutputTaken, id, j.Output)
+				}
+			}
+		}
 		j.State, j.Cause, j.Ended = JobRunning, "", 0
 		jobs[j.ID] = j
 		return jobs, nil

@@ -1641,3 +1641,44 @@ func TestOnlyActiveTargetStaysUnderConcurrentMaintenance(t *testing.T) {
 		}
 	}
 }
+
+// A job whose output a running job writes (the same names in the same
+// bucket) is refused in the log's order, at LevelJobNames; an older
+// level's start is registered as an older node would.
+func TestJobOfARunningJobsOutputIsRefused(t *testing.T) {
+	s := membership.Snapshot{}
+	apply := func(c membership.Change) error {
+		next, err := membership.Apply(s, c)
+		if err == nil {
+			s = next
+		}
+		return err
+	}
+	out := store.NewBucket("dst")
+	start := func(id, names string, level int) error {
+		return apply(membership.Change{Kind: membership.JobStarted, Level: level, Job: membership.Job{ID: id, Output: out, Names: names}})
+	}
+	if err := start("srt-1", "out-{0..9}.tar", membership.LevelJobNames); err != nil {
+		t.Fatal(err)
+	}
+	if err := start("srt-2", "out-{0..9}.tar", membership.LevelJobNames); !errors.Is(err, membership.ErrJobOutputTaken) || !strings.Contains(err.Error(), "srt-1") {
+		t.Fatalf("a second job of the same output: %v, want refused naming srt-1", err)
+	}
+	for _, other := range []struct{ id, names string }{{"srt-3", "val-{0..9}.tar"}, {"srt-4", ""}} {
+		if err := start(other.id, other.names, membership.LevelJobNames); err != nil {
+			t.Fatalf("a job of output %q: %v", other.names, err)
+		}
+	}
+	if err := start("srt-5", "out-{0..9}.tar", 0); err != nil {
+		t.Fatalf("a start of an older level: %v, want it registered", err)
+	}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-1", State: membership.JobFinished, Ended: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := apply(membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-5", State: membership.JobFinished, Ended: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := start("srt-6", "out-{0..9}.tar", membership.LevelJobNames); err != nil {
+		t.Fatalf("the job once the other ended: %v", err)
+	}
+}
