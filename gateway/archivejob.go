@@ -213,11 +213,15 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 	if len(items) == 0 {
 		return nil, badRequest("archive %s/%s: nothing to archive: no object of %s matches", dst, msg.ArchName, src)
 	}
-	// A remote bucket may hold both x and x/y: one shard cannot.
-	for _, item := range items {
-		for _, dir := range parentDirs(item.name) {
-			if _, taken := entries[dir]; taken {
-				return nil, membersClash(msg.ArchName, dir, item.name)
+	// A remote bucket may hold both x and x/y: one shard cannot. (Names
+	// given, not listed, may not all be there: those found are checked
+	// as they are written.)
+	if len(req.Names) == 0 && req.Template == "" {
+		for _, item := range items {
+			for _, dir := range parentDirs(item.name) {
+				if _, taken := entries[dir]; taken {
+					return nil, membersClash(msg.ArchName, dir, item.name)
+				}
 			}
 		}
 	}
@@ -299,6 +303,9 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 func (n *Node) writeArchive(ctx context.Context, w io.Writer, f formats.Format, old store.Object, plan *appendPlan, msg *api.ArchiveMessage, items []batchItem, reads *aheadReader, p *store.Progress, archived, missing *atomic.Int64) error {
 	return writeArchiveWith(w, f, func(aw formats.Writer, buf []byte) error {
 		next := 0 // the next item to write
+		// The items written, and their directories: one a directory of
+		// another cannot be in the shard beside it.
+		wrote, wroteDirs := map[string]bool{}, map[string]string{}
 		// write writes the next item; false: it is missing (and skipped).
 		write := func() (bool, error) {
 			i, item := next, items[next]
@@ -310,6 +317,21 @@ func (n *Node) writeArchive(ctx context.Context, w io.Writer, f formats.Format, 
 					return false, nil
 				}
 				return false, fmt.Errorf("object %d (%s/%s): %w", i, item.bucket, item.ObjName, read.err)
+			}
+			if under, ok := wroteDirs[item.name]; ok {
+				read.body.Close()
+				return false, membersClash(msg.ArchName, under, item.name)
+			}
+			dirs := parentDirs(item.name)
+			for _, dir := range dirs {
+				if wrote[dir] {
+					read.body.Close()
+					return false, membersClash(msg.ArchName, dir, item.name)
+				}
+			}
+			wrote[item.name] = true
+			for _, dir := range dirs {
+				wroteDirs[dir] = item.name
 			}
 			if err := writeRead(aw, item, read, buf); err != nil {
 				return false, fmt.Errorf("object %d: %w", i, err)
