@@ -232,3 +232,34 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		}
 	}
 }
+
+// Names given (not listed) that would be a file and its directory are
+// refused only when both are there: one missing, with continue_on_err,
+// the other is archived.
+func TestArchiveOfGivenNamesClashesOnlyWhenBothAreThere(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	for _, b := range []string{"raw", "shards"} {
+		if err := client.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.Put(ctx, "raw", "x/y", strings.NewReader("y"), api.PutOptions{Size: 1}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.Archive(ctx, "raw", api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s.tar", ListRange: api.ListRange{ObjNames: []string{"x", "x/y"}}, ContinueOnError: true})
+	if err != nil {
+		t.Fatalf("an archive of x (missing) and x/y: %v", err)
+	}
+	if job, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || len(job.Errors) > 0 {
+		t.Fatalf("an archive of x (missing) and x/y: %+v %v", job, err)
+	}
+	data, err := client.GetBytes(ctx, "shards", "s.tar", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := readArchive(t, ".tar", data); !slices.Equal(got, []string{"x/y"}) {
+		t.Fatalf("the shard: %v, want x/y", got)
+	}
+}
