@@ -48,17 +48,28 @@ func (p dsortCluster) RegisterJob(ctx context.Context, reg pipeline.JobRegistrat
 			return fmt.Errorf("%w: dsort job %s runs, writing the same shards (%s) into %s: start this one once it ends, or name its output apart", pipeline.ErrJobBusy, id, reg.Names, reg.Output)
 		}
 	}
-	change := membership.Change{Kind: membership.JobStarted, Level: membership.LevelJobNames, Job: membership.Job{
+	change := membership.Change{Kind: membership.JobStarted, Job: membership.Job{
 		ID: reg.ID, Coordinator: p.n.config.ID, Output: reg.Output, Targets: reg.Targets, Started: reg.Started.UnixNano(), Names: reg.Names,
 	}}
+	if reg.Names != "" {
+		// (A dry run's start, of no names, stays of the older level:
+		// gateways of an older build follow it.)
+		change.Level = membership.LevelJobNames
+	}
 	_, err := p.n.control.Propose(ctx, change)
-	if errors.Is(err, membership.ErrLeaderBehind) {
+	if errors.Is(err, membership.ErrLeaderBehind) && change.Level > 0 {
 		// Admitted up to an older build's level (an upgrade under way):
 		// registered the older way, checked above only.
 		change.Level = 0
 		_, err = p.n.control.Propose(ctx, change)
 	}
-	return membershipError(err)
+	err = membershipError(err)
+	if errors.Is(err, api.ErrJobBusy) {
+		// The job's own kind: the coordinator leaves the output bucket
+		// it made to the job that writes there.
+		err = fmt.Errorf("%w: %w", pipeline.ErrJobBusy, err)
+	}
+	return err
 }
 
 // EndJob records how a job this gateway coordinates ended.

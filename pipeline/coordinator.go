@@ -312,7 +312,11 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		// good. (Not registered, the end finds nothing to end.)
 		record, cause := context.WithoutCancel(ctx), "not started: "+err.Error()
 		c.wg.Go(func() { c.endJob(record, job.id, cause) })
-		undoCreate()
+		if !errors.Is(err, ErrJobBusy) {
+			// (Refused for another job writing there: the bucket it
+			// made is that job's output now, not to be removed.)
+			undoCreate()
+		}
 		return "", fmt.Errorf("register job %s: %w", job.id, err)
 	}
 	if err := c.broadcast(ctx, job, func(ctx context.Context, t cluster.Node) error { return c.config.Targets.Init(ctx, t, job.init) }); err != nil {

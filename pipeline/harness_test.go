@@ -78,6 +78,8 @@ type memCluster struct {
 	// registerLost records a job and answers an error, as a proposal
 	// whose answer was lost.
 	registerLost bool
+	// registerErr, when set, refuses every registration with it.
+	registerErr error
 	// removeFails, when set, is RemoveObjects' error.
 	removeFails error
 	// slowStats is how many Stats calls to each target wait for their
@@ -452,6 +454,9 @@ func (p memPeers) RegisterJob(ctx context.Context, reg pipeline.JobRegistration)
 	defer p.c.mu.Unlock()
 	if p.c.registry == nil {
 		p.c.registry = map[string]string{}
+	}
+	if p.c.registerErr != nil {
+		return p.c.registerErr
 	}
 	p.c.registry[reg.ID] = "running"
 	if p.c.registerLost {

@@ -3610,3 +3610,33 @@ func TestCloseWaitsForAFinishUnderWay(t *testing.T) {
 		t.Fatal("the job's spill files were removed before its finished mark was made")
 	}
 }
+
+// A start refused for another job writing the same output leaves the
+// output bucket it made (that job's output now); refused otherwise, the
+// bucket it made goes.
+func TestRefusedStartLeavesTheOutputBucketToTheOtherJob(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..1}.tar", Records: 3, RecordSize: 100, Seed: 2})
+	for _, c := range []struct {
+		err  error
+		kept bool
+	}{{fmt.Errorf("%w: job srt-1 writes the same shards", pipeline.ErrJobBusy), true}, {errors.New("no quorum"), false}} {
+		mc := newMemCluster(t, 1, nil)
+		mc.createBucket("src")
+		mc.putInputs("src", inputs)
+		mc.mu.Lock()
+		mc.registerErr = c.err
+		mc.mu.Unlock()
+		if _, err := mc.coordinator.Start(t.Context(), baseSpec("in-{0..1}.tar", "out-{000..999}.tar")); !errors.Is(err, c.err) {
+			t.Fatalf("a start refused with %v: %v", c.err, err)
+		}
+		for id, st := range mc.stores {
+			md, err := st.Buckets(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := md.Props(store.NewBucket("dst")); ok != c.kept {
+				t.Fatalf("a start refused with %v: the output bucket it made kept %v on %s, want %v", c.err, ok, id, c.kept)
+			}
+		}
+	}
+}
