@@ -248,7 +248,10 @@ func (n *net) startNodeErr(t *testing.T, id, join, url, dir string, role cluster
 		Transport: transport{n, url}, RaftTransport: trans, ElectionTimeout: 400 * time.Millisecond, ApplyTimeout: time.Second,
 		KeepaliveTimeout: n.keepaliveTimeout,
 		Changed: func(previous, next membership.Snapshot) {
-			if hook := n.changed; hook != nil {
+			n.mu.Lock()
+			hook := n.changed
+			n.mu.Unlock()
+			if hook != nil {
 				hook(id, previous, next)
 			}
 		},
