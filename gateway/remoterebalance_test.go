@@ -885,8 +885,13 @@ func TestBackendDownloadRefusesTimeouts(t *testing.T) {
 			t.Fatalf("a backend download with a timeout: %v, want 400 naming it", err)
 		}
 	}
-	if _, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadBackend, Bucket: api.Bck{Name: "rb", Provider: "aws"}}); err != nil {
+	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadBackend, Bucket: api.Bck{Name: "rb", Provider: "aws"}})
+	if err != nil {
 		t.Fatalf("a backend download: %v", err)
+	}
+	// Ended before the cluster closes: it writes into the target's disks.
+	if s := waitDownload(t, client, id); s.Finished != 1 {
+		t.Fatalf("the backend download: %+v", s)
 	}
 }
 
