@@ -217,3 +217,45 @@ func TestRemoteObjectKeepsTheRemotesValidators(t *testing.T) {
 		t.Fatalf("the cached listing of an MD5 bucket: %+v %v; want ETag %s", page, err, small)
 	}
 }
+
+// A dSort output shard of a remote bucket waits while a file put into a
+// shard of its name rewrites it (the remote's PUT takes no condition:
+// written between, the rewrite's write would replace it).
+func TestDsortOutputWaitsForARewriteOfItsShard(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	c := remoteCluster(t, rs, 1)
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "src", nil)
+	putDataset(t, client, "src", datasets.Spec{Template: "in-{0..1}.tar", Records: 5, RecordSize: 500, Seed: 3})
+	release := gateway.HoldShardLock(ctx, c.Targets()[0].Node, store.Bucket{Name: "out", Provider: store.ProviderAWS}, "out-0.tar", false)
+	released := false
+	defer func() {
+		if !released {
+			release()
+		}
+	}()
+	spec := `{"input_bck":{"name":"src"},"output_bck":{"name":"out","provider":"aws"},"input_format":{"template":"in-{0..1}.tar"},
+		"output_format":"out-{0..9}.tar","output_shard_size":"1MiB"}`
+	id, err := client.DsortStart(ctx, []byte(spec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	rs.mu.Lock()
+	_, written := rs.objects["out-0.tar"]
+	rs.mu.Unlock()
+	if written {
+		t.Fatal("the output shard was written while a rewrite of its name held it")
+	}
+	release()
+	released = true
+	if sum := waitDsort(t, client, id); sum.Aborted {
+		t.Fatalf("the job once the rewrite ended: %+v", sum)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if _, ok := rs.objects["out-0.tar"]; !ok {
+		t.Fatal("the output shard is not in the remote once the rewrite ended")
+	}
+}

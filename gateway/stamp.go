@@ -34,6 +34,16 @@ func (s stampedStore) OpenCached(ctx context.Context, b store.Bucket, name strin
 }
 
 func (s stampedStore) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if b.IsRemote() && opts.Stamp.IsZero() && opts.Precommit == nil {
+		// A new object of the node's (a dSort output shard) waits, as a
+		// client's PUT does, for a file put into a shard of its name to
+		// be written back (see putOwned): between, it would be replaced.
+		unlock, err := s.n.shardLocks.lockUnlessJob(ctx, b, name, shardLockWait)
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		defer unlock()
+	}
 	if opts.Stamp.IsZero() && opts.Precommit == nil {
 		// Under the placement lock, as client PUTs: a map change waits
 		// for the commit, so a rebalance listing sees the object.
