@@ -137,6 +137,32 @@ func TestPutWaitsForTheGroupSync(t *testing.T) {
 	}
 }
 
+// A PUT whose sync fails still has its bytes checked: a wrong checksum is
+// told as such, not hidden behind the disk's error (a cold GET streaming
+// the bytes on takes a disk's failure for checked bytes).
+func TestFailedSyncStillChecksTheBytes(t *testing.T) {
+	dir := t.TempDir()
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: []string{dir},
+		SyncData: func(f *os.File) error { return errSyncRefused }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	wrong := store.Checksum{Type: store.ChecksumMD5, Value: "00000000000000000000000000000000"}
+	for _, opts := range []store.PutOptions{{Size: 4, Checksum: wrong}, {Size: 4, Checksum: wrong, ETag: true}} {
+		_, err := st.Put(t.Context(), b, "obj", bytes.NewReader([]byte("data")), opts)
+		if !errors.Is(err, store.ErrBadChecksum) {
+			t.Fatalf("ETag %v: a wrong checksum with a failed sync: %v, want %v", opts.ETag, err, store.ErrBadChecksum)
+		}
+	}
+	if _, err := st.Put(t.Context(), b, "obj", bytes.NewReader([]byte("data")), store.PutOptions{Size: 4}); !errors.Is(err, errSyncRefused) {
+		t.Fatalf("right bytes with a failed sync: %v, want the sync's error", err)
+	}
+}
+
 // An acknowledged PUT is on disk: read back after its pages are dropped
 // from the page cache, it is whole.
 func TestAcknowledgedPutSurvivesDroppedCache(t *testing.T) {

@@ -241,9 +241,9 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 	}
 	meta.Size = n
 	meta.Checksum = store.ChecksumOf(typ, h)
-	if err = s.syncAll(copies, opts.NoSync); err != nil {
-		return meta, nil, nil, err
-	}
+	// A failed sync still has its bytes checked: a caller streaming them
+	// on (a cold GET) tells a corrupt body from a disk's failure by it.
+	syncErr := s.syncAll(copies, opts.NoSync)
 	var etagSum string
 	if etag != nil {
 		etagSum = hex.EncodeToString(etag.Sum(nil))
@@ -264,6 +264,9 @@ func (s *Store) writeWork(ctx context.Context, mps []mountpath, props store.Prop
 		if got.Value != opts.Checksum.Value {
 			return meta, nil, nil, fmt.Errorf("%w: sent %s, computed %s", store.ErrBadChecksum, opts.Checksum, got)
 		}
+	}
+	if err = syncErr; err != nil {
+		return meta, nil, nil, err
 	}
 	for _, c := range copies {
 		if c.failed != nil {
