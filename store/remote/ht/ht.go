@@ -145,7 +145,46 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 	if err != nil {
 		return nil, remote.ObjectAttrs{}, err
 	}
-	return resp.Body, attrsOf(name, resp), nil
+	a := attrsOf(name, resp)
+	if resp.ProtoMajor == 1 && resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 {
+		return &endChecked{ReadCloser: resp.Body, check: func(n int64) error { return be.checkEnd(ctx, b, name, n) }}, a, nil
+	}
+	return resp.Body, a, nil
+}
+
+// endChecked is a body whose end is the connection's close (HTTP/1 with
+// neither a length nor chunks): an origin that dies mid-body reads as
+// one that ended there, and the copy cached would be short. At its end,
+// check says whether the bytes read are the whole object.
+type endChecked struct {
+	io.ReadCloser
+	n     int64
+	check func(n int64) error
+}
+
+func (e *endChecked) Read(p []byte) (int, error) {
+	n, err := e.ReadCloser.Read(p)
+	e.n += int64(n)
+	if err == io.EOF {
+		if cerr := e.check(e.n); cerr != nil {
+			return n, cerr
+		}
+	}
+	return n, err
+}
+
+// checkEnd asks the origin for an object's size once its body ended with
+// the connection: n bytes read must be all of it. An origin that tells no
+// size is taken at its word, as any HTTP client would.
+func (be *Backend) checkEnd(ctx context.Context, b store.Bucket, name string, n int64) error {
+	a, err := be.HeadObject(ctx, b, name)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: %s: its body ended with the connection, and its size could not be asked to tell whether it is whole: %w", remote.ErrUnavailable, redact.Link(be.url(name)), err)
+	case a.Size >= 0 && a.Size != n:
+		return fmt.Errorf("%w: %s: its body ended with the connection after %d bytes of %d", remote.ErrUnavailable, redact.Link(be.url(name)), n, a.Size)
+	}
+	return nil
 }
 
 func (be *Backend) PutObject(ctx context.Context, b store.Bucket, name string, r io.ReadSeeker, size int64, _ map[string]string) (remote.ObjectAttrs, error) {

@@ -6,11 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/store"
+	"github.com/aisgo/aisgo/store/remote"
 	"github.com/aisgo/aisgo/store/remote/ht"
 )
 
@@ -154,5 +156,58 @@ func TestHeadOfAnOriginWithoutHEAD(t *testing.T) {
 	}
 	if _, err := be.HeadObject(t.Context(), b, "missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("HEAD of a missing file of an origin without HEAD: %v, want not found", err)
+	}
+}
+
+// A body without a length or chunks ends with the connection: an origin
+// cut mid-body must not read as one whose object is that short. Its size,
+// asked at the end, tells; an origin that tells none is taken at its word.
+func TestCloseDelimitedBodyIsCheckedAtItsEnd(t *testing.T) {
+	const whole = "hello world"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			if r.URL.Path != "/unsized" {
+				w.Header().Set("Content-Length", strconv.Itoa(len(whole)))
+			}
+			return
+		}
+		body := whole
+		if r.URL.Path == "/cut" {
+			body = whole[:5]
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n%s", body)
+		buf.Flush()
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: srv.URL + "/"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) (string, error) {
+		body, a, err := be.GetObject(t.Context(), b, name)
+		if err != nil {
+			return "", err
+		}
+		defer body.Close()
+		if a.Size != -1 {
+			t.Errorf("%s: size %d of a close-delimited answer, want -1", name, a.Size)
+		}
+		data, err := io.ReadAll(body)
+		return string(data), err
+	}
+	if data, err := read("cut"); !errors.Is(err, remote.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "after 5 bytes of 11") {
+		t.Errorf("a body cut mid-way: %q %v, want unavailable after 5 bytes of 11", data, err)
+	}
+	for _, name := range []string{"whole", "unsized"} {
+		if data, err := read(name); err != nil || data != whole {
+			t.Errorf("%s: %q %v, want %q", name, data, err, whole)
+		}
 	}
 }
