@@ -29,6 +29,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/internal/atomicfile"
+	"github.com/aisgo/aisgo/internal/bodyend"
 	"github.com/aisgo/aisgo/internal/hrw"
 	"github.com/aisgo/aisgo/internal/idle"
 	"github.com/aisgo/aisgo/internal/pathsafe"
@@ -788,7 +789,12 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 	if !resp.Uncompressed && (stored == "" || stored == "identity" || resp.Header.Get("Content-Encoding") != "") {
 		sum = originMD5(resp.Header)
 	}
-	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(resp.Body), checkSpace), resp.ContentLength, sum)
+	var body io.Reader = resp.Body
+	if bodyend.CloseDelimited(resp) {
+		// Cut mid-way, it would read as a whole, short file.
+		body = bodyend.Checked(resp.Body, func(size int64) error { return n.wholeAt(ctx, item.URL, size) })
+	}
+	meta, err := n.putDownloaded(ctx, b, item.Name, job, store.GuardSpace(ctx, watch.Reader(body), checkSpace), resp.ContentLength, sum)
 	if err != nil {
 		if context.Cause(ctx) == stalled {
 			return 0, stalled, true
@@ -810,6 +816,37 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 		return 0, err, statusOf(err) >= 500 && !errors.Is(err, store.ErrNoSpace)
 	}
 	return meta.Size, nil, false
+}
+
+// wholeAt asks an origin whose answer ended with its connection whether
+// the size bytes read are all of the file: a GET of the range past them
+// answers 416 (or 206) with the file's size in its Content-Range, or all
+// of it with its length. An origin that tells no size is taken at its
+// word, as any HTTP client would.
+func (n *Node) wholeAt(ctx context.Context, link string, size int64) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-", size))
+	resp, err := n.downloads.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s: its answer ended with the connection, and asking its size to tell whether it is whole failed: %w", redact.Link(link), redact.Error(err, link))
+	}
+	resp.Body.Close()
+	total, known := int64(-1), false
+	switch resp.StatusCode {
+	case http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
+		total, known = bodyend.RangeTotal(resp)
+	case http.StatusOK:
+		total, known = resp.ContentLength, resp.ContentLength >= 0
+	default:
+		return fmt.Errorf("%s: its answer ended with the connection, and asked its size to tell whether it is whole it answered %s", redact.Link(link), resp.Status)
+	}
+	if known && total != size {
+		return fmt.Errorf("%s: its answer ended with the connection after %d bytes of %d", redact.Link(link), size, total)
+	}
+	return nil
 }
 
 // A target's running download jobs, kept in its work directory.

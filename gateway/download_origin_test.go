@@ -789,3 +789,52 @@ func TestDownloadWithoutItsJournalIsNotStarted(t *testing.T) {
 		t.Fatalf("the part not started stored its file: %v", err)
 	}
 }
+
+// An answer with neither a length nor chunks ends with its connection: an
+// origin cut mid-way must not leave a whole-looking, short object. Asked
+// the file's size at the end, the download tells, and tries again.
+func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
+	body := []byte(strings.Repeat("the file's bytes ", 100))
+	var cut atomic.Int32 // answers left to cut
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Range") != "" {
+			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
+			return
+		}
+		sent := body
+		if cut.Add(-1) >= 0 {
+			sent = body[:len(body)/2]
+		}
+		conn, buf, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		fmt.Fprintf(buf, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n%s", sent)
+		buf.Flush()
+	}))
+	defer origin.Close()
+	_, client := downloadCluster(t)
+	download := func(name string) api.DownloadStatus {
+		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return waitDownload(t, client, id)
+	}
+	cut.Store(1) // the first answer only: the retry stores the file
+	if s := download("once"); s.Finished != 1 || s.Failed != 0 {
+		t.Fatalf("a download whose first answer was cut: %+v", s)
+	}
+	if got, err := client.GetBytes(t.Context(), "dl", "once", api.GetOptions{}); err != nil || !bytes.Equal(got, body) {
+		t.Fatalf("stored %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	cut.Store(100) // every answer
+	if s := download("never"); s.Failed != 1 || !strings.Contains(fmt.Sprint(s.Errors), fmt.Sprintf("after %d bytes of %d", len(body)/2, len(body))) {
+		t.Fatalf("a download whose answers are all cut: %+v", s)
+	}
+	if _, err := client.Head(t.Context(), "dl", "never"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the object of answers all cut: %v", err)
+	}
+}

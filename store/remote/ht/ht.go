@@ -7,10 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/bodyend"
 	"github.com/aisgo/aisgo/internal/egress"
 	"github.com/aisgo/aisgo/internal/redact"
 	"github.com/aisgo/aisgo/store"
@@ -132,8 +132,7 @@ func (be *Backend) headByGet(ctx context.Context, name string) (remote.ObjectAtt
 	switch resp.StatusCode {
 	case http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
 		a.Size = -1
-		_, total, ok := strings.Cut(resp.Header.Get("Content-Range"), "/")
-		if n, err := strconv.ParseInt(total, 10, 64); ok && err == nil && n >= 0 {
+		if n, ok := bodyend.RangeTotal(resp); ok {
 			a.Size = n
 		}
 	}
@@ -146,31 +145,11 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 		return nil, remote.ObjectAttrs{}, err
 	}
 	a := attrsOf(name, resp)
-	if resp.ProtoMajor == 1 && resp.ContentLength < 0 && len(resp.TransferEncoding) == 0 {
-		return &endChecked{ReadCloser: resp.Body, check: func(n int64) error { return be.checkEnd(ctx, b, name, n) }}, a, nil
+	if bodyend.CloseDelimited(resp) {
+		// A body cut mid-way would be cached short: its size tells.
+		return bodyend.Checked(resp.Body, func(n int64) error { return be.checkEnd(ctx, b, name, n) }), a, nil
 	}
 	return resp.Body, a, nil
-}
-
-// endChecked is a body whose end is the connection's close (HTTP/1 with
-// neither a length nor chunks): an origin that dies mid-body reads as
-// one that ended there, and the copy cached would be short. At its end,
-// check says whether the bytes read are the whole object.
-type endChecked struct {
-	io.ReadCloser
-	n     int64
-	check func(n int64) error
-}
-
-func (e *endChecked) Read(p []byte) (int, error) {
-	n, err := e.ReadCloser.Read(p)
-	e.n += int64(n)
-	if err == io.EOF {
-		if cerr := e.check(e.n); cerr != nil {
-			return n, cerr
-		}
-	}
-	return n, err
 }
 
 // checkEnd asks the origin for an object's size once its body ended with
