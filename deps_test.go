@@ -154,8 +154,9 @@ func TestNegativeRules(t *testing.T) {
 	pkgs := listPackages(t)
 	// store/remote/ht and store/remote/s3 are HTTP clients of origins and
 	// of S3 endpoints, as DESIGN.md allows remote backends; internal/egress
-	// is how those clients and the downloader's reach out (proxy, dials).
-	httpServerUsers := []string{"authn", "gateway", "api", "store/download", "store/remote/ht", "store/remote/s3", "internal/egress", "benchmarks", "e2e"}
+	// is how those clients and the downloader's reach out (proxy, dials);
+	// internal/bodyend checks the end of their answers.
+	httpServerUsers := []string{"authn", "gateway", "api", "store/download", "store/remote/ht", "store/remote/s3", "internal/egress", "internal/bodyend", "benchmarks", "e2e"}
 	for _, p := range pkgs {
 		rel, ok := relative(p.ImportPath)
 		if !ok || rel == "" {
