@@ -586,6 +586,67 @@ func TestCopyFailsWhenTheTargetsChange(t *testing.T) {
 	}
 }
 
+// A copy whose destination is destroyed and made again while it runs
+// ends: it writes nothing into the new bucket of the name.
+func TestCopyEndsWithItsDestination(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	objects := map[string]string{}
+	for i := range 10 {
+		objects[fmt.Sprintf("o%02d", i)] = "v" + strconv.Itoa(i)
+	}
+	putObjects(t, client, "src", objects)
+	first, resume := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	gateway.SetAfterCopy(t, func() {
+		once.Do(func() {
+			close(first)
+			<-resume
+		})
+	})
+	status, body, _ := call(t, http.MethodPost, c.Primary().URL()+"/v1/buckets/src?bck_to=ais://dst", nil, `{"action":"copy-bck","value":{}}`)
+	if status != http.StatusOK {
+		t.Fatalf("copy-bck: %d %s", status, body)
+	}
+	select {
+	case <-first:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the copy copied nothing")
+	}
+	if err := client.DestroyBucket(ctx, "dst"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.CreateBucket(ctx, "dst", nil); err != nil {
+		t.Fatal(err)
+	}
+	made, err := client.BucketProps(ctx, "dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0].Store
+	eventually(t, func() bool {
+		props, err := store.PropsOf(ctx, target, store.NewBucket("dst"))
+		return err == nil && props.Created == made.Created
+	}, "the target did not take the bucket made again")
+	close(resume)
+	var failed string
+	for _, list := range waitJobSnaps(t, c.Primary().URL(), string(body)) {
+		for _, s := range list {
+			failed += s.Err
+		}
+	}
+	if !strings.Contains(failed, "bucket ais://dst was destroyed") {
+		t.Fatalf("a copy whose destination was made again: errors %q, want it ended saying why", failed)
+	}
+	if names := listNames(t, client, "dst"); len(names) > 0 {
+		t.Fatalf("the copy wrote %v into the destination made again", names)
+	}
+}
+
 func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
 	client := c.Client()

@@ -103,21 +103,25 @@ func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) er
 	return nil
 }
 
-// abortJobsOf aborts the jobs running here on bucket b (a download's
-// journal goes too, once it ended: not to be resumed). Not waited for:
-// the metadata's sync, which calls it, holds the node's others (a job
-// copying a big object ends slowly).
+// abortJobsOf aborts the jobs running here on bucket b, or writing into
+// it (a download's journal goes too, once it ended: not to be resumed).
+// Cancelled at once, their ends not waited for: the metadata's sync,
+// which calls it, holds the node's others (a job copying a big object
+// ends slowly).
 func (n *Node) abortJobsOf(b store.Bucket) {
 	for _, j := range n.jobs.List() {
-		if !j.Running || j.Bucket.Normalize() != b.Normalize() {
+		if !j.Running || j.Bucket.Normalize() != b.Normalize() && j.To.Normalize() != b.Normalize() {
 			continue
 		}
 		id, kind := j.ID, j.Kind
-		n.background(func() {
-			if n.jobs.Abort(id, fmt.Errorf("bucket %s was destroyed", b)) == nil && kind == jobDownload {
-				n.forgetDownload(id)
-			}
-		})
+		cause := fmt.Errorf("bucket %s was destroyed", b)
+		if n.jobs.Cancel(id, cause) == nil && kind == jobDownload {
+			n.background(func() {
+				if n.jobs.Abort(id, cause) == nil { // (its end waited for)
+					n.forgetDownload(id)
+				}
+			})
+		}
 	}
 }
 

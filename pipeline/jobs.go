@@ -52,9 +52,12 @@ type JobFunc func(ctx context.Context, progress *store.Progress) (result any, er
 
 // JobState is a job's state as a registry reports it.
 type JobState struct {
-	ID      string       `json:"id"`
-	Kind    string       `json:"kind"`
-	Bucket  store.Bucket `json:"bucket,omitzero"`
+	ID     string       `json:"id"`
+	Kind   string       `json:"kind"`
+	Bucket store.Bucket `json:"bucket,omitzero"`
+	// To is the bucket a job writes into, when not its own (a copy's,
+	// an archive's): destroyed, it ends the job too.
+	To      store.Bucket `json:"to,omitzero"`
 	Running bool         `json:"running"`
 	Aborted bool         `json:"aborted,omitempty"`
 	Objects int64        `json:"objects"`
@@ -204,6 +207,15 @@ func (j *Jobs) prune() {
 	}
 }
 
+// SetDestination names the bucket a job writes into (JobState.To).
+func (j *Jobs) SetDestination(id string, to store.Bucket) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if job, ok := j.jobs[id]; ok {
+		job.state.To = to
+	}
+}
+
 // Status returns a job's state.
 func (j *Jobs) Status(id string) (JobState, error) {
 	j.mu.Lock()
@@ -247,6 +259,19 @@ func (j *Jobs) Abort(id string, cause error) error {
 	}
 	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
 	<-job.done
+	return nil
+}
+
+// Cancel stops a running job without waiting for its end (Wait waits);
+// a job that ended is left as it is.
+func (j *Jobs) Cancel(id string, cause error) error {
+	j.mu.Lock()
+	job, ok := j.jobs[id]
+	j.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	}
+	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
 	return nil
 }
 
