@@ -366,7 +366,13 @@ func (n *Node) refreshBehind() {
 			if md == nil {
 				return
 			}
-			if err := n.config.Store.SyncBuckets(ctx, *md); err != nil {
+			// As the control plane hands it: a bucket destroyed ends
+			// its jobs, a mirroring changed owes copies.
+			sync := n.config.Store.SyncBuckets
+			if n.config.Role.IsTarget() {
+				sync = n.syncBucketsOwing
+			}
+			if err := sync(ctx, *md); err != nil {
 				n.logger.Warn("the store still does not take the bucket metadata", "version", md.Version, "err", err)
 				return
 			}
