@@ -640,6 +640,11 @@ func newClusterStartCommand() *cobra.Command {
 			}
 			defer unlock()
 			c, err := loadCluster(dir)
+			if _, serr := os.Stat(statePath(dir)); err != nil && !errors.Is(serr, os.ErrNotExist) {
+				// Taken for no cluster, it would be started over the
+				// nodes' data, without its authentication and TLS.
+				return fmt.Errorf("%w: the cluster in %s is not started over a state it cannot read: fix the file, or remove %s (its data goes too) to start a new one", err, dir, dir)
+			}
 			restart := err == nil
 			if restart {
 				if err := checkRestartFlags(cmd, c, dir); err != nil {

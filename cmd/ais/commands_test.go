@@ -443,6 +443,24 @@ func TestClusterRestartWithAuthRefused(t *testing.T) {
 	}
 }
 
+// A cluster whose state cannot be read is not taken for no cluster: it
+// would be started over its nodes' data, without its authentication and
+// TLS, and its state written over.
+func TestClusterStartOverAnUnreadableStateRefused(t *testing.T) {
+	dir := t.TempDir()
+	state := []byte(`{"nodes": [`)
+	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), state, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := runCLI(t, "cluster", "start", "--dir", dir, "--aisnode", "/bin/true")
+	if err == nil || !strings.Contains(err.Error(), "cluster.json") || !strings.Contains(err.Error(), "not started over") {
+		t.Fatalf("got %v, want refused naming the file", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "cluster.json")); !bytes.Equal(data, state) {
+		t.Fatalf("the state was written over: %s", data)
+	}
+}
+
 // ht:// buckets (the reverse proxy's) are named as the CLI lists them.
 func TestParseURIProviders(t *testing.T) {
 	for _, c := range []struct{ in, bucket, object string }{
