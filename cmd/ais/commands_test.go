@@ -481,6 +481,12 @@ func TestParseURIProviders(t *testing.T) {
 	if _, _, err := parseURI("gs://b"); err == nil {
 		t.Error("gs:// taken")
 	}
+	// "." and ".." in a path reach another route than the bucket's.
+	for _, in := range []string{"ais://.", "ais://../x", "s3://..", "b!d", "ais://" + strings.Repeat("b", 65)} {
+		if _, _, err := parseURI(in); err == nil || !strings.Contains(err.Error(), "bucket name") {
+			t.Errorf("parseURI(%q): %v, want the bucket name refused", in, err)
+		}
+	}
 	if _, _, err := parseURI("ais://@uuid#ns/imgs"); err == nil || !strings.Contains(err.Error(), "namespace") {
 		t.Errorf("a namespace other than the global one: %v", err)
 	}

@@ -382,6 +382,11 @@ func parseURI(s string) (bucket, object string, err error) {
 	if bucket == "" {
 		return "", "", fmt.Errorf("%q names no bucket (want ais://BUCKET[/OBJECT])", s)
 	}
+	// Checked here: "." or ".." in a request's path would reach another
+	// route (the bucket list) than the bucket's.
+	if err := (store.Bucket{Name: bucket}).Validate(); err != nil {
+		return "", "", fmt.Errorf("%q: %w", s, err)
+	}
 	if scheme != "" {
 		bucket = scheme + "://" + bucket
 	}
