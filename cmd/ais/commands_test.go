@@ -1347,6 +1347,17 @@ func TestUnknownSubcommandFails(t *testing.T) {
 	if err := runCLI(t, "bucket"); err != nil {
 		t.Fatalf("ais bucket alone: %v", err)
 	}
+	// At the top too, in one clean line (cobra's own message has a tab).
+	err = runCLI(t, "lss")
+	if err == nil || oneLine(err) != `unknown command "lss" for "ais"; did you mean ls? (see ais --help)` {
+		t.Fatalf("ais lss: %v", err)
+	}
+	if err := runCLI(t); err != nil {
+		t.Fatalf("ais alone: %v", err)
+	}
+	if out, err := runAis(t, "--version"); err != nil || !strings.HasPrefix(out, "ais version ") {
+		t.Fatalf("ais --version: %q %v", out, err)
+	}
 	if sent := g.sent(); len(sent) > 0 {
 		t.Fatalf("requests sent: %v", sent)
 	}

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"unicode"
@@ -80,7 +81,7 @@ func printable(s string) string {
 func oneLine(err error) string {
 	// The whole chain: what the command was doing (which file of a
 	// directory's thousands), then what the node said.
-	msg := printable(strings.ReplaceAll(err.Error(), "\n", " "))
+	msg := printable(strings.Join(strings.Fields(err.Error()), " "))
 	var verify *tls.CertificateVerificationError
 	if errors.As(err, &verify) {
 		msg += " (set " + api.EnvClientCA + "=FILE to the CA of the cluster's certificates, or pass --skip-verify for a self-signed development certificate)"
@@ -250,6 +251,7 @@ func newRoot() *cobra.Command {
 			"AIS_CLIENT_CA names; --skip-verify (or AIS_SKIP_VERIFY_CRT=true) accepts any certificate, for\n" +
 			"self-signed development certificates only. AIS_CRT and AIS_CRT_KEY name a client certificate and key\n" +
 			"for clusters that verify clients.",
+		Version:       buildVersion(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -323,7 +325,7 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 	for _, sub := range cmd.Commands() {
 		refuseUnknownSubcommands(sub)
 	}
-	if !cmd.HasParent() || !cmd.HasSubCommands() || cmd.Runnable() {
+	if !cmd.HasSubCommands() || cmd.Runnable() {
 		return
 	}
 	if cmd.Annotations == nil {
@@ -342,6 +344,30 @@ func refuseUnknownSubcommands(cmd *cobra.Command) {
 		}
 		return fmt.Errorf("%s (see %s --help)", msg, cmd.CommandPath())
 	}
+}
+
+// buildVersion names the build (ais --version): the module's version and
+// the commit it was built from, as the Go toolchain recorded them.
+func buildVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	version, commit, modified := info.Main.Version, "", ""
+	for _, setting := range info.Settings {
+		switch setting.Key {
+		case "vcs.revision":
+			commit = setting.Value[:min(12, len(setting.Value))]
+		case "vcs.modified":
+			if setting.Value == "true" {
+				modified = "+modified"
+			}
+		}
+	}
+	if commit != "" {
+		version += " (commit " + commit + modified + ")"
+	}
+	return version + ", " + info.GoVersion
 }
 
 // printJSON writes v indented to stdout.
