@@ -112,7 +112,7 @@ func newGetBatchCommand() *cobra.Command {
 			if out == "-" {
 				err = get(os.Stdout)
 			} else {
-				if _, err := os.Lstat(out); err == nil {
+				if replacesFile(out) {
 					replaced = ", replacing the file that was there" // as ais get says
 				}
 				if err = writeLocalFile(out, get); err != nil {

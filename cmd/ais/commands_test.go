@@ -1831,3 +1831,23 @@ func TestJobResultsThatFailedAreFailed(t *testing.T) {
 		t.Fatalf("a download whose files all came: %v, %s", err, jobState(clean))
 	}
 }
+
+// "replacing the file that was there" is said of a regular file only: a
+// device or a descriptor is written in place, nothing replaced.
+func TestReplacesFileOnlyOfARegularFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "f")
+	if replacesFile(file) {
+		t.Error("a missing file replaced")
+	}
+	if err := os.WriteFile(file, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if !replacesFile(file) {
+		t.Error("a regular file not replaced")
+	}
+	for _, path := range []string{"/dev/null", "/dev/stdout", filepath.Dir(file)} {
+		if replacesFile(path) {
+			t.Errorf("%s replaced", path)
+		}
+	}
+}

@@ -371,6 +371,16 @@ func writeLocalFile(dest string, fill func(io.Writer) error) error {
 	return nil
 }
 
+// replacesFile reports whether writeLocalFile would replace a regular
+// file at dest (a device, a descriptor or a pipe is written in place).
+func replacesFile(dest string) bool {
+	if _, ok := openDescriptor(dest); ok {
+		return false
+	}
+	fi, err := os.Stat(dest)
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // openDescriptor returns the descriptor of this process a path names:
 // /dev/stdout, /dev/stderr, /dev/fd/N, /proc/self/fd/N or this process's
 // /proc/PID/fd/N (what a shell's >(...) hands over). Only one this
@@ -579,11 +589,7 @@ func newGetCommand() *cobra.Command {
 				return nil
 			}
 			var n int64
-			existed := false
-			if _, ok := openDescriptor(dest); !ok {
-				fi, err := os.Stat(dest)
-				existed = err == nil && fi.Mode().IsRegular()
-			}
+			existed := replacesFile(dest)
 			err = writeLocalFile(dest, func(w io.Writer) (err error) {
 				n, err = io.Copy(w, r)
 				return err
