@@ -234,10 +234,13 @@ func (n *Node) writePiece(r *http.Request, token string, session appendSession) 
 	}
 	buf := pool.Get(pool.CopyBufferSize)
 	defer pool.Put(buf)
-	// A piece of unknown length stops where the reserve starts.
-	written, err := io.CopyBuffer(f, io.LimitReader(r.Body, room+1), buf)
+	// A piece of unknown length stops where the reserve starts; pieces
+	// of other sessions at once, each given the room of all, stop there
+	// as the reserve is asked again on the way (and out_of_space too).
+	body := &roomGuard{body: r.Body, dir: n.appendRoot(token)}
+	written, err := io.CopyBuffer(f, io.LimitReader(store.GuardSpace(r.Context(), body, n.checkSpace), room+1), buf)
 	if err == nil && written > room {
-		err = fmt.Errorf("%w: append: the piece would leave the work directory's filesystem less than %d%% free", store.ErrNoSpace, appendReserve)
+		err = errPastReserve
 	}
 	if err == nil && r.ContentLength >= 0 && written != r.ContentLength {
 		err = fmt.Errorf("%w: received %d bytes, announced %d", store.ErrSizeMismatch, written, r.ContentLength)
@@ -310,6 +313,32 @@ var writeAppendRecord = atomicfile.Write
 
 // truncatePiece cuts a session's file back; a test makes it fail.
 var truncatePiece = (*os.File).Truncate
+
+// roomGuard ends a piece's body once the work directory's filesystem is
+// down to its reserve, asked every roomCheckBytes (a statfs: cheap).
+type roomGuard struct {
+	body io.Reader
+	dir  string
+	read int64 // since the last check
+}
+
+var errPastReserve = fmt.Errorf("%w: append: the piece would leave the work directory's filesystem less than %d%% free", store.ErrNoSpace, appendReserve)
+
+// roomCheckBytes is how often a piece asks for the reserve: pieces at
+// once go past it by as much each, well within it on a real disk.
+const roomCheckBytes = 1 << 20
+
+func (g *roomGuard) Read(p []byte) (int, error) {
+	if g.read >= roomCheckBytes {
+		g.read = 0
+		if _, err := workDirRoom(g.dir, 0); err != nil {
+			return 0, errPastReserve
+		}
+	}
+	n, err := g.body.Read(p)
+	g.read += int64(n)
+	return n, err
+}
 
 // appendReserve is the part of the work directory's filesystem appends
 // leave free: it need not be a mountpath, whose space LRU and the

@@ -322,6 +322,66 @@ func TestAppendKeepsWorkDirectoryRoom(t *testing.T) {
 	}
 }
 
+// Pieces of many sessions at once each start with the room of all: they
+// stop at the work directory's reserve as they are written, rather than
+// together fill the filesystem (the object PUTs, records and EC work on
+// it failing meanwhile).
+func TestAppendPiecesAtOnceKeepTheReserve(t *testing.T) {
+	work := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", work).CombinedOutput(); err != nil {
+		t.Fatalf("mount a tmpfs at %s (this test needs root, which CI has): %v %s", work, err, out)
+	}
+	t.Cleanup(func() { exec.Command("umount", "-l", work).Run() })
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, Configure: func(cfg *gateway.Config) { cfg.WorkDir = work }})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "logs", nil); err != nil {
+		t.Fatal(err)
+	}
+	// Two sessions, each sending 40 MiB of the 57.6 MiB of room, a MiB
+	// in turn: together they pass the reserve at about 29 MiB each.
+	const pieceMiB = 40
+	var writers [2]*io.PipeWriter
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range writers {
+		handle, err := client.Append(ctx, "logs", fmt.Sprintf("log-%d", i), "", strings.NewReader("start\n"), 6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr, pw := io.Pipe()
+		writers[i] = pw
+		wg.Go(func() {
+			_, errs[i] = client.Append(ctx, "logs", fmt.Sprintf("log-%d", i), handle, pr, -1)
+			pr.CloseWithError(errors.New("the piece ended"))
+		})
+	}
+	mib := make([]byte, 1<<20)
+	for range pieceMiB {
+		for _, pw := range writers {
+			pw.Write(mib) // (fails once its piece ended)
+		}
+	}
+	for _, pw := range writers {
+		pw.Close()
+	}
+	wg.Wait()
+	failed := 0
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		failed++
+		var e *api.Error
+		if !errors.As(err, &e) || e.Status != http.StatusInsufficientStorage || !strings.Contains(err.Error(), "% free") {
+			t.Errorf("piece %d: %v, want 507 naming the reserve (not a full filesystem)", i, err)
+		}
+	}
+	if failed == 0 {
+		t.Fatal("two pieces of 40 MiB each fitted 57.6 MiB of room")
+	}
+}
+
 // A session idle past the expiry goes when the next one starts (and a
 // session's record left without its file), while one in use stays.
 func TestAppendIdleSessionsExpire(t *testing.T) {
