@@ -417,16 +417,17 @@ func (n *Node) flushAppend(r *http.Request, b store.Bucket, name, handle string)
 	if err != nil {
 		return meta, err
 	}
-	// The pieces went to the work directory: the object's mountpath is
-	// checked now, as for a PUT of its size.
-	if err := n.checkSpaceFor(r.Context(), size); err != nil {
-		return meta, err
-	}
 	if owner, oerr := n.currentMap().Owner(cluster.Uname(b.Provider, b.Name, name)); oerr == nil && owner.ID != n.config.ID {
 		// The map changed since the append started: the object goes to
-		// its owner now, as this node's PUT.
+		// its owner now, as this node's PUT (checked against the owner's
+		// disks there, not this node's).
 		meta, err = n.batchState().client.Put(r.Context(), b.String(), name, body, api.PutOptions{Size: size, Checksum: checksum, Custom: custom})
 	} else {
+		// The pieces went to the work directory: the object's mountpath
+		// is checked now, as for a PUT of its size.
+		if err := n.checkSpaceFor(r.Context(), size); err != nil {
+			return meta, err
+		}
 		meta, err = n.putOwned(r.Context(), b, name, n.guardSpace(r.Context(), body), store.PutOptions{Size: size, Checksum: checksum, Custom: custom})
 	}
 	if err != nil {
