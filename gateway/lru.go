@@ -427,6 +427,10 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 		return slices.Collect(maps.Keys(over))
 	}
 	evicted := 0
+	// Evictions that failed (a tombstone's write on a full disk, a
+	// failing disk): the job says why it could not free the space.
+	var failed []error
+	failures := 0
 	for len(over) > 0 && len(candidates) > 0 {
 		plan, rest := lruPlan(candidates, locate, over)
 		if len(plan) == 0 {
@@ -445,10 +449,17 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 			}
 			opts := n.evictOptions(c.bucket, c.name)
 			opts.IfStamp, opts.IfReadBefore = c.stamp, cutoff
-			if err := n.held.Delete(ctx, c.bucket, c.name, opts); err == nil {
+			switch err := n.held.Delete(ctx, c.bucket, c.name, opts); {
+			case err == nil:
 				evicted++
 				p.Objects.Add(1)
 				p.Bytes.Add(c.size)
+			case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
+				// Written, read or gone since it was listed: it stays.
+			default:
+				if failures++; len(failed) < maxLRUErrors {
+					failed = append(failed, err)
+				}
 			}
 		}
 		// What was freed is read again from the disks (copies, other
@@ -464,9 +475,17 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 		// nothing. The next waits a capacity_upd_time.
 		n.restLRU()
 	}
-	// The buckets left out say so in the job's error.
-	return map[string]int{"evicted": evicted}, listErr
+	if failures > 0 {
+		failed = append(failed, fmt.Errorf("lru: %d evictions failed in all (the first %d above)", failures, len(failed)))
+		n.logger.Warn("lru: evictions failed", "failed", failures, "err", n.redact(errors.Join(failed...).Error()))
+	}
+	// The buckets left out, and the evictions that failed, say so in the
+	// job's error.
+	return map[string]int{"evicted": evicted}, errors.Join(append([]error{listErr}, failed...)...)
 }
+
+// maxLRUErrors bounds the eviction failures a run's error names.
+const maxLRUErrors = 5
 
 // restLRU has the next LRU run wait a capacity_upd_time.
 func (n *Node) restLRU() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -139,5 +140,56 @@ func TestJobWithAWriterNotActiveIsNotStarted(t *testing.T) {
 	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobArchive, ID: "j1", Writer: "t2"})
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "t2") {
 		t.Fatalf("a job whose writer is in maintenance: %v, want unavailable naming it", err)
+	}
+}
+
+// failingEvictions is a store over lowwm whose deletes fail (a failing
+// disk, a tombstone's write on a full one).
+type failingEvictions struct {
+	store.Store
+	deletes atomic.Int64
+}
+
+func (s *failingEvictions) Capacity(context.Context) ([]store.MountpathCapacity, error) {
+	return []store.MountpathCapacity{{Path: "/mp", Total: 100, Used: 95}}, nil
+}
+
+func (s *failingEvictions) List(_ context.Context, _ store.Bucket, opts store.ListOptions) ([]store.ObjectMeta, error) {
+	if opts.StartAfter != "" {
+		return nil, nil
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	return []store.ObjectMeta{{Name: "o1", Size: 10, Atime: old}, {Name: "o2", Size: 10, Atime: old}}, nil
+}
+
+func (s *failingEvictions) Delete(context.Context, store.Bucket, string, store.DeleteOptions) error {
+	s.deletes.Add(1)
+	return errors.New("the disk failed")
+}
+
+// An LRU run whose evictions all fail says so in its error (and log): it
+// freed nothing, and the writes refused past the watermarks would have
+// no word of why.
+func TestLRUEvictionsThatFailAreTheRunsError(t *testing.T) {
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive},
+	}}
+	b := store.Bucket{Provider: store.ProviderAWS, Name: "cache"}
+	props := store.DefaultProps()
+	props.LRU.Enabled = true
+	md := store.NewBucketMetadata()
+	md.Set(b, props)
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m, Buckets: &md}, stuck: true}, clock: hlc.New(time.Now),
+		logger: slog.New(slog.DiscardHandler)}
+	n.config.ID = "t1"
+	st := &failingEvictions{}
+	n.config.Store, n.local, n.held = st, st, st
+	result, err := n.runLRU(t.Context(), &store.Progress{})
+	if st.deletes.Load() != 2 {
+		t.Fatalf("%d evictions tried, want both candidates", st.deletes.Load())
+	}
+	if err == nil || !strings.Contains(err.Error(), "the disk failed") || !strings.Contains(err.Error(), "2 evictions failed") {
+		t.Fatalf("a run whose evictions failed: %v %v, want its error naming them", result, err)
 	}
 }
