@@ -2531,3 +2531,73 @@ func TestFewerCopiesSyncTheKeptOneFirst(t *testing.T) {
 		}
 	}
 }
+
+// A commit stuck on a hung disk (its rename under the mountpaths' read
+// lock) holds up that disk's disable, not every other commit: a change
+// waiting for the lock must not block new readers behind it.
+func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	ctx := t.Context()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	// A name on the hung disk, and one elsewhere.
+	hungName, hung := "", ""
+	otherName := ""
+	for i := 0; hungName == "" || otherName == ""; i++ {
+		name := fmt.Sprintf("o-%d", i)
+		mp := st.MountpathsOf(b, name, 1)[0]
+		switch {
+		case hungName == "":
+			hungName, hung = name, mp
+		case mp != hung && otherName == "":
+			otherName = name
+		}
+	}
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	defer fs.OnMirrorInstalling(func(mountpath string) error {
+		if mountpath == hung {
+			once.Do(func() {
+				close(entered)
+				<-release // the disk hangs in the rename
+			})
+		}
+		return nil
+	})()
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	putDone := make(chan error, 1)
+	go func() {
+		_, err := st.Put(ctx, b, hungName, strings.NewReader("x"), store.PutOptions{Size: 1})
+		putDone <- err
+	}()
+	<-entered
+	disabled := make(chan error, 1)
+	go func() { disabled <- st.DisableMountpath(ctx, hung, "its disk hangs") }()
+	time.Sleep(100 * time.Millisecond) // the disable waits for the lock
+	other := make(chan error, 1)
+	go func() {
+		_, err := st.Put(ctx, b, otherName, strings.NewReader("y"), store.PutOptions{Size: 1})
+		other <- err
+	}()
+	select {
+	case err := <-other:
+		if err != nil {
+			t.Fatalf("a PUT on another disk: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a PUT on another disk waited for the hung one's disable")
+	}
+	close(release)
+	released = true
+	<-putDone
+	if err := <-disabled; err != nil {
+		t.Fatalf("the disable once the disk answered: %v", err)
+	}
+}

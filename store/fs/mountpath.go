@@ -224,9 +224,22 @@ func (s *Store) isReturning(m mountpath) bool {
 
 func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
 
+// lockMountpaths takes the mountpaths' lock for a change without blocking
+// its readers meanwhile: a reader stuck on a hung disk (its rename under
+// the read lock) would otherwise hold up, behind the waiting change (the
+// disable of that very disk), every commit on every other disk. The
+// change waits until no reader holds it (commits hold it briefly).
+func (s *Store) lockMountpaths() {
+	wait := 50 * time.Microsecond
+	for !s.mpsMu.TryLock() {
+		time.Sleep(wait)
+		wait = min(2*wait, 5*time.Millisecond)
+	}
+}
+
 // changeMountpaths applies fn to a copy of the set and installs it.
 func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
-	s.mpsMu.Lock()
+	s.lockMountpaths()
 	defer s.mpsMu.Unlock()
 	cur := s.mps.Load()
 	next := &mountpathSet{
