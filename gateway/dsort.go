@@ -114,10 +114,17 @@ func (n *Node) handleDsortStart(w http.ResponseWriter, r *http.Request) {
 func (n *Node) settledForDsort(ctx context.Context, spec pipeline.Spec) error {
 	in := store.Bucket(spec.InputBucket).Normalize()
 	props, err := n.bucketProps(in)
-	if !in.IsRemote() && err == nil && props.EC.Enabled && n.jobRunning(ctx, jobECEncode, in) {
+	if !in.IsRemote() && err == nil && props.EC.Enabled {
 		// The job counts on erasure coding to read its input without a
-		// target it loses: objects not encoded yet would be missing.
-		return fmt.Errorf("%w: dsort: ec-encode runs on the input bucket %s: its objects not encoded yet could not be rebuilt without a target the job lost; start the job once it ends", pipeline.ErrJobBusy, in)
+		// target it loses: objects not encoded yet would be missing. A
+		// target that does not answer may be encoding them.
+		running, silent := n.jobMayRun(ctx, jobECEncode, in)
+		if running {
+			return fmt.Errorf("%w: dsort: ec-encode runs on the input bucket %s: its objects not encoded yet could not be rebuilt without a target the job lost; start the job once it ends", pipeline.ErrJobBusy, in)
+		}
+		if len(silent) > 0 {
+			return fmt.Errorf("%w: dsort: target %s did not answer whether ec-encode runs on the input bucket %s (its objects not encoded yet could not be rebuilt without a target the job lost); start the job again", api.ErrUnavailable, strings.Join(silent, ", "), in)
+		}
 	}
 	if in.IsRemote() || err != nil || props.EC.Enabled {
 		return nil // (a missing bucket is the job's error to name)

@@ -1606,14 +1606,24 @@ func (n *Node) handleProtectAction(w http.ResponseWriter, r *http.Request, b sto
 // jobRunning reports whether a job of a kind runs on a bucket on any
 // target.
 func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool {
+	running, _ := n.jobMayRun(ctx, kind, b)
+	return running
+}
+
+// jobMayRun reports whether a node runs a job of kind on b, and the
+// targets in the map (not offline) that did not answer: any may run one.
+func (n *Node) jobMayRun(ctx context.Context, kind string, b store.Bucket) (running bool, silent []string) {
 	for _, node := range n.status(ctx).Nodes {
+		if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
+			silent = append(silent, node.ID)
+		}
 		for _, j := range node.Jobs {
 			if j.Kind == kind && j.Running && j.Bucket == b.String() {
-				return true
+				running = true
 			}
 		}
 	}
-	return false
+	return running, silent
 }
 
 // waitJobsEnd waits until no node runs a job of kind on b. A target that

@@ -1405,6 +1405,41 @@ func TestPropsChangedWithoutTheirJobSaySo(t *testing.T) {
 	}
 }
 
+// A dSort job of an erasure-coded bucket is refused (503) while a target
+// in the map does not answer: it may be encoding objects the job would
+// count on parts of.
+func TestDsortOfAnECBucketWithASilentTargetIsRefused(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true, KeepaliveTimeout: time.Minute})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", nil); err != nil {
+		t.Fatal(err)
+	}
+	putDataset(t, client, "e", datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 1})
+	if err := client.SetBucketProps(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		jobs, err := client.Jobs(ctx)
+		if err != nil {
+			return false
+		}
+		for _, j := range jobs {
+			if j.Kind == "ec-encode" && j.Running {
+				return false
+			}
+		}
+		return true
+	}, "ec-encode still runs")
+	silent := c.Targets()[2]
+	c.Kill(silent) // in the map still: its keepalive has a minute
+	spec := []byte(`{"input_bck":{"name":"e"},"output_bck":{"name":"dst"},"input_format":{"template":"in-{0..2}.tar"},"output_format":"out-{0..99}.tar","output_shard_size":"10KiB"}`)
+	_, err := client.DsortStart(ctx, spec)
+	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "did not answer") || !strings.Contains(err.Error(), silent.Node.ID()) {
+		t.Fatalf("a dsort of an EC bucket with a target silent: %v, want 503 naming the target", err)
+	}
+}
+
 // A dSort job of an erasure-coded bucket whose ec-encode runs is refused
 // (409): it would count on parts its objects do not have yet to read them
 // without a target it lost.
