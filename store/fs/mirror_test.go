@@ -2533,8 +2533,9 @@ func TestFewerCopiesSyncTheKeptOneFirst(t *testing.T) {
 }
 
 // A commit stuck on a hung disk (its rename under the mountpaths' read
-// lock) holds up that disk's disable, not every other commit: a change
-// waiting for the lock must not block new readers behind it.
+// lock) holds up that disk's disable by the health check, not every
+// other disk's commits: the disable of a disk that hangs must not block
+// new readers behind it.
 func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
 	ctx := t.Context()
@@ -2556,6 +2557,12 @@ func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 		}
 	}
 	entered, release := make(chan struct{}), make(chan struct{})
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
 	var once sync.Once
 	defer fs.OnMirrorInstalling(func(mountpath string) error {
 		if mountpath == hung {
@@ -2566,21 +2573,27 @@ func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 		}
 		return nil
 	})()
-	released := false
-	defer func() {
-		if !released {
-			close(release)
+	defer fs.OnHealthProbe(func(mountpath string, probe func() error) error {
+		if mountpath == hung {
+			<-release // and in the health check's probe
 		}
-	}()
+		return probe()
+	}, 100*time.Millisecond)()
 	putDone := make(chan error, 1)
 	go func() {
 		_, err := st.Put(ctx, b, hungName, strings.NewReader("x"), store.PutOptions{Size: 1})
 		putDone <- err
 	}()
 	<-entered
-	disabled := make(chan error, 1)
-	go func() { disabled <- st.DisableMountpath(ctx, hung, "its disk hangs") }()
-	time.Sleep(100 * time.Millisecond) // the disable waits for the lock
+	checked := make(chan int, 1)
+	go func() {
+		failed := 0
+		for checks := 0; failed == 0 && checks < 40; checks++ {
+			failed = st.CheckMountpaths() // the hung disk's disable waits in it
+		}
+		checked <- failed
+	}()
+	time.Sleep(time.Second) // past four checks' waits: the disable is asked
 	other := make(chan error, 1)
 	go func() {
 		_, err := st.Put(ctx, b, otherName, strings.NewReader("y"), store.PutOptions{Size: 1})
@@ -2597,7 +2610,10 @@ func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 	close(release)
 	released = true
 	<-putDone
-	if err := <-disabled; err != nil {
-		t.Fatalf("the disable once the disk answered: %v", err)
+	if failed := <-checked; failed != 1 {
+		t.Fatalf("%d mountpaths failed their checks, want the hung one", failed)
+	}
+	if enabled := st.Mountpaths(); slices.Contains(enabled, hung) {
+		t.Fatalf("enabled after the checks: %v, want %s disabled", enabled, hung)
 	}
 }

@@ -224,12 +224,13 @@ func (s *Store) isReturning(m mountpath) bool {
 
 func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
 
-// lockMountpaths takes the mountpaths' lock for a change without blocking
-// its readers meanwhile: a reader stuck on a hung disk (its rename under
-// the read lock) would otherwise hold up, behind the waiting change (the
-// disable of that very disk), every commit on every other disk. The
-// change waits until no reader holds it (commits hold it briefly).
-func (s *Store) lockMountpaths() {
+// lockBesideReaders takes the mountpaths' lock for the disable of a disk
+// that hangs without blocking the lock's readers meanwhile: a reader
+// stuck on that disk (its rename under the read lock) would otherwise
+// hold up, behind the waiting disable, every commit on every other disk.
+// It waits until no reader holds the lock (a hung one may never let go:
+// the other disks work on meanwhile).
+func (s *Store) lockBesideReaders() {
 	wait := 50 * time.Microsecond
 	for !s.mpsMu.TryLock() {
 		time.Sleep(wait)
@@ -239,7 +240,19 @@ func (s *Store) lockMountpaths() {
 
 // changeMountpaths applies fn to a copy of the set and installs it.
 func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
-	s.lockMountpaths()
+	return s.changeMountpathsAs(false, fn)
+}
+
+// changeMountpathsAs is changeMountpaths; hung takes the lock beside its
+// readers (lockBesideReaders), for a disk that hangs. Any other change
+// takes it at once when its readers are done (readers behind it wait): a
+// slow disk's readers, always some, would keep a polling change out.
+func (s *Store) changeMountpathsAs(hung bool, fn func(set *mountpathSet) error) error {
+	if hung {
+		s.lockBesideReaders()
+	} else {
+		s.mpsMu.Lock()
+	}
 	defer s.mpsMu.Unlock()
 	cur := s.mps.Load()
 	next := &mountpathSet{
@@ -311,12 +324,17 @@ func (s *Store) DisableMountpath(ctx context.Context, path, reason string) error
 }
 
 func (s *Store) disable(path, reason string) error {
+	return s.disableAs(false, path, reason)
+}
+
+// disableAs is disable; hung for a disk that hangs (changeMountpathsAs).
+func (s *Store) disableAs(hung bool, path, reason string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
 	changed := false
-	err = s.changeMountpaths(func(set *mountpathSet) error {
+	err = s.changeMountpathsAs(hung, func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		changed = true
@@ -702,12 +720,16 @@ func (s *Store) suspect(m mountpath, cause error) {
 		defer m.checking.Store(false)
 		if err := checkHealth(m); err != nil {
 			reason := fmt.Sprintf("health check failed: %v (after: %v)", err, cause)
-			if err := s.disable(m.path, reason); err != nil {
+			if err := s.disableAs(errors.Is(err, errDiskHangs), m.path, reason); err != nil {
 				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "reason", reason, "err", err)
 			}
 		}
 	})
 }
+
+// errDiskHangs is a health check's verdict on a disk whose probe has not
+// ended.
+var errDiskHangs = errors.New("its disk hangs")
 
 // CheckMountpaths checks the health of every enabled mountpath now and
 // disables those that fail; it returns how many failed.
@@ -716,7 +738,7 @@ func (s *Store) CheckMountpaths() int {
 	for _, m := range s.placement() {
 		if err := checkHealth(m); err != nil {
 			failed++
-			if err := s.disable(m.path, fmt.Sprintf("health check failed: %v", err)); err != nil {
+			if err := s.disableAs(errors.Is(err, errDiskHangs), m.path, fmt.Sprintf("health check failed: %v", err)); err != nil {
 				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "err", err)
 			}
 		}
@@ -752,7 +774,7 @@ func checkHealth(m mountpath) error {
 		err = run.err
 	case <-time.After(healthTimeout):
 		if since := time.Since(run.started); since >= 4*healthTimeout {
-			return fmt.Errorf("the health check of %s has not ended in %s: its disk hangs", m.path, since.Round(time.Second))
+			return fmt.Errorf("the health check of %s has not ended in %s: %w", m.path, since.Round(time.Second), errDiskHangs)
 		}
 		return nil // slow: the next check tells
 	}
