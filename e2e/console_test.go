@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -480,7 +481,14 @@ func TestConsole(t *testing.T) {
 			t.Errorf("the first click should ask for a second one: %q", label)
 		}
 		b.do("confirm the abort", chromedp.Click(chromedp.ID("abort")))
+		// While the abort waits for the targets, the page says so: never
+		// "running" with Abort to click again.
+		eval[chromedp.Void](b, `window.reenabled = false; window.watchAbort = setInterval(() => {
+			if (document.querySelector("#job-state")?.textContent === "running" || !document.querySelector("#abort").disabled) { window.reenabled = true; } }, 20)`)
 		b.until("the job to be aborted", `document.querySelector("#job-state")?.textContent === "aborted"`, 30*time.Second)
+		if eval[bool](b, `(clearInterval(window.watchAbort), window.reenabled)`) {
+			t.Error("while its abort was under way, the job was shown running with Abort enabled")
+		}
 		b.until("the targets' errors", `document.querySelector("#job-error-list") !== null`, 10*time.Second)
 		metrics, err := client.DsortMetrics(ctx, id)
 		if err != nil {
@@ -613,6 +621,27 @@ func TestConsole(t *testing.T) {
 			t.Errorf("object %s, on t2, is shown as %q: not found, rather than away with t2", away, text)
 		}
 		b.screenshot("target-away")
+	})
+
+	// A gateway that stops answering (its process frozen: connections
+	// stay open, nothing comes back) shows as such, in time, rather than
+	// as the last good state with every page's refresh stuck.
+	t.Run("a-gateway-frozen", func(t *testing.T) {
+		b := console.page(t)
+		b.visit("#/cluster")
+		b.until("the connection shown", `document.querySelector("#connection").className === "connection ok"`, 10*time.Second)
+		var pid int
+		for _, n := range c.state() {
+			if n.Name == "g1" {
+				pid = n.PID
+			}
+		}
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatal(err)
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		b.until("the frozen gateway shown down", `document.querySelector("#connection").className === "connection down" && document.querySelector("#connection").textContent.includes("did not answer")`, 40*time.Second)
+		b.screenshot("gateway-frozen")
 	})
 }
 

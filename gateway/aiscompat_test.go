@@ -647,6 +647,29 @@ func TestCopyEndsWithItsDestination(t *testing.T) {
 	}
 }
 
+// A job listing leaves out a target that did not answer: its answer
+// names it (the console says a job read as ended may still run there);
+// one offline in the map is not named (it ran no job since).
+func TestJobListingNamesTargetsThatDidNotAnswer(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, KeepaliveTimeout: time.Minute})
+	listing := func() (int, string) {
+		t.Helper()
+		status, body, header := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=qryxstats", nil, "")
+		if status != http.StatusOK {
+			t.Fatalf("qryxstats: %d %s", status, body)
+		}
+		return status, header.Get("Ais-Unanswered")
+	}
+	if _, silent := listing(); silent != "" {
+		t.Fatalf("every target answered, the listing names %q", silent)
+	}
+	gone := c.Targets()[1]
+	c.Kill(gone) // in the map still: its keepalive has a minute
+	if _, silent := listing(); silent != gone.Node.ID() {
+		t.Fatalf("the listing names %q as not answering, want %s", silent, gone.Node.ID())
+	}
+}
+
 func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3})
 	client := c.Client()

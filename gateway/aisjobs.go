@@ -46,12 +46,34 @@ func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
 		n.writeError(w, r, err)
 		return
 	}
-	snaps, err := n.jobSnaps(r.Context(), q)
+	nodes := n.status(r.Context()).Nodes
+	snaps, err := snapsOf(nodes, q)
 	if err != nil {
 		n.writeError(w, r, err)
 		return
 	}
+	if silent := unansweredTargets(nodes); q.ID == "" && len(silent) > 0 {
+		// A listing leaves them out: the console says whose parts are
+		// not shown (a job read as ended may still run there).
+		w.Header().Set(headerUnanswered, strings.Join(silent, ","))
+	}
 	writeJSON(w, snaps)
+}
+
+// headerUnanswered names, in a job listing's answer, the targets in the
+// map that did not answer.
+const headerUnanswered = "Ais-Unanswered"
+
+// unansweredTargets are the targets of a status that did not answer and
+// are not offline in the map (those ran no job since).
+func unansweredTargets(nodes []api.NodeStatus) []string {
+	var silent []string
+	for _, node := range nodes {
+		if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
+			silent = append(silent, node.ID)
+		}
+	}
+	return silent
 }
 
 // jobSnaps gathers the selected jobs of every target; a query by id that

@@ -1613,17 +1613,15 @@ func (n *Node) jobRunning(ctx context.Context, kind string, b store.Bucket) bool
 // jobMayRun reports whether a node runs a job of kind on b, and the
 // targets in the map (not offline) that did not answer: any may run one.
 func (n *Node) jobMayRun(ctx context.Context, kind string, b store.Bucket) (running bool, silent []string) {
-	for _, node := range n.status(ctx).Nodes {
-		if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
-			silent = append(silent, node.ID)
-		}
+	nodes := n.status(ctx).Nodes
+	for _, node := range nodes {
 		for _, j := range node.Jobs {
 			if j.Kind == kind && j.Running && j.Bucket == b.String() {
 				running = true
 			}
 		}
 	}
-	return running, silent
+	return running, unansweredTargets(nodes)
 }
 
 // waitJobsEnd waits until no node runs a job of kind on b. A target that

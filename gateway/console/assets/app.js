@@ -40,6 +40,13 @@ class RequestError extends Error {
   }
 }
 
+// readTimeout bounds a read (GET, HEAD; options.timeout another): a
+// gateway that stops answering (its host gone, its process frozen) fails
+// it, and the page says so, rather than hold the page's refresh for good.
+// A change (an upload, an abort that waits for every target) takes as
+// long as it does.
+const readTimeout = 60000;
+
 // call sends a request to the gateway and returns the response, or throws
 // a RequestError for anything but a 2xx.
 async function call(method, path, options = {}) {
@@ -55,10 +62,17 @@ async function call(method, path, options = {}) {
   if (options.body !== undefined) {
     init.body = options.body;
   }
+  const timeout = options.timeout || (method === 'GET' || method === 'HEAD' ? readTimeout : 0);
+  if (timeout) {
+    init.signal = AbortSignal.timeout(timeout);
+  }
   let response;
   try {
     response = await fetch(url, init);
   } catch (err) {
+    if (err.name === 'TimeoutError') {
+      throw new RequestError(0, `${method} ${path.split('?')[0]}: the gateway did not answer in ${timeout / 1000} s`);
+    }
     throw new RequestError(0, `${method} ${path}: the gateway does not answer (${err.message})`);
   }
   if (!response.ok) {
@@ -93,9 +107,16 @@ function parseJSON(text) {
   }
 }
 
-async function getJSON(path, query, headers) {
-  const response = await call('GET', path, {query, headers});
-  return response.json();
+async function getJSON(path, query, headers, timeout) {
+  const response = await call('GET', path, {query, headers, timeout});
+  try {
+    return await response.json();
+  } catch (err) {
+    if (err.name === 'TimeoutError') {
+      throw new RequestError(0, `GET ${path}: the gateway did not finish its answer in time`);
+    }
+    throw err;
+  }
 }
 
 // ---------------------------------------------------------------- DOM
@@ -429,6 +450,9 @@ async function showSession() {
     h('button', {type: 'button', class: 'link', id: 'logout', onclick: logout}, 'Log out'));
 }
 
+// healthTimeout is how long the connection check waits for the gateway.
+const healthTimeout = 10000;
+
 // watchConnection says which gateway serves the console, and when it
 // does not answer.
 function watchConnection() {
@@ -441,7 +465,8 @@ function watchConnection() {
     }
     busy = true;
     try {
-      const health = await getJSON('/v1/health');
+      // Sooner than other reads: this is what says the gateway is gone.
+      const health = await getJSON('/v1/health', undefined, undefined, healthTimeout);
       status.className = 'connection ok';
       set(status, `gateway ${health.node_id} · map v${health.map_version}`);
     } catch (err) {
@@ -471,6 +496,7 @@ function clusterPage(route, main) {
   const nodes = h('tbody');
   const capacity = h('div', {id: 'capacity', class: 'capacity'});
   const movers = h('tbody');
+  const moversUnanswered = h('p', {class: 'note warning', id: 'movers-unanswered', hidden: true});
   const details = h('div', {id: 'node-details'});
   fill(main,
     h('h2', {}, 'Cluster'), error, summary,
@@ -478,7 +504,7 @@ function clusterPage(route, main) {
     selected ? section(`Node ${selected}`, details) : null,
     section('Capacity',
       h('p', {class: 'note'}, 'Used space per target and per mountpath; the ticks mark 75% and 90%.'), capacity),
-    section('Rebalance and resilver', table('movers', ['Job', 'Kind', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], movers)));
+    section('Rebalance and resilver', moversUnanswered, table('movers', ['Job', 'Kind', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], movers)));
 
   poll(async () => {
     const status = await getJSON('/v1/cluster', {what: 'status'});
@@ -495,6 +521,7 @@ function clusterPage(route, main) {
       fill(capacity, h('p', {class: 'note'}, 'No target reports capacity.'));
     }
     set(movers, moverRows(list));
+    showUnanswered(moversUnanswered, list.filter((n) => n.error && n.role !== 'gateway' && n.state !== 'offline').map((n) => n.id));
   }, 2000, error.show);
 
   if (selected) {
@@ -881,18 +908,28 @@ function jobsPage(route, main) {
   const actionError = errorBox('jobs-action-error');
   const dsortRows = h('tbody');
   const otherRows = h('tbody');
+  const unanswered = h('p', {class: 'note warning', id: 'jobs-unanswered', hidden: true});
   fill(main, h('h2', {}, 'Jobs'), error, actionError, startForm(),
     section('dSort jobs', table('dsort-jobs', ['Job', 'Buckets', 'State', 'Phase', 'Shards', 'Records', 'Started', 'Took', 'Description'], dsortRows)),
-    section('Other jobs', othersError, table('other-jobs', ['Job', 'Kind', 'Bucket', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], otherRows)));
+    section('Other jobs', othersError, unanswered, table('other-jobs', ['Job', 'Kind', 'Bucket', 'State', 'Targets', 'Objects', 'Bytes', 'Started', 'Took', ''], otherRows)));
   poll(async () => {
     const list = (await getJSON('/v1/sort')) || [];
     list.sort((a, b) => millis(b.started_time) - millis(a.started_time));
     set(dsortRows, list.length ? list.map(dsortRow) : emptyRow(9, 'No dSort job yet.'));
   }, 1000, error.show);
   poll(async () => {
-    const snaps = (await getJSON('/v1/cluster', {what: 'qryxstats'})) || {};
+    const response = await call('GET', '/v1/cluster', {query: {what: 'qryxstats'}});
+    const snaps = (await response.json()) || {};
+    showUnanswered(unanswered, (response.headers.get('Ais-Unanswered') || '').split(',').filter(Boolean));
     set(otherRows, otherJobRows(snaps, actionError));
   }, 2000, othersError.show);
+}
+
+// showUnanswered says which targets did not answer: their parts of the
+// jobs listed are not shown, and a job shown ended may still run there.
+function showUnanswered(note, targets) {
+  note.hidden = !targets.length;
+  set(note, targets.length ? `Target ${targets.join(', ')} did not answer: its part of these jobs is not shown, and a job shown finished may still run there.` : '');
 }
 
 // dsortState is a job's state from its metrics: aborted on any target,
@@ -1174,6 +1211,9 @@ function dsortJobPage(id, main) {
   const problems = h('div', {id: 'job-errors'});
   const notice = h('p', {class: 'note', id: 'job-notice', 'aria-live': 'polite'});
   let confirming = 0;
+  // aborting: an abort was asked and the job still runs (the abort waits
+  // for every target to stop and remove what it wrote: minutes maybe).
+  let aborting = false;
   const abort = h('button', {id: 'abort', class: 'danger', disabled: true, onclick: async () => {
     // The first click asks; a second one within 5 seconds aborts.
     if (!confirming) {
@@ -1186,8 +1226,10 @@ function dsortJobPage(id, main) {
     }
     clearTimeout(confirming);
     confirming = 0;
+    aborting = true;
     abort.disabled = true;
     abort.textContent = 'Aborting…';
+    set(notice, 'Aborting: every target stops and removes what it wrote.');
     try {
       await call('DELETE', '/v1/sort/abort', {query: {uuid: id}});
       actionError.show(null);
@@ -1196,6 +1238,8 @@ function dsortJobPage(id, main) {
     } catch (err) {
       // Kept in its own box, which the polls do not clear.
       actionError.show(new Error(`Abort: ${err.message || err}`));
+      aborting = false;
+      set(notice, '');
       abort.disabled = false;
       abort.textContent = 'Abort';
     }
@@ -1232,9 +1276,16 @@ function dsortJobPage(id, main) {
     }
     const infos = Object.entries(perTarget || {}).sort(([a], [b]) => a.localeCompare(b));
     const state = jobState(infos);
-    stateNode.className = `badge ${state}`;
-    set(stateNode, state);
-    if (!confirming) {
+    if (state !== 'running') {
+      aborting = false;
+    }
+    const shown = aborting ? 'aborting' : state;
+    stateNode.className = `badge ${shown}`;
+    set(stateNode, shown);
+    if (aborting) {
+      abort.disabled = true;
+      abort.textContent = 'Aborting…';
+    } else if (!confirming) {
       abort.disabled = state !== 'running';
       abort.textContent = state === 'aborted' ? 'Aborted' : 'Abort';
     }
