@@ -454,8 +454,10 @@ func (n *Node) runLRU(ctx context.Context, p *store.Progress) (any, error) {
 				evicted++
 				p.Objects.Add(1)
 				p.Bytes.Add(c.size)
-			case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound):
-				// Written, read or gone since it was listed: it stays.
+			case errors.Is(err, store.ErrExists), errors.Is(err, store.ErrNotFound),
+				errors.Is(err, store.ErrBucketNotFound), errors.Is(err, store.ErrBucketBehind):
+				// Written, read or gone since it was listed (its bucket
+				// too: the store takes a destroy before the map says).
 			default:
 				if failures++; len(failed) < maxLRUErrors {
 					failed = append(failed, err)

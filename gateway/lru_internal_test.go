@@ -148,6 +148,7 @@ func TestJobWithAWriterNotActiveIsNotStarted(t *testing.T) {
 type failingEvictions struct {
 	store.Store
 	deletes atomic.Int64
+	err     error
 }
 
 func (s *failingEvictions) Capacity(context.Context) ([]store.MountpathCapacity, error) {
@@ -164,7 +165,7 @@ func (s *failingEvictions) List(_ context.Context, _ store.Bucket, opts store.Li
 
 func (s *failingEvictions) Delete(context.Context, store.Bucket, string, store.DeleteOptions) error {
 	s.deletes.Add(1)
-	return errors.New("the disk failed")
+	return s.err
 }
 
 // An LRU run whose evictions all fail says so in its error (and log): it
@@ -183,7 +184,7 @@ func TestLRUEvictionsThatFailAreTheRunsError(t *testing.T) {
 	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m, Buckets: &md}, stuck: true}, clock: hlc.New(time.Now),
 		logger: slog.New(slog.DiscardHandler)}
 	n.config.ID = "t1"
-	st := &failingEvictions{}
+	st := &failingEvictions{err: errors.New("the disk failed")}
 	n.config.Store, n.local, n.held = st, st, st
 	result, err := n.runLRU(t.Context(), &store.Progress{})
 	if st.deletes.Load() != 2 {
@@ -191,5 +192,14 @@ func TestLRUEvictionsThatFailAreTheRunsError(t *testing.T) {
 	}
 	if err == nil || !strings.Contains(err.Error(), "the disk failed") || !strings.Contains(err.Error(), "2 evictions failed") {
 		t.Fatalf("a run whose evictions failed: %v %v, want its error naming them", result, err)
+	}
+	// Gone since listed (the object, or its bucket destroyed: the store
+	// takes it before the map says), or written or read since: skipped.
+	for _, skipped := range []error{store.ErrNotFound, store.ErrExists, store.ErrBucketNotFound, store.ErrBucketBehind} {
+		st.err = fmt.Errorf("delete: %w", skipped)
+		n.lruRested.Store(0)
+		if result, err := n.runLRU(t.Context(), &store.Progress{}); err != nil {
+			t.Errorf("a run whose objects went since (%v): %v %v, want no error", skipped, result, err)
+		}
 	}
 }
