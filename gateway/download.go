@@ -821,8 +821,9 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 // wholeAt asks an origin whose answer ended with its connection whether
 // the size bytes read are all of the file: a GET of the range past them
 // answers 416 (or 206) with the file's size in its Content-Range, or all
-// of it with its length. An origin that tells no size is taken at its
-// word, as any HTTP client would.
+// of it with its length. An origin that tells no size, or refuses to (a
+// 4xx: a link good for one GET), is taken at its word, as any HTTP client
+// would; one that does not answer, or fails (5xx), fails the attempt.
 func (n *Node) wholeAt(ctx context.Context, link string, size int64) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, link, nil)
 	if err != nil {
@@ -841,6 +842,10 @@ func (n *Node) wholeAt(ctx context.Context, link string, size int64) error {
 	case http.StatusOK:
 		total, known = resp.ContentLength, resp.ContentLength >= 0
 	default:
+		busy := resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests
+		if resp.StatusCode >= 400 && resp.StatusCode < 500 && !busy {
+			return nil // refused to tell
+		}
 		return fmt.Errorf("%s: its answer ended with the connection, and asked its size to tell whether it is whole it answered %s", redact.Link(link), resp.Status)
 	}
 	if known && total != size {

@@ -798,6 +798,10 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 	var cut atomic.Int32 // answers left to cut
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Range") != "" {
+			if r.URL.Path == "/refused" { // a link good for one GET
+				w.WriteHeader(http.StatusForbidden)
+				return
+			}
 			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 			return
 		}
@@ -817,7 +821,11 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 	defer origin.Close()
 	_, client := downloadCluster(t)
 	download := func(name string) api.DownloadStatus {
-		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + "/f", ObjectName: name})
+		path := "/f"
+		if name == "refused" {
+			path = "/refused"
+		}
+		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + path, ObjectName: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -829,6 +837,11 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 	}
 	if got, err := client.GetBytes(t.Context(), "dl", "once", api.GetOptions{}); err != nil || !bytes.Equal(got, body) {
 		t.Fatalf("stored %d bytes (%v), want %d", len(got), err, len(body))
+	}
+	// An origin that refuses to tell (a 4xx) is taken at its word.
+	cut.Store(0)
+	if s := download("refused"); s.Finished != 1 || s.Failed != 0 {
+		t.Fatalf("a download whose origin refuses to tell its size: %+v", s)
 	}
 	cut.Store(100) // every answer
 	if s := download("never"); s.Failed != 1 || !strings.Contains(fmt.Sprint(s.Errors), fmt.Sprintf("after %d bytes of %d", len(body)/2, len(body))) {

@@ -154,10 +154,15 @@ func (be *Backend) GetObject(ctx context.Context, b store.Bucket, name string) (
 
 // checkEnd asks the origin for an object's size once its body ended with
 // the connection: n bytes read must be all of it. An origin that tells no
-// size is taken at its word, as any HTTP client would.
+// size, or refuses to (a 4xx: a link good for one GET, a HEAD not
+// allowed), is taken at its word, as any HTTP client would; one that does
+// not answer (it died mid-body, most likely) fails the read.
 func (be *Backend) checkEnd(ctx context.Context, b store.Bucket, name string, n int64) error {
 	a, err := be.HeadObject(ctx, b, name)
+	var refused *refusal
 	switch {
+	case errors.As(err, &refused), errors.Is(err, store.ErrNotFound):
+		return nil
 	case err != nil:
 		return fmt.Errorf("%w: %s: its body ended with the connection, and its size could not be asked to tell whether it is whole: %w", remote.ErrUnavailable, redact.Link(be.url(name)), err)
 	case a.Size >= 0 && a.Size != n:

@@ -166,7 +166,11 @@ func TestCloseDelimitedBodyIsCheckedAtItsEnd(t *testing.T) {
 	const whole = "hello world"
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodHead {
-			if r.URL.Path != "/unsized" {
+			switch r.URL.Path {
+			case "/unsized":
+			case "/refused": // a link good for a GET only
+				w.WriteHeader(http.StatusForbidden)
+			default:
 				w.Header().Set("Content-Length", strconv.Itoa(len(whole)))
 			}
 			return
@@ -205,7 +209,7 @@ func TestCloseDelimitedBodyIsCheckedAtItsEnd(t *testing.T) {
 	if data, err := read("cut"); !errors.Is(err, remote.ErrUnavailable) || !strings.Contains(fmt.Sprint(err), "after 5 bytes of 11") {
 		t.Errorf("a body cut mid-way: %q %v, want unavailable after 5 bytes of 11", data, err)
 	}
-	for _, name := range []string{"whole", "unsized"} {
+	for _, name := range []string{"whole", "unsized", "refused"} {
 		if data, err := read(name); err != nil || data != whole {
 			t.Errorf("%s: %q %v, want %q", name, data, err, whole)
 		}
