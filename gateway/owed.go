@@ -44,8 +44,12 @@ type owedCopies struct {
 // copiesOwed is a target's debt, loaded from its file on first use.
 type copiesOwed struct {
 	sync.Mutex
-	loaded bool
-	list   []owedCopies
+	// syncing holds one syncBucketsOwing at a time (the control plane's
+	// and refreshBehind's): each compares the store before and after its
+	// own sync.
+	syncing sync.Mutex
+	loaded  bool
+	list    []owedCopies
 	// started is, per bucket, the store's metadata version as the last
 	// make-n-copies started here (each replaces the one before).
 	started map[store.Bucket]int64
@@ -78,6 +82,8 @@ func (n *Node) startedCopies(b store.Bucket, version int64) {
 // syncBucketsOwing adopts md in the target's store, noting the buckets
 // whose mirroring md changes.
 func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) error {
+	n.owed.syncing.Lock()
+	defer n.owed.syncing.Unlock()
 	before, beforeErr := n.config.Store.Buckets(ctx)
 	if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
 		return err
