@@ -1152,6 +1152,34 @@ func TestJobOfABucketMadeAgainIsRefused(t *testing.T) {
 	}
 }
 
+// A copy started for its destination as made before is refused by a
+// target whose bucket of that name was made again since (or destroyed):
+// it would write into the new one.
+func TestCopyOfADestinationMadeAgainIsRefused(t *testing.T) {
+	c, client := downloadCluster(t)
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "dst", nil); err != nil {
+		t.Fatal(err)
+	}
+	props, err := client.BucketProps(ctx, "dst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := c.Targets()[0].Node
+	req := peer.JobRequest{ID: "copy-bck-0ddba11", Kind: "copy-bck", Bucket: store.NewBucket("dl"), To: store.NewBucket("dst"), ToCreated: int64(props.Created) - 1,
+		Targets: []string{target.ID()}}
+	if _, err := gateway.StartJobPart(target, ctx, req); !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "made again") {
+		t.Fatalf("a copy into its destination as made before: %v, want refused", err)
+	}
+	if err := client.DestroyBucket(ctx, "dst"); err != nil {
+		t.Fatal(err)
+	}
+	req.ID, req.ToCreated = "copy-bck-0ddba12", int64(props.Created)
+	if _, err := gateway.StartJobPart(target, ctx, req); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a copy into a destination destroyed: %v, want refused", err)
+	}
+}
+
 // startRange starts a download job of a range template into "dl".
 func startRange(t *testing.T, client *api.Client, template string) string {
 	id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadRange, Bucket: api.Bck{Name: "dl"}, Template: template, Timeout: "1m"})

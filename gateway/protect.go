@@ -683,17 +683,29 @@ func (n *Node) startRefused(ctx context.Context, req peer.JobRequest) error {
 	if n.abortedBeforeStart(req.ID) {
 		return fmt.Errorf("%w: job %s was aborted before it started on target %s", api.ErrConflict, req.ID, n.config.ID)
 	}
-	if req.BucketCreated != 0 && req.Bucket.Name != "" {
-		// The store's, which has a change before its jobs are ended
-		// (abortJobsOf).
-		props, err := store.PropsOf(ctx, n.config.Store, req.Bucket.Normalize())
-		if errors.Is(err, store.ErrBucketNotFound) {
-			return fmt.Errorf("job %s: bucket %s was destroyed: %w", req.ID, req.Bucket, err)
-		}
-		if err == nil && props.Created != 0 && int64(props.Created) != req.BucketCreated {
-			return fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again): retry",
-				api.ErrUnavailable, req.ID, req.Bucket, req.BucketCreated, props.Created)
-		}
+	if err := n.sameBucket(ctx, req.ID, req.Bucket, req.BucketCreated); err != nil {
+		return err
+	}
+	// Its destination too: destroyed or made again before the job knew
+	// it (SetDestination), it would be written into.
+	return n.sameBucket(ctx, req.ID, req.To, req.ToCreated)
+}
+
+// sameBucket refuses a job of bucket b as made at created (0: not said)
+// when the bucket of the name here is gone, or another.
+func (n *Node) sameBucket(ctx context.Context, id string, b store.Bucket, created int64) error {
+	if created == 0 || b.Name == "" {
+		return nil
+	}
+	// The store's, which has a change before its jobs are ended
+	// (abortJobsOf).
+	props, err := store.PropsOf(ctx, n.config.Store, b.Normalize())
+	if errors.Is(err, store.ErrBucketNotFound) {
+		return fmt.Errorf("job %s: bucket %s was destroyed: %w", id, b, err)
+	}
+	if err == nil && props.Created != 0 && int64(props.Created) != created {
+		return fmt.Errorf("%w: job %s is of bucket %s as made at %d; the bucket of the name here was made at %d (destroyed and made again): retry",
+			api.ErrUnavailable, id, b, created, props.Created)
 	}
 	return nil
 }
@@ -1166,6 +1178,9 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 		req.BucketsVersion = md.Version
 		if props, ok := md.Props(req.Bucket); ok && req.Bucket.Name != "" {
 			req.BucketCreated = int64(props.Created)
+		}
+		if props, ok := md.Props(req.To); ok && req.To.Name != "" {
+			req.ToCreated = int64(props.Created)
 		}
 	}
 	if req.Writer != "" && !slices.Contains(req.Targets, req.Writer) {

@@ -240,6 +240,9 @@ type JobRequest struct {
 	// not said): a target whose bucket of the name was made again since
 	// refuses the job, as it would write into another bucket.
 	BucketCreated int64 `json:"bucket_created,omitempty"`
+	// ToCreated is the same of To, the bucket a copy or an archive
+	// writes into.
+	ToCreated int64 `json:"to_created,omitempty"`
 	// Repair, for a scrub.
 	Repair bool `json:"repair,omitempty"`
 	// Path, for a mountpath job.
