@@ -39,6 +39,7 @@ import json
 import os
 import sys
 import ssl
+import stat
 import re
 import tarfile
 import threading
@@ -271,7 +272,12 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
     def _proc_pax(self, tarfile_):  # type: ignore[override]
         self._check_header_size()
-        return super()._proc_pax(tarfile_)  # type: ignore[misc]
+        member = super()._proc_pax(tarfile_)  # type: ignore[misc]
+        if member.size < 0:
+            # Taken as is, tarfile seeks back to the header, and reads it
+            # again for ever (CVE-2025-8194, in unpatched interpreters).
+            raise tarfile.ReadError(f"a PAX header gives member {member.name!r} a size of {member.size}")
+        return member
 
     @classmethod
     def fromtarfile(cls, tarfile_):  # type: ignore[override]
@@ -290,21 +296,24 @@ class _BoundedTarInfo(tarfile.TarInfo):
 
 def _check_tar_end(tf: tarfile.TarFile) -> None:
     """Raises tarfile.ReadError unless a tar read with _BoundedTarInfo to
-    its last member ended at its end marker, only zeros after it: tarfile
-    stops as quietly at a header it cannot parse, or at none (a shard cut
-    short), as at the marker."""
+    its last member ended at its end marker, two zero blocks: tarfile stops
+    as quietly at a header it cannot parse, at none (a shard cut short), or
+    at one zero block, as at the marker. What follows the marker is not the
+    archive's (GNU tar and the cluster's readers ignore it too)."""
     if not getattr(tf, "_aisgo_end_marker", False):
         raise tarfile.ReadError("the shard ends without the tar end marker (cut short?)")
     stream = tf.fileobj
     if stream is None:
         return
-    at = tf.offset
-    while True:
-        chunk = stream.read(1 << 16)
+    # The marker's second block: tarfile read the first.
+    block = b""
+    while len(block) < tarfile.BLOCKSIZE:
+        chunk = stream.read(tarfile.BLOCKSIZE - len(block))
         if not chunk:
-            return
-        if chunk.strip(b"\0"):
-            raise tarfile.ReadError(f"data that is not a tar header at offset {at}")
+            break
+        block += chunk
+    if block.strip(b"\0"):
+        raise tarfile.ReadError(f"data that is not a tar header at offset {tf.offset + tarfile.BLOCKSIZE}, after a zero block")
 
 
 class _Body:
@@ -784,15 +793,25 @@ def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, A
 
 
 def verify_from_env() -> Union[bool, str]:
-    """TLS verification as the CLI does it: AIS_CLIENT_CA, AIS_SKIP_VERIFY_CRT,
-    else the system's CAs (as Go's clients take them; requests alone would
-    take certifi's, without a private CA installed on the host)."""
+    """TLS verification as the CLI does it: none with AIS_SKIP_VERIFY_CRT,
+    else AIS_CLIENT_CA's, else the system's CAs (as Go's clients take them;
+    requests alone would take certifi's, without a private CA installed on
+    the host)."""
+    if os.environ.get("AIS_SKIP_VERIFY_CRT", "").strip().lower() in ("1", "t", "true", "yes"):
+        return False
     ca = os.environ.get("AIS_CLIENT_CA", "")
     if ca:
         return ca
-    if os.environ.get("AIS_SKIP_VERIFY_CRT", "").strip().lower() in ("1", "t", "true", "yes"):
-        return False
     return _system_cas()
+
+
+def cert_from_env() -> Optional[Tuple[str, str]]:
+    """The client certificate and key of AIS_CRT and AIS_CRT_KEY (a cluster
+    that verifies its clients asks for them), as the CLI takes them."""
+    crt, key = os.environ.get("AIS_CRT", ""), os.environ.get("AIS_CRT_KEY", "")
+    if bool(crt) != bool(key):
+        raise ValueError("AIS_CRT and AIS_CRT_KEY go together: set both, the client certificate and its key")
+    return (crt, key) if crt else None
 
 
 def _system_cas() -> Union[bool, str]:
@@ -835,7 +854,13 @@ def token_from_env() -> str:
             return ""
         path = os.path.join(config, "ais", "cli", "auth.token")
     try:
-        with open(path, "rb") as f:
+        # Opened without waiting, and read only as a regular file (as the
+        # Go client): a FIFO's open would block every client made, and a
+        # pipe's (/dev/stdin's) data is an upload's, not a token.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                return ""
             data = f.read((64 << 10) + 1)
         # Not a token: larger than any, or not text (as the Go client).
         return "" if len(data) > 64 << 10 else data.decode().strip()
@@ -995,6 +1020,7 @@ class Client:
         self.retry_time = retry_time
         self.pool_size = pool_size
         self.verify = verify if verify is not None else verify_from_env()
+        self.cert = cert_from_env()
         self.token = (token if token is not None else token_from_env()).strip()
         if not self.token.isprintable():
             # (Not shown: the message would carry the token into logs.)
@@ -1055,6 +1081,7 @@ class Client:
                 s.mount("http://", adapter)
                 s.mount("https://", adapter)
                 s.verify = self.verify
+                s.cert = self.cert
                 s.headers["User-Agent"] = "aisgo-python"
                 if self.token:
                     s.headers["Authorization"] = "Bearer " + self.token

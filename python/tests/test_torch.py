@@ -546,6 +546,14 @@ def test_corrupt_shards(client: Client, bucket: str):
     client.put_object(bucket, "mid.tar", data[:5120] + b"\x7f" * 512 + data[5632:])
     with pytest.raises(aisgo.ShardError, match=r"mid\.tar.*offset 5120"):
         list(ShardDataset(client, bucket, "mid.tar"))
+    # a zero block, then data: not the end marker (the cluster refuses it too)
+    end = 6 * 2560
+    client.put_object(bucket, "zero-then-data.tar", data[:end] + bytes(512) + b"\x7f" * 512 + data[end + 1024:])
+    with pytest.raises(aisgo.ShardError, match=r"zero-then-data\.tar.*after a zero block"):
+        list(ShardDataset(client, bucket, "zero-then-data.tar"))
+    # data after the end marker is not the archive's: read as the cluster does
+    client.put_object(bucket, "trailing.tar", data + b"appended later" * 100)
+    assert len(list(ShardDataset(client, bucket, "trailing.tar"))) == 6
     # through DataLoader workers, the error still names the shard
     with pytest.raises(Exception, match=f"ais://{bucket}/bad.tar"):
         list(DataLoader(ShardDataset(client, bucket, "bad.tar"), batch_size=None, num_workers=2))

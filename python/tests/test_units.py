@@ -292,11 +292,15 @@ def test_index_of_a_cut_or_corrupt_tar_is_refused():
     data = _tar([("s-0.bin", b"0" * 600), ("s-1.bin", b"1" * 600), ("s-2.bin", b"2" * 600)])
     third = data.index(b"s-2.bin")  # its header's offset: its name is first
     corrupt = data[:third + 100] + b"\xff" * 8 + data[third + 108:]  # its mode, not octal
+    end = data.rindex(b"2" * 600) + 1024  # past the last member's padded data
     for name, bad in (("cut in a header", data[:third + 200]), ("cut after a member", data[:third]), ("corrupt header", corrupt),
-                      ("garbage after the end", data + b"junk")):
+                      ("a zero block, then data", data[:end] + bytes(512) + b"junk" * 128 + data[end + 1024:])):
         with pytest.raises(aisgo.ShardError):
             ShardIndex.from_tar(io.BytesIO(bad), "s.tar")
             pytest.fail(name)
+    # After the end marker, data is not the archive's: indexed as the
+    # cluster's reader (and GNU tar) read it.
+    assert [m.name for m in ShardIndex.from_tar(io.BytesIO(data + b"junk"), "s.tar").members] == ["s-0.bin", "s-1.bin", "s-2.bin"]
 
 
 def test_index_members_are_compact():
@@ -430,8 +434,18 @@ def test_tls_verification_from_env(monkeypatch):
     monkeypatch.setenv("AIS_SKIP_VERIFY_CRT", "true")
     assert aisgo.Client("https://127.0.0.1:1").verify is False
     monkeypatch.setenv("AIS_CLIENT_CA", "/etc/ais/ca.pem")
+    assert aisgo.Client("https://127.0.0.1:1").verify is False  # skip wins, as in Go
+    monkeypatch.delenv("AIS_SKIP_VERIFY_CRT")
     assert aisgo.Client("https://127.0.0.1:1").verify == "/etc/ais/ca.pem"
     assert aisgo.Client("https://127.0.0.1:1", verify=True).verify is True
+    # A client certificate for a cluster that verifies its clients, as the
+    # CLI takes it; half of it is refused, naming the other half.
+    assert aisgo.Client("https://127.0.0.1:1")._session().cert is None
+    monkeypatch.setenv("AIS_CRT", "/etc/ais/client.pem")
+    with pytest.raises(ValueError, match="AIS_CRT_KEY"):
+        aisgo.Client("https://127.0.0.1:1")
+    monkeypatch.setenv("AIS_CRT_KEY", "/etc/ais/client.key")
+    assert aisgo.Client("https://127.0.0.1:1")._session().cert == ("/etc/ais/client.pem", "/etc/ais/client.key")
 
 
 def test_tar_headers_are_bounded():
@@ -454,6 +468,28 @@ def test_tar_headers_are_bounded():
     with pytest.raises(tarfile.ReadError, match="a header of"):
         with tarfile.open(fileobj=io.BytesIO(tgz({"comment": "a" * (3 << 20)})), mode="r|*", tarinfo=aistorch._BoundedTarInfo) as tf:
             list(tf)
+
+
+def test_negative_pax_size_is_refused():
+    # A PAX header's size of -1536 would have tarfile seek back to that
+    # header and read it for ever (an index of a shard, with seeks).
+    from aisgo.client import _BoundedTarInfo
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        a = tarfile.TarInfo("a.bin")
+        a.size = 3
+        tf.addfile(a, io.BytesIO(b"abc"))
+        b = tarfile.TarInfo("b.bin")
+        b.size = 3
+        b.pax_headers = {"size": "-1536"}
+        tf.addfile(b, io.BytesIO(b"xyz"))
+    seen = []
+    with pytest.raises(tarfile.ReadError, match="size of -1536"):
+        with tarfile.open(fileobj=io.BytesIO(buf.getvalue()), mode="r:", tarinfo=_BoundedTarInfo) as tf:
+            for m in itertools.islice(tf, 10):
+                seen.append(m.name)
+    assert seen == ["a.bin"]
 
 
 def test_job_parts_lost_or_unknown():
@@ -1768,6 +1804,30 @@ def test_a_token_file_that_holds_no_token(monkeypatch, tmp_path):
     for data, want in ((b"tok\n", "tok"), (b"a" * (65 << 10), ""), (b"\xff\xfe", "")):
         path.write_bytes(data)
         assert module.token_from_env() == want, data[:8]
+    # A FIFO with no writer: its open would block every client made (and
+    # /dev/stdin's data is an upload's): no token, at once.
+    fifo = tmp_path / "fifo.token"
+    os.mkfifo(fifo)
+    monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", str(fifo))
+    done = []
+    reader = threading.Thread(target=lambda: done.append(module.token_from_env()), daemon=True)
+    reader.start()
+    reader.join(10)
+    if reader.is_alive():
+        with open(fifo, "wb"):  # lets the blocked open go
+            pass
+        pytest.fail("reading a FIFO as the token file blocked")
+    assert done == [""]
+    # A pipe with data (an upload's, through /dev/stdin): not read.
+    r, w = os.pipe()
+    try:
+        os.write(w, b"upload bytes")
+        monkeypatch.setenv("AIS_AUTHN_TOKEN_FILE", f"/proc/self/fd/{r}")
+        assert module.token_from_env() == ""
+        assert os.read(r, 64) == b"upload bytes"
+    finally:
+        os.close(r)
+        os.close(w)
 
 
 def test_a_job_removal_sent_again_that_finds_it_gone_is_done():
