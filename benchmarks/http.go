@@ -101,12 +101,14 @@ func startEmbedded(ctx context.Context, dir string, dryRun bool) (*embeddedNode,
 	}
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		fsStore.Close()
 		return nil, err
 	}
 	e := &embeddedNode{url: "http://" + listener.Addr().String(), fs: fsStore}
 	e.node, err = gateway.New(gateway.Config{ID: "n1", Role: cluster.RoleAll, URL: e.url, Meta: meta, Store: st, Storage: fsStore, S3Keys: map[string]string{benchS3Key: benchS3Secret}, WorkDir: filepath.Join(dir, "work"), RaftDir: filepath.Join(dir, "meta", "raft"), Secret: peer.NewSecret()})
 	if err != nil {
 		listener.Close()
+		fsStore.Close()
 		return nil, err
 	}
 	e.server = &http.Server{Handler: e.node.Handler(), ReadHeaderTimeout: 30 * time.Second, IdleTimeout: 5 * time.Minute}
@@ -118,9 +120,12 @@ func startEmbedded(ctx context.Context, dir string, dryRun bool) (*embeddedNode,
 	return e, nil
 }
 
+// close stops the node and its store: left open, the store's background
+// work (access times flushed every 10 s) runs into the next figures.
 func (e *embeddedNode) close() {
 	e.server.Close()
 	e.node.Close()
+	e.fs.Close()
 }
 
 // benchNode starts an embedded node (on disk or dry-run) with the

@@ -554,7 +554,11 @@ func (l *loader) reportProgress(done <-chan struct{}, report *LoadReport) {
 		select {
 		case <-done:
 			return
-		case now := <-ticker.C:
+		case <-ticker.C:
+			// The time the counters are read, not the tick's: a tick
+			// late behind a Progress writing to a slow pipe carries the
+			// time it was due.
+			now := time.Now()
 			putSnap, getSnap := l.put.latency.Snapshot(), l.get.latency.Snapshot()
 			putCounts, getCounts := l.put.counts(), l.get.counts()
 			elapsed := now.Sub(last)

@@ -326,6 +326,37 @@ func TestLoadProgress(t *testing.T) {
 	}
 }
 
+// A Progress that stalls (stdout a paused terminal, a full pipe) leaves
+// the next interval timed by when its counters were read, not by when its
+// tick was due: its rate is over the time its operations took.
+func TestLoadIntervalsAfterAStalledProgress(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Embedded: true, NoSync: true})
+	newBucket(t, c, "b")
+	calls := 0
+	start := time.Now()
+	var seen []time.Duration // when each Progress ran, since the start
+	r, err := benchmarks.Load(t.Context(), benchmarks.LoadConfig{
+		Client: c.Client(), Bucket: "b", PutPercent: 100, MinSize: 100, Workers: 2,
+		Duration: 900 * time.Millisecond, StatsInterval: 100 * time.Millisecond,
+		Progress: func(interval, total benchmarks.LoadStats) {
+			seen = append(seen, time.Since(start))
+			if calls++; calls == 1 {
+				time.Sleep(450 * time.Millisecond)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Intervals) < 2 || len(seen) != len(r.Intervals) {
+		t.Fatalf("%d intervals, %d progress calls", len(r.Intervals), len(seen))
+	}
+	second := r.Intervals[1]
+	if second.Elapsed < 400*time.Millisecond || second.At < seen[1]-50*time.Millisecond {
+		t.Fatalf("the interval after a 450 ms stall: at %s over %s (it was reported at %s), want it timed by when it was read", second.At, second.Elapsed, seen[1])
+	}
+}
+
 // An interrupted run still deletes what it put, including PUTs the
 // interrupt cut that may have landed.
 func TestLoadInterruptedCleansUp(t *testing.T) {
