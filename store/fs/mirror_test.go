@@ -2533,9 +2533,9 @@ func TestFewerCopiesSyncTheKeptOneFirst(t *testing.T) {
 }
 
 // A commit stuck on a hung disk (its rename under the mountpaths' read
-// lock) holds up that disk's disable by the health check, not every
-// other disk's commits: the disable of a disk that hangs must not block
-// new readers behind it.
+// lock) holds up that disk's disable (by hand, by the health check), not
+// every other disk's commits: a disable must not block new readers of
+// other disks behind it.
 func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
 	ctx := t.Context()
@@ -2585,11 +2585,13 @@ func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 		putDone <- err
 	}()
 	<-entered
+	disabled := make(chan error, 1)
+	go func() { disabled <- st.DisableMountpath(ctx, hung, "its disk hangs") }() // by hand
 	checked := make(chan int, 1)
 	go func() {
 		failed := 0
 		for checks := 0; failed == 0 && checks < 40; checks++ {
-			failed = st.CheckMountpaths() // the hung disk's disable waits in it
+			failed = st.CheckMountpaths() // the health check's disable waits in it too
 		}
 		checked <- failed
 	}()
@@ -2610,10 +2612,64 @@ func TestHungInstallHoldsUpNoOtherDisksCommit(t *testing.T) {
 	close(release)
 	released = true
 	<-putDone
+	if err := <-disabled; err != nil {
+		t.Fatalf("the disable by hand once the disk answered: %v", err)
+	}
 	if failed := <-checked; failed != 1 {
 		t.Fatalf("%d mountpaths failed their checks, want the hung one", failed)
 	}
 	if enabled := st.Mountpaths(); slices.Contains(enabled, hung) {
 		t.Fatalf("enabled after the checks: %v, want %s disabled", enabled, hung)
+	}
+}
+
+// A disable of a slow disk under load goes through: the commits that
+// would touch it wait for it rather than keep taking the lock it needs
+// (readers always in the lock would keep a change that polls out).
+func TestDisableOfASlowDiskUnderLoadGoesThrough(t *testing.T) {
+	st, _ := threeMountpaths(t, fs.Config{NoSync: true})
+	ctx := t.Context()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(ctx, b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	var slowNames []string
+	slow := st.MountpathsOf(b, "o-0", 1)[0]
+	for i := 0; len(slowNames) < 8; i++ {
+		if name := fmt.Sprintf("o-%d", i); st.MountpathsOf(b, name, 1)[0] == slow {
+			slowNames = append(slowNames, name)
+		}
+	}
+	defer fs.OnMirrorInstalling(func(mountpath string) error {
+		if mountpath == slow {
+			time.Sleep(30 * time.Millisecond) // each rename there is slow
+		}
+		return nil
+	})()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, name := range slowNames { // 8 writers: always some in a rename there
+		wg.Go(func() {
+			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				st.Put(ctx, b, name, strings.NewReader("x"), store.PutOptions{Size: 1})
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond)
+	disabled := make(chan error, 1)
+	go func() { disabled <- st.DisableMountpath(ctx, slow, "slow") }()
+	select {
+	case err := <-disabled:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the disable of a slow disk under load did not go through in 10 s")
 	}
 }

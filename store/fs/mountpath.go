@@ -224,12 +224,66 @@ func (s *Store) isReturning(m mountpath) bool {
 
 func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
 
-// lockBesideReaders takes the mountpaths' lock for the disable of a disk
-// that hangs without blocking the lock's readers meanwhile: a reader
-// stuck on that disk (its rename under the read lock) would otherwise
-// hold up, behind the waiting disable, every commit on every other disk.
-// It waits until no reader holds the lock (a hung one may never let go:
-// the other disks work on meanwhile).
+// A disable takes the mountpaths' lock beside its readers: a reader stuck
+// on the disk disabled (its rename under the read lock, the disk hung)
+// would otherwise hold up, behind the waiting disable, every commit on
+// every other disk. Readers that would touch that disk wait for the
+// disable instead of taking the lock (rlockMountpaths), so that those on
+// a slow disk, always some, do not keep it out; the others come and go.
+// Other changes take the lock at once when its readers are done (readers
+// behind them wait).
+
+// disabling registers a disable of path under way, until done is called:
+// readers that would touch it wait for it.
+func (s *Store) disabling(path string) (done func()) {
+	ch := make(chan struct{})
+	s.intentMu.Lock()
+	if s.intents == nil {
+		s.intents = map[string][]chan struct{}{}
+	}
+	s.intents[path] = append(s.intents[path], ch)
+	s.intentMu.Unlock()
+	return func() {
+		s.intentMu.Lock()
+		list := slices.DeleteFunc(s.intents[path], func(c chan struct{}) bool { return c == ch })
+		if len(list) == 0 {
+			delete(s.intents, path)
+		} else {
+			s.intents[path] = list
+		}
+		s.intentMu.Unlock()
+		close(ch)
+	}
+}
+
+// disableOf is a disable under way of one of mps, or nil.
+func (s *Store) disableOf(mps []mountpath) chan struct{} {
+	s.intentMu.Lock()
+	defer s.intentMu.Unlock()
+	for _, m := range mps {
+		if list := s.intents[m.path]; len(list) > 0 {
+			return list[0]
+		}
+	}
+	return nil
+}
+
+// rlockMountpaths takes the mountpaths' read lock for work on those
+// touched names (asked under it), first waiting out any disable of them.
+func (s *Store) rlockMountpaths(touched func() []mountpath) {
+	for {
+		s.mpsMu.RLock()
+		ch := s.disableOf(touched())
+		if ch == nil {
+			return
+		}
+		s.mpsMu.RUnlock()
+		<-ch
+	}
+}
+
+// lockBesideReaders takes the mountpaths' lock without blocking its
+// readers meanwhile: it waits until none holds it.
 func (s *Store) lockBesideReaders() {
 	wait := 50 * time.Microsecond
 	for !s.mpsMu.TryLock() {
@@ -240,15 +294,15 @@ func (s *Store) lockBesideReaders() {
 
 // changeMountpaths applies fn to a copy of the set and installs it.
 func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
-	return s.changeMountpathsAs(false, fn)
+	return s.changeMountpathsAs("", fn)
 }
 
-// changeMountpathsAs is changeMountpaths; hung takes the lock beside its
-// readers (lockBesideReaders), for a disk that hangs. Any other change
-// takes it at once when its readers are done (readers behind it wait): a
-// slow disk's readers, always some, would keep a polling change out.
-func (s *Store) changeMountpathsAs(hung bool, fn func(set *mountpathSet) error) error {
-	if hung {
+// changeMountpathsAs is changeMountpaths; for the disable of a mountpath
+// (disabled its path), beside the lock's readers.
+func (s *Store) changeMountpathsAs(disabled string, fn func(set *mountpathSet) error) error {
+	if disabled != "" {
+		done := s.disabling(disabled)
+		defer done() // (after the unlock below: deferred first)
 		s.lockBesideReaders()
 	} else {
 		s.mpsMu.Lock()
@@ -324,17 +378,12 @@ func (s *Store) DisableMountpath(ctx context.Context, path, reason string) error
 }
 
 func (s *Store) disable(path, reason string) error {
-	return s.disableAs(false, path, reason)
-}
-
-// disableAs is disable; hung for a disk that hangs (changeMountpathsAs).
-func (s *Store) disableAs(hung bool, path, reason string) error {
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return err
 	}
 	changed := false
-	err = s.changeMountpathsAs(hung, func(set *mountpathSet) error {
+	err = s.changeMountpathsAs(abs, func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		changed = true
@@ -720,16 +769,12 @@ func (s *Store) suspect(m mountpath, cause error) {
 		defer m.checking.Store(false)
 		if err := checkHealth(m); err != nil {
 			reason := fmt.Sprintf("health check failed: %v (after: %v)", err, cause)
-			if err := s.disableAs(errors.Is(err, errDiskHangs), m.path, reason); err != nil {
+			if err := s.disable(m.path, reason); err != nil {
 				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "reason", reason, "err", err)
 			}
 		}
 	})
 }
-
-// errDiskHangs is a health check's verdict on a disk whose probe has not
-// ended.
-var errDiskHangs = errors.New("its disk hangs")
 
 // CheckMountpaths checks the health of every enabled mountpath now and
 // disables those that fail; it returns how many failed.
@@ -738,7 +783,7 @@ func (s *Store) CheckMountpaths() int {
 	for _, m := range s.placement() {
 		if err := checkHealth(m); err != nil {
 			failed++
-			if err := s.disableAs(errors.Is(err, errDiskHangs), m.path, fmt.Sprintf("health check failed: %v", err)); err != nil {
+			if err := s.disable(m.path, fmt.Sprintf("health check failed: %v", err)); err != nil {
 				s.logger.Error("disable a failing mountpath", "mountpath", m.path, "err", err)
 			}
 		}
@@ -774,7 +819,7 @@ func checkHealth(m mountpath) error {
 		err = run.err
 	case <-time.After(healthTimeout):
 		if since := time.Since(run.started); since >= 4*healthTimeout {
-			return fmt.Errorf("the health check of %s has not ended in %s: %w", m.path, since.Round(time.Second), errDiskHangs)
+			return fmt.Errorf("the health check of %s has not ended in %s: its disk hangs", m.path, since.Round(time.Second))
 		}
 		return nil // slow: the next check tells
 	}
