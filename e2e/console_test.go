@@ -640,7 +640,7 @@ func TestConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer syscall.Kill(pid, syscall.SIGCONT)
-		b.until("the frozen gateway shown down", `document.querySelector("#connection").className === "connection down" && document.querySelector("#connection").textContent.includes("did not answer")`, 40*time.Second)
+		b.until("the frozen gateway shown down", `document.querySelector("#connection").className === "connection down" && document.querySelector("#connection").textContent.includes("not answering")`, 40*time.Second)
 		b.screenshot("gateway-frozen")
 	})
 }

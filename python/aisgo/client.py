@@ -282,12 +282,17 @@ class _BoundedTarInfo(tarfile.TarInfo):
     @classmethod
     def fromtarfile(cls, tarfile_):  # type: ignore[override]
         try:
-            return super().fromtarfile(tarfile_)
+            member = super().fromtarfile(tarfile_)
         except tarfile.EOFHeaderError:
             # A zero block: the archive's end marker. tarfile stops as
             # quietly at a missing or cut header (a shard cut short).
             tarfile_._aisgo_end_marker = True  # type: ignore[attr-defined]
             raise
+        if member.size < 0:
+            # A size in base-256 below zero: taken as is, tarfile seeks
+            # back to the header, and reads it again for ever.
+            raise tarfile.ReadError(f"member {member.name!r} has a size of {member.size}")
+        return member
 
     def _check_header_size(self) -> None:
         if self.size > MAX_HEADER_SIZE:
@@ -314,6 +319,10 @@ def _check_tar_end(tf: tarfile.TarFile) -> None:
         block += chunk
     if block.strip(b"\0"):
         raise tarfile.ReadError(f"data that is not a tar header at offset {tf.offset + tarfile.BLOCKSIZE}, after a zero block")
+    # Read to the end all the same: a gzip stream checks its CRC and length
+    # only at its end (what follows the marker is not looked at).
+    while stream.read(1 << 16):
+        pass
 
 
 class _Body:
@@ -1048,6 +1057,7 @@ class Client:
 
     def __setstate__(self, state: Dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("cert", None)  # pickled by an older client
         self._lock = threading.Lock()
 
     def close(self) -> None:

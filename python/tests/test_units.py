@@ -490,6 +490,28 @@ def test_negative_pax_size_is_refused():
             for m in itertools.islice(tf, 10):
                 seen.append(m.name)
     assert seen == ["a.bin"]
+    # So is one a plain header gives in base-256.
+    plain = bytearray(_tar([("a.bin", b"abc"), ("b.bin", b"xyz")], fmt=tarfile.USTAR_FORMAT))
+    header = 1024  # the second member's
+    plain[header + 124:header + 136] = b"\xff" + (-1024 & ((1 << 88) - 1)).to_bytes(11, "big")
+    plain[header + 148:header + 156] = b" " * 8
+    plain[header + 148:header + 155] = b"%06o\0" % sum(plain[header:header + 512])
+    seen = []
+    with pytest.raises(tarfile.ReadError, match="size of -1024"):
+        with tarfile.open(fileobj=io.BytesIO(bytes(plain)), mode="r:", tarinfo=_BoundedTarInfo) as tf:
+            for m in itertools.islice(tf, 10):
+                seen.append(m.name)
+    assert seen == ["a.bin"]
+
+
+def test_client_pickled_by_an_older_version_loads():
+    import pickle
+
+    state = aisgo.Client("http://127.0.0.1:1").__getstate__()
+    del state["cert"]  # an older client's had none
+    again = aisgo.Client.__new__(aisgo.Client)
+    again.__setstate__(pickle.loads(pickle.dumps(state)))
+    assert again.cert is None and again._session().cert is None
 
 
 def test_job_parts_lost_or_unknown():

@@ -71,7 +71,9 @@ async function call(method, path, options = {}) {
     response = await fetch(url, init);
   } catch (err) {
     if (err.name === 'TimeoutError') {
-      throw new RequestError(0, `${method} ${path.split('?')[0]}: the gateway did not answer in ${timeout / 1000} s`);
+      const timedOut = new RequestError(0, `${method} ${path.split('?')[0]}: the gateway did not answer in ${timeout / 1000} s`);
+      timedOut.timedOut = true;
+      throw timedOut;
     }
     throw new RequestError(0, `${method} ${path}: the gateway does not answer (${err.message})`);
   }
@@ -113,7 +115,9 @@ async function getJSON(path, query, headers, timeout) {
     return await response.json();
   } catch (err) {
     if (err.name === 'TimeoutError') {
-      throw new RequestError(0, `GET ${path}: the gateway did not finish its answer in time`);
+      const timedOut = new RequestError(0, `GET ${path}: the gateway did not finish its answer in time`);
+      timedOut.timedOut = true;
+      throw timedOut;
     }
     throw err;
   }
@@ -471,7 +475,8 @@ function watchConnection() {
       set(status, `gateway ${health.node_id} · map v${health.map_version}`);
     } catch (err) {
       status.className = 'connection down';
-      set(status, err.status === 0 ? 'gateway unreachable' : `gateway: ${err.message}`);
+      // Refused (gone), or silent (frozen, its host cut off).
+      set(status, err.timedOut ? `gateway not answering (nothing in ${healthTimeout / 1000} s)` : err.status === 0 ? 'gateway unreachable' : `gateway: ${err.message}`);
     } finally {
       busy = false;
     }
