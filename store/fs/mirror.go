@@ -509,15 +509,7 @@ func (s *Store) placeCopiesWithin(b store.Bucket, name string, want int, stamp *
 	copiesMade()
 	// Held to the removals: no mountpath changes between the check and
 	// them (changes take no name lock, so the order cannot deadlock).
-	s.rlockMountpaths(func() []mountpath {
-		var out []mountpath
-		for _, c := range copies {
-			if !slices.ContainsFunc(desired, func(m mountpath) bool { return m.path == c.m.path }) {
-				out = append(out, c.m)
-			}
-		}
-		return out
-	})
+	s.mpsMu.RLock()
 	defer s.mpsMu.RUnlock()
 	placement := s.placement()
 	if extra && !slices.ContainsFunc(desired, func(m mountpath) bool {

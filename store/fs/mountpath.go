@@ -224,89 +224,9 @@ func (s *Store) isReturning(m mountpath) bool {
 
 func (s *Store) mountpathSet() *mountpathSet { return s.mps.Load() }
 
-// A disable takes the mountpaths' lock beside its readers: a reader stuck
-// on the disk disabled (its rename under the read lock, the disk hung)
-// would otherwise hold up, behind the waiting disable, every commit on
-// every other disk. Readers that would touch that disk wait for the
-// disable instead of taking the lock (rlockMountpaths), so that those on
-// a slow disk, always some, do not keep it out; the others come and go.
-// Other changes take the lock at once when its readers are done (readers
-// behind them wait).
-
-// disabling registers a disable of path under way, until done is called:
-// readers that would touch it wait for it.
-func (s *Store) disabling(path string) (done func()) {
-	ch := make(chan struct{})
-	s.intentMu.Lock()
-	if s.intents == nil {
-		s.intents = map[string][]chan struct{}{}
-	}
-	s.intents[path] = append(s.intents[path], ch)
-	s.intentMu.Unlock()
-	return func() {
-		s.intentMu.Lock()
-		list := slices.DeleteFunc(s.intents[path], func(c chan struct{}) bool { return c == ch })
-		if len(list) == 0 {
-			delete(s.intents, path)
-		} else {
-			s.intents[path] = list
-		}
-		s.intentMu.Unlock()
-		close(ch)
-	}
-}
-
-// disableOf is a disable under way of one of mps, or nil.
-func (s *Store) disableOf(mps []mountpath) chan struct{} {
-	s.intentMu.Lock()
-	defer s.intentMu.Unlock()
-	for _, m := range mps {
-		if list := s.intents[m.path]; len(list) > 0 {
-			return list[0]
-		}
-	}
-	return nil
-}
-
-// rlockMountpaths takes the mountpaths' read lock for work on those
-// touched names (asked under it), first waiting out any disable of them.
-func (s *Store) rlockMountpaths(touched func() []mountpath) {
-	for {
-		s.mpsMu.RLock()
-		ch := s.disableOf(touched())
-		if ch == nil {
-			return
-		}
-		s.mpsMu.RUnlock()
-		<-ch
-	}
-}
-
-// lockBesideReaders takes the mountpaths' lock without blocking its
-// readers meanwhile: it waits until none holds it.
-func (s *Store) lockBesideReaders() {
-	wait := 50 * time.Microsecond
-	for !s.mpsMu.TryLock() {
-		time.Sleep(wait)
-		wait = min(2*wait, 5*time.Millisecond)
-	}
-}
-
 // changeMountpaths applies fn to a copy of the set and installs it.
 func (s *Store) changeMountpaths(fn func(set *mountpathSet) error) error {
-	return s.changeMountpathsAs("", fn)
-}
-
-// changeMountpathsAs is changeMountpaths; for the disable of a mountpath
-// (disabled its path), beside the lock's readers.
-func (s *Store) changeMountpathsAs(disabled string, fn func(set *mountpathSet) error) error {
-	if disabled != "" {
-		done := s.disabling(disabled)
-		defer done() // (after the unlock below: deferred first)
-		s.lockBesideReaders()
-	} else {
-		s.mpsMu.Lock()
-	}
+	s.mpsMu.Lock()
 	defer s.mpsMu.Unlock()
 	cur := s.mps.Load()
 	next := &mountpathSet{
@@ -383,7 +303,7 @@ func (s *Store) disable(path, reason string) error {
 		return err
 	}
 	changed := false
-	err = s.changeMountpathsAs(abs, func(set *mountpathSet) error {
+	err = s.changeMountpaths(func(set *mountpathSet) error {
 		i := slices.IndexFunc(set.enabled, func(m mountpath) bool { return m.path == abs })
 		j := slices.IndexFunc(set.detaching, func(m mountpath) bool { return m.path == abs })
 		changed = true

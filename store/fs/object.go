@@ -600,12 +600,7 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 			synced = true
 		}
 	}
-	// The mountpaths of older copies, removed under the lock.
-	s.rlockMountpaths(func() []mountpath {
-		return slices.DeleteFunc(slices.Clone(s.inUse()), func(other mountpath) bool {
-			return slices.ContainsFunc(keep, func(m mountpath) bool { return m.path == other.path }) || slices.Contains(absent, other.path)
-		})
-	})
+	s.mpsMu.RLock()
 	defer s.mpsMu.RUnlock()
 	// Placed still (a mountpath change may have come during the sync):
 	// else the older copy is all that is read, and stays.
@@ -647,7 +642,7 @@ func (s *Store) installCopies(b store.Bucket, name string, mps []mountpath, work
 // it removed again (their bucket or mountpaths went) are for the caller
 // to make durable.
 func (s *Store) installCopiesLocked(b store.Bucket, name string, mps []mountpath, works []string, created store.Int64String) (installed, removed []mountpath, err error) {
-	s.rlockMountpaths(func() []mountpath { return mps })
+	s.mpsMu.RLock()
 	defer s.mpsMu.RUnlock()
 	if first := mps[0]; !slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == first.path }) {
 		return nil, nil, fmt.Errorf("%w: mountpath %s was disabled while the object was committed: write it again", store.ErrIO, first.path)

@@ -199,8 +199,7 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	placed := func() bool {
 		return slices.ContainsFunc(s.placement(), func(e mountpath) bool { return e.path == m.path })
 	}
-	// Every readable mountpath is looked at for a newer part.
-	s.rlockMountpaths(func() []mountpath { return append(slices.Clone(s.readable()), m) })
+	s.mpsMu.RLock()
 	held := true
 	defer func() {
 		if held {
@@ -232,7 +231,7 @@ func (s *Store) PutPart(ctx context.Context, meta store.PartMeta, r io.Reader) e
 	if err := s.syncMountpaths([]mountpath{m}); err != nil {
 		return fmt.Errorf("part %d of %s/%s: %w", meta.Index, b, name, err)
 	}
-	s.rlockMountpaths(s.inUse)
+	s.mpsMu.RLock()
 	held = true
 	if !placed() {
 		// Disabled during the sync: the copies elsewhere stay.

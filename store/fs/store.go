@@ -68,9 +68,6 @@ type Store struct {
 	// mps is the current mountpath set; mpsMu serializes its changes.
 	mps   atomic.Pointer[mountpathSet]
 	mpsMu sync.RWMutex
-	// intents are the disables under way, by path (see disabling).
-	intentMu sync.Mutex
-	intents  map[string][]chan struct{}
 	// dropMu: tombstone drops (read) against a mountpath coming back
 	// (write).
 	dropMu sync.RWMutex
