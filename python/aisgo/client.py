@@ -295,6 +295,9 @@ class _BoundedTarInfo(tarfile.TarInfo):
         return member
 
     def _check_header_size(self) -> None:
+        if self.size < 0:
+            # Read as is, a negative count reads the rest of the file.
+            raise tarfile.ReadError(f"a header of {self.size} bytes")
         if self.size > MAX_HEADER_SIZE:
             raise _HeaderTooLarge(f"a header of {self.size} bytes, more than the {MAX_HEADER_SIZE} a header may be")
 

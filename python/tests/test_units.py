@@ -504,6 +504,21 @@ def test_negative_pax_size_is_refused():
     assert seen == ["a.bin"]
 
 
+def test_negative_long_name_header_size_is_refused():
+    # A GNU long-name header whose own size is negative (base-256): read as
+    # is, a seekable shard's rest would be read into memory at once.
+    from aisgo.client import _BoundedTarInfo
+
+    gnu = bytearray(_tar([("d/" + "n" * 120 + ".bin", b"abc")], fmt=tarfile.GNU_FORMAT))
+    assert gnu[156:157] == b"L"
+    gnu[124:136] = b"\xff" + (-1024 & ((1 << 88) - 1)).to_bytes(11, "big")
+    gnu[148:156] = b" " * 8
+    gnu[148:155] = b"%06o\0" % sum(gnu[0:512])
+    with pytest.raises(tarfile.ReadError, match="a header of -1024 bytes"):
+        with tarfile.open(fileobj=io.BytesIO(bytes(gnu)), mode="r:", tarinfo=_BoundedTarInfo) as tf:
+            list(itertools.islice(tf, 10))
+
+
 def test_client_pickled_by_an_older_version_loads():
     import pickle
 

@@ -62,7 +62,8 @@ async function call(method, path, options = {}) {
   if (options.body !== undefined) {
     init.body = options.body;
   }
-  const timeout = options.timeout || (method === 'GET' || method === 'HEAD' ? readTimeout : 0);
+  // (options.timeout 0: none, for a read that takes as long as it does.)
+  const timeout = options.timeout ?? (method === 'GET' || method === 'HEAD' ? readTimeout : 0);
   if (timeout) {
     init.signal = AbortSignal.timeout(timeout);
   }
@@ -836,9 +837,11 @@ function objectRow(entry, to, state) {
 // redirected to the target, another origin, which a page cannot read.
 async function objectDetails(bucket, provider, name, node) {
   const archive = isArchive(name);
+  // A shard's members are read from the whole shard (a big tgz inflates
+  // for minutes): that listing waits as long as it takes.
   const listing = (flags) => getJSON(`/v1/buckets/${encodeURIComponent(bucket)}`, {
     provider, prefix: name, pagesize: 1, props: 'name,size,checksum,atime,version,copies,location,etag', flags,
-  });
+  }, undefined, flags === listArchive ? 0 : undefined);
   const page = await listing('');
   const entries = page.entries || [];
   const entry = entries.find((e) => e.name === name);
