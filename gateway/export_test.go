@@ -543,3 +543,11 @@ func RegisterDsortJob(ctx context.Context, n *Node, reg pipeline.JobRegistration
 	}
 	return func() { n.endJob(context.WithoutCancel(ctx), reg.ID, "") }, nil
 }
+
+// OnIndexBuilt sets the hook the index job runs once a shard's index is
+// built, before it is written; it returns the restore.
+func OnIndexBuilt(hook func(shard string)) (restore func()) {
+	old := indexBuilt
+	indexBuilt = hook
+	return func() { indexBuilt = old }
+}

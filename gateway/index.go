@@ -88,6 +88,7 @@ func (n *Node) putToOwner(ctx context.Context, b store.Bucket, name string, data
 func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
 	indexed := 0
 	var unnamed []string // shards whose index would have no valid name
+	var changed []string // shards written while they were indexed
 	// Shards that cannot be indexed (malformed, past the index's
 	// bounds): the others go on, and the job names them at the end.
 	var malformed []string
@@ -114,7 +115,7 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, err)
 		}
-		size, sum := obj.Meta().Size, obj.Meta().Checksum
+		size, sum, stamp := obj.Meta().Size, obj.Meta().Checksum, obj.Meta().Stamp
 		idx, err := formats.BuildIndex(f, obj, size, name)
 		obj.Close()
 		if err == nil && sum.Value != "" {
@@ -128,6 +129,14 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 				firstMalformed = err
 			}
 			malformed = append(malformed, name)
+			return nil
+		}
+		indexBuilt(name)
+		if now, herr := n.config.Store.Head(ctx, b, name); herr != nil || now.Stamp != stamp {
+			// Written meanwhile (its own index maybe written since by
+			// another job): this one, of the version before, would
+			// replace it.
+			changed = append(changed, name)
 			return nil
 		}
 		data, err := idx.Encode()
@@ -151,8 +160,14 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 	if err == nil && len(unnamed) > 0 {
 		err = fmt.Errorf("%w: %d shards have no valid index name (%s plus %q is past the name limits), e.g. %.80q", store.ErrInvalidName, len(unnamed), "their name", formats.IndexSuffix, unnamed[0])
 	}
+	if err == nil && len(changed) > 0 {
+		err = fmt.Errorf("%w: %d shards were written while they were indexed, e.g. %.80q: index them again", api.ErrConflict, len(changed), changed[0])
+	}
 	return map[string]int{"indexed": indexed}, err
 }
+
+// indexBuilt is a test's hook: a shard's index was built, not yet written.
+var indexBuilt = func(shard string) {}
 
 // handleIndexShards serves index-shard: a job on every target over the
 // selected shards (a list, a template, a prefix; every shard when none).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -137,6 +138,43 @@ func TestIndexShardsJob(t *testing.T) {
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a bad template: %v %v", resp, err)
 	}
+}
+
+// A shard written while the index job read it gets no index of the
+// version before (it would replace the new version's, written since by
+// another job): the job fails naming it, to be run again.
+func TestIndexOfAShardWrittenMeanwhileIsNotWritten(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "ds", nil)
+	putDataset(t, client, "ds", datasets.Spec{Template: "sh-{0..1}.tar", Records: 4, RecordSize: 100, Extensions: []string{".bin"}, Seed: 3})
+	other, err := client.GetBytes(ctx, "ds", "sh-1.tar", api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	defer gateway.OnIndexBuilt(func(shard string) {
+		if shard == "sh-0.tar" {
+			once.Do(func() {
+				if _, err := client.Put(ctx, "ds", "sh-0.tar", bytes.NewReader(other), api.PutOptions{Size: int64(len(other))}); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	})()
+	id, err := client.IndexShards(ctx, "ds", api.ListRange{ObjNames: []string{"sh-0.tar", "sh-1.tar"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := client.WaitJob(ctx, id, 20*time.Millisecond)
+	if err != nil || !strings.Contains(fmt.Sprint(j.Errors), "written while they were indexed") || !strings.Contains(fmt.Sprint(j.Errors), "sh-0.tar") {
+		t.Fatalf("an index job over a shard written meanwhile: %+v %v, want it failed naming the shard", j, err)
+	}
+	if _, err := client.Head(ctx, "ds", "sh-0.tar.idx"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the index of the version before was written: %v", err)
+	}
+	checkIndexes(t, client, "ds", []string{"sh-1.tar"})
 }
 
 // dSort with output_index writes an index beside every output shard.
