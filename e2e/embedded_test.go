@@ -336,6 +336,41 @@ func TestHangUpUnderNohupIsIgnored(t *testing.T) {
 	}
 }
 
+// A start that hangs (here on a node id file that never answers, as a
+// disk's trash removal or a mountpath that does not answer would) ends on
+// a second SIGTERM, as a shutdown that hangs does: the first one ended the
+// start, then let the signals go.
+func TestSecondSignalEndsAStartThatHangs(t *testing.T) {
+	data := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(data, "meta"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(data, "meta", "node-id"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	cmd := exec.Command(filepath.Join(binDir, "aisnode"), "-host", "127.0.0.1", "-port", strconv.Itoa(freePort(t)), "-data", data)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	time.Sleep(500 * time.Millisecond) // in its start, on the FIFO
+	for range 2 {
+		if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("a start that hangs did not end on a second SIGTERM\n%s", log.String())
+	}
+}
+
 // A hang-up (the terminal of a node started by hand closed) stops the
 // node as SIGTERM does: it drains and closes its store, and exits 0.
 func TestHangUpStopsTheNodeGracefully(t *testing.T) {

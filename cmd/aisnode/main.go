@@ -434,6 +434,19 @@ func parse(args []string) (config, error) {
 	if len(cfg.Mountpaths) == 0 {
 		cfg.Mountpaths = []string{filepath.Join(cfg.Data, "mp1")}
 	}
+	// Absolute from here on: a relative data directory beside absolute
+	// mountpaths (or the other way) compared as other paths, and the
+	// metadata could sit in a bucket's directory (a destroy took it).
+	abs, err := filepath.Abs(cfg.Data)
+	if err != nil {
+		return cfg, fmt.Errorf("data %q: %w", cfg.Data, err)
+	}
+	cfg.Data = abs
+	for i, mp := range cfg.Mountpaths {
+		if cfg.Mountpaths[i], err = filepath.Abs(mp); err != nil {
+			return cfg, fmt.Errorf("mountpath %q: %w", mp, err)
+		}
+	}
 	// A timeout within two rounds takes a target offline for one missed
 	// round (the defaults are gateway.Config's).
 	if interval, timeout := cmp.Or(cfg.KeepaliveInterval, 2*time.Second), cmp.Or(cfg.KeepaliveTimeout, 10*time.Second); timeout < 2*interval {
@@ -812,6 +825,14 @@ func run(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
+	// The first signal ends the start (or the run), and then lets the
+	// signals go: a second one ends a start that hangs (a disk's trash
+	// removed, a mountpath that does not answer) as it ends a shutdown.
+	// Not a second hang-up (a closed terminal sends two).
+	context.AfterFunc(ctx, func() {
+		signal.Ignore(syscall.SIGHUP)
+		stop()
+	})
 	if cfg.Role == roleAuthn {
 		return runAuthn(ctx, cfg, logger, serverTLS, clientTLS)
 	}

@@ -30,7 +30,9 @@ func TestDefaultsAreTheEmbeddedNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Role != "all" || cfg.Port != 8080 || cfg.Data != "ais-data" || len(cfg.Mountpaths) != 1 || cfg.Mountpaths[0] != filepath.Join("ais-data", "mp1") || cfg.URL != "http://127.0.0.1:8080" {
+	wd, _ := os.Getwd()
+	data := filepath.Join(wd, "ais-data") // (made absolute)
+	if cfg.Role != "all" || cfg.Port != 8080 || cfg.Data != data || len(cfg.Mountpaths) != 1 || cfg.Mountpaths[0] != filepath.Join(data, "mp1") || cfg.URL != "http://127.0.0.1:8080" {
 		t.Fatalf("defaults %+v", cfg)
 	}
 }
@@ -170,6 +172,32 @@ func TestMetadataApartFromMountpaths(t *testing.T) {
 	}
 	if err := metaApart(filepath.Join(root, ".ais", "meta"), []string{root}); err == nil {
 		t.Error("metadata among the mountpath's work files: taken")
+	}
+}
+
+// A relative data directory beside absolute mountpaths (or the other
+// way) is compared as the same paths: the metadata in a mountpath's
+// bucket directory is refused whatever the spelling (a destroy of
+// ais://meta took the node's id, secret and log).
+func TestRelativeDataDirectoryIsComparedAbsolute(t *testing.T) {
+	root := t.TempDir()
+	t.Chdir(root)
+	cfg, err := parse([]string{"-data", "ais", "-mountpaths", root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Data != filepath.Join(root, "ais") || !filepath.IsAbs(cfg.Mountpaths[0]) {
+		t.Fatalf("data %q, mountpaths %q: want them absolute", cfg.Data, cfg.Mountpaths)
+	}
+	if err := metaApart(filepath.Join(cfg.Data, "meta"), cfg.Mountpaths); err == nil {
+		t.Error("the metadata in ais://meta's directory, -data relative: taken")
+	}
+	cfg, err = parse([]string{"-data", filepath.Join(root, "mp", "ais"), "-mountpaths", "mp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := metaApart(filepath.Join(cfg.Data, "meta"), cfg.Mountpaths); err == nil {
+		t.Error("the metadata in ais://meta's directory, the mountpath relative: taken")
 	}
 }
 

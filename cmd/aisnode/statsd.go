@@ -73,6 +73,8 @@ func NewStatsD(cfg StatsDConfig) (*StatsD, error) {
 	// starting, and one that moves is followed.
 	if _, port, err := net.SplitHostPort(cfg.Address); err != nil || port == "" {
 		return nil, fmt.Errorf("statsd %q: not a host:port", cfg.Address)
+	} else if n, err := net.LookupPort("udp", port); err != nil || n < 1 {
+		return nil, fmt.Errorf("statsd %q: port %q is not 1 to 65535 (nor a service's name)", cfg.Address, port)
 	}
 	return &StatsD{config: cfg, last: map[string]float64{}, next: map[string]float64{}}, nil
 }

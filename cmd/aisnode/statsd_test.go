@@ -159,6 +159,12 @@ func TestStatsDNeedsAddress(t *testing.T) {
 	if _, err := NewStatsD(StatsDConfig{Address: "statsd-without-port", Gatherer: gatherer}); err == nil {
 		t.Fatal("an address without a port was taken")
 	}
+	// A port out of range would fail every flush, the node started.
+	for _, address := range []string{"127.0.0.1:99999", "127.0.0.1:0", "127.0.0.1:no-such-service"} {
+		if _, err := NewStatsD(StatsDConfig{Address: address, Gatherer: gatherer}); err == nil {
+			t.Errorf("statsd %s was taken", address)
+		}
+	}
 }
 
 // A StatsD server whose name does not resolve when the node starts (its
