@@ -1091,6 +1091,12 @@ func (c *Client) do(ctx context.Context, rq request) (*http.Response, error) {
 		if err == nil || !errors.As(err, &e) || e.Status != http.StatusServiceUnavailable {
 			return resp, err
 		}
+		if e.proxy && !rq.idempotent() {
+			// A proxy's 503 (an ingress's "upstream reset") may come
+			// after the gateway took the request: a second create, a
+			// second job, is not sent.
+			return resp, err
+		}
 		if refusedBy != "" {
 			refused = err
 		}
@@ -1183,6 +1189,7 @@ func DecodeError(resp *http.Response) error {
 			msg = msg[:200] + "..."
 		}
 		e.Kind, e.Message = KindUnavailable, fmt.Sprintf("answered %s by no node of the cluster (a proxy in front?): %s", resp.Status, msg)
+		e.proxy = true
 	}
 	return e
 }

@@ -144,6 +144,8 @@ type Error struct {
 	Method  string `json:"method,omitempty"`
 	Path    string `json:"url_path,omitempty"`
 	Node    string `json:"node,omitempty"`
+	// proxy: the answer was no node's (DecodeError), a proxy's in front.
+	proxy bool
 }
 
 func (e *Error) Error() string {
