@@ -341,6 +341,23 @@ func (c *Client) knowsNode(link string) bool {
 	return c.mu.smap != nil && slices.ContainsFunc(c.mu.smap.Nodes, func(n cluster.Node) bool { return same(n.URL) })
 }
 
+// gatewayAt is the gateway a URL is at, of those the client knows (given,
+// learned from the map), or "".
+func (c *Client) gatewayAt(link string) string {
+	u, err := url.Parse(link)
+	if err != nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, g := range c.mu.gateways {
+		if n, err := url.Parse(g); err == nil && n.Scheme == u.Scheme && strings.EqualFold(n.Host, u.Host) {
+			return g
+		}
+	}
+	return ""
+}
+
 // Gateways returns the gateways the client knows, the one in use first.
 func (c *Client) Gateways() []string {
 	c.mu.Lock()
@@ -496,9 +513,11 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 			routed = false
 			continue
 		}
-		if err != nil && gateway != "" && ctx.Err() == nil && switched < maxGateways {
+		if err != nil && gateway != "" && !redirected && ctx.Err() == nil && switched < maxGateways {
 			// The gateway is down or hangs: later requests go to
 			// another, and this one too when it can be sent again.
+			// (Not one a target sent the request on to, the primary:
+			// every gateway's targets would send it there again.)
 			*down = append(*down, gateway)
 			next := c.failover(gateway, *down)
 			if next != "" && body.resendable(ctx) && (notSent(err) || rq.idempotent()) {
@@ -530,7 +549,10 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 			if target, err = c.redirect(ctx, rq, resp, hop, routed); err != nil {
 				return nil, "", err
 			}
-			gateway = "" // a redirect leads to a target
+			// A redirect leads to a target, or to a gateway (a target
+			// that does not know a remote bucket yet sends the request
+			// to the primary): bounded and failed over as a gateway's.
+			gateway = c.gatewayAt(target)
 			redirected = true
 			continue
 		}

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -245,5 +246,49 @@ func TestTargetFrozenMidTransferEndsTheRequest(t *testing.T) {
 	}
 	if string(got) != "abc" {
 		t.Fatalf("a GET read slowly by its caller: %q", got)
+	}
+}
+
+// A target that sends a request on to the primary (it does not know a
+// remote bucket yet) leads to a gateway, not a target: a primary that does
+// not answer is given up on after the gateway's bound (a remote bucket's
+// PUT, patient, waited for ever), and the caller told it is unavailable
+// (every gateway's targets would send it there again).
+func TestRedirectToAGatewayIsBoundedAsAGateways(t *testing.T) {
+	var frozen, other atomic.Int32
+	thaw := make(chan struct{})
+	primary := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		frozen.Add(1)
+		select { // frozen
+		case <-r.Context().Done():
+		case <-thaw:
+		}
+	}))
+	defer primary.Close()
+	defer close(thaw) // (before the close: run first)
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		http.Redirect(w, r, primary.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer target.Close()
+	first := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
+	}))
+	defer first.Close()
+	second := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		other.Add(1)
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set(api.HeaderNodeID, "g3")
+	}))
+	defer second.Close()
+	c := api.NewClient(first.URL).AddGateways(primary.URL, second.URL).SetGatewayTimeout(500 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	_, err := c.Put(ctx, "s3://b", "o", strings.NewReader("data"), api.PutOptions{Size: 4})
+	if ctx.Err() != nil {
+		t.Fatalf("a PUT redirected to a primary that does not answer waited until the caller gave up: %v", err)
+	}
+	if frozen.Load() == 0 || other.Load() != 0 || !errors.Is(err, api.ErrUnavailable) {
+		t.Fatalf("the frozen primary asked %d times, another gateway %d: %v, want unavailable after the primary's bound", frozen.Load(), other.Load(), err)
 	}
 }
