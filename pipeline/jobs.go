@@ -251,13 +251,10 @@ func (j *Jobs) List() []JobState {
 // Abort stops a running job and waits for it; a job that ended is left
 // as it is.
 func (j *Jobs) Abort(id string, cause error) error {
-	j.mu.Lock()
-	job, ok := j.jobs[id]
-	j.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+	job, err := j.cancel(id, cause)
+	if err != nil {
+		return err
 	}
-	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
 	<-job.done
 	return nil
 }
@@ -265,14 +262,19 @@ func (j *Jobs) Abort(id string, cause error) error {
 // Cancel stops a running job without waiting for its end (Wait waits);
 // a job that ended is left as it is.
 func (j *Jobs) Cancel(id string, cause error) error {
+	_, err := j.cancel(id, cause)
+	return err
+}
+
+func (j *Jobs) cancel(id string, cause error) (*runningJob, error) {
 	j.mu.Lock()
 	job, ok := j.jobs[id]
 	j.mu.Unlock()
 	if !ok {
-		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
+		return nil, fmt.Errorf("%w: %s", ErrJobNotFound, id)
 	}
 	job.cancel(fmt.Errorf("%w: %w", ErrAborted, cause))
-	return nil
+	return job, nil
 }
 
 // Replace cancels a job without waiting for its end, for one of its kind
