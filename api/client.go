@@ -479,10 +479,22 @@ func (c *Client) doOnce(ctx context.Context, rq request, body *hopBody, down *[]
 		if token := c.tokenOf(ctx); token != "" && (!redirected || c.knowsNode(target)) {
 			req.Header.Set("Authorization", "Bearer "+token)
 		}
+		// A request that asked for a connection and never had one (a
+		// dial, a TLS handshake, that failed or hung past the hop's
+		// bound) was not sent: it may go to another node, whatever its
+		// method. (A transport that is not net/http's asks for none.)
+		var asked, connected atomic.Bool
+		req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+			GetConn: func(string) { asked.Store(true) },
+			GotConn: func(httptrace.GotConnInfo) { connected.Store(true) },
+		}))
 		resp, err = c.http.Do(req)
 		answered()
 		if err != nil && ctx.Err() == nil && hopCtx.Err() != nil {
 			err = context.Cause(hopCtx)
+		}
+		if err != nil && asked.Load() && !connected.Load() {
+			err = &unsentError{err}
 		}
 		if err != nil || isRedirect(resp.StatusCode) || resp.StatusCode >= 300 {
 			defer release() // after the body is drained
@@ -808,11 +820,18 @@ func (b *releasingBody) Close() error {
 // maxGateways bounds the gateways one request fails over to.
 const maxGateways = 16
 
+// unsentError is a transport error of a request that never had a
+// connection.
+type unsentError struct{ error }
+
+func (e *unsentError) Unwrap() error { return e.error }
+
 // notSent reports whether a transport error happened before the request
 // left: the connection was never made.
 func notSent(err error) bool {
+	var unsent *unsentError
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &unsent) || errors.As(err, &op) && op.Op == "dial"
 }
 
 // certificateError reports whether a TLS handshake failed because the
@@ -1290,6 +1309,9 @@ func withProvider(rq request) request {
 // redirect's carries an access grant (agrant), good for two minutes to
 // whoever reads the error in a terminal or a log.
 func hideQuery(err error) error {
+	if unsent, ok := err.(*unsentError); ok {
+		return &unsentError{hideQuery(unsent.error)}
+	}
 	ue, ok := err.(*url.Error)
 	if !ok {
 		return err

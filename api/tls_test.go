@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
@@ -216,5 +218,46 @@ func TestHTTPSClientKeepsOffPlainHTTPNodes(t *testing.T) {
 		if !strings.HasPrefix(g, "https://") {
 			t.Fatalf("the client learned a plain http gateway: %v", c.Gateways())
 		}
+	}
+}
+
+// A gateway that takes the connection and never finishes the TLS
+// handshake (a frozen process) had no request: a POST goes on to the next
+// gateway rather than being reported as perhaps applied.
+func TestHandshakeThatHangsIsNotSent(t *testing.T) {
+	frozen, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer frozen.Close()
+	go func() {
+		var held []net.Conn
+		for {
+			conn, err := frozen.Accept()
+			if err != nil {
+				for _, conn := range held {
+					conn.Close()
+				}
+				return
+			}
+			held = append(held, conn)
+		}
+	}()
+	var calls atomic.Int64
+	live, cert, _ := newTLSServer(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusOK)
+	}, tls.NoClientCert)
+	config, err := api.TLSConfig{CAFile: cert}.Config()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := api.NewClientWith("https://"+frozen.Addr().String(), &http.Client{Transport: api.NewTransportTLS(config)}).AddGateways(live.URL).SetGatewayTimeout(200 * time.Millisecond)
+	defer c.CloseIdleConnections()
+	if err := c.CreateBucket(t.Context(), "b", nil); err != nil {
+		t.Fatalf("a POST whose first gateway never finished the handshake: %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("the live gateway had %d requests, want 1", n)
 	}
 }
