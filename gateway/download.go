@@ -820,8 +820,8 @@ func (n *Node) fetchOnce(ctx context.Context, b store.Bucket, item downloadItem,
 
 // wholeAt asks an origin whose answer ended with its connection whether
 // the size bytes read are all of the file: a GET of the range past them
-// answers 416 (or 206) with the file's size in its Content-Range, or all
-// of it with its length. An origin that tells no size, or refuses to (a
+// answers 416 with the file's size in its Content-Range (a 206 has bytes
+// past them), or all of it with its length. An origin that tells no size, or refuses to (a
 // 4xx: a link good for one GET), is taken at its word, as any HTTP client
 // would; one that does not answer, or fails (5xx), fails the attempt.
 func (n *Node) wholeAt(ctx context.Context, link string, size int64) error {
@@ -837,7 +837,13 @@ func (n *Node) wholeAt(ctx context.Context, link string, size int64) error {
 	resp.Body.Close()
 	total, known := int64(-1), false
 	switch resp.StatusCode {
-	case http.StatusPartialContent, http.StatusRequestedRangeNotSatisfiable:
+	case http.StatusPartialContent:
+		// Bytes past those read: the file was cut (whatever total the
+		// answer tells, "*" or none).
+		if total, known = bodyend.RangeTotal(resp); !known {
+			return fmt.Errorf("%s: its answer ended with the connection after %d bytes; it has more", redact.Link(link), size)
+		}
+	case http.StatusRequestedRangeNotSatisfiable:
 		total, known = bodyend.RangeTotal(resp)
 	case http.StatusOK:
 		total, known = resp.ContentLength, resp.ContentLength >= 0

@@ -802,6 +802,14 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 				w.WriteHeader(http.StatusForbidden)
 				return
 			}
+			if r.URL.Path == "/star" { // the rest, of a size not told
+				var from int
+				fmt.Sscanf(r.Header.Get("Range"), "bytes=%d-", &from)
+				w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/*", from, len(body)-1))
+				w.WriteHeader(http.StatusPartialContent)
+				w.Write(body[from:])
+				return
+			}
 			http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(body))
 			return
 		}
@@ -822,8 +830,8 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 	_, client := downloadCluster(t)
 	download := func(name string) api.DownloadStatus {
 		path := "/f"
-		if name == "refused" {
-			path = "/refused"
+		if name == "refused" || name == "star" {
+			path = "/" + name
 		}
 		id, err := client.StartDownload(t.Context(), api.DownloadRequest{Type: api.DownloadSingle, Bucket: api.Bck{Name: "dl"}, Link: origin.URL + path, ObjectName: name})
 		if err != nil {
@@ -849,5 +857,9 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 	}
 	if _, err := client.Head(t.Context(), "dl", "never"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("the object of answers all cut: %v", err)
+	}
+	// The bytes past those read, of a whole size not told: cut too.
+	if s := download("star"); s.Failed != 1 || !strings.Contains(fmt.Sprint(s.Errors), "it has more") {
+		t.Fatalf("a download whose answers are all cut, its origin telling no size: %+v", s)
 	}
 }
