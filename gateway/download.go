@@ -1003,7 +1003,7 @@ func (n *Node) handleDownloadGet(w http.ResponseWriter, r *http.Request) {
 	if id == "" {
 		// Every job from one asking of the nodes (not one per job): those
 		// whose bucket the caller may list.
-		var out []api.DownloadStatus
+		out := []api.DownloadStatus{}
 		seen := map[string]bool{}
 		nodes := n.status(r.Context()).Nodes
 		for _, node := range nodes {

@@ -863,3 +863,18 @@ func TestDownloadOfACloseDelimitedFileChecksItsEnd(t *testing.T) {
 		t.Fatalf("a download whose answers are all cut, its origin telling no size: %+v", s)
 	}
 }
+
+// The list of download jobs, with none, is an empty JSON array (a client
+// in another language iterates it), not null.
+func TestNoDownloadsListAsAnEmptyArray(t *testing.T) {
+	c, _ := downloadCluster(t)
+	resp, err := http.Get(c.Primary().URL() + "/v1/download")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "[]" {
+		t.Fatalf("the list of no downloads: %d %q (%v), want []", resp.StatusCode, body, err)
+	}
+}
