@@ -1851,3 +1851,43 @@ func TestReplacesFileOnlyOfARegularFile(t *testing.T) {
 		}
 	}
 }
+
+// A user with grants on a bucket only (the cluster's status and its job
+// stop forbidden) follows a download to its end by the download's own
+// status, and stops it as a download.
+func TestDownloadByABucketUser(t *testing.T) {
+	var polls, aborts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		forbidden := func() {
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(api.Error{Status: 403, Kind: "forbidden", Message: "needs LIST on the cluster"})
+		}
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/download":
+			json.NewEncoder(w).Encode(map[string]string{"id": "download-1"})
+		case r.Method == http.MethodGet && r.URL.Path == "/v1/download":
+			done := polls.Add(1) > 2
+			json.NewEncoder(w).Encode(api.DownloadStatus{ID: "download-1", Total: 2, Finished: 2, Running: !done, Done: done, Errors: []api.DownloadFailed{}})
+		case r.Method == http.MethodDelete && r.URL.Path == "/v1/download/abort" && r.URL.Query().Get("id") == "download-1":
+			aborts.Add(1)
+		case r.URL.Path == "/v1/cluster" || r.URL.Path == "/v1/download/abort":
+			forbidden()
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	if err := runCLI(t, "download", "https://host/a.tar", "ais://b"); err != nil {
+		t.Fatalf("a download followed by its bucket's user: %v", err)
+	}
+	if polls.Load() < 3 {
+		t.Fatalf("the download's status was asked %d times, want until done", polls.Load())
+	}
+	if err := runCLI(t, "job", "stop", "download-1"); err != nil || aborts.Load() != 1 {
+		t.Fatalf("a download stopped by its bucket's user: %v (%d aborts)", err, aborts.Load())
+	}
+	if err := runCLI(t, "job", "stop", "copy-1"); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("a job the user may not stop: %v, want forbidden", err)
+	}
+}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -60,10 +62,7 @@ func newDownloadCommand() *cobra.Command {
 				return nil
 			}
 			fmt.Fprintf(os.Stderr, "job %s\n", id)
-			if _, err := followJob(cmd.Context(), c, id); err != nil {
-				return err
-			}
-			s, err := c.DownloadStatus(cmd.Context(), id)
+			s, err := followDownload(cmd.Context(), c, id)
 			if err != nil {
 				return err
 			}
@@ -90,4 +89,49 @@ func newDownloadCommand() *cobra.Command {
 	cmd.Flags().BoolVar(&noWait, "no-wait", false, "print the job id and return")
 	cmd.Flags().BoolVar(&asTemplate, "template", false, "URL is a range template in AIStore's '@' form ('https://host/shard-@0999.tar'); braces need no flag")
 	return cmd
+}
+
+// followDownload waits for a download job by its own status (a user with
+// grants on the bucket only may read it, not the cluster's jobs), drawing
+// its progress on a terminal (a line every few seconds otherwise).
+func followDownload(ctx context.Context, c *api.Client, id string) (api.DownloadStatus, error) {
+	bars := newBars(ctx, false)
+	bar := tallyBar(bars, "files")
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	lastLine := time.Now()
+	var watch api.JobWatch // a gateway restarting is waited for
+	for {
+		s, err := c.DownloadStatus(ctx, id)
+		switch {
+		case err != nil && !watch.Missed(err):
+			bar.Abort(false)
+			bars.Wait()
+			return s, err
+		case err != nil:
+			if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
+				fmt.Fprintf(os.Stderr, "%s: no answer (%v); waiting\n", id, err)
+				lastLine = time.Now()
+			}
+		case s.Done:
+			bar.SetCurrent(int64(s.Finished))
+			bar.SetTotal(-1, true)
+			bars.Wait()
+			return s, nil
+		default:
+			watch = api.JobWatch{}
+			bar.SetCurrent(int64(s.Finished))
+			if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
+				fmt.Fprintf(os.Stderr, "%s: %d of %d files, %d bytes\n", id, s.Finished, s.Total, s.Bytes)
+				lastLine = time.Now()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			bar.Abort(false)
+			bars.Wait()
+			return s, fmt.Errorf("%w (the job goes on: 'ais job stop %s' aborts it)", ctx.Err(), id)
+		case <-tick.C:
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -79,8 +80,13 @@ func newJobCommand() *cobra.Command {
 		Short: "Abort a job on every node; every object stays readable",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := client().StopJob(cmd.Context(), args[0]); err != nil {
-				return err
+			c := client()
+			if err := c.StopJob(cmd.Context(), args[0]); err != nil {
+				// A user with grants on a download's bucket only may
+				// stop it as a download, not as one of the cluster's.
+				if !errors.Is(err, api.ErrForbidden) || c.AbortDownload(cmd.Context(), args[0]) != nil {
+					return err
+				}
 			}
 			fmt.Printf("stopped %s\n", args[0])
 			return nil
