@@ -304,10 +304,21 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		// meanwhile are newer than its copies until they arrive.
 		// Back from offline; or the first map after a restart, later
 		// than the one saved before (versions were missed meanwhile).
+		// Or back to owning objects from maintenance or a leave (a drain
+		// that had not moved them yet left its copies, overwritten on
+		// their owner since), or while its run under the map before
+		// still had objects to send (they may be owned here again,
+		// overwritten elsewhere meanwhile).
 		if previous.Map != nil {
-			if before, known := previous.Map.Node(n.config.ID); known && before.State == cluster.StateOffline {
+			before, known := previous.Map.Node(n.config.ID)
+			switch {
+			case known && before.State == cluster.StateOffline:
 				n.catchUp.Add(1)
 				n.background(n.dropStaleParts)
+			case known && before.State != cluster.StateActive && self.State == cluster.StateActive:
+				n.catchUp.Add(1)
+			case n.rebalancer() != nil && n.rebalancer().Running():
+				n.catchUp.Add(1)
 			}
 		} else {
 			if saved := n.savedMap.Load(); saved > 0 && next.Map.Version > saved {

@@ -967,3 +967,53 @@ func TestRebalanceFromAnOlderSenderIsTaken(t *testing.T) {
 		}
 	}
 }
+
+// A target back from maintenance before its drain moved an object owns it
+// again: the overwrite its new owner took meanwhile is served, not the
+// copy the drain left.
+func TestTargetBackFromMaintenanceServesNoStaleCopy(t *testing.T) {
+	var held atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true,
+		Configure: func(cfg *gateway.Config) { cfg.Transport = holdReceives{api.NewTransport(), &held} }})
+	client := c.Client()
+	ctx := t.Context()
+	client.CreateBucket(ctx, "b", nil)
+	smap := c.WaitForMap(3)
+	victim := c.Targets()[0]
+	name := ""
+	for i := 0; name == ""; i++ {
+		if owner, _ := smap.Owner(cluster.Uname("ais", "b", fmt.Sprint(i))); owner.ID == victim.Node.ID() {
+			name = fmt.Sprint(i)
+		}
+	}
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("old"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatal(err)
+	}
+	held.Store(true) // no drain, no rebalance delivers
+	if err := client.StartMaintenance(ctx, victim.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitForState(victim.Node.ID(), cluster.StateMaintenance)
+	if _, err := client.Put(ctx, "b", name, strings.NewReader("new"), api.PutOptions{Size: 3}); err != nil {
+		t.Fatalf("overwrite while its owner is in maintenance: %v", err)
+	}
+	if err := client.StopMaintenance(ctx, victim.Node.ID()); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitForState(victim.Node.ID(), cluster.StateActive)
+	owner := api.NewClient(victim.URL())
+	if got, err := owner.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
+		t.Fatalf("GET from the owner back from maintenance, before the rebalance: %q %v, want the overwrite", got, err)
+	}
+	held.Store(false)
+	deadline := time.Now().Add(30 * time.Second)
+	for gateway.CatchingUp(victim.Node) {
+		if time.Now().After(deadline) {
+			t.Fatal("the target back from maintenance still catches up after every rebalance ended")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got, err := owner.GetBytes(ctx, "b", name, api.GetOptions{}); err != nil || string(got) != "new" {
+		t.Fatalf("GET from the owner after the rebalance: %q %v", got, err)
+	}
+}
