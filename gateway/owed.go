@@ -80,15 +80,27 @@ func (n *Node) startedCopies(b store.Bucket, version int64) {
 }
 
 // syncBucketsOwing adopts md in the target's store, noting the buckets
-// whose mirroring md changes.
+// whose mirroring md changes: before md is adopted (a crash between
+// would forget the debt: the store's version would say md is not new).
 func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) error {
 	n.owed.syncing.Lock()
 	defer n.owed.syncing.Unlock()
 	before, beforeErr := n.config.Store.Buckets(ctx)
+	newer := beforeErr == nil && md.Version > before.Version
+	var changed []store.Bucket
+	if newer {
+		for b, props := range md.Buckets {
+			old, ok := before.Props(b)
+			if ok && old.Created == props.Created && mirroringChanged(old, props) {
+				changed = append(changed, b)
+			}
+		}
+		n.oweCopies(md, changed) // (md not adopted after all: one make-n-copies more)
+	}
 	if err := n.config.Store.SyncBuckets(ctx, md); err != nil {
 		return err
 	}
-	if beforeErr != nil || md.Version <= before.Version {
+	if !newer {
 		return nil // not adopted (or the old unknown): nothing to compare
 	}
 	// A bucket destroyed, or made again: the jobs of the one before end
@@ -98,14 +110,10 @@ func (n *Node) syncBucketsOwing(ctx context.Context, md store.BucketMetadata) er
 			n.abortJobsOf(b)
 		}
 	}
-	var changed []store.Bucket
-	for b, props := range md.Buckets {
-		old, ok := before.Props(b)
-		if ok && old.Created == props.Created && mirroringChanged(old, props) {
-			changed = append(changed, b)
-		}
+	if self, ok := n.currentMap().Node(n.config.ID); len(changed) > 0 && (!ok || self.State != cluster.StateActive) {
+		// Not an active target: a gateway's job would not reach it.
+		n.background(n.payOwedCopies)
 	}
-	n.oweCopies(md, changed)
 	return nil
 }
 
@@ -137,11 +145,11 @@ func mirroringChanged(before, after store.Props) bool {
 	return before.Mirror != after.Mirror && (after.Mirror.Enabled || before.Mirror.Enabled)
 }
 
-// oweCopies notes the buckets changed in md, forgets those md no longer
-// has, and, if this target is not an active one (a gateway's job would
-// not reach it), pays at once.
+// oweCopies notes the buckets changed in md, and forgets those md no
+// longer has.
 func (n *Node) oweCopies(md store.BucketMetadata, changed []store.Bucket) {
 	n.owed.Lock()
+	defer n.owed.Unlock()
 	n.loadOwedLocked()
 	list := slices.DeleteFunc(slices.Clone(n.owed.list), func(o owedCopies) bool {
 		_, ok := md.Props(o.Bucket)
@@ -152,13 +160,6 @@ func (n *Node) oweCopies(md store.BucketMetadata, changed []store.Bucket) {
 	}
 	if len(changed) > 0 || len(list) != len(n.owed.list) {
 		n.saveOwedLocked(list)
-	}
-	n.owed.Unlock()
-	if len(changed) == 0 {
-		return
-	}
-	if self, ok := n.currentMap().Node(n.config.ID); !ok || self.State != cluster.StateActive {
-		n.background(n.payOwedCopies)
 	}
 }
 

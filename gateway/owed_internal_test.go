@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/cluster/membership"
+	"github.com/aisgo/aisgo/store"
 )
 
 // The file of owed copies is the node's own, but read back bounded and
@@ -84,5 +87,43 @@ func TestSettleWaitsAreEachTargets(t *testing.T) {
 	time.Sleep(60 * time.Millisecond)
 	if !n.waitedForAway(j, []string{"t2"}) {
 		t.Fatal("a target away past the wait was not counted out")
+	}
+}
+
+// crashingSync is a store that dies adopting bucket metadata.
+type crashingSync struct {
+	store.Store
+	before store.BucketMetadata
+}
+
+func (s *crashingSync) Buckets(context.Context) (store.BucketMetadata, error) { return s.before, nil }
+
+func (s *crashingSync) SyncBuckets(context.Context, store.BucketMetadata) error {
+	return errors.New("the process died")
+}
+
+// A change of mirroring is noted as owed before the store adopts it: a
+// crash between would have the store's version say the metadata is not
+// new at the restart, and the copies never made.
+func TestCopiesAreOwedBeforeTheMetadataIsAdopted(t *testing.T) {
+	b := store.NewBucket("m")
+	props := store.DefaultProps()
+	props.Created = 1
+	before := store.NewBucketMetadata()
+	before.Version = 1
+	before.Set(b, props)
+	props.Mirror = store.MirrorProps{Enabled: true, Copies: 2}
+	after := store.NewBucketMetadata()
+	after.Version = 2
+	after.Set(b, props)
+	n := &Node{logger: slog.New(slog.DiscardHandler)}
+	n.config.StateDir = t.TempDir()
+	n.config.Store = &crashingSync{before: before}
+	if err := n.syncBucketsOwing(t.Context(), after); err == nil {
+		t.Fatal("a sync the store failed succeeded")
+	}
+	list, err := readOwed(filepath.Join(n.config.StateDir, owedFile))
+	if err != nil || len(list) != 1 || list[0].Bucket != b || list[0].Version != 2 {
+		t.Fatalf("owed on disk: %+v %v, want %s at version 2", list, err, b)
 	}
 }
