@@ -151,7 +151,11 @@ func (s *Store) Resume(ctx context.Context) error {
 			continue
 		}
 		if key := protectKey(p.Bucket, p.Name); s.protects[key] == (pendingProtect{}) {
-			s.protects[key] = pendingProtect{bucket: p.Bucket, name: p.Name, until: time.Unix(0, p.Until)}
+			// Its whole time again from now, as a delete's: the holders
+			// were away while this target was (its first try would end
+			// it otherwise).
+			until := time.Unix(0, max(p.Until, time.Now().Add(dropRetryFor).UnixNano()))
+			s.protects[key] = pendingProtect{bucket: p.Bucket, name: p.Name, until: until}
 		}
 	}
 	if len(s.drops) > 0 || len(s.protects) > 0 {

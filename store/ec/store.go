@@ -1887,6 +1887,10 @@ func (s *Store) Reprotect(ctx context.Context, b store.Bucket, names []string) e
 
 // Ensure restores the named objects this target owns but lacks.
 func (s *Store) Ensure(ctx context.Context, b store.Bucket, names []string) error {
+	if s.peers.Map() == nil {
+		// Started, no map yet: which it owns is not known.
+		return fmt.Errorf("%w: ensure: this target has no cluster map yet", store.ErrUnreached)
+	}
 	var errs []error
 	type pending struct {
 		name string

@@ -2477,6 +2477,18 @@ func TestEnsureRestoresOnlyWhatItOwns(t *testing.T) {
 			break
 		}
 	}
+	// Started, not joined yet: no map to know what it owns (a sweep
+	// under an old map asks all the same).
+	f.mu.Lock()
+	joined := f.smap
+	f.smap = nil
+	f.mu.Unlock()
+	if err := f.targets[ownerID].Ensure(t.Context(), bucket, []string{"e"}); !errors.Is(err, store.ErrUnreached) {
+		t.Fatalf("an ensure on a target without a map: %v, want it refused to be asked again", err)
+	}
+	f.mu.Lock()
+	f.smap = joined
+	f.mu.Unlock()
 	if err := f.targets[other].Ensure(t.Context(), bucket, []string{"e"}); err != nil {
 		t.Fatal(err)
 	}
@@ -2816,7 +2828,15 @@ func (f *fleet) refuseParts(id string) {
 // An object kept to protect outlives a restart whose target has not
 // joined yet: its bucket metadata, empty until then, does not read as
 // erasure coding turned off, and the parts are made once it has joined.
+// Its time is counted again from the restart: one kept past it (the
+// target was down longer) is not dropped at its first failed try (a
+// holder not back yet).
 func TestKeptProtectWaitsForTheJoin(t *testing.T) {
+	t.Run("within its time", func(t *testing.T) { testKeptProtectWaitsForTheJoin(t, time.Now().Add(time.Hour)) })
+	t.Run("past its time", func(t *testing.T) { testKeptProtectWaitsForTheJoin(t, time.Now().Add(-time.Hour)) })
+}
+
+func testKeptProtectWaitsForTheJoin(t *testing.T, until time.Time) {
 	defer ec.SetDropRetry(20 * time.Millisecond)()
 	f := newFleet(t, 4, 2, 1, 8) // (past 8 bytes: parts, not replicas)
 	f.mu.Lock()
@@ -2829,7 +2849,7 @@ func TestKeptProtectWaitsForTheJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(f.workDir(ownerID), "..", filepath.Base(f.workDir(ownerID))+".ec-kept.json")
-	kept := fmt.Sprintf(`{"protects":[{"bucket":{"name":"ec","provider":"ais"},"name":"p","until":%d}]}`, time.Now().Add(time.Hour).UnixNano())
+	kept := fmt.Sprintf(`{"protects":[{"bucket":{"name":"ec","provider":"ais"},"name":"p","until":%d}]}`, until.UnixNano())
 	if err := os.WriteFile(state, []byte(kept), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -2847,6 +2867,11 @@ func TestKeptProtectWaitsForTheJoin(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // many rounds of retries
 	f.mu.Lock()
 	f.smap, f.props, f.targets[ownerID] = joined, on, again
+	f.storing = map[string]error{lastHolder(f, ownerID): errors.New("the holder is not back yet")}
+	f.mu.Unlock()
+	time.Sleep(200 * time.Millisecond) // tries that fail
+	f.mu.Lock()
+	f.storing = nil
 	f.mu.Unlock()
 	for deadline := time.Now().Add(10 * time.Second); f.parts("p") != 3; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
