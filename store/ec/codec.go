@@ -400,6 +400,12 @@ func (c *Codec) check(slices int, size int64) error {
 	return nil
 }
 
+// StreamMemory is the bytes EncodeStream and RestoreStream hold for an
+// object of size: one column of every slice.
+func (c *Codec) StreamMemory(size int64) int64 {
+	return int64(c.layout.Slices()) * min(c.chunk, c.layout.SliceSize(size))
+}
+
 // columns returns a buffer of chunk bytes per slice, from one allocation,
 // and the column that points into it.
 func (c *Codec) columns(chunk int64) (shards, column [][]byte) {

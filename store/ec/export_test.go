@@ -57,13 +57,32 @@ func InMemoryRestore(s *Store, size int64) bool {
 // EncodesInMemory tells whether an encode of data read from storage (not
 // a PUT's capture) is made in memory, or through files.
 func EncodesInMemory(s *Store, layout Layout, data []byte) bool {
-	out, cleanup, err := s.encode(layout, bytes.NewReader(data))
+	out, cleanup, err := s.encode(context.Background(), layout, bytes.NewReader(data))
 	if err != nil {
 		panic(err)
 	}
 	defer cleanup()
 	_, inMemory := out[0].(*bytes.Reader)
 	return inMemory
+}
+
+// HoldStreams takes n bytes of the streams' budget until the returned
+// func gives them back.
+func HoldStreams(s *Store, n int64) func() {
+	if !s.streams.TryAcquire(n) {
+		panic("the budget is taken")
+	}
+	return func() { s.streams.Release(n) }
+}
+
+// EncodeThroughFiles encodes data as one read from storage past the
+// memory limit is: through files, its columns from the budget.
+func EncodeThroughFiles(ctx context.Context, s *Store, layout Layout, data []byte) error {
+	_, cleanup, err := s.encode(ctx, layout, bytes.NewReader(data))
+	if err == nil {
+		cleanup()
+	}
+	return err
 }
 
 // DropLater keeps a failed delete of parts not newer than stamp on a

@@ -67,7 +67,8 @@ type Options struct {
 	// zero means 64 MiB.
 	MemoryLimit int64
 	// MemoryBudget bounds the memory of all the PUTs encoding at once;
-	// those past it go through files. Zero means 4 × MemoryLimit.
+	// those past it go through files, whose columns take from a budget
+	// as large again (they wait for it). Zero means 4 × MemoryLimit.
 	MemoryBudget int64
 	// OnRestore, when set, is told of each object rebuilt from parts.
 	OnRestore func(b store.Bucket, name string)
@@ -93,8 +94,10 @@ type Store struct {
 	// restores joins concurrent restores of one object (a GET and a
 	// sweep's Ensure), so that it is rebuilt and stored once.
 	restores singleflight.Group
-	// memory is what PUTs keep in memory to encode (MemoryBudget).
-	memory *semaphore.Weighted
+	// memory is what PUTs keep in memory to encode (MemoryBudget);
+	// streams, the columns of encodes and restores through files (as
+	// much again: apart, as one holding memory may wait for them).
+	memory, streams *semaphore.Weighted
 	// drops are deletes of parts a holder failed, tried again, and
 	// protects the objects whose parts could not be made as erasure
 	// coding was turned on (drops.go).
@@ -222,7 +225,7 @@ func Wrap(inner store.Store, peers Peers, opts Options) *Store {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{}), restoring: make(chan struct{}, maxRestores)}
+	return &Store{Store: inner, peers: peers, opts: opts, logger: logger, memory: semaphore.NewWeighted(opts.MemoryBudget), streams: semaphore.NewWeighted(opts.MemoryBudget), closed: make(chan struct{}), restoring: make(chan struct{}, maxRestores)}
 }
 
 // Close stops the retries of kept deletes of parts and waits for them;
@@ -603,7 +606,7 @@ func (s *Store) protectBy(ctx context.Context, m *cluster.Map, b store.Bucket, p
 			return nil // every holder has its slice: nothing to encode
 		}
 	}
-	slices, cleanup, err := s.encode(layout, data)
+	slices, cleanup, err := s.encode(ctx, layout, data)
 	if err != nil {
 		return err
 	}
@@ -645,7 +648,7 @@ func missing(holders []cluster.Node, parts []store.PartMeta, present []found) ([
 
 // encode makes the slices of an object: in memory up to the memory
 // limit, else in files in the work directory.
-func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
+func (s *Store) encode(ctx context.Context, layout Layout, data source) ([]source, func(), error) {
 	c, err := s.codec(layout)
 	if err != nil {
 		return nil, nil, err
@@ -703,7 +706,14 @@ func (s *Store) encode(layout Layout, data source) ([]source, func(), error) {
 		}
 		writers[i] = files[i]
 	}
-	if err := c.EncodeStream(data, size, writers); err != nil {
+	release, err := s.holdStreamMemory(ctx, c, size)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	err = c.EncodeStream(data, size, writers)
+	release()
+	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
@@ -1440,7 +1450,11 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 			readers[i] = io.NewSectionReader(g, 0, g.Size())
 		}
 	}
-	err = c.RestoreStream(readers, size, out)
+	held, err := s.holdStreamMemory(ctx, c, size)
+	if err == nil {
+		err = c.RestoreStream(readers, size, out)
+		held()
+	}
 	cleanup()
 	done := func() { out.Close(); os.Remove(out.Name()) }
 	if err != nil {
@@ -1461,6 +1475,18 @@ func encodeMemory(layout Layout, size int64) int64 {
 	}
 	whole := size / slice
 	return (int64(layout.Slices()) - whole) * slice
+}
+
+// holdStreamMemory waits for the columns a streaming encode or restore
+// of an object of size holds, from the streams' budget: streams past it
+// (many PUTs of big objects, wide layouts) wait rather than take more.
+// Held only while it streams (a stream waits on no other).
+func (s *Store) holdStreamMemory(ctx context.Context, c *Codec, size int64) (func(), error) {
+	n := min(c.StreamMemory(size), s.opts.MemoryBudget)
+	if err := s.streams.Acquire(ctx, n); err != nil {
+		return nil, context.Cause(ctx)
+	}
+	return func() { s.streams.Release(n) }, nil
 }
 
 // holdMemory takes n bytes of the node's budget for a restore of an

@@ -2194,7 +2194,9 @@ func TestEnsureOfACallerGoneStartsNoRestore(t *testing.T) {
 
 // An encode of an object read from storage (protect, a restore, a sweep)
 // takes its copy and its parity slices from the node's memory budget:
-// with the budget taken, it goes through files.
+// with the budget taken, it goes through files, and the columns it
+// streams through wait for their share of the budget (many big PUTs at
+// once do not take more).
 func TestEncodesKeepToTheMemoryBudget(t *testing.T) {
 	f := newFleet(t, 4, 2, 1, 1024)
 	_, st := f.owner("x")
@@ -2204,9 +2206,22 @@ func TestEncodesKeepToTheMemoryBudget(t *testing.T) {
 		t.Fatal("an encode with the budget free is not made in memory")
 	}
 	release := ec.HoldMemory(st, 128<<10) // PUTs hold all of it
-	defer release()
 	if ec.EncodesInMemory(st, layout, data) {
+		release()
 		t.Fatal("an encode with the budget taken is made in memory")
+	}
+	release()
+	big := bytes.Repeat([]byte("big "), 40<<10) // past the memory limit
+	release = ec.HoldStreams(st, 128<<10)       // other streams hold all of it
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	err := ec.EncodeThroughFiles(ctx, st, layout, big)
+	cancel()
+	release()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a streaming encode with the streams' budget taken: %v, want it waiting for it", err)
+	}
+	if err := ec.EncodeThroughFiles(t.Context(), st, layout, big); err != nil {
+		t.Fatalf("a streaming encode with the budget free: %v", err)
 	}
 }
 
