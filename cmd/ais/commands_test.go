@@ -1891,3 +1891,25 @@ func TestDownloadByABucketUser(t *testing.T) {
 		t.Fatalf("a job the user may not stop: %v, want forbidden", err)
 	}
 }
+
+// A job started by a user who may not read the cluster's jobs is said to
+// run (not to be started again), not just "forbidden".
+func TestFollowingAJobWithoutClusterListSaysItRuns(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/v1/buckets/src":
+			io.WriteString(w, "copy-1")
+		case r.URL.Path == "/v1/cluster":
+			w.WriteHeader(http.StatusForbidden)
+			json.NewEncoder(w).Encode(api.Error{Status: 403, Kind: "forbidden", Message: "needs LIST on the cluster"})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("AIS_ENDPOINT", srv.URL)
+	err := runCLI(t, "bucket", "cp", "ais://src", "ais://dst")
+	if !errors.Is(err, api.ErrForbidden) || !strings.Contains(err.Error(), "job copy-1 runs") {
+		t.Fatalf("a copy followed without LIST on the cluster: %v", err)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -229,6 +230,10 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 		if err != nil && !watch.Missed(err) {
 			bar.Abort(false)
 			bars.Wait()
+			if errors.Is(err, api.ErrForbidden) {
+				// Started all the same: not to be started again.
+				return j, fmt.Errorf("job %s runs, but following it needs LIST on the cluster, which this token does not grant (--no-wait starts one without following it): %w", id, err)
+			}
 			return j, err
 		}
 		switch {
