@@ -142,6 +142,9 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	// covering at least one name: past that bound, the page is refused
 	// rather than shown with cached shards as not cached.
 	names, pending := 0, 0 // (pending: the first name of sorted not looked up)
+	// The members kept are bounded as a page's bytes are: every lookup's
+	// are held until the page is built (each lookup is bounded alone).
+	var membersBytes int64
 	for pages := 0; ; pages++ {
 		if pages == maxCachedPages+len(list) || names >= maxCachedPages*remoteCachedPage {
 			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
@@ -172,6 +175,9 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 			}
 			if e.Flags&api.EntryInArch != 0 {
 				if shard, _, ok := archiveOfMember(e.Name, present); ok {
+					if membersBytes += entryBytes(&e); membersBytes > maxListBytes {
+						return nil, badRequest("list %s: the members of this page's %d cached shards take more than %d MiB; list fewer objects a page (pagesize)", b, len(list), maxListBytes>>20)
+					}
 					members[shard] = append(members[shard], e)
 				}
 				continue

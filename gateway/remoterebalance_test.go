@@ -949,3 +949,35 @@ func TestRemotePutWaitsForARewriteOfItsShard(t *testing.T) {
 		t.Fatalf("the remote's object: %q", rs.objects["s.tar"])
 	}
 }
+
+// The files of a remote page's cached shards are held until the page is
+// built: past a page's bound on bytes in all, the page is refused, naming
+// what to ask instead, rather than held whole (each lookup is bounded
+// alone, and a page may take a lookup a shard).
+func TestRemoteListingBoundsTheCachedShardsFiles(t *testing.T) {
+	rs, c := twoTargetsOverARemote(t, nil)
+	client := c.Client()
+	ctx := t.Context()
+	for i := range 6 {
+		files := map[string]string{}
+		for j := range 20 {
+			files[fmt.Sprintf("%s-%02d.txt", strings.Repeat("f", 60), j)] = "x"
+		}
+		name := fmt.Sprintf("s%d.tar", i)
+		rs.mu.Lock()
+		rs.objects[name] = tarOf(t, files)
+		rs.mu.Unlock()
+		if _, err := client.GetBytes(ctx, "s3://rb", name, api.GetOptions{}); err != nil { // cached
+			t.Fatal(err)
+		}
+	}
+	defer gateway.SetListBytes(16 << 10)() // ~3.5 KiB a shard's files
+	_, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListArchive})
+	if !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "pagesize") {
+		t.Fatalf("a page whose cached shards' files pass its bound: %v, want a 400 naming pagesize", err)
+	}
+	page, err := client.ListObjects(ctx, "s3://rb", api.ListObjectsMessage{Flags: api.ListArchive, PageSize: 2})
+	if err != nil || len(page.Entries) != 2*21 {
+		t.Fatalf("a page of two shards: %d entries (%v), want 42", len(page.Entries), err)
+	}
+}
