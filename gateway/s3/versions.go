@@ -72,8 +72,10 @@ func ListVersions(ctx context.Context, src Source, bucket string, q url.Values) 
 	list := answer.(*ListBucketResult)
 	prefix := list.Prefix
 	if req.EncodingType == "url" {
-		// Unlike v1's, this Prefix is encoded: clients decode it.
-		prefix = urlEncode(prefix)
+		// Unlike v1's, this Prefix is encoded: clients decode it. (From
+		// the one asked: v1's may be encoded already, XML not carrying
+		// it.)
+		prefix = urlEncode(req.Prefix)
 	}
 	out := &ListVersionsResult{
 		Name: bucket, Prefix: prefix, KeyMarker: list.Marker, VersionIDMarker: versionMarker, MaxKeys: list.MaxKeys,

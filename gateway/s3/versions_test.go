@@ -42,6 +42,11 @@ func TestListVersions(t *testing.T) {
 	if err != nil || spaced.Prefix != "a%20b/" || len(spaced.Versions) != 1 || spaced.Versions[0].Key != "a%20b/c" {
 		t.Fatalf("a prefix with a space: %+v %v", spaced, err)
 	}
+	// One XML cannot carry, encoded once (v1's Prefix is encoded for it).
+	control, err := ListVersions(t.Context(), newSliceSource("a\x01/c").list, "bucket", url.Values{"prefix": {"a\x01/"}, "encoding-type": {"url"}})
+	if err != nil || control.Prefix != "a%01/" {
+		t.Fatalf("a prefix with a control character: %+v %v, want it encoded once", control, err)
+	}
 	for _, bad := range []url.Values{
 		{"key-marker": {"a"}, "version-id-marker": {"3HL4kqtJlcpXroDTDmJ"}}, // a version that cannot exist
 		{"version-id-marker": {"null"}},                                     // without a key-marker
