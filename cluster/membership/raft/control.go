@@ -1087,7 +1087,12 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 		node, ok := c.Current().Map.Node(ch.Node.ID)
 		if !ok && c.isVoter(ch.Node.ID) {
 			// A gateway that left the map but not the voters (the
-			// removal was cut short) is removed again.
+			// removal was cut short) is removed again, if the others
+			// keep a quorum: out of the map, it still votes, and may be
+			// what keeps it now (another gateway went down since).
+			if err := c.checkQuorumWithout(ctx, ch.Node.ID); err != nil {
+				return s, false, err
+			}
 			return c.Current(), false, c.removeVoter(ctx, ch.Node.ID)
 		}
 		// A node that is also a target, asked to leave while it

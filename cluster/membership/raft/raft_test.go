@@ -688,6 +688,13 @@ func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
 	if voters, _ := leader.Voters(); len(voters) != 3 {
 		t.Fatalf("voters %v: the stray removed while the map's other gateway was cut off", voters)
 	}
+	// Nor by its removal asked again (an admin's retry).
+	if _, err := leader.Propose(t.Context(), membership.Change{Kind: membership.Remove, Node: cluster.Node{ID: id}}); err == nil {
+		t.Fatal("the stray's removal asked again while its vote keeps the quorum succeeded")
+	}
+	if voters, _ := leader.Voters(); len(voters) != 3 {
+		t.Fatalf("voters %v: the stray removed by a retry while the map's other gateway was cut off", voters)
+	}
 	n.partition(other.config.Self.URL, false)
 	later := now.Add(strayVoterGrace)
 	eventually(t, "the stray removed once the map's gateways answer", func() bool {
