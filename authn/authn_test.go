@@ -843,6 +843,37 @@ func TestS3KeyTokenIsPerCluster(t *testing.T) {
 	}
 }
 
+// An S3 key of a user of some clusters (its token for them all) goes to
+// the one it works on with a token for that cluster alone: the whole
+// token in one cluster's state would let its operators act as the user
+// on the others.
+func TestS3KeyOfAUserOfSomeClustersTakesATokenForOne(t *testing.T) {
+	fc := newFakeClusters(t, "c1", "c2")
+	s, h, admin := fc.service(t)
+	if status, out := do(t, h, http.MethodPost, "/v1/users", admin, User{ID: "alice", Password: "pw", Perm: ReadOnly, Clusters: []string{"c1", "c2"}}); status != http.StatusCreated {
+		t.Fatalf("add alice: %d %v", status, out)
+	}
+	status, out := do(t, h, http.MethodPost, "/v1/users/alice/s3-keys", mustLogin(t, h, "alice", "pw"), map[string]string{"cluster_id": "c1"})
+	access, _ := out["access_key"].(string)
+	if status != http.StatusCreated {
+		t.Fatalf("alice's key for c1: %d %v", status, out)
+	}
+	s.pushAll(t.Context())
+	fc.mu.Lock()
+	var token string
+	for _, k := range fc.received["c1"] {
+		if k.AccessKey == access {
+			token = k.Token
+		}
+	}
+	leaked := slices.ContainsFunc(fc.received["c2"], func(k S3Key) bool { return k.AccessKey == access })
+	fc.mu.Unlock()
+	c, err := s.cfg.Keys.Parse(token)
+	if err != nil || !slices.Equal([]string(c.Audience), []string{"c1"}) || leaked {
+		t.Fatalf("the key's token at c1: audience %v (%v), at c2 too %v; want [c1] alone", c.Audience, err, leaked)
+	}
+}
+
 // A key not bound to a cluster (made before any was registered, or kept
 // from before keys were bound) is bound at its next push to the one
 // registered cluster its user may use; one of several goes to each, as it

@@ -1066,8 +1066,10 @@ func (s *Service) revokeKeyLocked(k *S3Key, deleted bool) {
 }
 
 // clusterKeyToken is the token of key k pushed to cluster id: its own
-// when it names its clusters, else one for id alone, made once (with the
-// grants and end of its own) and kept. The caller holds mu.
+// when it names id alone, else one for id alone, made once (with the
+// grants and end of its own) and kept: a token for more clusters in one
+// cluster's state would let its operators act as the user on the others.
+// The caller holds mu.
 func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool, err error) {
 	c, err := s.cfg.Keys.Parse(k.Token)
 	if err != nil {
@@ -1077,7 +1079,10 @@ func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool,
 	// again with it, its end kept: a cluster that revokes that login with
 	// its keys must know the key for one of them.
 	stale := func(t *Claims) bool { return t.MadeWith == "" && k.MadeWith != "" && t.ExpiresAt.After(s.cfg.Now()) }
-	if len(c.Audience) > 0 {
+	if len(c.Audience) > 0 && !slices.Contains(c.Audience, id) {
+		return "", false, fmt.Errorf("%w: the token of S3 key %s does not act on cluster %q", ErrForbidden, k.AccessKey, id)
+	}
+	if len(c.Audience) == 1 {
 		if !stale(c) {
 			return k.Token, false, nil
 		}
