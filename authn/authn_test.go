@@ -872,6 +872,20 @@ func TestS3KeyOfAUserOfSomeClustersTakesATokenForOne(t *testing.T) {
 	if err != nil || !slices.Equal([]string(c.Audience), []string{"c1"}) || leaked {
 		t.Fatalf("the key's token at c1: audience %v (%v), at c2 too %v; want [c1] alone", c.Audience, err, leaked)
 	}
+	// That token revoked (leaked from the cluster): the key goes, not
+	// made a token again at a change of its user.
+	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: token}); status != http.StatusOK {
+		t.Fatalf("revoke the key's token: %d %v", status, out)
+	}
+	if status, out := do(t, h, http.MethodPut, "/v1/users/alice", admin, User{ID: "alice", Perm: ReadOnly | PermPut, Clusters: []string{"c1", "c2"}}); status != http.StatusOK {
+		t.Fatalf("change alice: %d %v", status, out)
+	}
+	s.mu.Lock()
+	_, kept := s.st.S3Keys[access]
+	s.mu.Unlock()
+	if kept {
+		t.Fatal("the key whose token was revoked is kept (a change of its user made it a token again)")
+	}
 }
 
 // A key not bound to a cluster (made before any was registered, or kept

@@ -809,6 +809,14 @@ func (s *Service) Revoke(token string, keys bool) error {
 			}
 		}
 	}
+	// A key's own token (a cluster's, leaked): the key goes, else a
+	// change of its user would make it a token again.
+	for access, k := range s.st.S3Keys {
+		if k.Token == token || slices.Contains(slices.Collect(maps.Values(k.ClusterTokens)), token) {
+			delete(s.st.S3Keys, access)
+			s.revokeKeyLocked(k, false)
+		}
+	}
 	return s.save()
 }
 
