@@ -1834,3 +1834,34 @@ func TestTarSkippedEntriesAreBounded(t *testing.T) {
 		t.Fatalf("a tar with 101 directories, 100 allowed: %v", err)
 	}
 }
+
+// A zip whose central directory is damaged a multiple of 65,536 records
+// before its end is refused: the reader stops at the first record that
+// does not parse and compares 16 bits of the count only, and would give
+// the records before it as the whole shard.
+func TestZipDirectoryCutSilentlyIsRefused(t *testing.T) {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	const members = 65537 // past 16 bits: the count is in the zip64 end record
+	for i := range members {
+		if _, err := zw.CreateHeader(&zip.FileHeader{Name: fmt.Sprintf("%05d", i), Method: zip.Store}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	if _, err := (formats.Zip{}).NewReader(bytes.NewReader(data), int64(len(data)), "whole.zip"); err != nil {
+		t.Fatalf("the whole zip: %v", err)
+	}
+	// The second record's signature damaged: one readable, 65,537 said.
+	first := bytes.Index(data, []byte("PK\x01\x02"))
+	second := first + bytes.Index(data[first+4:], []byte("PK\x01\x02")) + 4
+	damaged := slices.Clone(data)
+	damaged[second] = 'X'
+	_, err := (formats.Zip{}).NewReader(bytes.NewReader(damaged), int64(len(damaged)), "cut.zip")
+	if !errors.Is(err, formats.ErrCorrupt) {
+		t.Fatalf("a zip whose directory is cut 65,536 records before its end: %v, want corrupt", err)
+	}
+}

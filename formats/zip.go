@@ -72,10 +72,11 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 	// its size, before any bound on the members applies (a directory of
 	// empty records, a few GiB, would be tens of GiB): what it reads is
 	// bounded, whatever the end record declares.
-	dirSize, err := checkZipEnd(storage, size)
+	end, err := readZipEnd(storage, size)
 	if err != nil {
 		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
 	}
+	dirSize := end.weigh
 	// zip.NewReader reads records until one does not parse, past the
 	// size the end records give (a zip64 end record may sit in the middle
 	// of a directory that goes on): it reads no more than was weighed.
@@ -93,6 +94,9 @@ func (Zip) NewReader(r io.ReaderAt, size int64, shard string) (Reader, error) {
 		if storage.err != nil {
 			return nil, fmt.Errorf("formats: read shard %q: %w", shard, storage.err)
 		}
+		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
+	}
+	if err := checkZipDirectory(end, zr.File); err != nil {
 		return nil, &HeaderError{Shard: shard, Offset: -1, Err: err}
 	}
 	return &zipReader{shard: shard, size: size, storage: storage, files: zr.File}, nil
@@ -172,12 +176,26 @@ func zip64End(r io.ReaderAt, size, endAt int64) (records, dirSize, dirOffset, of
 // checks only its low 16 bits after). An end record it cannot find is
 // left for zip.NewReader to name.
 func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
+	end, err := readZipEnd(r, size)
+	return end.weigh, err
+}
+
+// zipEnd is what a zip's end records say of its central directory.
+type zipEnd struct {
+	weigh   uint64 // the bytes zip.NewReader may read of it
+	size    uint64 // as declared (0: no end record found)
+	records uint64 // as declared; in full when zip64 gave it
+	zip64   bool
+}
+
+// readZipEnd is checkZipEnd with the directory's declared size and count.
+func readZipEnd(r io.ReaderAt, size int64) (out zipEnd, err error) {
 	const endLen, minRecord = 22, 46
 	block := pool.Get(int(min(size, zipEndSearch)))
 	defer pool.Put(block)
 	base := size - int64(len(block))
 	if n, _ := r.ReadAt(block, base); n < len(block) {
-		return 0, nil
+		return zipEnd{}, nil
 	}
 	at := -1
 	for i := len(block) - endLen; i >= 0; i-- {
@@ -187,12 +205,12 @@ func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 		}
 	}
 	if at < 0 {
-		return 0, nil
+		return zipEnd{}, nil
 	}
 	end := block[at:]
 	endAt := uint64(base) + uint64(at)
 	records := uint64(binary.LittleEndian.Uint16(end[10:]))
-	dirSize = uint64(binary.LittleEndian.Uint32(end[12:]))
+	dirSize := uint64(binary.LittleEndian.Uint32(end[12:]))
 	dirOffset := uint64(binary.LittleEndian.Uint32(end[16:]))
 	if records == 0xffff || dirSize == 0xffffffff || dirOffset == 0xffffffff {
 		// Zip64: the counts are in the zip64 end record the locator
@@ -201,23 +219,48 @@ func checkZipEnd(r io.ReaderAt, size int64) (dirSize uint64, err error) {
 		// so does this.
 		if records64, dirSize64, dirOffset64, offset, ok := zip64End(r, size, base+int64(at)); ok {
 			records, dirSize, dirOffset, endAt = records64, dirSize64, dirOffset64, offset
+			out.zip64 = true
 		}
 	}
+	out.size, out.records = dirSize, records
 	// zip.NewReader reads from the directory's offset on, whatever size
 	// the end record gives it: the room before the end record counts.
 	if dirOffset < endAt {
 		dirSize = max(dirSize, endAt-dirOffset)
 	}
 	if records > dirSize/minRecord {
-		return 0, fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
+		return zipEnd{}, fmt.Errorf("%w: its end record claims %d members in a central directory of %d bytes", ErrCorrupt, records, dirSize)
 	}
 	// Nor more than a directory a shard may have holds: the room before
 	// the end record may be the whole shard, and the list sized by the
 	// count would be allocated before the read past the bound fails.
 	if records > maxZipDirectory/minRecord {
-		return 0, fmt.Errorf("%w: its end record claims %d members, more than the %d bytes of central directory a zip shard may have hold", ErrCorrupt, records, maxZipDirectory)
+		return zipEnd{}, fmt.Errorf("%w: its end record claims %d members, more than the %d bytes of central directory a zip shard may have hold", ErrCorrupt, records, maxZipDirectory)
 	}
-	return dirSize, nil
+	out.weigh = dirSize
+	return out, nil
+}
+
+// checkZipDirectory checks the records zip.NewReader read against what
+// the end records declare: it stops, without an error, at the first
+// record that does not parse, and compares the low 16 bits of the count
+// only (a record damaged 65,536 before the end lost every member after
+// it, silently).
+func checkZipDirectory(end zipEnd, files []*zip.File) error {
+	if end.size == 0 {
+		return nil
+	}
+	if end.zip64 && uint64(len(files)) != end.records {
+		return fmt.Errorf("%w: its central directory has %d readable records, its end record says %d", ErrCorrupt, len(files), end.records)
+	}
+	var read uint64
+	for _, f := range files {
+		read += 46 + uint64(len(f.Name)+len(f.Extra)+len(f.Comment))
+	}
+	if read != end.size {
+		return fmt.Errorf("%w: the records read of its central directory take %d bytes, its end record says %d", ErrCorrupt, read, end.size)
+	}
+	return nil
 }
 
 // zipEndSearch is what zip.NewReader reads to find the end records (the
