@@ -111,6 +111,7 @@ type recordReader struct {
 	pos     int64 // the current member's next byte
 	left    int64 // and its bytes still unread
 	err     error // sticky
+	empty   int   // records with no member (a key alone), bounded
 }
 
 func newRecordReader(r io.ReaderAt, size int64, shard string, rules recordRules) (*recordReader, error) {
@@ -137,6 +138,13 @@ func (r *recordReader) Next() (*Entry, error) {
 			return nil, r.fail(r.record, err)
 		}
 		r.next = next
+		// A run of them parses without returning (no file counted, no
+		// abort checked): bounded, as a tar's entries that are not files.
+		if len(r.members) == 0 {
+			if r.empty++; r.empty > maxSkippedEntries {
+				return nil, r.fail(r.record, fmt.Errorf("more than %d records without a file", maxSkippedEntries))
+			}
+		}
 	}
 	m := &r.members[r.index]
 	r.index++

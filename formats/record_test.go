@@ -398,3 +398,25 @@ func TestRecordKeyWithADotRefused(t *testing.T) {
 		t.Fatalf("the key ./s: %v, %v", got, err)
 	}
 }
+
+// A shard of records with a key alone (no file) is bounded as a tar's
+// entries that are not files: a run of them parses within one Next, with
+// no file counted and no abort checked.
+func TestRecordsWithoutAFileAreBounded(t *testing.T) {
+	defer formats.SetMaxSkippedEntries(10)()
+	keyOnly := []byte("\x81\xa7__key__\xa1a")
+	for _, tc := range []struct {
+		records int
+		refused bool
+	}{{10, false}, {11, true}} {
+		data := bytes.Repeat(keyOnly, tc.records)
+		r, err := formats.Msgpack{}.NewReader(bytes.NewReader(data), int64(len(data)), "keys.msgpack")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = r.Next()
+		if refused := err != nil && err != io.EOF; refused != tc.refused || refused && !strings.Contains(err.Error(), "records without a file") {
+			t.Errorf("%d records with a key alone: %v, want refused %v", tc.records, err, tc.refused)
+		}
+	}
+}
