@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"path"
 	"slices"
-	"strings"
 	"sync/atomic"
 
 	"github.com/aisgo/aisgo/api"
@@ -511,7 +510,9 @@ func (n *Node) archiveNames(ctx context.Context, src store.Bucket, req peer.JobR
 		if err != nil {
 			return nil, err
 		}
-		if req.Archive.NonRecursive && strings.Contains(strings.TrimPrefix(e.Name, req.Prefix), "/") {
+		// One level, as a listing's: "dir" is a directory too ("dir/a"
+		// is of its level, "dir/sub/b" is not).
+		if _, deeper := levelDir(req.Prefix, e.Name); req.Archive.NonRecursive && deeper {
 			continue
 		}
 		if store.ValidateName(e.Name) != nil {

@@ -70,6 +70,12 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 	if got, _ := read("shards", "all.tgz", ".tgz"); len(job.Errors) > 0 || len(got) != 20 || got[0] != "0000.jpg" || got[19] != "0019.jpg" {
 		t.Fatalf("the shard by prefix, base names, not recursive: %v", got)
 	}
+	// A prefix without its slash names the directory too, as a
+	// listing's: its own objects, not those below.
+	job = run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "level.tar", ListRange: api.ListRange{Template: "img"}, NonRecursive: true})
+	if got, _ := read("shards", "level.tar", ".tar"); len(job.Errors) > 0 || len(got) != 20 || got[0] != "img/0000.jpg" {
+		t.Fatalf("the shard by a prefix without its slash, not recursive: %v", got)
+	}
 
 	run(api.ArchiveMessage{ToBck: api.Bck{Name: "shards"}, ArchName: "s-0.tar", ListRange: api.ListRange{ObjNames: []string{"img/sub/x.jpg"}}, AppendIfExists: true, InclSrcBname: true})
 	if got, contents := read("shards", "s-0.tar", ".tar"); len(got) != 6 || got[5] != "raw/img/sub/x.jpg" || contents["raw/img/sub/x.jpg"] != body("img/sub/x.jpg") {
