@@ -100,6 +100,22 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 	if err == nil && len(req.Names) > maxArchiveObjects {
 		err = badRequest("archive: %d objects named, at most %d a shard", len(req.Names), maxArchiveObjects)
 	}
+	if err == nil && len(req.Names) > 0 {
+		// Their members' names are known here: refused before the job
+		// starts, not found by its writer. (Two objects of one member
+		// clash only when both are there: the job's to tell.)
+		named := make(map[string]bool, len(req.Names))
+		for _, name := range req.Names {
+			if named[name] {
+				err = badRequest("archive: object %q is named twice", name)
+				break
+			}
+			named[name] = true
+			if _, err = archiveEntry(&value, src.Normalize(), dst.Normalize(), name); err != nil {
+				break
+			}
+		}
+	}
 	if err == nil && req.Template != "" {
 		err = checkArchiveTemplate(req.Template)
 	}
@@ -149,6 +165,36 @@ func (n *Node) archiveOutput(msg api.ArchiveMessage) (formats.Format, error) {
 	return f, nil
 }
 
+// archiveEntry is the member an object of src named name takes in the
+// shard msg makes in dst: refused when it cannot be a member's name.
+func archiveEntry(msg *api.ArchiveMessage, src, dst store.Bucket, name string) (string, error) {
+	entry := name
+	if msg.BaseNameOnly {
+		entry = path.Base(name)
+	}
+	if msg.InclSrcBname {
+		entry = src.Name + "/" + entry
+	}
+	if err := formats.CheckName(entry); err != nil {
+		return "", badRequest("archive %s/%s: object %q cannot be a member named %q (absolute or climbing out as Windows reads it): %v", dst, msg.ArchName, name, entry, err)
+	}
+	return entry, nil
+}
+
+// addArchiveEntry adds archiveEntry to entries, and returns it: refused
+// too when it is another object's member already.
+func addArchiveEntry(entries map[string]string, msg *api.ArchiveMessage, src, dst store.Bucket, name string) (string, error) {
+	entry, err := archiveEntry(msg, src, dst, name)
+	if err != nil {
+		return "", err
+	}
+	if other, taken := entries[entry]; taken {
+		return "", badRequest("archive %s/%s: objects %q and %q would both be its member %q", dst, msg.ArchName, other, name, entry)
+	}
+	entries[entry] = name
+	return entry, nil
+}
+
 // archiveSelected is the archive job on a target: nothing but on the
 // shard's owner.
 func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.JobRequest, p *store.Progress) (any, error) {
@@ -193,20 +239,10 @@ func (n *Node) archiveSelected(ctx context.Context, src store.Bucket, req peer.J
 		if src == dst && name == msg.ArchName {
 			continue // not the shard into itself
 		}
-		entry := name
-		if msg.BaseNameOnly {
-			entry = path.Base(name)
+		entry, err := addArchiveEntry(entries, msg, src, dst, name)
+		if err != nil {
+			return nil, err
 		}
-		if msg.InclSrcBname {
-			entry = src.Name + "/" + entry
-		}
-		if err := formats.CheckName(entry); err != nil {
-			return nil, badRequest("archive %s/%s: object %q cannot be a member named %q (absolute or climbing out as Windows reads it): %v", dst, msg.ArchName, name, entry, err)
-		}
-		if other, taken := entries[entry]; taken {
-			return nil, badRequest("archive %s/%s: objects %q and %q would both be its member %q", dst, msg.ArchName, other, name, entry)
-		}
-		entries[entry] = name
 		items = append(items, batchItem{BatchEntry: api.BatchEntry{ObjName: name}, bucket: src, name: entry})
 	}
 	if len(items) == 0 {

@@ -161,7 +161,6 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 	}
 	for _, msg := range []api.ArchiveMessage{
 		{ArchName: "dup.tar", ListRange: api.ListRange{ObjNames: []string{"img/0002.jpg", "other/0002.jpg"}}, BaseNameOnly: true},
-		{ArchName: "dup.tar", ListRange: api.ListRange{ObjNames: []string{"img/0002.jpg", "img/0002.jpg"}}},
 	} {
 		if job := run(msg); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), `member "`) {
 			t.Errorf("archive %+v: %+v, want refused naming the member", msg.ListRange, job)
@@ -171,12 +170,16 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		t.Fatalf("a refused archive job stored %v", err)
 	}
 	// An object name the store takes but no member may have (a drive
-	// letter): refused before anything is read.
+	// letter): refused before anything is read (at the start when named,
+	// by the job when listed).
 	if _, err := client.Put(ctx, "raw", "c:0001.jpg", strings.NewReader("x"), api.PutOptions{Size: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if job := run(api.ArchiveMessage{ArchName: "drive.tar", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "c:0001.jpg"}}}); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), `cannot be a member named "c:0001.jpg"`) {
-		t.Errorf("archive of an object named c:0001.jpg: %+v, want refused naming it", job)
+	if _, err := client.Archive(ctx, "raw", api.ArchiveMessage{ArchName: "drive.tar", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg", "c:0001.jpg"}}}); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), `cannot be a member named "c:0001.jpg"`) {
+		t.Errorf("archive of an object named c:0001.jpg: %v, want refused naming it", err)
+	}
+	if job := run(api.ArchiveMessage{ArchName: "drive.tar", ListRange: api.ListRange{Template: "c:"}}); len(job.Errors) == 0 || !strings.Contains(strings.Join(job.Errors, " "), `cannot be a member named "c:0001.jpg"`) {
+		t.Errorf("archive of a listed object named c:0001.jpg: %+v, want refused naming it", job)
 	}
 	if _, err := client.Head(ctx, "raw", "drive.tar"); !errors.Is(err, api.ErrNotFound) {
 		t.Fatalf("a refused archive job stored %v", err)
@@ -232,6 +235,10 @@ func TestArchiveObjectsIntoShard(t *testing.T) {
 		// would be archived all the same.
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{Template: "img/{0001..0003}.jpg"}, NonRecursive: true}, "non-recursive"},
 		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: []string{"img/0001.jpg"}}, NonRecursive: true}, "non-recursive"},
+		// Names given that cannot be members: refused at the start, not
+		// by the job's writer.
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: []string{"a", "b", "a"}}}, `object "a" is named twice`},
+		{api.ArchiveMessage{ArchName: "x.tar", ListRange: api.ListRange{ObjNames: []string{`a\..\..\b`}}}, "cannot be a member"},
 	} {
 		if _, err := client.Archive(ctx, "raw", tc.msg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("archive %.200v: %.300v, want an error naming %q", fmt.Sprint(tc.msg), err, tc.want)
