@@ -71,6 +71,9 @@ type JobState struct {
 	// Targets are the targets a job that spans several runs on (a
 	// download's), when it says.
 	Targets []string `json:"targets,omitempty"`
+	// Writer is the one target that does a job's work, when one does (an
+	// archive's shard owner): the others' parts end at once.
+	Writer string `json:"writer,omitempty"`
 }
 
 type runningJob struct {
@@ -207,12 +210,13 @@ func (j *Jobs) prune() {
 	}
 }
 
-// SetDestination names the bucket a job writes into (JobState.To).
-func (j *Jobs) SetDestination(id string, to store.Bucket) {
+// SetDestination names the bucket a job writes into (JobState.To) and
+// the target that writes it, when one does (JobState.Writer).
+func (j *Jobs) SetDestination(id string, to store.Bucket, writer string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if job, ok := j.jobs[id]; ok {
-		job.state.To = to
+		job.state.To, job.state.Writer = to, writer
 	}
 }
 
