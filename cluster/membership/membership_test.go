@@ -24,8 +24,11 @@ type memStore struct {
 	mu sync.Mutex
 	m  *cluster.Map
 	md *store.BucketMetadata
-	// failing saves fail (a metadata volume gone read only).
-	failing bool
+	// failing saves fail (a metadata volume gone read only);
+	// bucketSavesLeft, when positive, is the saves of buckets before
+	// they fail.
+	failing         bool
+	bucketSavesLeft int
 }
 
 func (s *memStore) LoadMap() (*cluster.Map, error) {
@@ -56,7 +59,11 @@ func (s *memStore) LoadBuckets() (store.BucketMetadata, bool, error) {
 func (s *memStore) SaveBuckets(md store.BucketMetadata) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.failing {
+	if s.bucketSavesLeft > 0 {
+		if s.bucketSavesLeft--; s.bucketSavesLeft == 0 {
+			s.failing = true
+		}
+	} else if s.failing {
 		return errors.New("read-only file system")
 	}
 	c := md.Clone()
@@ -1680,5 +1687,20 @@ func TestJobOfARunningJobsOutputIsRefused(t *testing.T) {
 	}
 	if err := start("srt-6", "out-{0..9}.tar", membership.LevelJobNames); err != nil {
 		t.Fatalf("the job once the other ended: %v", err)
+	}
+}
+
+// A primary whose store cannot take a bucket change puts back the
+// metadata it saved, and says so when it cannot: a restart would load
+// the change the caller was told failed.
+func TestRefusedBucketChangeThatCannotBePutBackIsSaid(t *testing.T) {
+	f := newFixture(t, 1)
+	f.syncFails.Store("g1", true)
+	f.stores["g1"].mu.Lock()
+	f.stores["g1"].bucketSavesLeft = 1 // the change's save, not its undoing
+	f.stores["g1"].mu.Unlock()
+	_, err := f.g1.Propose(t.Context(), membership.Change{Kind: membership.CreateBucket, Bucket: store.NewBucket("b"), Created: 1})
+	if err == nil || !strings.Contains(err.Error(), "put back the bucket metadata") {
+		t.Fatalf("a bucket change the store refused, not put back: %v, want it said", err)
 	}
 }

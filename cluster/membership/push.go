@@ -399,7 +399,11 @@ func (p *Push) change(ctx context.Context, c Change) (Snapshot, error) {
 		}
 		if p.config.SyncBuckets != nil {
 			if err := p.config.SyncBuckets(ctx, *next.Buckets); err != nil {
-				p.config.Store.SaveBuckets(*previous.Buckets)
+				// Put back, else the next start loads the change the
+				// caller was told failed; not put back, said so.
+				if rerr := p.config.Store.SaveBuckets(*previous.Buckets); rerr != nil {
+					return previous, errors.Join(err, fmt.Errorf("put back the bucket metadata saved (a restart would load the change refused): %w", rerr))
+				}
 				return previous, err
 			}
 		}
