@@ -501,9 +501,13 @@ func TestCompleteAbortedPastItsLeaseMakesNoObject(t *testing.T) {
 type recordClosesFail struct {
 	store.Store
 	failing *atomic.Bool
+	times   *atomic.Int64 // when set, the writes failing fails (of any name, counted)
 }
 
 func (s recordClosesFail) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if s.failing.Load() && s.times != nil && s.times.Add(-1) < 0 {
+		s.failing.Store(false) // failed as many times as told
+	}
 	if !s.failing.Load() || !strings.HasSuffix(name, "/upload") {
 		return s.Store.Put(ctx, b, name, r, opts)
 	}
@@ -521,6 +525,7 @@ func (s recordClosesFail) Put(ctx context.Context, b store.Bucket, name string, 
 // it: an abort then is NoSuchUpload (the object is the upload's), not a
 // refusal for a Complete that ended.
 func TestAbortAfterACompleteThatLeftItsMark(t *testing.T) {
+	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
 	var failing atomic.Bool
 	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
 		cfg.S3Keys = map[string]string{accessKey: secretKey}
@@ -795,5 +800,35 @@ func TestUploadOfAKeyXMLCannotCarryIsListedEncoded(t *testing.T) {
 	}
 	if len(list.Uploads) != 1 || (aws.ToString(list.Uploads[0].Key) != "k%01" && aws.ToString(list.Uploads[0].Key) != "k\x01") {
 		t.Fatalf("uploads listed URL-encoded: %+v", list.Uploads)
+	}
+}
+
+// A Complete whose close of the record failed once (a target away a
+// moment) tries it again: an upload left open would take a Complete sent
+// again after the key was written since, and copy the parts over it.
+func TestCompleteClosesItsRecordAgain(t *testing.T) {
+	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
+	var failing atomic.Bool
+	var times atomic.Int64
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = recordClosesFail{Store: cfg.Store, failing: &failing, times: &times}
+		}
+	}})
+	client := newClient(c.Primary().URL()+"/s3", secretKey)
+	ctx := t.Context()
+	up, parts := twoPartUpload(t, client, "again", "k")
+	// The Complete's writes: its mark on the record, the object, then
+	// the record's close (failed), then the close again.
+	times.Store(3)
+	failing.Store(true)
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("again"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatalf("the Complete: %v", err)
+	}
+	record := ".s3-multipart/" + aws.ToString(up.UploadId) + "/upload"
+	if _, err := c.Client().Head(ctx, "again", record); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("the record after a Complete whose first close failed: %v, want it closed and removed", err)
 	}
 }

@@ -52,3 +52,11 @@ func OnAbortChecked(f func(id string)) func() {
 	abortChecked = f
 	return func() { abortChecked = old }
 }
+
+// SetCloseRetries changes the waits before a completed upload's close is
+// tried again, and returns the restore.
+func SetCloseRetries(waits ...time.Duration) func() {
+	old := closeRetries
+	closeRetries = waits
+	return func() { closeRetries = old }
+}

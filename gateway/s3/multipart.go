@@ -590,7 +590,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			// (else its parts stayed, and it took parts and Completes).
 			if done, herr := s.hidden().Head(ctx, bucket, key); herr == nil && madeBy(done, id, req.Parts) {
 				release(true)
-				if rerr := s.removeUpload(ctx, bucket, id, up, stored); rerr != nil {
+				if rerr := s.removeCompleted(ctx, bucket, id, up, stored); rerr != nil {
 					s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", rerr)
 				}
 				return CompleteMultipartUploadResult{Location: location(bucket, key), Bucket: bucket, Key: key, ETag: QuoteETag(objectETag(done))}, nil
@@ -605,7 +605,7 @@ func (s *Server) completeUpload(w http.ResponseWriter, r *http.Request, bucket, 
 			return nil, backendError(err, bucket, key)
 		}
 		release(true)
-		if err := s.removeUpload(ctx, bucket, id, up, stored); err != nil {
+		if err := s.removeCompleted(ctx, bucket, id, up, stored); err != nil {
 			// The object is whole; what is left of the upload an abort
 			// of it removes.
 			s.logger.Warn("remove a completed multipart upload", "bucket", bucket, "upload", id, "err", err)
@@ -729,6 +729,33 @@ func madeBy(meta store.ObjectMeta, id string, parts []CompletedPart) bool {
 	return objectETag(meta) == fmt.Sprintf("%s-%d", hex.EncodeToString(sums.Sum(nil)), len(parts))
 }
 
+// errRecordOpen: an upload's record could not be closed.
+var errRecordOpen = errors.New("its record is still open")
+
+// closeRetries are the waits before a completed upload's close is tried
+// again (a variable for the tests).
+var closeRetries = []time.Duration{500 * time.Millisecond, 2 * time.Second}
+
+// removeCompleted is removeUpload after a Complete committed the object,
+// its close tried again a few times: an upload left open takes a
+// Complete sent again (its answer lost) after the key was written since,
+// which would copy the parts over that write.
+func (s *Server) removeCompleted(ctx context.Context, bucket, id string, up upload, parts []storedPart) error {
+	err := s.removeUpload(ctx, bucket, id, up, parts)
+	for _, wait := range closeRetries {
+		if !errors.Is(err, errRecordOpen) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		err = s.removeUpload(ctx, bucket, id, up, parts)
+	}
+	return err
+}
+
 // removeUpload closes an upload's record (no part is taken any more: a
 // part stored meanwhile finds it closed and removes itself), removes its
 // parts (those it was given and those listed), then the record. It stops
@@ -739,7 +766,7 @@ func (s *Server) removeUpload(ctx context.Context, bucket, id string, up upload,
 		// As the node: an abort is the caller's DELETE, not a PUT.
 		up.Closed, up.Completing = true, time.Time{}
 		if err := s.writeRecord(ctx, bucket, id, up); err != nil {
-			return fmt.Errorf("close multipart upload %s: %w", id, err)
+			return fmt.Errorf("close multipart upload %s: %w: %w", id, errRecordOpen, err)
 		}
 	}
 	names := map[string]bool{}
