@@ -107,12 +107,8 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// and so is the removal of an older copy elsewhere (with
 	// mirror.burst, the copy that replaces it comes later): a power loss
 	// must not bring it back beside the new one.
-	if opts.NoSync {
-		// Not synced now, the removals are when something is next (a
-		// delete of the name must not be undone by a crash bringing an
-		// older copy back).
-		s.markUnsynced(removed)
-	}
+	// (Not synced now with NoSync, the removals are when something is
+	// next: commit marked them.)
 	if err := s.syncMountpathsUnless(opts.NoSync, slices.Concat(now, removed)); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
@@ -618,10 +614,15 @@ func (s *Store) commit(b store.Bucket, name string, props store.Props, mps, keep
 				removed = append(removed, other)
 			case copyStays(err):
 				s.suspectAfter(other, err)
+				s.markUnsynced(removed)
 				return nil, false, fmt.Errorf("%w: an older copy on mountpath %s could not be removed: %w", store.ErrIO, other.path, classify(err))
 			}
 		}
 	}
+	// Marked under the name's lock: a delete of the name right after
+	// (its own copies elsewhere) syncs these too, else a crash before
+	// this put's sync brought the older copy back over the delete.
+	s.markUnsynced(removed)
 	return removed, short, nil
 }
 

@@ -1975,3 +1975,81 @@ func oneObjectStore(t *testing.T, data string) (*fs.Store, string, store.Bucket)
 	storetest.Put(t, st, b, "o", []byte(data))
 	return st, mp, b
 }
+
+// A write's removal of an older copy elsewhere is marked before the
+// name's lock goes: a delete of the name right after, while the write
+// still syncs that mountpath, waits for it too (else a crash between
+// brought the older copy back over the acknowledged delete).
+func TestDeleteAfterAWriteWaitsForItsRemovalsSync(t *testing.T) {
+	var mu sync.Mutex
+	var holding bool
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	root := t.TempDir()
+	mps := []string{filepath.Join(root, "mp1"), filepath.Join(root, "mp2")}
+	if err := os.MkdirAll(mps[1], 0o755); err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Open(t.Context(), fs.Config{Mountpaths: mps[:1], SyncFS: func(path string) error {
+		mu.Lock()
+		hold := holding && path == mps[0]
+		mu.Unlock()
+		if hold {
+			select {
+			case entered <- struct{}{}:
+			default:
+			}
+			<-release
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	b := store.NewBucket("b")
+	if err := st.CreateBucket(t.Context(), b, store.DefaultProps()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		storetest.Put(t, st, b, fmt.Sprintf("o-%d", i), []byte("old"))
+	}
+	if err := st.AttachMountpath(t.Context(), mps[1]); err != nil {
+		t.Fatal(err)
+	}
+	name := ""
+	for i := 0; i < 20 && name == ""; i++ {
+		if n := fmt.Sprintf("o-%d", i); st.MountpathOf(b, n) == mps[1] {
+			name = n
+		}
+	}
+	if name == "" {
+		t.Fatal("no name placed on the second mountpath")
+	}
+	mu.Lock()
+	holding = true
+	mu.Unlock()
+	put := make(chan error, 1)
+	go func() {
+		_, err := st.Put(t.Context(), b, name, strings.NewReader("new"), store.PutOptions{Size: 3})
+		put <- err
+	}()
+	<-entered // the write syncs the first mountpath, its older copy removed
+	deleted := make(chan error, 1)
+	go func() { deleted <- st.Delete(t.Context(), b, name, store.DeleteOptions{}) }()
+	select {
+	case err := <-deleted:
+		close(release)
+		t.Fatalf("the delete was acknowledged (%v) while the removal of the older copy was not synced", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	mu.Lock()
+	holding = false
+	mu.Unlock()
+	close(release)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-deleted; err != nil {
+		t.Fatal(err)
+	}
+}
