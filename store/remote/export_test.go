@@ -39,5 +39,6 @@ func (s *Store) ColdGet(ctx context.Context, b store.Bucket, name string) error 
 	if err != nil {
 		return err
 	}
-	return s.coldGet(ctx, be, b, name, time.Time{})
+	_, err = s.coldGet(ctx, be, b, name, time.Time{})
+	return err
 }

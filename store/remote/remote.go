@@ -458,15 +458,23 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 		after = time.Now()
 	}
 	var fetched store.Object
-	err = s.coldGetThen(ctx, be, b, name, after, func() (err error) {
+	shared, err := s.coldGetThen(ctx, be, b, name, after, func() (err error) {
 		fetched, err = s.Store.Open(ctx, b, name, opts)
 		return err
 	})
+	if err == nil && seen == nil && shared && (opts.Latest || props.Versioning.ValidateWarmGet) {
+		// No copy was found, and the fetch joined was another reader's,
+		// begun maybe before the remote changed: the remote is asked
+		// now, as it is of a copy found.
+		if attrs, herr := be.HeadObject(ctx, b, name); herr == nil {
+			seen = &attrs
+		}
+	}
 	if err == nil && seen != nil && comparable(*seen) && !sameVersion(fetched.Meta(), *seen) {
 		// A fetch joined under way had begun before the remote changed
 		// to the version this reader saw: one more, begun now.
 		fetched.Close()
-		err = s.coldGetThen(ctx, be, b, name, time.Now(), func() (err error) {
+		_, err = s.coldGetThen(ctx, be, b, name, time.Now(), func() (err error) {
 			fetched, err = s.Store.Open(ctx, b, name, opts)
 			return err
 		})
@@ -477,14 +485,15 @@ func (s *Store) Open(ctx context.Context, b store.Bucket, name string, opts stor
 // coldGetThen fetches an object and then reads what it stored with read:
 // an evict may remove the copy between the two, and the remote still has
 // the object, so it is fetched again (evictedRetries times at most).
-func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time, read func() error) error {
+// shared tells that the fetch read through was another reader's.
+func (s *Store) coldGetThen(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time, read func() error) (shared bool, err error) {
 	for attempt := 1; ; attempt++ {
-		if err := s.coldGet(ctx, be, b, name, after); err != nil {
-			return err
+		if shared, err = s.coldGet(ctx, be, b, name, after); err != nil {
+			return shared, err
 		}
-		err := read()
+		err = read()
 		if !errors.Is(err, store.ErrNotFound) || attempt == evictedRetries {
-			return err
+			return shared, err
 		}
 		after = time.Now() // evicted since: a fetch from now on
 	}
@@ -547,7 +556,7 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 		return false, meta.Size, nil
 	}
 	var meta store.ObjectMeta
-	err = s.coldGetThen(ctx, be, b, name, time.Time{}, func() (err error) {
+	_, err = s.coldGetThen(ctx, be, b, name, time.Time{}, func() (err error) {
 		fetched = true
 		meta, err = s.Store.Head(ctx, b, name)
 		return err
@@ -558,7 +567,9 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 // coldGet fetches an object into the local store, once for all the
 // readers that ask for it at the same time. A reader with after set wants
 // a fetch begun then or later (it found the cached copy not current).
-func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time) error {
+// shared tells that the fetch was another reader's (joined, or just
+// ended).
+func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name string, after time.Time) (shared bool, err error) {
 	key := b.String() + "/" + name
 	s.mu.Lock()
 	f, ok := s.flights[key]
@@ -566,7 +577,7 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 		// Ended just now, after this reader missed the copy: it is
 		// there (an evict since, and the read fetches again).
 		s.mu.Unlock()
-		return nil
+		return true, nil
 	}
 	if !ok {
 		f = &flight{done: make(chan struct{})}
@@ -590,9 +601,9 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 	for {
 		select {
 		case <-f.done:
-			return f.err
+			return ok, f.err
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			return ok, context.Cause(ctx)
 		case <-joined.C:
 			if f.streaming.Load() {
 				// Two copies stored, each stamped as its fetch began:
@@ -608,14 +619,16 @@ func (s *Store) coldGet(ctx context.Context, be Backend, b store.Bucket, name st
 
 // secondFetch has the readers that will not wait for a flight streaming
 // to a slow reader share one fetch of their own.
-func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string, after time.Time) error {
+func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.Bucket, name string, after time.Time) (shared bool, err error) {
 	s.mu.Lock()
 	second := f.second
+	shared = true
 	// One running is joined (however many readers, two fetches at
 	// most). One done, begun before a reader that wants a newer one found
 	// the cached copy not current (a latest read after the remote
 	// changed, an evict), is not that reader's: it starts the next.
 	if second == nil || second.finished() && second.started.Before(after) {
+		shared = false
 		second = &flight{done: make(chan struct{}), started: time.Now()}
 		f.second = second
 		go func() {
@@ -635,9 +648,9 @@ func (s *Store) secondFetch(ctx context.Context, f *flight, be Backend, b store.
 	s.mu.Unlock()
 	select {
 	case <-second.done:
-		return second.err
+		return shared, second.err
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return shared, context.Cause(ctx)
 	}
 }
 

@@ -1598,6 +1598,27 @@ func TestLatestReaderPastAnOlderRunningFetchGetsItsVersion(t *testing.T) {
 	expectRead(t, second, v2, "the latest reader that saw v2")
 }
 
+// A latest reader that finds no copy and joins a fetch begun before the
+// remote changed asks the remote once it ended: the version it got is
+// not the one there now, and it fetches again.
+func TestLatestReaderWithoutACopyPastAnOlderFetchGetsItsVersion(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	v1, v2 := bytes.Repeat([]byte("1"), 64<<10), bytes.Repeat([]byte("2"), 64<<10)
+	set := func(v []byte) {
+		be.mu.Lock()
+		be.objects["o"] = v
+		be.mu.Unlock()
+	}
+	set(v1)
+	be.slow = 400 * time.Millisecond
+	first := readLatestInBackground(t, rs, b, "o") // its fetch (of v1) runs 400 ms
+	time.Sleep(200 * time.Millisecond)
+	set(v2)
+	second := readLatestInBackground(t, rs, b, "o") // no copy yet: joins the fetch of v1
+	expectRead(t, first, v1, "the first latest reader")
+	expectRead(t, second, v2, "the latest reader that came after the change")
+}
+
 // A reader that joins a cold GET whose remote is slow to answer (the
 // stream not begun when it looks) looks again, and fetches for itself
 // once the stream goes to a reader that takes nothing: it does not wait
