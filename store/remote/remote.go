@@ -554,6 +554,8 @@ func (s *Store) Fetch(ctx context.Context, b store.Bucket, name string) (fetched
 	}
 	if meta, err := s.Store.Head(ctx, b, name); err == nil {
 		return false, meta.Size, nil
+	} else if errors.Is(err, store.ErrInvalidName) {
+		return false, 0, err // (a remote's key no object here may have: not downloaded to be refused)
 	}
 	var meta store.ObjectMeta
 	_, err = s.coldGetThen(ctx, be, b, name, time.Time{}, func() (err error) {

@@ -2291,3 +2291,16 @@ func TestStalledStreamReaderDoesNotHoldTheName(t *testing.T) {
 		t.Fatalf("a cold GET after the streamed one's reader stalled: %v, want its own fetch", err)
 	}
 }
+
+// A prefetch of a remote's key no object here may have ("a//b") is
+// refused before its download, not downloaded to be refused by the store.
+func TestFetchOfAnInvalidNameDownloadsNothing(t *testing.T) {
+	rs, be, _, b := newRemote(t, false)
+	be.objects["a//b"] = []byte("bytes")
+	if _, _, err := rs.Fetch(t.Context(), b, "a//b"); !errors.Is(err, store.ErrInvalidName) {
+		t.Fatalf("a prefetch of a//b: %v, want invalid name", err)
+	}
+	if n := be.gets.Load(); n != 0 {
+		t.Fatalf("%d GETs of the remote for a name refused", n)
+	}
+}
