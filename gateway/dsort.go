@@ -283,11 +283,13 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 	targets := n.currentMap().Reachable()
 	answers, errs := askTargets(ctx, targets, func(ctx context.Context, t cluster.Node) (pipeline.JobStats, error) { return n.peer.Stats(ctx, t, id) })
 	stats := map[string]pipeline.JobStats{}
+	var silent []string
 	for i, t := range targets {
 		switch err := errs[i]; {
 		case errors.Is(err, api.ErrJobNotFound):
 		case err != nil:
 			lastErr = fmt.Errorf("target %s: %w", t.ID, err)
+			silent = append(silent, t.ID)
 		default:
 			stats[t.ID] = answers[i]
 		}
@@ -296,6 +298,20 @@ func (n *Node) dsortMetrics(ctx context.Context, id string) (map[string]api.Dsor
 		out[id] = jobInfo(s)
 	}
 	registered, inRegistry := n.registeredJob(id)
+	if len(out) > 0 && inRegistry && registered.State == membership.JobRunning {
+		// A target that did not answer may be creating its part still:
+		// shown, not finished (left out, the others' finished parts
+		// read as the job's finish to a waiter).
+		var some api.DsortJobInfo
+		for _, v := range out {
+			some = v
+			break
+		}
+		for _, t := range silent {
+			out[t] = api.DsortJobInfo{ID: id, SourceBck: some.SourceBck, DestBck: some.DestBck, StartedTime: some.StartedTime, Phase: some.Phase,
+				Metrics: api.DsortMetrics{Description: some.Metrics.Description, Warnings: []string{fmt.Sprintf("target %s did not answer: its part is not known", t)}}}
+		}
+	}
 	if len(out) == 0 {
 		// A target that did not answer may hold a running job's part;
 		// an ended job is the registry's to tell (the targets that
@@ -386,8 +402,11 @@ func (n *Node) jobView(id string, out map[string]api.DsortJobInfo, registered me
 		ended = statusErr != nil || status.Archived
 	}
 	for k, v := range out {
-		if v.Archived && !ended {
+		if !ended {
+			// Nor is its creation finished (AIStore's clients wait on
+			// every target's shard_creation.finished).
 			v.Archived, v.Metrics.Archived = false, false
+			v.Metrics.Creation.Finished = false
 			out[k] = v
 		}
 	}

@@ -1183,3 +1183,40 @@ func TestDsortWritingARunningJobsShardsIsRefused(t *testing.T) {
 		t.Fatalf("the job once the other ended: %+v", sum)
 	}
 }
+
+// While the registry has a job running, no target's creation reads as
+// finished (AIStore's clients wait on every target's), and a target that
+// does not answer is shown, not finished, rather than left out: the
+// others' finished parts are not the job's finish.
+func TestRunningJobsMetricsDoNotReadFinished(t *testing.T) {
+	jobWhoseCoordinatorDied(t, func(c *gatewaytest.Cluster) {
+		client := api.NewClient(c.Primary().URL())
+		jobs, err := client.DsortList(t.Context(), "", false)
+		if err != nil || len(jobs) != 1 {
+			t.Fatalf("the jobs: %+v %v, want one", jobs, err)
+		}
+		id := jobs[0].ID
+		finished := func(metrics map[string]api.DsortJobInfo) []string {
+			var out []string
+			for t, m := range metrics {
+				if m.Metrics.Creation.Finished || m.Archived {
+					out = append(out, t)
+				}
+			}
+			return out
+		}
+		metrics, err := client.DsortMetrics(t.Context(), id)
+		if err != nil || len(metrics) != 3 || len(finished(metrics)) > 0 {
+			t.Fatalf("the metrics of a job the registry has running: %d targets (%v), finished on %v; want 3, none", len(metrics), err, finished(metrics))
+		}
+		victim := c.Targets()[2]
+		c.Kill(victim)
+		metrics, err = client.DsortMetrics(t.Context(), id)
+		if err != nil || len(finished(metrics)) > 0 {
+			t.Fatalf("the metrics with a target killed: %v, finished on %v", err, finished(metrics))
+		}
+		if _, shown := metrics[victim.Node.ID()]; !shown {
+			t.Fatalf("the metrics with target %s killed: %d targets, want the silent one shown", victim.Node.ID(), len(metrics))
+		}
+	})
+}
