@@ -48,6 +48,10 @@ type Coordinator struct {
 	mu     struct {
 		sync.Mutex
 		jobs map[string]*coordinatedJob
+		// starting are the jobs registered and not running yet, with
+		// the cause of an abort asked meanwhile (nil: none): the job,
+		// listed already, is aborted once it runs.
+		starting map[string]error
 	}
 	wg sync.WaitGroup
 	// closing ends the retries of recording jobs' ends.
@@ -68,6 +72,7 @@ func NewCoordinator(cfg CoordinatorConfig) *Coordinator {
 	}
 	c := &Coordinator{config: cfg, closing: make(chan struct{})}
 	c.mu.jobs = map[string]*coordinatedJob{}
+	c.mu.starting = map[string]error{}
 	return c
 }
 
@@ -301,6 +306,15 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 		}
 	}
 	reg := JobRegistration{ID: job.id, Output: plan.Output, Targets: job.mu.status.Targets, Started: job.mu.status.Started, Names: outputNames(plan, job.keyMap)}
+	// Listed once registered: an abort from then on is kept for the run.
+	c.mu.Lock()
+	c.mu.starting[job.id] = nil
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.mu.starting, job.id)
+		c.mu.Unlock()
+	}()
 	// Not given up with the client: a registration cut on its way may
 	// apply after the end recorded below, and read running for good.
 	regCtx, regCancel := context.WithTimeout(context.WithoutCancel(ctx), registerTimeout)
@@ -335,7 +349,12 @@ func (c *Coordinator) Start(ctx context.Context, spec Spec) (string, error) {
 	c.pruneEnded()
 	c.mu.Lock()
 	c.mu.jobs[job.id] = job
+	aborted := c.mu.starting[job.id]
+	delete(c.mu.starting, job.id)
 	c.mu.Unlock()
+	if aborted != nil {
+		cancel(aborted) // asked while it started: it runs to its abort
+	}
 	c.config.Logger.Info("dsort job started", "job", job.id, "targets", len(job.targets), "input", plan.Input, "output", plan.Output)
 	c.wg.Go(func() { c.run(runCtx, job) })
 	return job.id, nil
@@ -1128,6 +1147,12 @@ func (c *Coordinator) abortNodes(ctx context.Context, job *coordinatedJob, targe
 func (c *Coordinator) Abort(ctx context.Context, id string, cause error) error {
 	c.mu.Lock()
 	j, ok := c.mu.jobs[id]
+	if _, starting := c.mu.starting[id]; !ok && starting {
+		// Registered, its targets told: aborted as soon as it runs.
+		c.mu.starting[id] = cause
+		c.mu.Unlock()
+		return nil
+	}
 	c.mu.Unlock()
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrJobNotFound, id)

@@ -1085,6 +1085,33 @@ func TestTargetJoiningWhileAJobStarts(t *testing.T) {
 	}
 }
 
+// A job aborted while it starts (registered, listed, its targets told,
+// not running yet) is aborted once it runs: the abort is taken, not
+// answered "not found" while the job goes on.
+func TestAbortWhileAJobStarts(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..3}.tar", Records: 8, RecordSize: 500, Seed: 5})
+	c := newMemCluster(t, 2, nil)
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	var abortErr error
+	c.beforeInit = func() {
+		c.mu.Lock()
+		var id string
+		for registered := range c.registry {
+			id = registered
+		}
+		c.mu.Unlock()
+		abortErr = c.coordinator.Abort(t.Context(), id, errors.New("aborted by the test as it started"))
+	}
+	status, err := c.run(baseSpec("in-{0..3}.tar", "out-{000..999}.tar"))
+	if abortErr != nil {
+		t.Fatalf("an abort of a job starting: %v, want it taken", abortErr)
+	}
+	if err != nil || !status.Aborted || !strings.Contains(status.Error, "aborted by the test as it started") {
+		t.Fatalf("a job aborted as it started: %+v (%v), want aborted with the cause", status, err)
+	}
+}
+
 // A job whose sort (or slowest target) takes longer than the targets'
 // idle timeout finishes: its coordinator's keepalives keep the targets
 // that wait between the phases.
