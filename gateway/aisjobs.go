@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
@@ -249,6 +251,21 @@ func (n *Node) jobStatus(ctx context.Context, q api.JobQuery) (api.AISJobStatus,
 			running = running || j.Running
 			if j.EndTime.After(end) {
 				end = j.EndTime
+			}
+		}
+	}
+	if out.Kind == "dsort" {
+		// The registry's word (as dSort's own metrics take it): a run
+		// stopped while the job waits for a lost target, its parts
+		// aborted, is not the job's end.
+		if j, ok := n.registeredJob(q.ID); ok {
+			switch j.State {
+			case membership.JobRunning:
+				running, out.Aborted, out.Err = true, false, ""
+			case membership.JobFinished:
+				out.Aborted, out.Err = false, ""
+			case membership.JobAborted:
+				out.Aborted, out.Err = true, cmp.Or(j.Cause, out.Err)
 			}
 		}
 	}

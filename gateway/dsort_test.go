@@ -1209,6 +1209,12 @@ func TestRunningJobsMetricsDoNotReadFinished(t *testing.T) {
 		if err != nil || len(metrics) != 3 || len(finished(metrics)) > 0 {
 			t.Fatalf("the metrics of a job the registry has running: %d targets (%v), finished on %v; want 3, none", len(metrics), err, finished(metrics))
 		}
+		// AIStore's status of the job says the same: not ended.
+		status, body, _ := call(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?what=status", nil, `{"id":"`+id+`"}`)
+		var js api.AISJobStatus
+		if status != http.StatusOK || json.Unmarshal(body, &js) != nil || js.EndTime != 0 || js.Aborted {
+			t.Fatalf("what=status of a job the registry has running: %d %s, want no end time", status, body)
+		}
 		victim := c.Targets()[2]
 		c.Kill(victim)
 		metrics, err = client.DsortMetrics(t.Context(), id)
