@@ -1325,11 +1325,12 @@ func (n *Node) afterPropsChange(ctx context.Context, b store.Bucket, before, aft
 			}
 			id, err = n.startClusterJob(ctx, peer.JobRequest{Kind: kind, Bucket: b})
 		}
-		if err != nil && first != "" {
-			// The props are changed and the first job runs: the answer
-			// is its id; this one is for the user to start again.
-			n.logger.Warn("start a job the change of a bucket's props calls for", "bucket", b.String(), "kind", kind, "err", err)
-			continue
+		if err != nil && first != "" && !errors.Is(err, errNoActiveTarget) {
+			// The first job runs; this one did not start: said, as when
+			// none did (an answer of the first's id alone left the
+			// bucket, say, erasure-coded with no object encoded, and a
+			// retry of the change starts nothing).
+			return "", fmt.Errorf("%w: the props of %s are changed and its %s job %s runs, but its %s job did not start (%s): start it with %s", store.ErrConflict, b, kinds[0], first, kind, err.Error(), startBy(kind, b))
 		}
 		if errors.Is(err, errNoActiveTarget) {
 			// The change is made: with no target to run the job now,

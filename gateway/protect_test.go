@@ -22,6 +22,7 @@ import (
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -1402,6 +1403,36 @@ func TestPropsChangedWithoutTheirJobSaySo(t *testing.T) {
 	}
 	if props, err := client.BucketProps(ctx, "e"); err != nil || !props.EC.Enabled {
 		t.Fatalf("the props after: %+v %v", props.EC, err)
+	}
+}
+
+// A change that calls for two jobs (mirroring and EC at once) whose
+// second does not start says so (409, naming the first, running), not
+// success with the first's id alone: the bucket read erasure-coded with
+// no object encoded, and a retry of the change starts nothing.
+func TestPropsChangeWhoseSecondJobDidNotStartSaysSo(t *testing.T) {
+	defer gateway.SetNewJobID(func(kind string) string {
+		if kind == "ec-encode" {
+			return "ec-encode-taken" // the second draw takes it too
+		}
+		return pipeline.NewJobID(kind)
+	})()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, Mountpaths: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	ec := map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}
+	for _, b := range []string{"first", "both"} {
+		if err := client.CreateBucket(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := client.SetBucketProps(ctx, "first", map[string]any{"ec": ec}); err != nil {
+		t.Fatal(err) // its encode takes the id
+	}
+	err := client.SetBucketProps(ctx, "both", map[string]any{"mirror": map[string]any{"enabled": true, "copies": 2}, "ec": ec})
+	var e *api.Error
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || !strings.Contains(e.Message, "make-n-copies job") || !strings.Contains(e.Message, "ec-encode job did not start") {
+		t.Fatalf("mirroring and EC on, the encode not started: %v, want 409 naming both", err)
 	}
 }
 
