@@ -482,6 +482,23 @@ func HoldECResilver() (release func()) {
 	return func() { once.Do(func() { close(held) }) }
 }
 
+// HoldECResilverPastItsAbort is HoldECResilver whose sweeps take past
+// (a big object's restore) to end once aborted.
+func HoldECResilverPastItsAbort(past time.Duration) (release func()) {
+	held := make(chan struct{})
+	ecResilverHeld = func(ctx context.Context) error {
+		select {
+		case <-held:
+			return nil
+		case <-ctx.Done():
+			time.Sleep(past)
+			return context.Cause(ctx)
+		}
+	}
+	var once sync.Once
+	return func() { once.Do(func() { close(held) }) }
+}
+
 // FetchDial is the dial of the node's fetches (FetchRoute).
 func FetchDial(n *Node) func(ctx context.Context, network, addr string) (net.Conn, error) {
 	return n.fetchDial()

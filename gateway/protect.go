@@ -543,6 +543,10 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 		// One running goes first (its end waited for: two sweeps by two
 		// maps would hand objects to their old owners): what changed
 		// since it passed (the targets, a disk lost) would be missed.
+		// The new one starts whatever its asker does meanwhile (the wait
+		// may outlast its request: given up, this target would run no
+		// sweep at all; no one waits on a sweep's id).
+		ctx = context.WithoutCancel(ctx)
 		for _, j := range n.jobs.List() {
 			if j.Kind == jobECResilver && j.Running && j.ID != req.ID {
 				n.jobs.Abort(j.ID, errors.New("a new ec-resilver replaces this one"))

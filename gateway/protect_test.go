@@ -1436,6 +1436,46 @@ func TestPropsChangeWhoseSecondJobDidNotStartSaysSo(t *testing.T) {
 	}
 }
 
+// An ec-resilver asked by a peer replaces the one running however long
+// that one takes to end: the peer's request given up meanwhile, the new
+// one still starts (the old aborted, none would sweep).
+func TestECResilverStartsPastItsAskersWait(t *testing.T) {
+	release := gateway.HoldECResilverPastItsAbort(time.Second)
+	defer release()
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 3, NoSync: true})
+	ctx := t.Context()
+	if err := c.Client().CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 1, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	tg := c.Targets()[0]
+	node := cluster.Node{ID: tg.Node.ID(), Role: cluster.RoleTarget, URL: tg.URL()}
+	peers := peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(c.Secret(), peer.Options{}), Node: c.Primary().Node.ID()})
+	if err := peers.StartJob(ctx, node, peer.JobRequest{ID: "ec-resil-old", Kind: "ec-resilver"}); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	peers.StartJob(short, node, peer.JobRequest{ID: "ec-resil-new", Kind: "ec-resilver"}) // given up while the old one ends
+	cancel()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		status, err := c.Client().ClusterStatus(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := false
+		for _, n := range status.Nodes {
+			for _, j := range n.Jobs {
+				started = started || n.ID == node.ID && j.ID == "ec-resil-new"
+			}
+		}
+		if started {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ec-resilver asked by a peer that gave up waiting did not start: no sweep runs")
+		}
+	}
+}
+
 // A dSort job of an erasure-coded bucket is refused (503) while a target
 // in the map does not answer: it may be encoding objects the job would
 // count on parts of.
