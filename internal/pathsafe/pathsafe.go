@@ -75,6 +75,10 @@ func Name(name string) error {
 // filepath.Abs: the names that build paths are validated, so no symlink
 // of the node's own making leads out.
 func Within(root, path string) error {
+	if root == "" {
+		// (Abs would make it the working directory.)
+		return fmt.Errorf("%w: no root for %q", ErrOutside, path)
+	}
 	r, err := filepath.Abs(root)
 	if err != nil {
 		return fmt.Errorf("%w: root %q: %w", ErrOutside, root, err)

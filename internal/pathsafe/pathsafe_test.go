@@ -35,6 +35,7 @@ func TestWithin(t *testing.T) {
 		{"/data", "/etc/passwd", false},
 		{"/data/", "/data/x", true},
 		{"/", "/x", true},
+		{"", "x", false}, // no root: not the working directory
 	}
 	for _, tc := range tests {
 		err := Within(tc.root, tc.path)

@@ -3,6 +3,7 @@ package redact
 import (
 	"errors"
 	"net/url"
+	"strings"
 )
 
 // Link is link without its user, query and fragment; a query shows as
@@ -31,6 +32,11 @@ func Error(err error, link string) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
 		ue.URL = Link(link)
+		if strings.Contains(ue.Err.Error(), "Location header") {
+			// A redirect net/http could not follow quotes its Location
+			// whole (a presigned URL's signature).
+			ue.Err = errors.New("a redirect to a Location that does not parse")
+		}
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package redact
 import (
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -33,5 +34,18 @@ func TestError(t *testing.T) {
 	}
 	if plain := errors.New("x"); Error(plain, link) != plain {
 		t.Fatal("an error without a URL changed")
+	}
+	// A redirect to a Location that does not parse: net/http quotes it.
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Location", "http://bucket example/o?X-Amz-Signature=secret") // (fails to parse: nothing dialed)
+		w.WriteHeader(http.StatusFound)
+	}))
+	defer origin.Close()
+	_, err = http.Get(origin.URL + "/f")
+	if err == nil {
+		t.Fatal("a redirect to a bad Location was followed")
+	}
+	if msg := Error(err, origin.URL+"/f").Error(); strings.Contains(msg, "secret") {
+		t.Fatalf("error %q: the Location's signature is shown", msg)
 	}
 }
