@@ -468,19 +468,7 @@ func StartJobPart(n *Node, ctx context.Context, req peer.JobRequest) (string, er
 // release (called again, it does nothing). Set before the nodes start;
 // released, the hook stays, holding nothing (resilvers still running may
 // read it).
-func HoldECResilver() (release func()) {
-	held := make(chan struct{})
-	ecResilverHeld = func(ctx context.Context) error {
-		select {
-		case <-held:
-			return nil
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	var once sync.Once
-	return func() { once.Do(func() { close(held) }) }
-}
+func HoldECResilver() (release func()) { return HoldECResilverPastItsAbort(0) }
 
 // HoldECResilverPastItsAbort is HoldECResilver whose sweeps take past
 // (a big object's restore) to end once aborted.
