@@ -275,11 +275,6 @@ func (n *Node) listPage(ctx context.Context, b store.Bucket, msg api.ListObjects
 		q.Set(queryBucketCreated, strconv.FormatInt(created, 10))
 		q.Set(queryBucketsVersion, strconv.FormatInt(n.currentBuckets().Version, 10))
 	}
-	release, err := n.holdListing(ctx, len(targets))
-	if err != nil {
-		return nil, err
-	}
-	defer release()
 	pages := make([][]api.ListEntry, len(targets))
 	cuts := make([]bool, len(targets))
 	errs := make([]error, len(targets))
@@ -370,34 +365,6 @@ const maxArchiveMembers = 100000
 // Names heavy in escapes take six bytes a byte; a shard's member names
 // may be long (a tar name up to 1 MiB) and compress well.
 var maxListBytes int64 = 48 << 20
-
-// listingsMemory bounds the targets' pages a gateway holds at once, over
-// all its listings: each target's share of a page is never under an
-// eighth of maxListBytes, so one page of a large cluster may take many
-// times maxListBytes; listings past the bound wait. One listing is
-// charged a quarter of it at most (four run at once whatever the
-// cluster's size: a bound on how many of the biggest do, past 16
-// targets, not on their bytes).
-const listingsMemory = 8 * (48 << 20)
-
-// listShare is a target's share of a page's bytes when asked with that
-// many others: never under an eighth of the page's bound.
-func listShare(targets int) int64 {
-	return max(maxListBytes/int64(min(max(targets, 1), 1024)), maxListBytes/8)
-}
-
-// holdListing waits for the bytes of the pages of a listing that asks
-// that many targets (as handleLocalList bounds each), from listings.
-func (n *Node) holdListing(ctx context.Context, targets int) (func(), error) {
-	if n.listings == nil {
-		return func() {}, nil
-	}
-	need := min(int64(min(max(targets, 1), 1024))*listShare(targets), listingsMemory/4)
-	if err := n.listings.Acquire(ctx, need); err != nil {
-		return nil, context.Cause(ctx)
-	}
-	return func() { n.listings.Release(need) }, nil
-}
 
 // errOverBudget is a page's bytes past its bound.
 var errOverBudget = errors.New("over the page's bound on bytes")
@@ -492,7 +459,7 @@ func (n *Node) handleLocalList(w http.ResponseWriter, r *http.Request) {
 	// gateway ends its page there (queryListCut); its first entry alone
 	// past it is refused, naming what to ask instead.
 	asked, _ := strconv.Atoi(q.Get(queryListTargets))
-	budget := listShare(asked)
+	budget := max(maxListBytes/int64(min(max(asked, 1), 1024)), maxListBytes/8)
 	share := budget // for the error
 	cuts, cut := q.Get(queryListCut) != "", false
 	// The directories go to the gateway even with ListNoDirs: they count

@@ -3,14 +3,10 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"golang.org/x/sync/semaphore"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
@@ -73,31 +69,5 @@ func TestListLevelReadsLittleOfEachDirectory(t *testing.T) {
 	}
 	if listed := counting.listed.Load(); listed > 100 {
 		t.Fatalf("%d objects read to list a level of 5 directories and 1 object", listed)
-	}
-}
-
-// A gateway's listings share a bound on the targets' pages they hold:
-// one of a large cluster (each target's share never under an eighth of a
-// page) waits while others hold it, rather than add to them.
-func TestListingsWaitForTheirPagesBytes(t *testing.T) {
-	n := &Node{listings: semaphore.NewWeighted(listingsMemory)}
-	var held []func()
-	for range 4 { // the biggest, four at once
-		release, err := n.holdListing(t.Context(), 1024)
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, release)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := n.holdListing(ctx, 2); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("a listing while others hold the bound: %v, want it waiting", err)
-	}
-	held[0]()
-	for range 2 { // smaller ones share a big one's part
-		if _, err := n.holdListing(t.Context(), 2); err != nil {
-			t.Fatal(err)
-		}
 	}
 }

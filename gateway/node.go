@@ -358,9 +358,6 @@ type Node struct {
 	// holds its central directory, up to half a GiB), by
 	// formats.ZipMemory: the process's, which dSort's extraction shares.
 	zipMemory *semaphore.Weighted
-	// listings bounds the targets' pages a gateway holds at once over
-	// the listings it merges (see holdListing).
-	listings *semaphore.Weighted
 	// ecRestarts orders the ec-resilvers a map change starts.
 	ecRestarts sync.Mutex
 	// leaveWaits is set while a leaving target waits for its download
@@ -542,7 +539,6 @@ func New(cfg Config) (*Node, error) {
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
 		zipMemory:      formats.ZipDirectories,
-		listings:       semaphore.NewWeighted(listingsMemory),
 		archiveSlots:   make(chan struct{}, archiveWriters),
 		peer:           peer.NewClient(peer.ClientConfig{Auth: auth, Node: cfg.ID, Transport: cfg.Transport, Timeout: cfg.RequestTimeout, RecordsStall: cfg.RecordsStall, UserAuth: userAuthOf(cfg.Auth)}),
 	}
