@@ -101,8 +101,6 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	started := map[string]int64{}
 	// ended is when a job ended last on a node; ended jobs only.
 	ended := map[string]int64{}
-	// writer is the one target that does a job's work, when one does.
-	writer := map[string]string{}
 	targets := map[string]map[string]bool{}
 	for _, node := range status.Nodes {
 		for _, j := range node.Jobs {
@@ -129,9 +127,6 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 				cj.Errors = append(cj.Errors, node.ID+": "+j.Error)
 			}
 			cj.Nodes[node.ID] = j
-			if j.Writer != "" {
-				writer[j.ID] = j.Writer
-			}
 			started[j.ID] = min(started[j.ID], j.Started)
 			ended[j.ID] = max(ended[j.ID], j.Finished)
 		}
@@ -148,12 +143,10 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 				// lists them: waited for, as one that did not answer.
 				j.Errors = append(j.Errors, node.ID+": is starting: its part of the job (resumed, if it resumes it) is not known yet")
 				j.Unanswered = append(j.Unanswered, node.ID)
-			case node.Started > started[id] && (j.Running || node.Started < ended[id] || node.ID == writer[id]):
+			case node.Started > started[id] && (j.Running || node.Started < ended[id]):
 				if _, ok := j.Nodes[node.ID]; !ok {
 					// (A node restarted after the job ended everywhere
-					// forgot it too, with its part done: not flagged;
-					// unless it is the job's writer, whose end is the
-					// job's, not known.)
+					// forgot it too, with its part done: not flagged.)
 					j.Errors = append(j.Errors, node.ID+": restarted while the job ran and has no record of it: its part of the job is lost")
 				}
 			}

@@ -277,9 +277,6 @@ type JobStatus struct {
 	Finished int64  `json:"finished,omitempty"` // Unix nanoseconds
 	// Targets are the targets a download or prefetch runs on.
 	Targets []string `json:"targets,omitempty"`
-	// Writer is the one target that does the job's work (an archive's):
-	// the others' parts end at its start.
-	Writer string `json:"writer,omitempty"`
 }
 
 // ClusterStatus is the answer of GET /v1/cluster?what=status.

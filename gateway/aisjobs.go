@@ -204,8 +204,7 @@ func partsEnded(out api.JobSnaps, started int64) time.Time {
 // it and restarted while it ran (jobs live in memory), an aborted part:
 // whether it did its share is not known, and the job must not read as
 // done. A target restarted after the job ended everywhere is taken to
-// have done its part, unless it is the job's writer (the others' parts
-// ended at once: the job's end is its own, not known).
+// have done its part.
 func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started map[string]int64) {
 	if job.Started <= 0 {
 		return
@@ -220,7 +219,7 @@ func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, start
 		}
 	}
 	for id, since := range started {
-		if !named[id] || len(out[id]) > 0 || since <= job.Started || !running && !end.After(time.Unix(0, since)) && id != job.Writer {
+		if !named[id] || len(out[id]) > 0 || since <= job.Started || !running && !end.After(time.Unix(0, since)) {
 			continue
 		}
 		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)

@@ -45,14 +45,6 @@ func TestLostPartsOfAJob(t *testing.T) {
 	if len(out["t3"]) != 0 {
 		t.Errorf("a target not among the job's: %+v", out["t3"])
 	}
-	// The one target that does the job's work (an archive's writer),
-	// restarted after the others' parts ended at once: its part is lost.
-	job.Kind, job.Writer = "archive", "t2"
-	out = api.JobSnaps{"t1": {{ID: "j1", EndTime: at(1)}}}
-	lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": at(20).UnixNano()})
-	if len(out["t2"]) != 1 || !out["t2"][0].Aborted {
-		t.Errorf("the job's writer restarted after the others' parts ended: %+v, want its part lost", out["t2"])
-	}
 }
 
 // A job asked for by id while a target does not answer: a 503 to ask

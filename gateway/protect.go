@@ -666,7 +666,7 @@ func (n *Node) startJob(ctx context.Context, req peer.JobRequest) (string, error
 	if req.Kind == jobCopyBucket || req.Kind == jobCopyObjects || req.Kind == jobArchive {
 		// Its destination destroyed, or made again, ends it too: it
 		// would go on writing into the new one of the name.
-		n.jobs.SetDestination(id, req.To.Normalize(), req.Writer)
+		n.jobs.SetDestination(id, req.To.Normalize())
 	}
 	// Asked again once the job is known: an abort, or the bucket made
 	// again, that came while it was made ready (a download's names

@@ -71,9 +71,6 @@ type JobState struct {
 	// Targets are the targets a job that spans several runs on (a
 	// download's), when it says.
 	Targets []string `json:"targets,omitempty"`
-	// Writer is the one target that does a job's work, when one does (an
-	// archive's shard owner): the others' parts end at once.
-	Writer string `json:"writer,omitempty"`
 }
 
 type runningJob struct {
@@ -210,13 +207,12 @@ func (j *Jobs) prune() {
 	}
 }
 
-// SetDestination names the bucket a job writes into (JobState.To) and
-// the target that writes it, when one does (JobState.Writer).
-func (j *Jobs) SetDestination(id string, to store.Bucket, writer string) {
+// SetDestination names the bucket a job writes into (JobState.To).
+func (j *Jobs) SetDestination(id string, to store.Bucket) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if job, ok := j.jobs[id]; ok {
-		job.state.To, job.state.Writer = to, writer
+		job.state.To = to
 	}
 }
 
