@@ -106,6 +106,9 @@ func (n *Node) handleBucketPut(w http.ResponseWriter, r *http.Request) {
 		// clash only when both are there: the job's to tell.)
 		named := make(map[string]bool, len(req.Names))
 		for _, name := range req.Names {
+			if src.Normalize() == dst.Normalize() && name == value.ArchName {
+				continue // (the job leaves the shard itself out)
+			}
 			if named[name] {
 				err = badRequest("archive: object %q is named twice", name)
 				break

@@ -317,7 +317,9 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 				n.background(n.dropStaleParts)
 			case known && before.State != cluster.StateActive && self.State == cluster.StateActive:
 				n.catchUp.Add(1)
-			case n.rebalancer() != nil && n.rebalancer().Running():
+			case !cluster.SameTargets(previous.Map, next.Map) && n.rebalancer() != nil && n.rebalancer().Running():
+				// (Not at a change of no owner's: a gateway joining. A
+				// catch-up asks the other targets at every GET.)
 				n.catchUp.Add(1)
 			}
 		} else {

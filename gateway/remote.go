@@ -144,7 +144,12 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 	names, pending := 0, 0 // (pending: the first name of sorted not looked up)
 	// The members kept are bounded as a page's bytes are: every lookup's
 	// are held until the page is built (each lookup is bounded alone).
+	// Those of the page's shards only (a lookup reaches past its names).
 	var membersBytes int64
+	named := make(map[string]bool, len(list))
+	for _, o := range list {
+		named[o.Name] = true
+	}
 	for pages := 0; ; pages++ {
 		if pages == maxCachedPages+len(list) || names >= maxCachedPages*remoteCachedPage {
 			return nil, badRequest("list %s: what the targets cache of this page's %d names took more than %d pages of theirs; list fewer objects a page (pagesize)", b, len(list), pages)
@@ -174,7 +179,7 @@ func (n *Node) listRemote(ctx context.Context, b store.Bucket, props store.Props
 				names++
 			}
 			if e.Flags&api.EntryInArch != 0 {
-				if shard, _, ok := archiveOfMember(e.Name, present); ok {
+				if shard, _, ok := archiveOfMember(e.Name, present); ok && named[shard] {
 					if membersBytes += entryBytes(&e); membersBytes > maxListBytes {
 						return nil, badRequest("list %s: the members of this page's %d cached shards take more than %d MiB; list fewer objects a page (pagesize)", b, len(list), maxListBytes>>20)
 					}
