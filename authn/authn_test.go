@@ -872,6 +872,15 @@ func TestS3KeyOfAUserOfSomeClustersTakesATokenForOne(t *testing.T) {
 	if err != nil || !slices.Equal([]string(c.Audience), []string{"c1"}) || leaked {
 		t.Fatalf("the key's token at c1: audience %v (%v), at c2 too %v; want [c1] alone", c.Audience, err, leaked)
 	}
+	// Its own token, for both (pushed whole before tokens per cluster):
+	// revoked.
+	s.mu.Lock()
+	own, _ := s.cfg.Keys.Parse(s.st.S3Keys[access].Token)
+	_, revoked := s.st.Revoked[own.ID]
+	s.mu.Unlock()
+	if !revoked {
+		t.Fatal("the key's own token, naming both clusters, is not revoked once it has one for its cluster")
+	}
 	// That token revoked (leaked from the cluster): the key goes, not
 	// made a token again at a change of its user.
 	if status, out := do(t, h, http.MethodDelete, "/v1/tokens", admin, TokenMsg{Token: token}); status != http.StatusOK {

@@ -1120,9 +1120,10 @@ func (s *Service) clusterKeyToken(k *S3Key, id string) (token string, made bool,
 	}
 	if k.ClusterTokens == nil {
 		k.ClusterTokens = map[string]string{}
-		if k.MadeWith == "" {
+		if k.MadeWith == "" || len(c.Audience) > 1 {
 			// A key from before tokens per cluster: its own token was
-			// pushed to every cluster, and goes.
+			// pushed to every cluster (or, naming more, to its own), and
+			// goes.
 			if err := s.revokeLocked(k.Token); err != nil {
 				s.cfg.Logger.Warn("revoke the every-cluster token of an S3 key", "user", k.User, "access_key", k.AccessKey, "err", err)
 			}
