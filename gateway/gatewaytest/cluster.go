@@ -228,6 +228,11 @@ func (c *Cluster) Kill(m *Member) {
 		}
 	}
 	c.mu.Unlock()
+	// New connections refused before the open ones drop, as a dead
+	// process's are: a peer that saw its call cut must not reach it
+	// again (a coordinator's probe found the target alive, and failed
+	// the job instead of waiting for it).
+	m.Server.Listener.Close()
 	m.Server.CloseClientConnections()
 	m.Server.Close()
 	m.Node.Close()
