@@ -38,8 +38,18 @@ func (c *Client) Map(ctx context.Context) (*cluster.Map, error) {
 
 // ClusterStatus returns every node's status: roles, states, capacity, jobs.
 func (c *Client) ClusterStatus(ctx context.Context) (*ClusterStatus, error) {
+	return c.clusterStatus(ctx, url.Values{QueryWhat: {"status"}})
+}
+
+// jobOnlyStatus is every node's status with one job's entries only: what
+// a user with LIST on the job's bucket (not the cluster) may read.
+func (c *Client) jobOnlyStatus(ctx context.Context, id string) (*ClusterStatus, error) {
+	return c.clusterStatus(ctx, url.Values{QueryWhat: {"status"}, QueryJob: {id}})
+}
+
+func (c *Client) clusterStatus(ctx context.Context, query url.Values) (*ClusterStatus, error) {
 	s := new(ClusterStatus)
-	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: url.Values{QueryWhat: {"status"}}}, s)
+	err := c.doJSON(ctx, request{method: http.MethodGet, path: "/v1/cluster", query: query}, s)
 	return s, err
 }
 

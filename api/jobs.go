@@ -183,7 +183,7 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 // the job): a wait goes on a while, a lookup of a wrong id is still not
 // found.
 func (c *Client) Job(ctx context.Context, id string) (ClusterJob, error) {
-	status, err := c.ClusterStatus(ctx)
+	status, err := c.jobOnlyStatus(ctx, id)
 	if err != nil {
 		return ClusterJob{}, err
 	}

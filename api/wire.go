@@ -63,6 +63,9 @@ const (
 	QueryUUID         = "uuid"
 	QueryRegex        = "regex"
 	QueryOnlyActive   = "only_active"
+	// QueryJob, with what=status, narrows the status to one job: what a
+	// user with LIST on the job's bucket only may read.
+	QueryJob = "job"
 	// QueryFlags are a listing's flags (ListArchive...), for clients
 	// that cannot send a body with GET (browsers).
 	QueryFlags = "flags"

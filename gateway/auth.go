@@ -60,6 +60,18 @@ func bucketKey(r *http.Request) string {
 	return b.String()
 }
 
+// clusterGetAccess needs LIST on the cluster, but only on some bucket
+// for one job's status (what=status&job=ID): the handler checks it on the
+// job's bucket, so that a user granted a bucket follows the copy or
+// prefetch it started there.
+func clusterGetAccess(r *http.Request) (authn.Perm, string) {
+	q := r.URL.Query()
+	if q.Get(api.QueryWhat) == whatStatus && q.Get(api.QueryJob) != "" {
+		return authn.PermList, authn.AnyBucket
+	}
+	return authn.PermList, ""
+}
+
 // actionPerms are what bucket actions need; an action not listed needs
 // ADMIN.
 var actionPerms = map[string]authn.Perm{

@@ -1029,6 +1029,62 @@ func TestCopyCreatingItsDestinationNeedsCreate(t *testing.T) {
 	}
 }
 
+// A user granted two buckets, not the cluster, follows the copy it
+// started between them to its end; the status it reads names that job
+// only, and a user of other buckets may not read it.
+func TestABucketUserFollowsItsCopy(t *testing.T) {
+	c := newAuthCluster(t)
+	ctx := t.Context()
+	admin := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Perm: authn.Admin}, time.Hour))
+	for _, name := range []string{"src", "dst", "other"} {
+		if err := admin.CreateBucket(ctx, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := admin.Put(ctx, "src", "o", strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	otherJob, err := admin.CopyBucket(ctx, "other", "other-copy", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	userToken := signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://src": authn.ReadOnly, "ais://dst": authn.PermPut | authn.PermList}}, time.Hour)
+	user := c.Client().SetToken(userToken)
+	id, err := user.CopyBucket(ctx, "src", "dst", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := user.WaitJob(ctx, id, 0); err != nil || j.Objects != 1 {
+		t.Fatalf("the copy followed by its buckets' user: %+v, %v; want 1 object", j, err)
+	}
+	if _, err := user.ClusterStatus(ctx); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("the whole cluster's status read by a bucket's user: %v, want forbidden", err)
+	}
+	// Narrowed to its job, whatever the body asks.
+	u := c.Primary().URL() + "/v1/cluster?" + api.QueryWhat + "=status&" + api.QueryJob + "=" + id
+	status, body := callAs(t, http.MethodGet, u, userToken, []byte(`{"id": "`+otherJob+`"}`))
+	if status != http.StatusOK || strings.Contains(body, otherJob) || strings.Contains(body, "127.0.0.1") || !strings.Contains(body, id) {
+		t.Fatalf("the copy's status: %d %s, want its job only, no addresses", status, body)
+	}
+	for _, job := range []string{otherJob, "rebalance-1"} {
+		status, body = callAs(t, http.MethodGet, c.Primary().URL()+"/v1/cluster?"+api.QueryWhat+"=status&"+api.QueryJob+"="+job, userToken, nil)
+		if job == otherJob && status != http.StatusForbidden {
+			t.Fatalf("another bucket's job read by this bucket's user: %d %s, want 403", status, body)
+		}
+		if job != otherJob && (status != http.StatusOK || strings.Contains(body, `"jobs"`)) {
+			t.Fatalf("a job no node has: %d %s, want no jobs", status, body)
+		}
+	}
+	stranger := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://other": authn.ReadOnly}}, time.Hour))
+	if _, err := stranger.Job(ctx, id); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("the copy read by a user of another bucket: %v, want forbidden", err)
+	}
+	if _, err := c.Client().Job(ctx, id); !errors.Is(err, api.ErrUnauthorized) {
+		t.Fatalf("the copy read without a token: %v, want unauthorized", err)
+	}
+}
+
 // A summary walks a whole bucket: a user who may only HEAD it may not
 // start one.
 func TestSummaryNeedsList(t *testing.T) {

@@ -94,7 +94,7 @@ func (n *Node) routeTable() []route {
 	return []route{
 		{http.MethodGet, "/v1/health", n.handleHealth, everyNode, false, public},
 		{http.MethodGet, "/metrics", n.handleMetrics, everyNode, false, onCluster(authn.PermList)},
-		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false, onCluster(authn.PermList)},
+		{http.MethodGet, "/v1/cluster", n.handleClusterGet, everyNode, false, clusterGetAccess},
 		{http.MethodPut, "/v1/cluster", n.handleClusterAction, gateways, false, onCluster(authn.PermAdmin)},
 		{http.MethodGet, "/v1/buckets", n.handleListBuckets, gateways, false, onCluster(authn.PermList)},
 		{http.MethodGet, "/v1/buckets/{$}", n.handleListBuckets, gateways, false, onCluster(authn.PermList)}, // AIStore's clients add the slash
@@ -662,6 +662,11 @@ func (n *Node) handleClusterGet(w http.ResponseWriter, r *http.Request) {
 	case whatBuckets:
 		writeJSON(w, n.shownBuckets(r, n.currentBuckets()))
 	case whatStatus:
+		if id := r.URL.Query().Get(api.QueryJob); id != "" {
+			// Checked on the job's bucket (clusterGetAccess), body or not.
+			n.writeJobOnlyStatus(w, r, id)
+			return
+		}
 		// A job in the body asks for its status (AIStore's clients wait
 		// on it); none, for every node's.
 		var q api.JobQuery

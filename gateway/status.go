@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sync"
@@ -11,7 +12,9 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/authn"
 	"github.com/aisgo/aisgo/cluster"
+	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -97,6 +100,49 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 	}
 	wg.Wait()
 	return out
+}
+
+// writeJobOnlyStatus answers what=status&job=ID: every node's status
+// with that job's entries only, no disks (nor addresses, unless the
+// caller may read the cluster's status). It needs
+// LIST on the job's bucket; a job of no bucket (a rebalance) needs it on
+// the cluster. A job no node has is an empty answer (the caller tells a
+// job not found from one whose targets did not answer), not an error
+// naming whose bucket it is.
+func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id string) {
+	if err := pipeline.ValidateJobID(id); err != nil {
+		n.writeError(w, r, badRequest("%w", err))
+		return
+	}
+	// Addresses (in peers' errors too) are for who may read the cluster.
+	_, notCluster := n.authorize(r, authn.PermList, "")
+	s := n.status(r.Context())
+	buckets := map[string]bool{}
+	for i := range s.Nodes {
+		node := &s.Nodes[i]
+		node.Capacity, node.Mountpaths, node.CapacityError = nil, nil, ""
+		if notCluster != nil {
+			node.URL = ""
+			if node.Error != "" {
+				node.Error = "no answer"
+			}
+		}
+		var jobs []api.JobStatus
+		for _, j := range node.Jobs {
+			if j.ID == id {
+				jobs = append(jobs, j)
+				buckets[j.Bucket] = true
+			}
+		}
+		node.Jobs = jobs
+	}
+	for _, b := range slices.Sorted(maps.Keys(buckets)) {
+		if _, err := n.authorize(r, authn.PermList, b); err != nil {
+			n.writeError(w, r, err)
+			return
+		}
+	}
+	writeJSON(w, s)
 }
 
 // capacityWithin is the store's capacity within capacityTimeout: a disk

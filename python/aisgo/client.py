@@ -1859,7 +1859,10 @@ class Client:
             jobs: List[Dict[str, Any]] = []
             nodes: List[Dict[str, Any]] = []
             try:
-                nodes = self.cluster_status().get("nodes", [])
+                # Narrowed to the job: what a user granted its bucket, not
+                # the cluster, may read.
+                answer = self._json("GET", "/v1/cluster", params={"what": "status", "job": job_id}) or {}
+                nodes = list(answer.get("nodes") or [])
             except (AisConnectionError, AisTimeout, errors.Unavailable) as exc:
                 missed = exc
             if missed is None:
