@@ -36,8 +36,9 @@ func (n *Node) handleMetasync(w http.ResponseWriter, r *http.Request) {
 	}
 	// Not before Start (the node serves first): the first map taken
 	// starts a target's rebalance after a restart, which needs Start's
-	// manager; taken before, that run would never be.
-	if n.loopsContext() == nil || n.config.Role.IsTarget() && n.rebalancer() == nil {
+	// manager; taken before, that run would never be. Nor before Start
+	// recovered interrupted dSort jobs (takesPushes).
+	if n.loopsContext() == nil || n.config.Role.IsTarget() && n.rebalancer() == nil || !n.takesPushes.Load() {
 		n.writeError(w, r, fmt.Errorf("%w: node %s is starting: push again", api.ErrUnavailable, n.config.ID))
 		return
 	}

@@ -431,8 +431,13 @@ type Node struct {
 	stop context.CancelFunc
 	// loops is set once, by Start, while requests may already be served.
 	loops atomic.Pointer[context.Context]
-	wg    sync.WaitGroup
-	bgMu  sync.Mutex
+	// takesPushes is set by Start once the output of dSort jobs a crash
+	// interrupted is removed (or its removal tried): a map taken before
+	// would serve those shards, and a rebalance could move them away
+	// from the recovery.
+	takesPushes atomic.Bool
+	wg          sync.WaitGroup
+	bgMu        sync.Mutex
 
 	// rebalance moves objects on target changes; nil on gateways and
 	// until Start (a push served meanwhile reads it).
@@ -783,6 +788,7 @@ func (n *Node) Start(ctx context.Context) error {
 			n.logger.Info("recover dsort jobs: some output of interrupted jobs is removed once the node has joined", "err", err)
 		}
 	}
+	n.takesPushes.Store(true)
 	if n.config.Role.IsTarget() {
 		if err := n.setAsideIfRemoved(ctx); err != nil {
 			return err

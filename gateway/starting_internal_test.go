@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
 	"github.com/aisgo/aisgo/pipeline"
+	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/fs"
 )
 
@@ -124,6 +127,65 @@ func TestMetasyncBeforeStartIsRefused(t *testing.T) {
 	n.handleMetasync(w, req)
 	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
 		t.Fatalf("a push before Start: %d %s, map %v", w.Code, w.Body, n.currentMap())
+	}
+}
+
+// heldHeads is a store whose Head of one name waits until released,
+// telling when it started waiting.
+type heldHeads struct {
+	store.Store
+	name             string
+	waiting, release chan struct{}
+}
+
+func (s heldHeads) Head(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	if name == s.name {
+		close(s.waiting)
+		<-s.release
+	}
+	return s.Store.Head(ctx, b, name)
+}
+
+// A target removing the output of a dSort job its crash interrupted
+// takes no map meanwhile: with one, it would serve those shards (and a
+// rebalance could move them away from the removal).
+func TestMetasyncWhileDsortRecoveryRunsIsRefused(t *testing.T) {
+	held := heldHeads{name: "out-0.tar", waiting: make(chan struct{}), release: make(chan struct{})}
+	cfg := Config{ID: "t1", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"}
+	cfg.NewWorker = func(st store.Store, fetcher pipeline.Fetcher) (*pipeline.Worker, error) {
+		held.Store = st
+		return pipeline.NewWorker(pipeline.WorkerConfig{NodeID: "t1", Store: held, Fetcher: fetcher, WorkDir: cfg.WorkDir, Logger: slog.New(slog.DiscardHandler)})
+	}
+	dir := t.TempDir()
+	cfg.WorkDir = filepath.Join(dir, "work")
+	if err := os.MkdirAll(cfg.WorkDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.WorkDir, "dsort-srt-1.journal"), []byte("\"ais://dst\"\n\"out-0.tar\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := unstartedNode(t, cfg)
+	defer n.Close()
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan error, 1)
+	go func() { started <- n.Start(ctx) }()
+	defer func() {
+		cancel() // (it joins no gateway)
+		<-started
+	}()
+	<-held.waiting
+	m := &cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"},
+	}}
+	body, _ := json.Marshal(peer.MetaMessage{Map: m})
+	req := httptest.NewRequest(http.MethodPut, "/v1/metasync", bytes.NewReader(body))
+	req.Header.Set(peer.HeaderNode, "g1")
+	w := httptest.NewRecorder()
+	n.handleMetasync(w, req)
+	close(held.release)
+	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
+		t.Fatalf("a push while the dSort recovery runs: %d %s, map %v", w.Code, w.Body, n.currentMap())
 	}
 }
 
