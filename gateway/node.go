@@ -552,7 +552,13 @@ func New(cfg Config) (*Node, error) {
 	}
 	// The map saved before this process: one later on joining means
 	// versions were missed while stopped (see catchUp).
-	if m, err := cfg.Meta.LoadMap(); err == nil && m != nil {
+	switch m, err := cfg.Meta.LoadMap(); {
+	case err != nil:
+		// There, but unreadable: a map of a version not known, so that
+		// the node catches up as a restarted one (a new node has none).
+		n.logger.Error("the saved cluster map cannot be read: the node catches up as one restarted", "err", err)
+		n.savedMap.Store(1)
+	case m != nil:
 		n.savedMap.Store(m.Version)
 	}
 	// Downloads go to the internet, not to peers nor to the node's own

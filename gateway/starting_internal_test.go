@@ -89,7 +89,13 @@ func TestBackgroundWorkStartsNotAfterClose(t *testing.T) {
 // directory of the test's, at 127.0.0.1:1, and does not start it.
 func unstartedNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
-	dir := t.TempDir()
+	return unstartedNodeIn(t, cfg, t.TempDir())
+}
+
+// unstartedNodeIn is unstartedNode on dir, which may hold what a node
+// left there.
+func unstartedNodeIn(t *testing.T, cfg Config, dir string) *Node {
+	t.Helper()
 	meta, err := membership.NewFileStore(filepath.Join(dir, "meta"))
 	if err != nil {
 		t.Fatal(err)
@@ -127,6 +133,28 @@ func TestMetasyncBeforeStartIsRefused(t *testing.T) {
 	n.handleMetasync(w, req)
 	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
 		t.Fatalf("a push before Start: %d %s, map %v", w.Code, w.Body, n.currentMap())
+	}
+}
+
+// A target whose saved map cannot be read catches up as one restarted
+// (its copies may be older than the cluster's), not as a new one.
+func TestUnreadableSavedMapCountsAsOne(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "meta"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "meta", "smap.json"), []byte(`{"version": 7, "nod`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := unstartedNodeIn(t, Config{ID: "t1", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"}, dir)
+	defer n.Close()
+	if n.savedMap.Load() == 0 {
+		t.Fatal("an unreadable saved map read as none")
+	}
+	fresh := unstartedNode(t, Config{ID: "t2", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"})
+	defer fresh.Close()
+	if v := fresh.savedMap.Load(); v != 0 {
+		t.Fatalf("a new node's saved map: version %d, want none", v)
 	}
 }
 
