@@ -309,7 +309,8 @@ func (p *plan) encodeShard(ctx context.Context, i int64, name string, w io.Write
 	buf := make([]byte, chunkSize, chunkSize+16) // room for a word past the chunk
 	for r := range p.spec.Records {
 		if err := ctx.Err(); err != nil {
-			fw.Close()
+			// No end: a shard cut short must not read as a whole one.
+			formats.Abort(fw)
 			return Stats{}, context.Cause(ctx)
 		}
 		record := fmt.Sprintf("sample-%s-%0*d", id, p.indexWidth, r)
@@ -318,7 +319,7 @@ func (p *plan) encodeShard(ctx context.Context, i int64, name string, w io.Write
 			f := file{name: record + ext, ext: ext, main: k == 0, record: record, shard: i, index: r, label: label}
 			n, err := p.writeFile(ctx, fw, rng, source, buf, f)
 			if err != nil {
-				fw.Close()
+				formats.Abort(fw)
 				return Stats{}, err
 			}
 			st.Files++

@@ -1,6 +1,7 @@
 package datasets_test
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -499,6 +500,29 @@ func TestGenerateCancelStopsWithinAFile(t *testing.T) {
 	}
 	if shard.written >= 64<<20 {
 		t.Fatalf("%d bytes written after the cancel, want it to stop within a few chunks", shard.written)
+	}
+}
+
+// A shard whose generation is canceled between records, written to a
+// writer that cannot discard it (a file of the caller's), gets no end:
+// it does not read as a whole shard of fewer records.
+func TestGenerateCanceledShardHasNoEnd(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	shard := &cancelingShard{cancel: cancel}
+	var data bytes.Buffer
+	spec := datasets.Spec{Template: "s-{0..0}.zip", Records: 50, RecordSize: 1000, Extensions: []string{".bin"}}
+	_, err := datasets.Generate(ctx, spec, func(string) (io.WriteCloser, error) {
+		return struct {
+			io.Writer
+			io.Closer
+		}{io.MultiWriter(shard, &data), shard}, nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("a generation canceled between records: %v", err)
+	}
+	if _, err := zip.NewReader(bytes.NewReader(data.Bytes()), int64(data.Len())); err == nil {
+		t.Fatalf("the canceled shard (%d bytes) reads as a whole zip", data.Len())
 	}
 }
 
