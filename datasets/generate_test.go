@@ -511,7 +511,8 @@ func TestGenerateCanceledShardHasNoEnd(t *testing.T) {
 	defer cancel()
 	shard := &cancelingShard{cancel: cancel}
 	var data bytes.Buffer
-	spec := datasets.Spec{Template: "s-{0..0}.zip", Records: 50, RecordSize: 1000, Extensions: []string{".bin"}}
+	// (Small files: the cancel is seen between records, not in a file.)
+	spec := datasets.Spec{Template: "s-{0..0}.zip", Records: 500, Extensions: []string{".cls"}}
 	_, err := datasets.Generate(ctx, spec, func(string) (io.WriteCloser, error) {
 		return struct {
 			io.Writer
@@ -520,6 +521,7 @@ func TestGenerateCanceledShardHasNoEnd(t *testing.T) {
 	})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("a generation canceled between records: %v", err)
+
 	}
 	if _, err := zip.NewReader(bytes.NewReader(data.Bytes()), int64(data.Len())); err == nil {
 		t.Fatalf("the canceled shard (%d bytes) reads as a whole zip", data.Len())
