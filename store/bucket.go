@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -287,6 +288,11 @@ func (p Props) Validate() error {
 	if size := p.AWS().MultipartSize; size != 0 && (size < MinMultipartSize || size > MaxMultipartSize) {
 		return fmt.Errorf("%w: extra.aws.multipart_size must be 0 (parts only past 5 GiB) or %d..%d bytes (5 MiB..5 GiB), not %d", ErrInvalidProps, MinMultipartSize, MaxMultipartSize, size)
 	}
+	if p.Extra != nil && p.Extra.HTTP != nil && p.Extra.HTTP.Origin != "" {
+		if err := CheckOrigin(p.Extra.HTTP.Origin); err != nil {
+			return err
+		}
+	}
 	if p.LRU.DontEvictTime < 0 {
 		// A cutoff in the future: objects read a moment ago would go.
 		return fmt.Errorf("%w: lru.dont_evict_time must not be negative, not %s", ErrInvalidProps, time.Duration(p.LRU.DontEvictTime))
@@ -296,6 +302,23 @@ func (p Props) Validate() error {
 	}
 	if p.EC.Enabled && p.EC.ObjSizeLimit < -1 {
 		return fmt.Errorf("%w: ec.objsize_limit must be -1 (replicate every object), 0 (slice every object) or a size, not %d", ErrInvalidProps, p.EC.ObjSizeLimit)
+	}
+	return nil
+}
+
+// CheckOrigin checks an ht:// bucket's origin: an http or https link to
+// a host, whose path an object's name extends. A query or a fragment
+// would take every name's path into it (all names one resource). The
+// error does not quote the link: it may hold a password.
+func CheckOrigin(origin string) error {
+	u, err := url.Parse(origin)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%w: extra.http.origin does not parse as a link (a password's %%, / or ? must be %%-encoded)", ErrInvalidProps)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
+		return fmt.Errorf("%w: extra.http.origin must be an http:// or https:// link to a host", ErrInvalidProps)
+	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(origin, "#"):
+		return fmt.Errorf("%w: extra.http.origin must have no query or fragment: an object's name extends its path", ErrInvalidProps)
 	}
 	return nil
 }

@@ -29,6 +29,10 @@ func Resolve(client *http.Client) remote.Resolver {
 		if props.Extra == nil || props.Extra.HTTP == nil || props.Extra.HTTP.Origin == "" {
 			return nil, fmt.Errorf("%w: bucket %s has no extra.http.origin", store.ErrInvalidProps, b)
 		}
+		// (Props made before it was checked where they are set.)
+		if err := store.CheckOrigin(props.Extra.HTTP.Origin); err != nil {
+			return nil, fmt.Errorf("bucket %s: %w", b, err)
+		}
 		return &Backend{client: client, origin: strings.TrimRight(props.Extra.HTTP.Origin, "/")}, nil
 	}
 }
@@ -57,7 +61,8 @@ func (r *refusal) Unwrap() error { return r.err }
 func (be *Backend) doWith(ctx context.Context, method, name, byteRange string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, be.url(name), nil)
 	if err != nil {
-		return nil, err
+		// Not quoted: the parser's error quotes the link, password and all.
+		return nil, fmt.Errorf("%w: the bucket's origin and the name %q make no link", store.ErrInvalidProps, name)
 	}
 	if byteRange != "" {
 		req.Header.Set("Range", byteRange)
