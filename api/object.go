@@ -198,6 +198,9 @@ type GetOptions struct {
 	// Latest makes a remote bucket's target check that its cached copy is
 	// the remote's current version, fetching it again if not.
 	Latest bool
+	// IfMatch reads the object only while its ETag (store.ETagOf) is
+	// this one: ErrPreconditionFailed otherwise.
+	IfMatch string
 }
 
 // Get opens an object for reading. The caller closes the reader. The
@@ -224,6 +227,9 @@ func (c *Client) Get(ctx context.Context, bucket, name string, opts GetOptions) 
 		q.Set(QueryLatest, "true")
 	}
 	h := http.Header{}
+	if opts.IfMatch != "" {
+		h.Set("If-Match", `"`+opts.IfMatch+`"`)
+	}
 	if opts.Offset > 0 || opts.Length > 0 {
 		if opts.Length > 0 && opts.Length <= math.MaxInt64-opts.Offset {
 			h.Set("Range", fmt.Sprintf("bytes=%d-%d", opts.Offset, opts.Offset+opts.Length-1))

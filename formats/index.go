@@ -45,7 +45,8 @@ type Index struct {
 	Shard     string `json:"shard"`
 	ShardSize int64  `json:"shard_size"`
 	Format    string `json:"format"`
-	// ShardChecksum is the shard object's checksum, when known.
+	// ShardChecksum is the shard object's checksum, when known; of a
+	// shard without one, its ETag (type store.ChecksumETag).
 	ShardChecksum *IndexChecksum `json:"shard_checksum,omitempty"`
 	Members       []IndexMember  `json:"members"`
 }

@@ -378,6 +378,8 @@ func (n *Node) parseBatch(r *http.Request, body []byte) (api.BatchRequest, []bat
 			return req, nil, nil, badRequest("get-batch: entry %d: a range of a file of a shard is not taken", i)
 		case e.IfChecksum != nil && (e.IfChecksum.Type == "" || e.IfChecksum.Value == "" || len(e.IfChecksum.Type)+len(e.IfChecksum.Value) > maxIfChecksum):
 			return req, nil, nil, badRequest("get-batch: entry %d: if_checksum needs a type and a value (%d bytes at most)", i, maxIfChecksum)
+		case e.IfChecksum != nil && strings.EqualFold(e.IfChecksum.Type, store.ChecksumETag) && strings.ContainsFunc(e.IfChecksum.Value, notInETag):
+			return req, nil, nil, badRequest("get-batch: entry %d: if_checksum of type %s: %q is no ETag (printable, no quote, backslash, comma or space)", i, store.ChecksumETag, e.IfChecksum.Value)
 		}
 		item.name = api.BatchEntryName(item.bucket, e, req.OnlyObjName)
 		// Refused before anything is sent: the writer would fail the
@@ -513,8 +515,8 @@ func (n *Node) writeBatch(w io.Writer, f formats.Format, req api.BatchRequest, i
 // as this node.
 func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, int64, error) {
 	body, size, meta, err := n.openEntryMeta(ctx, item)
-	if err != nil || item.IfChecksum == nil {
-		return body, size, err
+	if err != nil || item.IfChecksum == nil || byETag(item) {
+		return body, size, err // (an ETag is checked as the object opens)
 	}
 	sum := meta.Checksum
 	if sum.IsEmpty() {
@@ -537,6 +539,15 @@ func (n *Node) openEntry(ctx context.Context, item batchItem) (io.ReadCloser, in
 	return body, size, nil
 }
 
+// byETag reports an entry whose if_checksum is an ETag (of an object
+// without a checksum, as its shard's index keeps it).
+func byETag(item batchItem) bool {
+	return item.IfChecksum != nil && strings.EqualFold(item.IfChecksum.Type, store.ChecksumETag)
+}
+
+// notInETag reports a character an ETag sent on as If-Match cannot have.
+func notInETag(r rune) bool { return r <= ' ' || r >= 0x7f || r == '"' || r == '\\' || r == ',' }
+
 // maxIfChecksum bounds an entry's if_checksum (a SHA-512 in hex is 128).
 const maxIfChecksum = 256
 
@@ -549,6 +560,11 @@ func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser
 		obj, err := n.config.Store.Open(ctx, item.bucket, item.ObjName, store.OpenOptions{})
 		if err == nil {
 			meta := obj.Meta()
+			if etag := store.ETagOf(meta); byETag(item) && !strings.EqualFold(etag, item.IfChecksum.Value) {
+				obj.Close()
+				return nil, 0, meta, fmt.Errorf("%w: %s/%s has ETag %s, the entry asks for %s (the object was written since)", store.ErrPreconditionFailed,
+					item.bucket, item.ObjName, etag, item.IfChecksum.Value)
+			}
 			body, size, err := n.openInObject(ctx, obj, item)
 			return body, size, meta, err
 		}
@@ -559,7 +575,14 @@ func (n *Node) openEntryMeta(ctx context.Context, item batchItem) (io.ReadCloser
 		}
 	}
 	opts := api.GetOptions{ArchPath: item.ArchPath, Offset: item.Start, Length: item.Length}
+	if byETag(item) {
+		opts.IfMatch = item.IfChecksum.Value
+	}
 	body, meta, err := n.batchState().client.Get(ctx, item.bucket.String(), item.ObjName, opts)
+	if errors.Is(err, api.ErrPreconditionFailed) && byETag(item) {
+		return nil, 0, store.ObjectMeta{}, fmt.Errorf("%w: %s/%s has not ETag %s the entry asks for (the object was written since)", store.ErrPreconditionFailed,
+			item.bucket, item.ObjName, item.IfChecksum.Value)
+	}
 	if errors.Is(err, api.ErrRange) && item.Start == 0 {
 		// Only an empty object has no byte 0: an empty entry, as read
 		// here (openInObject).

@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -414,6 +415,87 @@ func TestGetBatchIfChecksum(t *testing.T) {
 	bad := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-01", IfChecksum: &store.Checksum{Type: "xxhash"}}}}
 	if _, err := client.GetBatch(ctx, "train", bad, &out); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "if_checksum") {
 		t.Fatalf("if_checksum without a value: %v", err)
+	}
+}
+
+// A shard of a bucket without checksums is indexed with its ETag (its
+// write's stamp): a range taken from the index fails once the shard is
+// rewritten, same size and all, read by its owner or from another target.
+func TestGetBatchIfETagOfAShardWithoutChecksum(t *testing.T) {
+	c, client := batchFixture(t)
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "plain", map[string]any{"checksum": map[string]any{"type": "none"}}); err != nil {
+		t.Fatal(err)
+	}
+	shard := func(content string) []byte {
+		f, _ := formats.Default().ByExtension(".tar")
+		var out bytes.Buffer
+		w, _ := f.NewWriter(&out)
+		w.WriteHeader(&formats.Entry{Name: "r.txt", Size: int64(len(content))})
+		io.WriteString(w, content)
+		w.Close()
+		return out.Bytes()
+	}
+	m := c.Primary().Node.Map()
+	owner, _ := m.Owner(cluster.Uname("ais", "plain", "s.tar"))
+	elsewhere := ""
+	for i := 0; i < 20 && elsewhere == ""; i++ {
+		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != owner.ID {
+			elsewhere = fmt.Sprintf("obj-%02d", i)
+		}
+	}
+	if elsewhere == "" {
+		t.Fatal("every object on one target")
+	}
+	first := shard("first")
+	if _, err := client.Put(ctx, "plain", "s.tar", bytes.NewReader(first), api.PutOptions{Size: int64(len(first))}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := client.IndexShards(ctx, "plain", api.ListRange{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Objects != 1 {
+		t.Fatalf("index job: %+v %v", j, err)
+	}
+	data, err := client.GetBytes(ctx, "plain", formats.IndexName("s.tar"), api.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idx formats.Index
+	if err := json.Unmarshal(data, &idx); err != nil || idx.ShardChecksum == nil || idx.ShardChecksum.Type != store.ChecksumETag || len(idx.Members) != 1 {
+		t.Fatalf("the index of a shard without checksum: %s %v, want its ETag", data, err)
+	}
+	entry := api.BatchEntry{ObjName: "s.tar", Start: idx.Members[0].DataOffset, Length: idx.Members[0].Size,
+		IfChecksum: &store.Checksum{Type: idx.ShardChecksum.Type, Value: idx.ShardChecksum.Value}}
+	// Read by its owner, and from another target (the batch goes to the
+	// target that owns the most entries).
+	batches := [][]api.BatchEntry{{entry}, {{ObjName: elsewhere}, {ObjName: elsewhere}, entry}}
+	for _, in := range batches {
+		for i := range in {
+			in[i].Bucket = map[bool]string{true: "plain", false: "train"}[in[i].ObjName == "s.tar"]
+		}
+	}
+	for _, in := range batches {
+		var out bytes.Buffer
+		if _, err := client.GetBatch(ctx, "train", api.BatchRequest{In: in}, &out); err != nil || !strings.Contains(out.String(), "first") {
+			t.Fatalf("the shard as indexed, %d entries: %v", len(in), err)
+		}
+	}
+	second := shard("other") // the same size: only its ETag tells
+	if _, err := client.Put(ctx, "plain", "s.tar", bytes.NewReader(second), api.PutOptions{Size: int64(len(second))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range batches {
+		var out bytes.Buffer
+		_, err := client.GetBatch(ctx, "train", api.BatchRequest{In: in}, &out)
+		if !errors.Is(err, api.ErrPreconditionFailed) || !strings.Contains(err.Error(), "written since") || strings.Contains(out.String(), "other") {
+			t.Fatalf("the shard rewritten, %d entries: %v, want precondition failed", len(in), err)
+		}
+	}
+	bad := api.BatchRequest{In: []api.BatchEntry{{ObjName: "obj-01", IfChecksum: &store.Checksum{Type: "etag", Value: `a"b`}}}}
+	if _, err := client.GetBatch(ctx, "train", bad, io.Discard); !errors.Is(err, api.ErrBadRequest) || !strings.Contains(err.Error(), "no ETag") {
+		t.Fatalf("an if_checksum ETag with a quote: %v", err)
 	}
 }
 

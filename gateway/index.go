@@ -115,11 +115,12 @@ func (n *Node) indexSelected(ctx context.Context, b store.Bucket, req peer.JobRe
 		if err != nil {
 			return fmt.Errorf("index %s/%s: %w", b, name, err)
 		}
-		size, sum, stamp := obj.Meta().Size, obj.Meta().Checksum, obj.Meta().Stamp
+		meta := obj.Meta()
+		size, stamp := meta.Size, meta.Stamp
 		idx, err := formats.BuildIndex(f, obj, size, name)
 		obj.Close()
-		if err == nil && sum.Value != "" {
-			idx.ShardChecksum = &formats.IndexChecksum{Type: sum.Type, Value: sum.Value}
+		if err == nil {
+			idx.ShardChecksum = pipeline.ShardChecksum(meta)
 		}
 		if err != nil {
 			if ctx.Err() != nil || !errors.Is(err, formats.ErrCorrupt) && !errors.Is(err, formats.ErrUnsupported) && !errors.Is(err, formats.ErrNotIndexable) {

@@ -883,6 +883,19 @@ type OwnerWriter interface {
 	DeleteJobFromOwner(ctx context.Context, b store.Bucket, name, job string, beforeAttempt int) error
 }
 
+// ShardChecksum is what a shard's index keeps of the shard it indexes:
+// its checksum, else (checksums off) its ETag, which tells its writes
+// apart too; nil when it has neither.
+func ShardChecksum(meta store.ObjectMeta) *formats.IndexChecksum {
+	if meta.Checksum.Value != "" {
+		return &formats.IndexChecksum{Type: meta.Checksum.Type, Value: meta.Checksum.Value}
+	}
+	if etag := store.ETagOf(meta); etag != "" {
+		return &formats.IndexChecksum{Type: store.ChecksumETag, Value: etag}
+	}
+	return nil
+}
+
 // writeIndex indexes a stored output shard and writes the index beside it.
 func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	st := s.j.w.config.Store
@@ -890,15 +903,13 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("index %s: %w", name, err)
 	}
-	sum := obj.Meta().Checksum
-	idx, err := formats.BuildIndex(s.j.plan.OutputFormat, obj, obj.Meta().Size, name)
+	meta := obj.Meta()
+	idx, err := formats.BuildIndex(s.j.plan.OutputFormat, obj, meta.Size, name)
 	obj.Close()
 	if err != nil {
 		return fmt.Errorf("index %s: %w", name, err)
 	}
-	if sum.Value != "" {
-		idx.ShardChecksum = &formats.IndexChecksum{Type: sum.Type, Value: sum.Value}
-	}
+	idx.ShardChecksum = ShardChecksum(meta)
 	data, err := idx.Encode()
 	if err != nil {
 		return err

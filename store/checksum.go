@@ -25,6 +25,11 @@ const (
 	// cold GET checks the bytes against them. They are not bucket types.
 	ChecksumCRC32     = "crc32"
 	ChecksumCRC64NVME = "crc64nvme"
+	// ChecksumETag is no checksum but an object's ETag (ETagOf), which
+	// tells its writes apart where it has no checksum (a bucket with
+	// checksums off): what a shard's index keeps of such a shard, and a
+	// get-batch entry's if_checksum then asks for.
+	ChecksumETag = "etag"
 )
 
 // Checksum is a type and a lowercase hex value.

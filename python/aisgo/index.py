@@ -12,7 +12,7 @@ AIS-Go writes an index object named ``<shard>.idx`` beside a tar shard
 ``data_offset`` where its data starts and ``size`` its data size: a member is
 read with one range GET of ``[data_offset, data_offset + size)``.
 ``shard_checksum`` (in indexes AIS-Go writes) is the shard object's
-checksum: a shard rewritten to the same size since it was indexed is
+checksum (its ETag, type ``etag``, in a bucket with checksums off): a shard rewritten to the same size since it was indexed is
 refused, not read at the old offsets.
 
 Example::
