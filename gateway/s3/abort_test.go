@@ -558,6 +558,46 @@ func TestAbortAfterACompleteThatLeftItsMark(t *testing.T) {
 	}
 }
 
+// An upload whose Complete made its object but could not close its
+// record is swept at the next sweep, young as it is: open, it would take
+// that Complete sent again over a later write of the key.
+func TestSweepRemovesAnUploadItsCompleteLeftOpen(t *testing.T) {
+	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
+	var failing atomic.Bool
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = recordClosesFail{Store: cfg.Store, failing: &failing}
+		}
+	}})
+	client, native := newClient(c.Primary().URL()+"/s3", secretKey), c.Client()
+	ctx := t.Context()
+	up, parts := twoPartUpload(t, client, "left", "k")
+	open, _ := startUpload(t, client, "left", "other")
+	failing.Store(true)
+	if _, err := client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: aws.String("left"), Key: aws.String("k"), UploadId: up.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}}); err != nil {
+		t.Fatalf("the Complete: %v", err)
+	}
+	failing.Store(false)
+	record := ".s3-multipart/" + aws.ToString(up.UploadId) + "/upload"
+	if _, err := native.Head(ctx, "left", record); err != nil {
+		t.Fatalf("the record after a Complete whose close failed: %v: the test wants it there", err)
+	}
+	server := s3api.New(s3api.Config{Backend: clientBackend{native}})
+	removed, err := server.SweepUploads(ctx, time.Now().Add(-time.Hour))
+	if err != nil || removed != 1 {
+		t.Fatalf("the sweep: removed %d, %v; want the completed upload", removed, err)
+	}
+	want := []string{".s3-multipart/" + open + "/part-00001", ".s3-multipart/" + open + "/upload"}
+	if got := multipartNames(t, native, "left"); !slices.Equal(got, want) {
+		t.Fatalf("left after the sweep: %q, want the open upload's only", got)
+	}
+	if meta, err := native.Head(ctx, "left", "k"); err != nil || meta.Size == 0 {
+		t.Fatalf("the completed object after the sweep: %+v %v", meta, err)
+	}
+}
+
 // A bucket keeps a bounded number of uploads in progress: past it a new
 // one is refused (SlowDown, saying why) rather than make the bucket's
 // uploads unlistable; an upload aborted makes room again.

@@ -89,7 +89,10 @@ func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Ti
 		// (Not a record this server wrote: left alone.)
 		return false, err
 	}
-	if !up.Closed && (!up.Initiated.Before(cut) || up.completeUnderWay(time.Now())) {
+	// One whose Complete made its object but could not close it (its
+	// disk away a while) goes at once: open, it would take that Complete
+	// sent again over a later write of the key.
+	if !up.Closed && (!up.Initiated.Before(cut) || up.completeUnderWay(time.Now())) && !s.madeItsObject(ctx, bucket, id, up) {
 		return false, nil
 	}
 	// Closed as it was read: a Complete that marked it since goes ahead
@@ -104,6 +107,13 @@ func (s *Server) sweepUpload(ctx context.Context, bucket, id string, cut time.Ti
 	}
 	s.logger.Info("stale multipart upload removed", "bucket", bucket, "key", up.Key, "upload", id, "initiated", up.Initiated, "closed", up.Closed)
 	return true, nil
+}
+
+// madeItsObject reports whether the upload's key is the object its
+// Complete made.
+func (s *Server) madeItsObject(ctx context.Context, bucket, id string, up upload) bool {
+	meta, err := s.hidden().Head(ctx, bucket, up.Key)
+	return err == nil && meta.Custom[customUpload] == id
 }
 
 // sweepOrphanParts removes the parts of an upload whose record is gone
