@@ -801,7 +801,14 @@ def _meta_from_headers(h: Mapping[str, str], size: Optional[int]) -> Dict[str, A
         "version": hl.get("ais-version", ""),
         "atime": atime,  # Unix nanoseconds
         "custom": custom,
+        "etag": _strong_etag(hl.get("etag", "")),
     }
+
+
+def _strong_etag(value: str) -> str:
+    """An ETag header's value unquoted; "" for a weak one or none."""
+    value = value.strip()
+    return "" if value.startswith("W/") else value.strip('"')
 
 
 def verify_from_env() -> Union[bool, str]:
@@ -1691,7 +1698,8 @@ class Client:
 
     def head_object(self, bucket: str, name: str) -> Dict[str, Any]:
         """Returns an object's metadata: ``size``, ``checksum_type``,
-        ``checksum`` (value), ``version``, ``atime`` (Unix ns), ``custom``."""
+        ``checksum`` (value), ``version``, ``atime`` (Unix ns), ``custom``,
+        ``etag`` (unquoted; "" when not told)."""
         resp = self._do("HEAD", _object_path(bucket, name))
         resp.close()
         cl = resp.headers.get("Content-Length")

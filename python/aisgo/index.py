@@ -43,6 +43,10 @@ INDEX_SUFFIX = ".idx"
 #: The version of the index format read and written here.
 INDEX_VERSION = 1
 
+#: The type of a ``shard_checksum`` that is the shard's ETag: of a shard
+#: without checksum (a bucket with checksums off).
+ETAG = "etag"
+
 
 def index_name(shard: str) -> str:
     """The name of a shard's index object."""
@@ -247,12 +251,13 @@ class ShardIndex:
         the one indexed (its size or checksum differs): one HEAD."""
         meta = client.head_object(bucket, self.shard)
         size = meta.get("size")
-        if self.shard_checksum and meta.get("checksum_type") and str(meta["checksum_type"]) != self.shard_checksum[0]:
+        if self.shard_checksum and self.shard_checksum[0] != ETAG and meta.get("checksum_type") and str(meta["checksum_type"]) != self.shard_checksum[0]:
             # Stored again with another checksum type (a copy to a bucket
             # of another type): its checksum cannot tell, the size does.
             self.shard_checksum = None
-        if size == self.shard_size and meta.get("checksum_type") and meta.get("checksum"):
-            self.check_shard(bucket, {"Ais-Checksum-Type": str(meta["checksum_type"]), "Ais-Checksum-Value": str(meta["checksum"])})
+        if size == self.shard_size:
+            self.check_shard(bucket, {"Ais-Checksum-Type": str(meta.get("checksum_type") or ""), "Ais-Checksum-Value": str(meta.get("checksum") or ""),
+                                      "ETag": str(meta.get("etag") or "")})
         if size is not None and size != self.shard_size:
             raise ShardIndexError(
                 f"ais://{bucket}/{index_name(self.shard)} indexes a shard of {self.shard_size} bytes, ais://{bucket}/{self.shard} has {size}: "
@@ -281,15 +286,21 @@ class ShardIndex:
                 )
             if meta.get("checksum_type") and meta.get("checksum"):
                 self.shard_checksum = (str(meta["checksum_type"]), str(meta["checksum"]))
+            elif meta.get("etag"):
+                # A bucket with checksums off: its ETag tells its writes apart.
+                self.shard_checksum = (ETAG, str(meta["etag"]))
         client.put_object(bucket, index_name(self.shard), self.to_json())
 
     def check_shard(self, bucket: str, headers: Mapping[str, str]) -> None:
         """Raises ShardIndexError when the shard a GET answered with is not
-        the one indexed (its checksum differs from the index's)."""
-        got = _checksum_of(headers)
-        if self.shard_checksum and got and got[0] == self.shard_checksum[0] and got[1] != self.shard_checksum[1]:
+        the one indexed (its checksum, or of a shard without one its ETag,
+        differs from the index's)."""
+        if not self.shard_checksum:
+            return
+        got = _checksum_of(headers, self.shard_checksum[0])
+        if got and got[0] == self.shard_checksum[0] and got[1].lower() != self.shard_checksum[1].lower():
             raise ShardIndexError(
-                f"ais://{bucket}/{self.shard} has checksum {got[1]}, its index says {self.shard_checksum[1]}: "
+                f"ais://{bucket}/{self.shard} has {'ETag' if got[0] == ETAG else 'checksum'} {got[1]}, its index says {self.shard_checksum[1]}: "
                 f"the shard changed since it was indexed (index it again: 'ais archive index ais://{bucket}/{self.shard}')"
             )
 
@@ -317,8 +328,12 @@ class ShardIndex:
         return data
 
 
-def _checksum_of(headers: Mapping[str, str]) -> Optional[Tuple[str, str]]:
-    """The object checksum a GET answers with (``Ais-Checksum-*``)."""
+def _checksum_of(headers: Mapping[str, str], want: str = "") -> Optional[Tuple[str, str]]:
+    """The object checksum a GET answers with (``Ais-Checksum-*``); its
+    ETag when ``want`` is ``etag`` (an index of a shard without checksum)."""
+    if want == ETAG:
+        value = headers.get("ETag", "").strip()
+        return (ETAG, value.strip('"')) if value and not value.startswith("W/") else None
     ctype, value = headers.get("Ais-Checksum-Type", ""), headers.get("Ais-Checksum-Value", "")
     return (ctype, value) if ctype and value else None
 

@@ -817,7 +817,13 @@ class RecordDataset(Dataset):
         """A member's bytes, read again while the client's ``retry_time``
         lasts when the read was cut (a target killed or restarting), as
         a batch's are."""
-        return self._ride_out(lambda: idx.read_member(self.client, self.bucket, m), [idx])
+        try:
+            return self._ride_out(lambda: idx.read_member(self.client, self.bucket, m), [idx])
+        except AisError:
+            # Say so when the shard changed (a range past a shorter one's
+            # end is a bare 416), as a batch does.
+            idx.check_current(self.client, self.bucket)
+            raise
 
     def _batch(self, entries: List[Dict[str, Any]], indexes: Sequence[Any] = ()) -> List[bytes]:
         """The entries' bytes by one get-batch, asked again while the

@@ -391,6 +391,48 @@ def test_index_of_a_shard_stored_with_another_checksum_type(client: Client, ds: 
         client.destroy_bucket(name)
 
 
+def test_index_of_a_shard_without_checksum(client: Client, ds: Dataset, new_bucket_name):
+    # A bucket with checksums off: the index keeps the shard's ETag, and a
+    # shard rewritten to the same size (or shorter) is refused on every
+    # read path, not read at the old offsets.
+    name = new_bucket_name()
+    client.create_bucket(name, {"checksum": {"type": "none"}})
+    try:
+        data = client.get_object(ds.src, "shard-00.tar")
+        client.put_object(name, "plain.tar", data)
+        client.index_shards(name, objnames=["plain.tar"], timeout=60)
+        idx = ShardIndex.load(client, name, "plain.tar")
+        assert idx.shard_checksum is not None and idx.shard_checksum[0] == "etag"
+        members = read_tar(data)
+        rd = RecordDataset(client, name, ["plain.tar"])
+        assert rd[0]["data"] == members[0][1]
+        assert [it["data"] for it in rd.__getitems__([1, 0])] == [members[1][1], members[0][1]]
+        # Built here (from_tar) and saved, an index takes the ETag too.
+        built = ShardIndex.from_tar(io.BytesIO(data), "plain.tar")
+        built.save(client, name)
+        assert built.shard_checksum == idx.shard_checksum
+        changed = bytearray(data)
+        first = idx[0]
+        changed[first.data_offset] ^= 0xFF
+        client.put_object(name, "plain.tar", bytes(changed))
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            idx.read_member(client, name, 0)
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            rd[0]
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            rd.__getitems__([1, 0])
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            ShardIndex.load(client, name, "plain.tar")
+        # Shorter than a member's offset: said as a change, not a bare 416.
+        client.put_object(name, "plain.tar", data[:1024])
+        with pytest.raises(aisgo.ShardIndexError, match="changed since it was indexed"):
+            rd[len(rd) - 1]
+    finally:
+        for o in client.list_objects(name):
+            client.delete_object(name, o.name)
+        client.destroy_bucket(name)
+
+
 def test_record_dataset_python_built_index(client: Client, ds: Dataset):
     # the input shards have no index: build one with tarfile, as `ais archive index` would
     shards = ["shard-00.tar", "shard-01.tar"]
