@@ -902,6 +902,14 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 			sameBytes := key == store.CustomETag || key == "s3.mp-parts" || key == "s3.mp-sizes"
 			return reservedCustom(key) && (!sameBytes || dst.IsRemote())
 		})
+		if etag := store.ETagOf(meta); meta.Checksum.Value == "" && etag != "" && custom[store.CustomETag] == "" && !dst.IsRemote() {
+			// Nor does the ETag of an object without checksum (its
+			// write's stamp): a shard's index, copied with it, holds it.
+			if custom == nil {
+				custom = map[string]string{}
+			}
+			custom[store.CustomETag] = etag
+		}
 		if _, err := client.Put(ctx, dst.String(), name, obj, api.PutOptions{Size: meta.Size, Checksum: meta.Checksum, Custom: custom}); err != nil {
 			return fmt.Errorf("copy %s/%s to %s: %w", src, name, dst, err)
 		}

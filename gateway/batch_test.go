@@ -482,6 +482,20 @@ func TestGetBatchIfETagOfAShardWithoutChecksum(t *testing.T) {
 			t.Fatalf("the shard as indexed, %d entries: %v", len(in), err)
 		}
 	}
+	// A copy of the bucket, its index with it, reads as the source does.
+	copied, err := client.CopyBucket(ctx, "plain", "plain-copy", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WaitJob(ctx, copied, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	inCopy := entry
+	inCopy.Bucket = "plain-copy"
+	if _, err := client.GetBatch(ctx, "train", api.BatchRequest{In: []api.BatchEntry{inCopy}}, &out); err != nil || !strings.Contains(out.String(), "first") {
+		t.Fatalf("the copied shard by its copied index: %v", err)
+	}
 	second := shard("other") // the same size: only its ETag tells
 	if _, err := client.Put(ctx, "plain", "s.tar", bytes.NewReader(second), api.PutOptions{Size: int64(len(second))}); err != nil {
 		t.Fatal(err)
