@@ -307,9 +307,10 @@ func (p Props) Validate() error {
 }
 
 // CheckOrigin checks an ht:// bucket's origin: an http or https link to
-// a host, whose path an object's name extends. A query or a fragment
-// would take every name's path into it (all names one resource). The
-// error does not quote the link: it may hold a password.
+// a host, which an object's name extends (a path, or a query's last
+// value). A fragment would take every name into it, never sent (all
+// names one resource). The error does not quote the link: it may hold a
+// password.
 func CheckOrigin(origin string) error {
 	u, err := url.Parse(origin)
 	switch {
@@ -317,8 +318,8 @@ func CheckOrigin(origin string) error {
 		return fmt.Errorf("%w: extra.http.origin does not parse as a link (a password's %%, / or ? must be %%-encoded)", ErrInvalidProps)
 	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
 		return fmt.Errorf("%w: extra.http.origin must be an http:// or https:// link to a host", ErrInvalidProps)
-	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(origin, "#"):
-		return fmt.Errorf("%w: extra.http.origin must have no query or fragment: an object's name extends its path", ErrInvalidProps)
+	case u.Fragment != "" || strings.Contains(origin, "#"):
+		return fmt.Errorf("%w: extra.http.origin must have no fragment (#...): an object's name extends it", ErrInvalidProps)
 	}
 	return nil
 }
