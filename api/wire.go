@@ -264,9 +264,12 @@ type NodeStatus struct {
 
 // JobStatus is the progress of a background job on one node.
 type JobStatus struct {
-	ID      string `json:"id"`
-	Kind    string `json:"kind"` // "rebalance", "dsort", "make-n-copies", ...
-	Bucket  string `json:"bucket,omitempty"`
+	ID     string `json:"id"`
+	Kind   string `json:"kind"` // "rebalance", "dsort", "make-n-copies", ...
+	Bucket string `json:"bucket,omitempty"`
+	// To is the bucket the job writes into, when not its own (a copy's,
+	// an archive's).
+	To      string `json:"to,omitempty"`
 	Aborted bool   `json:"aborted,omitempty"`
 	// Result is what a job found, e.g. a scrub's counts.
 	Result  json.RawMessage `json:"result,omitempty"`

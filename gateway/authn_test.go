@@ -1080,6 +1080,12 @@ func TestABucketUserFollowsItsCopy(t *testing.T) {
 	if _, err := stranger.Job(ctx, id); !errors.Is(err, api.ErrForbidden) {
 		t.Fatalf("the copy read by a user of another bucket: %v, want forbidden", err)
 	}
+	// A reader of the source only does not follow a copy into a bucket
+	// it may not list (its errors would name it).
+	reader := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://src": authn.ReadOnly}}, time.Hour))
+	if _, err := reader.Job(ctx, id); !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("the copy read by a reader of its source only: %v, want forbidden", err)
+	}
 	if _, err := c.Client().Job(ctx, id); !errors.Is(err, api.ErrUnauthorized) {
 		t.Fatalf("the copy read without a token: %v, want unauthorized", err)
 	}

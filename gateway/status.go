@@ -105,8 +105,8 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 // writeJobOnlyStatus answers what=status&job=ID: every node's status
 // with that job's entries only, no disks (nor addresses, unless the
 // caller may read the cluster's status). It needs
-// LIST on the job's bucket; a job of no bucket (a rebalance) needs it on
-// the cluster. A job no node has is an empty answer (the caller tells a
+// LIST on the job's bucket, and on the one it writes into (a copy's); a
+// job of no bucket (a rebalance) needs it on the cluster. A job no node has is an empty answer (the caller tells a
 // job not found from one whose targets did not answer), not an error
 // naming whose bucket it is.
 func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id string) {
@@ -132,6 +132,9 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 			if j.ID == id {
 				jobs = append(jobs, j)
 				buckets[j.Bucket] = true
+				if j.To != "" {
+					buckets[j.To] = true // (its errors name it)
+				}
 			}
 		}
 		node.Jobs = jobs
@@ -205,6 +208,9 @@ func (n *Node) jobStatuses() []api.JobStatus {
 			Error: j.Error, Result: j.Result, Started: j.Started.UnixNano(), Targets: j.Targets}
 		if j.Bucket.Name != "" {
 			s.Bucket = j.Bucket.String()
+		}
+		if j.To.Name != "" {
+			s.To = j.To.String()
 		}
 		if !j.Finished.IsZero() {
 			s.Finished = j.Finished.UnixNano()
