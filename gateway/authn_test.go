@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -1350,6 +1351,52 @@ func proxyAuthCluster(t *testing.T) (*gatewaytest.Cluster, *authn.Keys, *httptes
 	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
 	t.Cleanup(origin.Close)
 	return c, keys, origin
+}
+
+// Parallel first GETs of a new origin through a gateway that is not the
+// primary all get the file: those whose bucket another made meanwhile
+// wait for this gateway to have it, not a 409 for a bucket it lacks.
+func TestProxyParallelFirstGetsOfAnOrigin(t *testing.T) {
+	origins := ht.Resolve(ht.NewClient(egress.Checked(nil)))
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true,
+		Configure: func(cfg *gateway.Config) {
+			cfg.FetchAllowLocal = true
+			cfg.RemoteBuckets = remote.Buckets{Resolve: origins}
+			cfg.Remote = func(st store.Store) store.Store { return remote.New(st, origins) }
+		}})
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("hello")) }))
+	defer origin.Close()
+	var follower *gatewaytest.Member
+	for _, m := range c.Members() {
+		if m.Store == nil && m.Node.ID() != c.Primary().Node.ID() {
+			follower = m
+		}
+	}
+	if follower == nil {
+		t.Fatal("no gateway but the primary")
+	}
+	proxied := &http.Client{Transport: &http.Transport{Proxy: http.ProxyURL(must(url.Parse(follower.URL())))}}
+	const n = 8
+	statuses := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			resp, err := proxied.Get(fmt.Sprintf("%s/f-%d", origin.URL, i))
+			if err != nil {
+				statuses[i] = err.Error()
+				return
+			}
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+			resp.Body.Close()
+			statuses[i] = fmt.Sprintf("%d %s", resp.StatusCode, body)
+		})
+	}
+	wg.Wait()
+	for i, s := range statuses {
+		if s != "200 hello" {
+			t.Errorf("GET %d of a new origin through a follower: %s", i, s)
+		}
+	}
 }
 
 // A proxied URL whose path looks like the console's is no console request:

@@ -174,7 +174,14 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	origin := "http://" + r.URL.Host
-	if props, ok := n.currentBuckets().Props(b); ok {
+	props, ok := n.currentBuckets().Props(b)
+	if !ok {
+		// Made a moment ago through another gateway: not new to a
+		// reader (this gateway catches up first).
+		n.refresh(r.Context())
+		props, ok = n.currentBuckets().Props(b)
+	}
+	if ok {
 		// The bucket of this host is this host's: one made with another
 		// origin (by an admin) is not served as this one.
 		if !ofOrigin(props, origin) {
@@ -205,7 +212,11 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 			n.writeError(w, r, membershipError(err))
 			return
 		}
-		// Made meanwhile by another request: of this origin too?
+		// Made meanwhile by another request: of this origin too? (This
+		// gateway catches up first: it may not have applied it yet.)
+		if err != nil {
+			n.refresh(r.Context())
+		}
 		if made, ok := n.currentBuckets().Props(b); err != nil && (!ok || !ofOrigin(made, origin)) {
 			n.writeError(w, r, fmt.Errorf("%w: proxy: bucket %s is not of origin %s", api.ErrConflict, b, origin))
 			return
