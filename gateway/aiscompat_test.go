@@ -835,6 +835,7 @@ func TestDeleteAndCopyByListOrTemplate(t *testing.T) {
 	// Bad input.
 	for _, tc := range []struct{ method, query, body, want string }{
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{}}`, "objnames or a template"},
+		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"*"}}`, "selects every object"},
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"a/{5..1}"}}`, "template"},
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"objnames":["../x"]}}`, "objnames"},
 		{http.MethodDelete, "", `{"action":"delete-listrange","value":{"template":"x-%d"}}`, "counts up without end"},

@@ -1010,6 +1010,10 @@ func (n *Node) startListRangeJob(w http.ResponseWriter, r *http.Request, b store
 		return
 	}
 	req, err := listRangeRequest(peer.JobRequest{Kind: kind, Bucket: b}, lr)
+	if err == nil && required && len(req.Names) == 0 && req.Template == "" && req.Prefix == "" {
+		// ("*", a template of no range, reads as the empty prefix.)
+		err = badRequest("%s: template %q selects every object: give objnames, a range or a prefix", msg.Action, lr.Template)
+	}
 	if err == nil && kind == jobPrefetch && b.Normalize().Provider == store.ProviderHT && len(req.Names) == 0 && req.Template == "" {
 		// Listed, the origin's names would read as none: done, nothing
 		// fetched.
