@@ -2,9 +2,12 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -140,6 +143,40 @@ func TestJobWithAWriterNotActiveIsNotStarted(t *testing.T) {
 	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobArchive, ID: "j1", Writer: "t2"})
 	if !errors.Is(err, api.ErrUnavailable) || !strings.Contains(err.Error(), "t2") {
 		t.Fatalf("a job whose writer is in maintenance: %v, want unavailable naming it", err)
+	}
+}
+
+// A job whose start fails on one target, and whose abort does not reach
+// one that started it, says so (the id to stop), rather than read as a
+// start that did nothing: a retry would run the work twice.
+func TestJobStartRollbackThatFailsSaysWhereItRuns(t *testing.T) {
+	fail := func(w http.ResponseWriter, status int, msg string) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		json.NewEncoder(w).Encode(api.Error{Status: status, Message: msg})
+	}
+	started := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodDelete {
+			fail(w, http.StatusConflict, "the test's target does not stop it")
+		}
+	}))
+	defer started.Close()
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			fail(w, http.StatusBadRequest, "the test's target refuses it")
+		}
+	}))
+	defer refusing.Close()
+	m := &cluster.Map{Version: 3, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, State: cluster.StateActive, URL: started.URL},
+		{ID: "t2", Role: cluster.RoleTarget, State: cluster.StateActive, URL: refusing.URL},
+	}}
+	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, clock: hlc.New(time.Now),
+		logger: slog.New(slog.DiscardHandler), peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "g1"})}
+	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobDeleteObjects, ID: "delete-objects-1"})
+	if err == nil || !strings.Contains(err.Error(), "may still run on t1") || !strings.Contains(err.Error(), "delete-objects-1") {
+		t.Fatalf("a start whose rollback failed: %v, want it naming t1 and the id", err)
 	}
 }
 

@@ -1204,13 +1204,26 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 			if !errors.Is(err, pipeline.ErrJobExists) {
 				undo = append(undo, t)
 			}
+			var running []string // parts the abort did not reach
 			for _, s := range undo {
-				n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
+				aerr := n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
+				if aerr != nil && !errors.Is(aerr, api.ErrJobNotFound) && !errors.Is(aerr, pipeline.ErrJobNotFound) {
+					n.logger.Warn("a job that failed to start could not be stopped on a target that started it", "job", req.ID, "target", s.ID, "err", aerr)
+					running = append(running, s.ID)
+					continue
+				}
 				if errors.Is(err, pipeline.ErrJobExists) {
 					// The id is another job's: its status must not
 					// show this one's abort.
 					n.peer.ForgetJob(context.WithoutCancel(ctx), s, req.ID)
 				}
+			}
+			if len(running) > 0 {
+				// Said, not a failure that reads as nothing done: a retry
+				// (under another id too: not one of ErrJobExists) would
+				// run the work a second time beside them.
+				return "", fmt.Errorf("%w: start %s on target %s: %v; it may still run on %s, which the abort did not reach: stop job %s (ais job stop %s)",
+					api.ErrUnavailable, req.Kind, t.ID, err, strings.Join(running, ", "), req.ID, req.ID)
 			}
 			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
 		}
