@@ -1315,6 +1315,21 @@ func TestBucketPropsRulesHoldNewChangesNotTheLog(t *testing.T) {
 	}
 }
 
+// A seed whose config breaks a rule of this build (set under one without
+// it) replays from the log: refused, the replica would go on with no map
+// and diverge from the others.
+func TestSeedReplaysWhateverItsConfigRules(t *testing.T) {
+	m := &cluster.Map{Version: 4, UUID: "u", Primary: "g1", Nodes: []cluster.Node{{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive}}}
+	md := store.NewBucketMetadata()
+	config := membership.DefaultClusterConfig()
+	config.Space.LowWM = 0 // against this build's rule
+	seed := membership.Change{Kind: membership.Seed, Seed: &membership.Snapshot{Map: m, Buckets: &md, Config: &config}}
+	next, err := membership.Apply(membership.Snapshot{}, seed)
+	if err != nil || next.Map == nil || next.Map.UUID != "u" || next.Config == nil || next.Config.Space.LowWM != 0 {
+		t.Fatalf("a seed of a config against a rule, replayed: %+v, %v", next, err)
+	}
+}
+
 // A props change with IfProps applies only to the props it was asked
 // against (another committed first makes it ErrMapChanged, to check
 // again), and needs its level.
