@@ -201,25 +201,16 @@ func partsEnded(out api.JobSnaps, started int64) time.Time {
 }
 
 // lostParts adds, for each target the job runs on that answers without
-// it and restarted while it ran (jobs live in memory), an aborted part:
-// whether it did its share is not known, and the job must not read as
-// done. A target restarted after the job ended everywhere is taken to
-// have done its part.
+// it and restarted since it started, an aborted part: a target keeps its
+// ended parts across a restart (pipeline.Jobs.Keep), so one it does not
+// list was cut by the restart, or its end not recorded, and the job must
+// not read as done.
 func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started map[string]int64) {
 	if job.Started <= 0 {
 		return
 	}
-	running, end := false, time.Time{}
-	for _, snaps := range out {
-		for _, j := range snaps {
-			running = running || j.Running
-			if j.EndTime.After(end) {
-				end = j.EndTime
-			}
-		}
-	}
 	for id, since := range started {
-		if !named[id] || len(out[id]) > 0 || since <= job.Started || !running && !end.After(time.Unix(0, since)) {
+		if !named[id] || len(out[id]) > 0 || since <= job.Started {
 			continue
 		}
 		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)

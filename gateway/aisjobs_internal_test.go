@@ -15,9 +15,10 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// A target that restarted while a job ran answers without it: its part
-// reads as aborted, not as done; one restarted after the job ended
-// everywhere, or not among the job's targets, adds nothing.
+// A target that restarted since a job started answers without it: its
+// part reads as aborted, not as done (one whose part ended lists it,
+// kept across the restart); one started before the job, or not among
+// the job's targets, adds nothing.
 func TestLostPartsOfAJob(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(1_800_000_000+int64(s), 0) }
 	job := api.JobStatus{ID: "j1", Kind: "delete-listrange", Started: at(0).UnixNano()}
@@ -30,7 +31,9 @@ func TestLostPartsOfAJob(t *testing.T) {
 	}{
 		{"t2 restarted while t1 runs", api.JobSnap{ID: "j1", Running: true}, at(5), true},
 		{"t2 restarted before t1 ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(5), true},
-		{"t2 restarted after the job ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), false},
+		// (It keeps its ended parts across a restart: not listed, its
+		// part was cut, though t1's ended before.)
+		{"t2 restarted after t1 ended, not listing it", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), true},
 		{"t2 started before the job", api.JobSnap{ID: "j1", Running: true}, at(-5), false},
 	} {
 		out := api.JobSnaps{"t1": {tc.t1}}

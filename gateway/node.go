@@ -591,6 +591,9 @@ func New(cfg Config) (*Node, error) {
 		if err := pathsafe.MkdirAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec"), 0o755); err != nil {
 			return nil, fmt.Errorf("node: work directory: %w", err)
 		}
+		// Its parts of cluster jobs that ended are listed after a
+		// restart: one not listed is a part the restart lost.
+		n.jobs.Keep(filepath.Join(n.stateDir(), jobRecordsFile))
 		n.keepClock()
 		// Erasure coding's temporary files are of requests that ended
 		// with the last run (a crash leaves them).

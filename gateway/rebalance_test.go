@@ -1017,3 +1017,35 @@ func TestTargetBackFromMaintenanceServesNoStaleCopy(t *testing.T) {
 		t.Fatalf("GET from the owner after the rebalance: %q %v", got, err)
 	}
 }
+
+// A target restarted after its part of a copy ended lists it again (kept
+// across the restart): the job reads as done, not as a part lost; its
+// own jobs started later are not mistaken for it.
+func TestJobPartKeptAcrossATargetRestart(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "src", nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if _, err := client.Put(ctx, "src", fmt.Sprintf("o-%d", i), strings.NewReader("data"), api.PutOptions{Size: 4}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := client.CopyBucket(ctx, "src", "dst", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if j, err := client.WaitJob(ctx, id, 20*time.Millisecond); err != nil || j.Objects != 10 {
+		t.Fatalf("the copy: %+v %v", j, err)
+	}
+	victim := c.Targets()[1]
+	c.Kill(victim)
+	back := c.Restart(victim)
+	c.WaitForState(back.Node.ID(), cluster.StateActive)
+	j, err := client.Job(ctx, id)
+	if err != nil || len(j.Errors) != 0 || j.Aborted || j.Objects != 10 || len(j.Nodes) != 2 {
+		t.Fatalf("the copy after a target restarted: %+v %v, want it done on both", j, err)
+	}
+}

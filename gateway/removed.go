@@ -110,6 +110,10 @@ func (n *Node) gatewayURLs() []string {
 // stateDir is where the node keeps its own state.
 func (n *Node) stateDir() string { return cmp.Or(n.config.StateDir, n.config.WorkDir) }
 
+// jobRecordsFile keeps a target's ended parts of cluster jobs
+// (pipeline.Jobs.Keep), in its state directory.
+const jobRecordsFile = "ended-jobs.json"
+
 // setAsideIfRemoved sets this target's objects aside at its start when
 // it was last a member longer ago than tombstones are kept and the
 // cluster no longer has it: its objects may be older than deletes made

@@ -36,6 +36,10 @@ type Jobs struct {
 	jobs   map[string]*runningJob
 	wg     sync.WaitGroup
 	closed bool // no job starts once Close began
+	// records is where ended jobs of targets are kept (Keep); saving
+	// serializes their writes.
+	records string
+	saving  sync.Mutex
 }
 
 // NewJobs returns an empty registry.
@@ -80,6 +84,9 @@ type runningJob struct {
 	done     chan struct{}
 	// replaced: cancelled for a job that takes its place (under Jobs.mu).
 	replaced bool
+	// unrecorded: ended by the node's shutdown, its part not done: not
+	// kept (Keep) as an ended part.
+	unrecorded bool
 }
 
 // NewJobID returns a fresh id for a job of a kind, e.g. "mnc-3f2a9c1b".
@@ -177,8 +184,12 @@ func (j *Jobs) run(ctx context.Context, job *runningJob, fn JobFunc) {
 		job.state.Error = err.Error()
 		job.state.Aborted = errors.Is(err, ErrAborted)
 	}
+	job.unrecorded = errors.Is(err, ErrShuttingDown)
 	state := job.state
 	j.mu.Unlock()
+	if len(state.Targets) > 0 && !job.unrecorded {
+		j.saveRecords()
+	}
 	if err != nil {
 		j.logger.Warn("job ended with an error", "job", state.ID, "kind", state.Kind, "err", err)
 	} else {
@@ -292,15 +303,20 @@ func (j *Jobs) Replace(id string, cause error) {
 // Remove forgets an ended job.
 func (j *Jobs) Remove(id string) error {
 	j.mu.Lock()
-	defer j.mu.Unlock()
 	job, ok := j.jobs[id]
 	if !ok {
+		j.mu.Unlock()
 		return fmt.Errorf("%w: %s", ErrJobNotFound, id)
 	}
 	if job.state.Running {
+		j.mu.Unlock()
 		return fmt.Errorf("%w: %s: abort it first", ErrJobRunning, id)
 	}
 	delete(j.jobs, id)
+	j.mu.Unlock()
+	if len(job.state.Targets) > 0 {
+		j.saveRecords()
+	}
 	return nil
 }
 

@@ -3,6 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +191,76 @@ func TestSharedJobsAreBounded(t *testing.T) {
 			t.Fatalf("after one ended: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// A registry that keeps its ended jobs of targets lists them again once
+// loaded anew (a restarted target), with their counts; a job cut by the
+// node's shutdown, a job of this node alone and a job removed are not
+// kept.
+func TestEndedJobsOfTargetsAreKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ended-jobs.json")
+	b := store.NewBucket("b")
+	jobs := pipeline.NewJobs(nil)
+	jobs.Keep(path)
+	counted := func(ctx context.Context, p *store.Progress) (any, error) {
+		p.Objects.Add(3)
+		p.Bytes.Add(30)
+		return nil, nil
+	}
+	targets := []string{"t1", "t2"}
+	for _, id := range []string{"copy-bck-1", "copy-bck-2"} {
+		if _, err := jobs.StartOnShared(t.Context(), id, "copy-bck", b, targets, counted); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := jobs.Wait(t.Context(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := jobs.Start(t.Context(), "lru-1", "lru", b, counted); err != nil {
+		t.Fatal(err)
+	}
+	jobs.Wait(t.Context(), "lru-1")
+	if err := jobs.Remove("copy-bck-2"); err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	if _, err := jobs.StartOnShared(t.Context(), "copy-bck-3", "copy-bck", b, targets, func(ctx context.Context, p *store.Progress) (any, error) {
+		close(started)
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	jobs.Close() // cuts copy-bck-3
+
+	again := pipeline.NewJobs(nil)
+	again.Keep(path)
+	var ids []string
+	for _, s := range again.List() {
+		ids = append(ids, s.ID)
+		if s.Running || s.Objects != 3 || s.Bytes != 30 || len(s.Targets) != 2 || s.Finished.IsZero() {
+			t.Errorf("a kept job: %+v", s)
+		}
+	}
+	if len(ids) != 1 || ids[0] != "copy-bck-1" {
+		t.Fatalf("jobs listed after a restart: %q, want copy-bck-1 only", ids)
+	}
+	// Kept jobs are ended ones: an abort leaves them, an id taken is taken.
+	if err := again.Abort("copy-bck-1", errors.New("test")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.StartOnShared(t.Context(), "copy-bck-1", "copy-bck", b, targets, counted); !errors.Is(err, pipeline.ErrJobExists) {
+		t.Fatalf("a new job under a kept one's id: %v", err)
+	}
+	// A file that does not read is no reason not to start.
+	if err := os.WriteFile(path, []byte("not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	broken := pipeline.NewJobs(nil)
+	broken.Keep(path)
+	if len(broken.List()) != 0 {
+		t.Fatal("jobs listed from a broken file")
 	}
 }
