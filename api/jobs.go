@@ -99,6 +99,8 @@ func (c *Client) Jobs(ctx context.Context) ([]ClusterJob, error) {
 func ClusterJobs(status *ClusterStatus) []ClusterJob {
 	byID := map[string]*ClusterJob{}
 	started := map[string]int64{}
+	// ended is when a job ended last on a node; ended jobs only.
+	ended := map[string]int64{}
 	targets := map[string]map[string]bool{}
 	for _, node := range status.Nodes {
 		for _, j := range node.Jobs {
@@ -126,6 +128,7 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			}
 			cj.Nodes[node.ID] = j
 			started[j.ID] = min(started[j.ID], j.Started)
+			ended[j.ID] = max(ended[j.ID], j.Finished)
 		}
 	}
 	for _, node := range status.Nodes {
@@ -135,14 +138,17 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 			case node.Error != "":
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
 				j.Unanswered = append(j.Unanswered, node.ID)
-			case node.Starting && !hasNode(j, node.ID) && node.Started > started[id]:
+			case hasNode(j, node.ID) || node.Started <= started[id]:
+			case !j.Running && node.Started >= ended[id] && !(node.JobsSince > 0 && started[id] > node.JobsSince):
+				// Restarted after the job ended everywhere, keeping no
+				// record of its parts from before: it forgot a part done.
+			case node.Starting:
 				// Restarted, it resumes its jobs (downloads) before it
 				// lists them: waited for, as one that did not answer.
 				j.Errors = append(j.Errors, node.ID+": is starting: its part of the job (resumed, if it resumes it) is not known yet")
 				j.Unanswered = append(j.Unanswered, node.ID)
-			case node.Started > started[id] && !hasNode(j, node.ID):
-				// A target keeps its ended parts across a restart: one it
-				// does not list was cut by it.
+			default:
+				// (One that keeps its ended parts lists a part done.)
 				j.Errors = append(j.Errors, node.ID+": restarted while the job ran and has no record of it: its part of the job is lost")
 			}
 		}

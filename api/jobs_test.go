@@ -42,10 +42,11 @@ func TestClusterJobsWithASilentTarget(t *testing.T) {
 	}
 }
 
-// A target restarted since a job started that has no record of it lost
-// its part (a target keeps its ended parts across a restart), and the
-// job says so, also once the others ended before the restart. One that
-// restarted before the job started and does not list it: no error.
+// A target restarted while a job ran has no record of it: its part is
+// lost, and the job says so. One restarted after the job ended everywhere
+// (or long before it) forgot a job whose part was done: no error; unless
+// it keeps its ended parts across restarts (JobsSince before the job
+// started): then one it does not list was cut.
 func TestClusterJobsWithARestartedTarget(t *testing.T) {
 	targets := []string{"t1", "t2"}
 	job := func(id string, running bool, started, finished int64) api.JobStatus {
@@ -55,21 +56,28 @@ func TestClusterJobsWithARestartedTarget(t *testing.T) {
 		{ID: "t1", Started: 10, Jobs: []api.JobStatus{
 			job("running", true, 100, 0),          // t2 restarted at 150, during it
 			job("ended-after", false, 100, 200),   // t2 restarted at 150, before it ended
-			job("ended-before", false, 100, 120),  // t2 restarted at 150, after the others ended, and does not list it
+			job("ended-before", false, 100, 120),  // t2 restarted at 150, after it ended
 			job("started-after", false, 160, 170), // t2 restarted before it started, and pruned it
 		}},
 		{ID: "t2", Started: 150, Jobs: []api.JobStatus{job("started-after-other", false, 160, 170)}},
 	}}
-	want := map[string]bool{"running": true, "ended-after": true, "ended-before": true, "started-after": false}
-	for _, j := range api.ClusterJobs(status) {
-		flagged := len(j.Errors) == 1 && strings.Contains(j.Errors[0], "t2: restarted while the job ran")
-		if wanted, ok := want[j.ID]; ok && flagged != wanted {
-			t.Errorf("job %s: errors %q, want the restart flagged: %v", j.ID, j.Errors, wanted)
-		}
-		if !flagged && len(j.Errors) > 0 {
-			t.Errorf("job %s: errors %q", j.ID, j.Errors)
+	want := map[string]bool{"running": true, "ended-after": true, "ended-before": false, "started-after": false}
+	check := func() {
+		t.Helper()
+		for _, j := range api.ClusterJobs(status) {
+			flagged := len(j.Errors) == 1 && strings.Contains(j.Errors[0], "t2: restarted while the job ran")
+			if wanted, ok := want[j.ID]; ok && flagged != wanted {
+				t.Errorf("job %s: errors %q, want the restart flagged: %v", j.ID, j.Errors, wanted)
+			}
+			if !flagged && len(j.Errors) > 0 {
+				t.Errorf("job %s: errors %q", j.ID, j.Errors)
+			}
 		}
 	}
+	check()
+	status.Nodes[1].JobsSince = 50
+	want["ended-before"] = true
+	check()
 }
 
 // A target restarted while a download ran, still starting, resumes its
@@ -90,6 +98,17 @@ func TestClusterJobsWithAStartingTarget(t *testing.T) {
 	var watch api.JobWatch
 	if watch.Ended(jobs[0]) {
 		t.Fatal("the wait for a job whose target is starting again ended at once")
+	}
+	// A job that ended before the target restarted is not its to resume;
+	// unless it keeps its ended parts, and does not list it.
+	job.Finished = 120
+	status.Nodes[0].Jobs = []api.JobStatus{job}
+	if jobs := api.ClusterJobs(status); len(jobs) != 1 || len(jobs[0].Unanswered) != 0 || len(jobs[0].Errors) != 0 {
+		t.Fatalf("a job that ended before its target restarted: %+v", jobs)
+	}
+	status.Nodes[1].JobsSince = 50
+	if jobs := api.ClusterJobs(status); len(jobs) != 1 || len(jobs[0].Unanswered) != 1 {
+		t.Fatalf("a job that ended before its target, keeping its parts, restarted: %+v", jobs)
 	}
 	// One that lists its part (kept across its restart) is not waited for.
 	status.Nodes[1].Jobs = []api.JobStatus{job}

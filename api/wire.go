@@ -260,6 +260,10 @@ type NodeStatus struct {
 	Starting bool `json:"starting,omitempty"`
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).
 	Jobs []JobStatus `json:"jobs,omitempty"`
+	// JobsSince (Unix nanoseconds), of a target, is since when its ended
+	// parts of cluster jobs are in Jobs across its restarts: one of a job
+	// started since that it does not list was cut by a restart.
+	JobsSince int64 `json:"jobs_since,omitempty"`
 }
 
 // JobStatus is the progress of a background job on one node.

@@ -100,7 +100,7 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	first := map[string]api.JobStatus{}
 	named := map[string]map[string]bool{}
 	parts := map[string]api.JobSnaps{}
-	started := map[string]int64{}
+	started, kept := map[string]int64{}, map[string]int64{} // by target: its process start, Jobs.Keep's since
 	for _, node := range nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
@@ -109,7 +109,7 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 			silent = append(silent, node.ID)
 			away[node.ID] = node.State == string(cluster.StateOffline)
 		} else {
-			started[node.ID] = node.Started
+			started[node.ID], kept[node.ID] = node.Started, node.JobsSince
 		}
 		for _, j := range node.Jobs {
 			switch {
@@ -143,7 +143,7 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 		for t, snaps := range parts[id] {
 			before[t] = len(snaps)
 		}
-		lostParts(parts[id], first[id], named[id], started)
+		lostParts(parts[id], first[id], named[id], started, kept)
 		if q.Node == "" {
 			leftParts(parts[id], first[id], named[id], nodes)
 		}
@@ -201,16 +201,30 @@ func partsEnded(out api.JobSnaps, started int64) time.Time {
 }
 
 // lostParts adds, for each target the job runs on that answers without
-// it and restarted since it started, an aborted part: a target keeps its
-// ended parts across a restart (pipeline.Jobs.Keep), so one it does not
-// list was cut by the restart, or its end not recorded, and the job must
-// not read as done.
-func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started map[string]int64) {
+// it and restarted while it ran, an aborted part: whether it did its
+// share is not known, and the job must not read as done. A target keeps
+// its ended parts across a restart (pipeline.Jobs.Keep) since kept[id]:
+// of a job started after that, one it does not list was cut by the
+// restart, though the others ended before it. Of an older job, one
+// restarted after the job ended everywhere is taken to have done its part.
+func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started, kept map[string]int64) {
 	if job.Started <= 0 {
 		return
 	}
+	running, end := false, time.Time{}
+	for _, snaps := range out {
+		for _, j := range snaps {
+			running = running || j.Running
+			if j.EndTime.After(end) {
+				end = j.EndTime
+			}
+		}
+	}
 	for id, since := range started {
 		if !named[id] || len(out[id]) > 0 || since <= job.Started {
+			continue
+		}
+		if !running && !end.After(time.Unix(0, since)) && !(kept[id] > 0 && job.Started > kept[id]) {
 			continue
 		}
 		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)

@@ -15,10 +15,12 @@ import (
 	"github.com/aisgo/aisgo/store"
 )
 
-// A target that restarted since a job started answers without it: its
-// part reads as aborted, not as done (one whose part ended lists it,
-// kept across the restart); one started before the job, or not among
-// the job's targets, adds nothing.
+// A target that restarted while a job ran answers without it: its part
+// reads as aborted, not as done; so does one that keeps its ended parts
+// (since before the job started) and restarted after the others ended.
+// One that keeps none restarted after the job ended everywhere, one
+// started before the job, or one not among the job's targets, adds
+// nothing.
 func TestLostPartsOfAJob(t *testing.T) {
 	at := func(s int) time.Time { return time.Unix(1_800_000_000+int64(s), 0) }
 	job := api.JobStatus{ID: "j1", Kind: "delete-listrange", Started: at(0).UnixNano()}
@@ -27,24 +29,25 @@ func TestLostPartsOfAJob(t *testing.T) {
 		name    string
 		t1      api.JobSnap
 		t2Start time.Time
+		t2Kept  int64
 		lost    bool
 	}{
-		{"t2 restarted while t1 runs", api.JobSnap{ID: "j1", Running: true}, at(5), true},
-		{"t2 restarted before t1 ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(5), true},
-		// (It keeps its ended parts across a restart: not listed, its
-		// part was cut, though t1's ended before.)
-		{"t2 restarted after t1 ended, not listing it", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), true},
-		{"t2 started before the job", api.JobSnap{ID: "j1", Running: true}, at(-5), false},
+		{"t2 restarted while t1 runs", api.JobSnap{ID: "j1", Running: true}, at(5), 0, true},
+		{"t2 restarted before t1 ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(5), 0, true},
+		{"t2 restarted after the job ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), 0, false},
+		{"t2 keeping its parts restarted after t1 ended", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), at(-50).UnixNano(), true},
+		{"t2 keeping its parts since after the job started", api.JobSnap{ID: "j1", EndTime: at(10)}, at(20), at(1).UnixNano(), false},
+		{"t2 started before the job", api.JobSnap{ID: "j1", Running: true}, at(-5), 0, false},
 	} {
 		out := api.JobSnaps{"t1": {tc.t1}}
-		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": tc.t2Start.UnixNano()})
+		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": tc.t2Start.UnixNano()}, map[string]int64{"t2": tc.t2Kept})
 		got := len(out["t2"]) == 1 && out["t2"][0].Aborted && out["t2"][0].IsIdle && out["t2"][0].Err != ""
 		if got != tc.lost || !tc.lost && len(out["t2"]) != 0 {
 			t.Errorf("%s: t2's part %+v, want lost %v", tc.name, out["t2"], tc.lost)
 		}
 	}
 	out := api.JobSnaps{"t1": {{ID: "j1", Running: true}}}
-	lostParts(out, job, map[string]bool{"t1": true}, map[string]int64{"t3": at(5).UnixNano()})
+	lostParts(out, job, map[string]bool{"t1": true}, map[string]int64{"t3": at(5).UnixNano()}, nil)
 	if len(out["t3"]) != 0 {
 		t.Errorf("a target not among the job's: %+v", out["t3"])
 	}

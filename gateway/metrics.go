@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -530,7 +531,11 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	jobs := n.config.JobProgress
 	if jobs == nil {
-		jobs = n.jobStatuses
+		jobs = func() []api.JobStatus {
+			// Not the parts kept from before this start (Jobs.Keep):
+			// the counters are of this process.
+			return slices.DeleteFunc(n.jobStatuses(), func(j api.JobStatus) bool { return j.Finished > 0 && j.Finished < n.started.UnixNano() })
+		}
 	}
 	totals, running := n.metrics.jobs.add(jobs, time.Now())
 	for kind, total := range totals {

@@ -1048,4 +1048,16 @@ func TestJobPartKeptAcrossATargetRestart(t *testing.T) {
 	if err != nil || len(j.Errors) != 0 || j.Aborted || j.Objects != 10 || len(j.Nodes) != 2 {
 		t.Fatalf("the copy after a target restarted: %+v %v, want it done on both", j, err)
 	}
+	// Its counters are of the process: the part kept is not counted again.
+	resp, err := http.Get(back.URL() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, line := range strings.Split(string(metrics), "\n") {
+		if strings.HasPrefix(line, `ais_job_objects_total{kind="copy-bck"}`) && !strings.HasSuffix(line, " 0") {
+			t.Fatalf("the restarted target counts the part it kept: %s", line)
+		}
+	}
 }

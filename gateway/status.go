@@ -49,6 +49,9 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 		s.Mountpaths = n.config.Storage.MountpathStatuses()
 	}
 	s.Jobs = n.jobStatuses()
+	if since := n.jobs.KeptSince(); !since.IsZero() {
+		s.JobsSince = since.UnixNano()
+	}
 	return s
 }
 

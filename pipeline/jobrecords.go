@@ -7,33 +7,49 @@ import (
 	"io"
 	"os"
 	"slices"
+	"time"
 
 	"github.com/aisgo/aisgo/internal/atomicfile"
 )
 
-// Bounds of the kept records of ended jobs (Keep).
+// Bounds of the kept records of ended jobs (Keep): a record larger than
+// maxRecord (a download's result of many failures) is not kept, and the
+// oldest go past maxRecordsSize; either moves KeptSince past them.
 const (
-	maxRecordsSize  = 16 << 20
-	maxRecordError  = 1024
-	maxRecordResult = 64 << 10
+	maxRecordsSize = 16 << 20
+	maxRecord      = 256 << 10
+	maxRecordError = 1024
 )
+
+// records is the file of Keep.
+type records struct {
+	// Since is KeptSince (Unix nanoseconds).
+	Since int64      `json:"since"`
+	Jobs  []JobState `json:"jobs"`
+}
 
 // Keep loads the ended jobs recorded at path, and from now on records
 // there every job that spans targets (StartOn with targets) as it ends,
 // but one cut by the node's shutdown. Jobs live in memory: a target
 // restarted after its part of a job ended then still lists it, and one
-// restarted while its part ran, which lists none, reads as a part lost,
-// not as one done. A file that cannot be read is logged and replaced.
-// Call it before the first job starts.
+// restarted while its part ran, which lists none, reads as a part lost
+// (for a job that started after KeptSince). A file that cannot be read
+// is logged and started anew. Call it before the first job starts.
 func (j *Jobs) Keep(path string) {
-	states, err := readRecords(path)
+	kept, err := readRecords(path)
 	if err != nil {
 		j.logger.Warn("the records of ended jobs cannot be read: the jobs of targets before this start are not listed", "path", path, "err", err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.records = path
-	for _, s := range states {
+	// Since the file was made (a first start, or this version's), or
+	// since the oldest it lost.
+	j.keptSince = time.Now()
+	if err == nil && kept.Since > 0 {
+		j.keptSince = time.Unix(0, kept.Since)
+	}
+	for _, s := range kept.Jobs {
 		if ValidateJobID(s.ID) != nil || s.Kind == "" || s.Running || len(s.Targets) == 0 || j.jobs[s.ID] != nil {
 			continue
 		}
@@ -47,38 +63,71 @@ func (j *Jobs) Keep(path string) {
 	j.prune()
 }
 
+// KeptSince is when the records of Keep begin: a job of targets that
+// ended here since is listed, across restarts (zero without Keep).
+func (j *Jobs) KeptSince() time.Time {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.keptSince
+}
+
 // readRecords reads the records of ended jobs (none when there is no
 // file).
-func readRecords(path string) ([]JobState, error) {
+func readRecords(path string) (records, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return records{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return records{}, err
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxRecordsSize+1))
 	if err != nil {
-		return nil, err
+		return records{}, err
 	}
 	if len(data) > maxRecordsSize {
-		return nil, fmt.Errorf("more than %d bytes", maxRecordsSize)
+		return records{}, fmt.Errorf("more than %d bytes", maxRecordsSize)
 	}
-	var states []JobState
-	if err := json.Unmarshal(data, &states); err != nil {
-		return nil, err
+	var kept records
+	if err := json.Unmarshal(data, &kept); err != nil {
+		return records{}, err
 	}
-	return states, nil
+	return kept, nil
 }
 
 // saveRecords writes the ended jobs of targets the registry holds to the
-// file of Keep.
+// file of Keep. Saves asked for while one is written are made as one,
+// after it, by the goroutine writing.
 func (j *Jobs) saveRecords() {
-	j.saving.Lock()
-	defer j.saving.Unlock()
 	j.mu.Lock()
-	path := j.records
+	if j.records == "" {
+		j.mu.Unlock()
+		return
+	}
+	j.saveAgain = true
+	if j.saving {
+		j.mu.Unlock()
+		return
+	}
+	j.saving = true
+	for j.saveAgain {
+		j.saveAgain = false
+		data := j.encodeRecords()
+		path := j.records
+		j.mu.Unlock()
+		if err := atomicfile.Write(path, data, 0o644); err != nil {
+			j.logger.Warn("record the ended jobs: a restart of this node will read their parts here as lost", "path", path, "err", err)
+		}
+		j.mu.Lock()
+	}
+	j.saving = false
+	j.mu.Unlock()
+}
+
+// encodeRecords encodes the ended jobs of targets within the bounds, and
+// moves KeptSince past those left out. j.mu is held.
+func (j *Jobs) encodeRecords() []byte {
 	var states []JobState
 	for _, job := range j.jobs {
 		if job.state.Running || len(job.state.Targets) == 0 || job.unrecorded {
@@ -88,21 +137,24 @@ func (j *Jobs) saveRecords() {
 		if len(s.Error) > maxRecordError {
 			s.Error = s.Error[:maxRecordError] + "..."
 		}
-		if len(s.Result) > maxRecordResult {
-			s.Result = nil
-		}
 		states = append(states, s)
 	}
-	j.mu.Unlock()
-	if path == "" {
-		return
+	// Newest first: the oldest are those left out.
+	slices.SortFunc(states, func(a, b JobState) int { return b.Finished.Compare(a.Finished) })
+	kept := records{Jobs: states[:0]}
+	size := 0
+	for _, s := range states {
+		encoded, err := json.Marshal(s)
+		if err != nil || len(encoded) > maxRecord || size+len(encoded) > maxRecordsSize-4096 {
+			if s.Finished.After(j.keptSince) {
+				j.keptSince = s.Finished
+			}
+			continue
+		}
+		size += len(encoded) + 1
+		kept.Jobs = append(kept.Jobs, s)
 	}
-	slices.SortFunc(states, func(a, b JobState) int { return a.Finished.Compare(b.Finished) })
-	data, err := json.Marshal(states)
-	if err == nil {
-		err = atomicfile.Write(path, data, 0o644)
-	}
-	if err != nil {
-		j.logger.Warn("record the ended jobs: a restart of this node will read their parts here as lost", "path", path, "err", err)
-	}
+	kept.Since = j.keptSince.UnixNano()
+	data, _ := json.Marshal(kept)
+	return data
 }

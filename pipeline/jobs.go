@@ -36,10 +36,12 @@ type Jobs struct {
 	jobs   map[string]*runningJob
 	wg     sync.WaitGroup
 	closed bool // no job starts once Close began
-	// records is where ended jobs of targets are kept (Keep); saving
-	// serializes their writes.
-	records string
-	saving  sync.Mutex
+	// records is where ended jobs of targets are kept (Keep), since
+	// keptSince; saving is set while they are written, saveAgain when
+	// they changed meanwhile.
+	records           string
+	keptSince         time.Time
+	saving, saveAgain bool
 }
 
 // NewJobs returns an empty registry.
@@ -214,6 +216,9 @@ func (j *Jobs) prune() {
 		slices.SortFunc(list, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
 		for _, job := range list[:len(list)-maxEndedJobs] {
 			delete(j.jobs, job.state.ID)
+			if len(job.state.Targets) > 0 && !job.unrecorded && !j.keptSince.IsZero() && job.state.Finished.After(j.keptSince) {
+				j.keptSince = job.state.Finished // (its record goes)
+			}
 		}
 	}
 }

@@ -235,8 +235,12 @@ func TestEndedJobsOfTargetsAreKept(t *testing.T) {
 	<-started
 	jobs.Close() // cuts copy-bck-3
 
+	since := jobs.KeptSince()
 	again := pipeline.NewJobs(nil)
 	again.Keep(path)
+	if since.IsZero() || !again.KeptSince().Equal(since) {
+		t.Fatalf("kept since %v after a restart, want %v", again.KeptSince(), since)
+	}
 	var ids []string
 	for _, s := range again.List() {
 		ids = append(ids, s.ID)
@@ -253,6 +257,21 @@ func TestEndedJobsOfTargetsAreKept(t *testing.T) {
 	}
 	if _, err := again.StartOnShared(t.Context(), "copy-bck-1", "copy-bck", b, targets, counted); !errors.Is(err, pipeline.ErrJobExists) {
 		t.Fatalf("a new job under a kept one's id: %v", err)
+	}
+	// A part too large to keep (a result of many failures) is not kept,
+	// and the records begin after it.
+	huge := func(ctx context.Context, p *store.Progress) (any, error) { return strings.Repeat("x", 300<<10), nil }
+	if _, err := again.StartOnShared(t.Context(), "copy-bck-4", "copy-bck", b, targets, huge); err != nil {
+		t.Fatal(err)
+	}
+	ended, _ := again.Wait(t.Context(), "copy-bck-4")
+	third := pipeline.NewJobs(nil)
+	third.Keep(path)
+	if _, err := third.Status("copy-bck-4"); err == nil || third.KeptSince().Before(ended.Finished) {
+		t.Fatalf("a part too large to keep: kept since %v, it ended %v", third.KeptSince(), ended.Finished)
+	}
+	if _, err := third.Status("copy-bck-1"); err != nil {
+		t.Fatalf("the others: %v", err)
 	}
 	// A file that does not read is no reason not to start.
 	if err := os.WriteFile(path, []byte("not json"), 0o644); err != nil {

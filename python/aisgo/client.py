@@ -962,6 +962,8 @@ def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[
     tells them)."""
     targets = {t for j in jobs for t in (j.get("targets") or [])}
     started = min((int(j.get("started") or 0) for j in jobs), default=0)
+    ended = max((int(j.get("finished") or 0) for j in jobs), default=0)
+    running = any(j.get("running") for j in jobs)
     present = {n.get("id", "") for n in nodes}
     out = [f"{t}: has left the cluster: whether its part of the job was done is not known; run the job again"
            for t in sorted(targets - present)]
@@ -972,12 +974,17 @@ def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[
         has = any(j.get("id") == job_id for j in (n.get("jobs") or []))
         if n.get("error"):
             out.append(f"{node}: did not answer, its part of the job is unknown: {n['error']}")
-        elif n.get("starting") and not has and int(n.get("started") or 0) > started:
+        elif has or int(n.get("started") or 0) <= started:
+            continue
+        elif not running and int(n.get("started") or 0) >= ended and not (0 < int(n.get("jobs_since") or 0) < started):
+            # Restarted after the job ended everywhere, keeping no record
+            # of its parts from before: it forgot a part done.
+            continue
+        elif n.get("starting"):
             # Restarted, it resumes its jobs (downloads) before it lists them.
             out.append(f"{node}: is starting: its part of the job (resumed, if it resumes it) is not known yet")
-        elif not has and int(n.get("started") or 0) > started:
-            # A target keeps its ended parts across a restart: one it does
-            # not list was cut by it.
+        else:
+            # (One that keeps its ended parts lists a part done.)
             out.append(f"{node}: restarted while the job ran and has no record of it: its part of the job is lost")
     return out
 

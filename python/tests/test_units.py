@@ -541,13 +541,17 @@ def test_job_parts_lost_or_unknown():
     ]
     got = _lost_parts(nodes, "j", [job])
     assert len(got) == 2 and got[0].startswith("t2: did not answer") and got[1].startswith("t3: restarted")
-    # restarted after the others ended, not listing it: a target keeps its
-    # ended parts across a restart, so its part was cut
+    # restarted after the job ended everywhere: it forgot a part that was done
     nodes[2]["started"] = 300
+    assert len(_lost_parts(nodes, "j", [job])) == 1
+    # unless it keeps its ended parts (since before the job): not listing
+    # it, its part was cut
+    nodes[2]["jobs_since"] = 50
     assert [p[:3] for p in _lost_parts(nodes, "j", [job])] == ["t2:", "t3:"]
     # listing it (kept across its restart): its part is done
     nodes[2]["jobs"] = [job]
     assert len(_lost_parts(nodes, "j", [job])) == 1
+    del nodes[2]["jobs_since"]
     # starting again, restarted while the job ran: not known yet
     starting = {"id": "t3", "started": 150, "starting": True, "jobs": []}
     assert _lost_parts([nodes[0], starting], "j", [job])[-1].startswith("t3: is starting")
