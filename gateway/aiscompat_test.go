@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -464,12 +465,21 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable || !strings.Contains(string(body), killed.Node.ID()) {
 		t.Fatalf("the summary with a target of it silent: %d %s, want 503 naming it", status, body)
 	}
-	// Back without its part (jobs live in memory): the totals would be
+	// Back with its part (kept across the restart): the summary is given.
+	restarted := c.Restart(killed)
+	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusOK || !strings.Contains(string(body), `"obj_count_present":"12"`) {
+		t.Fatalf("the summary with a target of it restarted, its part kept: %d %s, want it whole", status, body)
+	}
+	// Back without its part (its record lost): the totals would be
 	// short, and the summary is not given: for good (a 503 would have
 	// clients ask again without end).
-	restarted := c.Restart(killed)
+	c.Kill(restarted)
+	if err := os.Remove(filepath.Join(restarted.Dir, "work", "ended-jobs.json")); err != nil {
+		t.Fatal(err)
+	}
+	restarted = c.Restart(restarted)
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusConflict || !strings.Contains(string(body), "run the summary again") {
-		t.Fatalf("the summary with a target of it restarted: %d %s, want 409", status, body)
+		t.Fatalf("the summary with a target of it restarted without its part: %d %s, want 409", status, body)
 	}
 	// Gone from the cluster: its objects moved to targets that may have
 	// counted already.
