@@ -1081,6 +1081,12 @@ func TestABucketUserFollowsItsCopy(t *testing.T) {
 	if _, err := stranger.Job(ctx, id); !errors.Is(err, api.ErrForbidden) {
 		t.Fatalf("the copy read by a user of another bucket: %v, want forbidden", err)
 	}
+	// Who may write into the destination (not list it) follows it too.
+	writer := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{
+		"ais://src": authn.ReadOnly, "ais://dst": authn.PermPut}}, time.Hour))
+	if _, err := writer.Job(ctx, id); err != nil {
+		t.Fatalf("the copy read by a writer of its destination: %v", err)
+	}
 	// A reader of the source only does not follow a copy into a bucket
 	// it may not list (its errors would name it).
 	reader := c.Client().SetToken(signToken(t, c.keys, authn.Grants{Buckets: map[string]authn.Perm{"ais://src": authn.ReadOnly}}, time.Hour))

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/md5"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -495,6 +497,25 @@ func TestGetBatchIfETagOfAShardWithoutChecksum(t *testing.T) {
 	inCopy.Bucket = "plain-copy"
 	if _, err := client.GetBatch(ctx, "train", api.BatchRequest{In: []api.BatchEntry{inCopy}}, &out); err != nil || !strings.Contains(out.String(), "first") {
 		t.Fatalf("the copied shard by its copied index: %v", err)
+	}
+	// Into a bucket of MD5s, the copy's ETag is its MD5 (S3 clients check).
+	if err := client.CreateBucket(ctx, "plain-md5", map[string]any{"checksum": map[string]any{"type": "md5"}}); err != nil {
+		t.Fatal(err)
+	}
+	copied, err = client.CopyBucket(ctx, "plain", "plain-md5", api.CopyBucketMessage{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.WaitJob(ctx, copied, 20*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Head(c.Primary().URL() + "/v1/objects/plain-md5/s.tar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if sum := md5.Sum(first); resp.Header.Get("ETag") != `"`+hex.EncodeToString(sum[:])+`"` {
+		t.Fatalf("the copy's ETag in a bucket of MD5s: %s, want its MD5", resp.Header.Get("ETag"))
 	}
 	second := shard("other") // the same size: only its ETag tells
 	if _, err := client.Put(ctx, "plain", "s.tar", bytes.NewReader(second), api.PutOptions{Size: int64(len(second))}); err != nil {

@@ -175,8 +175,8 @@ func TestJobStartRollbackThatFailsSaysWhereItRuns(t *testing.T) {
 	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, clock: hlc.New(time.Now),
 		logger: slog.New(slog.DiscardHandler), peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "g1"})}
 	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobDeleteObjects, ID: "delete-objects-1"})
-	if err == nil || !strings.Contains(err.Error(), "may still run on t1") || !strings.Contains(err.Error(), "delete-objects-1") {
-		t.Fatalf("a start whose rollback failed: %v, want it naming t1 and the id", err)
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "may still run on t1") || !strings.Contains(err.Error(), "delete-objects-1") {
+		t.Fatalf("a start whose rollback failed: %v, want a 409 (not sent again) naming t1 and the id", err)
 	}
 }
 

@@ -1220,10 +1220,11 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 			}
 			if len(running) > 0 {
 				// Said, not a failure that reads as nothing done: a retry
-				// (under another id too: not one of ErrJobExists) would
-				// run the work a second time beside them.
-				return "", fmt.Errorf("%w: start %s on target %s: %v; it may still run on %s, which the abort did not reach: stop job %s (ais job stop %s)",
-					api.ErrUnavailable, req.Kind, t.ID, err, strings.Join(running, ", "), req.ID, req.ID)
+				// would run the work a second time beside them. A 409,
+				// which clients do not send again (a 503 they do; nor
+				// ErrJobExists, which draws another id).
+				return "", fmt.Errorf("%w: start %s on target %s: %v; it may still run on %s, which the abort did not reach: stop job %s (ais job stop %s) before starting it again",
+					api.ErrConflict, req.Kind, t.ID, err, strings.Join(running, ", "), req.ID, req.ID)
 			}
 			return "", fmt.Errorf("start %s on target %s: %w", req.Kind, t.ID, err)
 		}

@@ -175,9 +175,10 @@ func (n *Node) handleProxy(w http.ResponseWriter, r *http.Request) {
 	}
 	origin := "http://" + r.URL.Host
 	props, ok := n.currentBuckets().Props(b)
-	if !ok {
+	if !ok && n.authorizeBucket(r, authn.PermCreateBucket, b) != nil && n.mayRefreshBuckets() {
 		// Made a moment ago through another gateway: not new to a
-		// reader (this gateway catches up first).
+		// reader, who may not make it (this gateway catches up first;
+		// at most once a second, whoever asks).
 		n.refresh(r.Context())
 		props, ok = n.currentBuckets().Props(b)
 	}

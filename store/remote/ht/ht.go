@@ -38,8 +38,14 @@ func Resolve(client *http.Client) remote.Resolver {
 }
 
 // url is where an object is at the origin: its name escaped, so that a
-// '?', '#' or '%' in it is part of the path, not a query or a fragment.
+// '?', '#' or '%' in it is part of the path, not a query or a fragment
+// (of an origin with a query, part of its last value).
 func (be *Backend) url(name string) string {
+	if strings.Contains(be.origin, "?") {
+		// The name ends a query's value: '&', '+', '=' or ';' in it
+		// are of the value, not another parameter.
+		return be.origin + strings.ReplaceAll(url.QueryEscape("/"+name), "%2F", "/")
+	}
 	return be.origin + (&url.URL{Path: "/" + name}).EscapedPath()
 }
 

@@ -105,6 +105,30 @@ func TestBadOriginsAreRefusedUnquoted(t *testing.T) {
 	}
 }
 
+// Of an origin with a query, a name ends the query's last value: its
+// '&', '+', '=' or ';' are of the value, not other parameters.
+func TestOriginWithAQueryTakesTheNameAsAValue(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, fmt.Sprintf("%s %q", r.URL.Path, r.URL.Query()))
+		w.Write([]byte("x"))
+	}))
+	defer srv.Close()
+	b := store.Bucket{Name: "origin", Provider: store.ProviderHT}
+	be, err := ht.Resolve(srv.Client())(t.Context(), b, store.Props{Extra: &store.ExtraProps{HTTP: &store.HTTPProps{Origin: srv.URL + "/get?path="}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _, err := be.GetObject(t.Context(), b, "dir/a&b+c=d;e f.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body.Close()
+	if want := `/get map["path":["/dir/a&b+c=d;e f.txt"]]`; len(got) != 1 || got[0] != want {
+		t.Fatalf("the origin was asked %q, want %q", got, want)
+	}
+}
+
 // An origin that refuses (401, 403) is a refusal, not an outage; one
 // that says the file is gone (410) is not found.
 func TestOriginRefusalsAndGone(t *testing.T) {
