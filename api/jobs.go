@@ -139,7 +139,7 @@ func ClusterJobs(status *ClusterStatus) []ClusterJob {
 				j.Errors = append(j.Errors, node.ID+": did not answer, its part of the job is unknown: "+node.Error)
 				j.Unanswered = append(j.Unanswered, node.ID)
 			case hasNode(j, node.ID) || node.Started <= started[id]:
-			case !j.Running && node.Started >= ended[id] && !(node.JobsSince > 0 && started[id] > node.JobsSince):
+			case !j.Running && node.Started >= ended[id] && !(node.KeptSince(j.Kind) > 0 && started[id] > node.KeptSince(j.Kind)):
 				// Restarted after the job ended everywhere, keeping no
 				// record of its parts from before: it forgot a part done.
 			case node.Starting:

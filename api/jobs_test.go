@@ -75,7 +75,7 @@ func TestClusterJobsWithARestartedTarget(t *testing.T) {
 		}
 	}
 	check()
-	status.Nodes[1].JobsSince = 50
+	status.Nodes[1].JobsSince = map[string]int64{"": 50}
 	want["ended-before"] = true
 	check()
 }
@@ -106,7 +106,7 @@ func TestClusterJobsWithAStartingTarget(t *testing.T) {
 	if jobs := api.ClusterJobs(status); len(jobs) != 1 || len(jobs[0].Unanswered) != 0 || len(jobs[0].Errors) != 0 {
 		t.Fatalf("a job that ended before its target restarted: %+v", jobs)
 	}
-	status.Nodes[1].JobsSince = 50
+	status.Nodes[1].JobsSince = map[string]int64{"": 50, "summary": 130}
 	if jobs := api.ClusterJobs(status); len(jobs) != 1 || len(jobs[0].Unanswered) != 1 {
 		t.Fatalf("a job that ended before its target, keeping its parts, restarted: %+v", jobs)
 	}

@@ -261,9 +261,19 @@ type NodeStatus struct {
 	// Jobs are the node's running and recent jobs (rebalance, dSort...).
 	Jobs []JobStatus `json:"jobs,omitempty"`
 	// JobsSince (Unix nanoseconds), of a target, is since when its ended
-	// parts of cluster jobs are in Jobs across its restarts: one of a job
-	// started since that it does not list was cut by a restart.
-	JobsSince int64 `json:"jobs_since,omitempty"`
+	// parts of cluster jobs are in Jobs across its restarts, by kind (""
+	// for a kind not named): one of a job started since that it does not
+	// list was cut by a restart. See KeptSince.
+	JobsSince map[string]int64 `json:"jobs_since,omitempty"`
+}
+
+// KeptSince is since when the node lists its ended parts of jobs of a
+// kind across its restarts (Unix nanoseconds; 0: not known).
+func (n NodeStatus) KeptSince(kind string) int64 {
+	if since, ok := n.JobsSince[kind]; ok {
+		return since
+	}
+	return n.JobsSince[""]
 }
 
 // JobStatus is the progress of a background job on one node.

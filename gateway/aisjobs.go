@@ -100,7 +100,9 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	first := map[string]api.JobStatus{}
 	named := map[string]map[string]bool{}
 	parts := map[string]api.JobSnaps{}
-	started, kept := map[string]int64{}, map[string]int64{} // by target: its process start, Jobs.Keep's since
+	started := map[string]int64{} // by target: its process start
+	kept := map[string]api.NodeStatus{}
+	starting := map[string]bool{}
 	for _, node := range nodes {
 		if !cluster.Role(node.Role).IsTarget() || q.Node != "" && node.ID != q.Node {
 			continue
@@ -108,8 +110,12 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 		if node.Error != "" {
 			silent = append(silent, node.ID)
 			away[node.ID] = node.State == string(cluster.StateOffline)
+		} else if node.Starting {
+			// Restarted, it lists the jobs it resumes (downloads) once
+			// started: not yet one that lost its part.
+			starting[node.ID] = true
 		} else {
-			started[node.ID], kept[node.ID] = node.Started, node.JobsSince
+			started[node.ID], kept[node.ID] = node.Started, node
 		}
 		for _, j := range node.Jobs {
 			switch {
@@ -157,6 +163,11 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	// that has it answering, a target that did not may have it: not
 	// found is not known (a client waiting on it would give up), unless
 	// that target is offline in the map (its jobs ended with it).
+	for id := range starting {
+		if found && named[q.ID][id] && len(parts[q.ID][id]) == 0 {
+			silent = append(silent, id)
+		}
+	}
 	silent = slices.DeleteFunc(silent, func(id string) bool { return found && !named[q.ID][id] || !found && away[id] })
 	if q.ID != "" && len(silent) > 0 {
 		return nil, fmt.Errorf("%w: job %s: target %s did not answer; ask again", api.ErrUnavailable, q.ID, strings.Join(silent, ", "))
@@ -200,6 +211,15 @@ func partsEnded(out api.JobSnaps, started int64) time.Time {
 	return end
 }
 
+// md5Bucket reports a bucket whose checksum is MD5.
+func md5Bucket(md *store.BucketMetadata, b store.Bucket) bool {
+	if md == nil {
+		return false
+	}
+	props, ok := md.Props(b)
+	return ok && store.NormalizeChecksumType(props.Checksum.Type) == store.ChecksumMD5
+}
+
 // lostParts adds, for each target the job runs on that answers without
 // it and restarted while it ran, an aborted part: whether it did its
 // share is not known, and the job must not read as done. A target keeps
@@ -207,7 +227,7 @@ func partsEnded(out api.JobSnaps, started int64) time.Time {
 // of a job started after that, one it does not list was cut by the
 // restart, though the others ended before it. Of an older job, one
 // restarted after the job ended everywhere is taken to have done its part.
-func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started, kept map[string]int64) {
+func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, started map[string]int64, kept map[string]api.NodeStatus) {
 	if job.Started <= 0 {
 		return
 	}
@@ -224,7 +244,7 @@ func lostParts(out api.JobSnaps, job api.JobStatus, named map[string]bool, start
 		if !named[id] || len(out[id]) > 0 || since <= job.Started {
 			continue
 		}
-		if !running && !end.After(time.Unix(0, since)) && !(kept[id] > 0 && job.Started > kept[id]) {
+		if !running && !end.After(time.Unix(0, since)) && !keptBefore(kept[id], job.Kind, job.Started) {
 			continue
 		}
 		cause := fmt.Sprintf("target %s restarted while the job ran: whether it did its part is not known; run the job again", id)
@@ -907,9 +927,11 @@ func (n *Node) copySelected(ctx context.Context, src store.Bucket, req peer.JobR
 			sameBytes := key == store.CustomETag || key == "s3.mp-parts" || key == "s3.mp-sizes"
 			return reservedCustom(key) && (!sameBytes || dst.IsRemote())
 		})
-		if etag := store.ETagOf(meta); meta.Checksum.Value == "" && etag != "" && custom[store.CustomETag] == "" && !dst.IsRemote() {
+		if etag := store.ETagOf(meta); meta.Checksum.Value == "" && etag != "" && custom[store.CustomETag] == "" && !dst.IsRemote() && !md5Bucket(n.currentBuckets(), dst) {
 			// Nor does the ETag of an object without checksum (its
 			// write's stamp): a shard's index, copied with it, holds it.
+			// (Not into a bucket of MD5s: there the ETag is the MD5, as
+			// S3 clients check.)
 			if custom == nil {
 				custom = map[string]string{}
 			}

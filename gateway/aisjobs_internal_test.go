@@ -40,10 +40,20 @@ func TestLostPartsOfAJob(t *testing.T) {
 		{"t2 started before the job", api.JobSnap{ID: "j1", Running: true}, at(-5), 0, false},
 	} {
 		out := api.JobSnaps{"t1": {tc.t1}}
-		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": tc.t2Start.UnixNano()}, map[string]int64{"t2": tc.t2Kept})
+		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": tc.t2Start.UnixNano()}, map[string]api.NodeStatus{"t2": {JobsSince: map[string]int64{"": tc.t2Kept}}})
 		got := len(out["t2"]) == 1 && out["t2"][0].Aborted && out["t2"][0].IsIdle && out["t2"][0].Err != ""
 		if got != tc.lost || !tc.lost && len(out["t2"]) != 0 {
 			t.Errorf("%s: t2's part %+v, want lost %v", tc.name, out["t2"], tc.lost)
+		}
+	}
+	// The beginning of a kind's own records (its oldest pruned) holds for
+	// it, not another kind's.
+	for kind, lost := range map[string]bool{"delete-listrange": false, "summary": true} {
+		out := api.JobSnaps{"t1": {{ID: "j1", EndTime: at(10)}}}
+		t2 := api.NodeStatus{JobsSince: map[string]int64{"": at(-50).UnixNano(), kind: at(1).UnixNano()}}
+		lostParts(out, job, named, map[string]int64{"t1": at(-100).UnixNano(), "t2": at(20).UnixNano()}, map[string]api.NodeStatus{"t2": t2})
+		if got := len(out["t2"]) == 1; got != lost {
+			t.Errorf("t2 keeping %s since after the job started: t2's part %+v, want lost %v", kind, out["t2"], lost)
 		}
 	}
 	out := api.JobSnaps{"t1": {{ID: "j1", Running: true}}}
@@ -77,6 +87,8 @@ func TestJobByIDWithATargetSilent(t *testing.T) {
 		{"found, another target silent", "j1", []api.NodeStatus{target("t1", copyJob), target("t2", copyJob), silent("t3", "active")}, nil},
 		{"a rebalance, a target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "active")}, api.ErrUnavailable},
 		{"a rebalance, an offline target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "offline")}, nil},
+		{"found, a target of it starting without it", "j1", []api.NodeStatus{target("t1", copyJob), {ID: "t2", Role: "target", State: "active", Starting: true, Started: time.Now().UnixNano()}}, api.ErrUnavailable},
+		{"found, a target of it starting with it", "j1", []api.NodeStatus{target("t1", copyJob), {ID: "t2", Role: "target", State: "active", Starting: true, Jobs: []api.JobStatus{copyJob}}}, nil},
 		{"unknown, every target answers", "j9", []api.NodeStatus{target("t1", copyJob)}, api.ErrJobNotFound},
 		{"unknown, an offline target silent", "j9", []api.NodeStatus{target("t1", copyJob), silent("t2", "offline")}, api.ErrJobNotFound},
 	} {

@@ -1175,10 +1175,11 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 			// Its part may be one it resumes once started.
 			s.Done = false
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s is starting: its part of the job is not counted yet", node.ID)})
-		case prefetch && node.Started > started && (s.Running || node.Started < ended):
+		case prefetch && node.Started > started && (s.Running || node.Started < ended || keptBefore(node, jobPrefetch, started)):
 			// Restarted while the job ran: a backend download is not
 			// resumed (a download is, from its journal, and lists the
-			// job again: one that does not ended its part before).
+			// job again: one that does not ended its part before). One
+			// that keeps its ended parts lists a part done.
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s restarted while the job ran and has no record of it: its part of the job is lost", node.ID)})
 		default:
 			s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("target %s has no record of the job (it restarted after its part ended): its part is not counted", node.ID)})
@@ -1190,6 +1191,14 @@ func (n *Node) sumDownload(nodes []api.NodeStatus, id string) (api.DownloadStatu
 		}
 	}
 	return s, nil
+}
+
+// keptBefore reports a node that keeps its ended parts of jobs of a kind
+// across restarts since before a job started (pipeline.Jobs.Keep): one
+// such part it does not list was cut by a restart.
+func keptBefore(node api.NodeStatus, kind string, started int64) bool {
+	since := node.KeptSince(kind)
+	return since > 0 && started > since
 }
 
 // prefetchCounts reads a backend download's part (a prefetch's result)

@@ -144,6 +144,14 @@ func TestDownloadStatusNamesLostParts(t *testing.T) {
 		!strings.Contains(errs, "target t4 has no record of the job (it restarted after its part ended)") {
 		t.Fatalf("a status with a target restarted while the job ran: %+v", s)
 	}
+	// One that keeps its ended parts since before the job (t4) and lists
+	// none after a restart lost its part too.
+	restarted[3].JobsSince = map[string]int64{"": 50}
+	s, _ = (&Node{}).sumDownload(restarted, "dl-1")
+	if errs := fmt.Sprint(s.Errors); !strings.Contains(errs, "target t4 restarted while the job ran") {
+		t.Fatalf("a status with a target keeping its parts restarted after the others ended: %+v", s)
+	}
+	restarted[3].JobsSince = nil
 	for i := range restarted {
 		for k := range restarted[i].Jobs {
 			restarted[i].Jobs[k].Kind = "download"

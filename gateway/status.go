@@ -49,8 +49,11 @@ func (n *Node) localStatus(ctx context.Context) api.NodeStatus {
 		s.Mountpaths = n.config.Storage.MountpathStatuses()
 	}
 	s.Jobs = n.jobStatuses()
-	if since := n.jobs.KeptSince(); !since.IsZero() {
-		s.JobsSince = since.UnixNano()
+	for kind, since := range n.jobs.KeptSince() {
+		if s.JobsSince == nil {
+			s.JobsSince = map[string]int64{}
+		}
+		s.JobsSince[kind] = since.UnixNano()
 	}
 	return s
 }
@@ -108,8 +111,8 @@ func (n *Node) status(ctx context.Context) api.ClusterStatus {
 // writeJobOnlyStatus answers what=status&job=ID: every node's status
 // with that job's entries only, no disks (nor addresses, unless the
 // caller may read the cluster's status). It needs
-// LIST on the job's bucket, and on the one it writes into (a copy's); a
-// job of no bucket (a rebalance) needs it on the cluster. A job no node has is an empty answer (the caller tells a
+// LIST on the job's bucket, and LIST or PUT on the one it writes into (a
+// copy's); a job of no bucket (a rebalance) needs it on the cluster. A job no node has is an empty answer (the caller tells a
 // job not found from one whose targets did not answer), not an error
 // naming whose bucket it is.
 func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id string) {
@@ -120,6 +123,7 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 	// Addresses (in peers' errors too) are for who may read the cluster.
 	_, notCluster := n.authorize(r, authn.PermList, "")
 	s := n.status(r.Context())
+	// By bucket: whether PUT does for LIST (the one it writes into only).
 	buckets := map[string]bool{}
 	for i := range s.Nodes {
 		node := &s.Nodes[i]
@@ -134,8 +138,8 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 		for _, j := range node.Jobs {
 			if j.ID == id {
 				jobs = append(jobs, j)
-				buckets[j.Bucket] = true
-				if j.To != "" {
+				buckets[j.Bucket] = false
+				if _, known := buckets[j.To]; j.To != "" && !known {
 					buckets[j.To] = true // (its errors name it)
 				}
 			}
@@ -143,7 +147,14 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 		node.Jobs = jobs
 	}
 	for _, b := range slices.Sorted(maps.Keys(buckets)) {
-		if _, err := n.authorize(r, authn.PermList, b); err != nil {
+		_, err := n.authorize(r, authn.PermList, b)
+		if err != nil && buckets[b] {
+			// Who started it (PUT there) follows it too.
+			if _, perr := n.authorize(r, authn.PermPut, b); perr == nil {
+				err = nil
+			}
+		}
+		if err != nil {
 			n.writeError(w, r, err)
 			return
 		}

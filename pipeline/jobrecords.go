@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"time"
@@ -23,9 +24,11 @@ const (
 
 // records is the file of Keep.
 type records struct {
-	// Since is KeptSince (Unix nanoseconds).
-	Since int64      `json:"since"`
-	Jobs  []JobState `json:"jobs"`
+	// Since is when the records begin (Unix nanoseconds), of a kind in
+	// Kinds when it has its own (its oldest left out).
+	Since int64            `json:"since"`
+	Kinds map[string]int64 `json:"kinds,omitempty"`
+	Jobs  []JobState       `json:"jobs"`
 }
 
 // Keep loads the ended jobs recorded at path, and from now on records
@@ -43,11 +46,14 @@ func (j *Jobs) Keep(path string) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.records = path
-	// Since the file was made (a first start, or this version's), or
-	// since the oldest it lost.
-	j.keptSince = time.Now()
+	// Since the file was made (a first start, or this version's), or,
+	// of a kind, since the oldest it left out.
+	j.keptSince = map[string]time.Time{"": time.Now()}
 	if err == nil && kept.Since > 0 {
-		j.keptSince = time.Unix(0, kept.Since)
+		j.keptSince[""] = time.Unix(0, kept.Since)
+		for kind, since := range kept.Kinds {
+			j.keptSince[kind] = time.Unix(0, since)
+		}
 	}
 	for _, s := range kept.Jobs {
 		if ValidateJobID(s.ID) != nil || s.Kind == "" || s.Running || len(s.Targets) == 0 || j.jobs[s.ID] != nil {
@@ -63,12 +69,28 @@ func (j *Jobs) Keep(path string) {
 	j.prune()
 }
 
-// KeptSince is when the records of Keep begin: a job of targets that
-// ended here since is listed, across restarts (zero without Keep).
-func (j *Jobs) KeptSince() time.Time {
+// KeptSince tells, by kind ("" for a kind not named), when the records
+// of Keep begin: a job of targets of that kind that ended here since is
+// listed, across restarts (none without Keep).
+func (j *Jobs) KeptSince() map[string]time.Time {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return j.keptSince
+	return maps.Clone(j.keptSince)
+}
+
+// leftOut moves the beginning of the records of a kind past a job of it
+// they no longer hold. j.mu is held.
+func (j *Jobs) leftOut(s JobState) {
+	if j.keptSince == nil || len(s.Targets) == 0 {
+		return
+	}
+	since, ok := j.keptSince[s.Kind]
+	if !ok {
+		since = j.keptSince[""]
+	}
+	if s.Finished.After(since) {
+		j.keptSince[s.Kind] = s.Finished
+	}
 }
 
 // readRecords reads the records of ended jobs (none when there is no
@@ -146,15 +168,21 @@ func (j *Jobs) encodeRecords() []byte {
 	for _, s := range states {
 		encoded, err := json.Marshal(s)
 		if err != nil || len(encoded) > maxRecord || size+len(encoded) > maxRecordsSize-4096 {
-			if s.Finished.After(j.keptSince) {
-				j.keptSince = s.Finished
-			}
+			j.leftOut(s)
 			continue
 		}
 		size += len(encoded) + 1
 		kept.Jobs = append(kept.Jobs, s)
 	}
-	kept.Since = j.keptSince.UnixNano()
+	kept.Since = j.keptSince[""].UnixNano()
+	for kind, since := range j.keptSince {
+		if kind != "" {
+			if kept.Kinds == nil {
+				kept.Kinds = map[string]int64{}
+			}
+			kept.Kinds[kind] = since.UnixNano()
+		}
+	}
 	data, _ := json.Marshal(kept)
 	return data
 }

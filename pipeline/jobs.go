@@ -40,7 +40,7 @@ type Jobs struct {
 	// keptSince; saving is set while they are written, saveAgain when
 	// they changed meanwhile.
 	records           string
-	keptSince         time.Time
+	keptSince         map[string]time.Time
 	saving, saveAgain bool
 }
 
@@ -216,8 +216,8 @@ func (j *Jobs) prune() {
 		slices.SortFunc(list, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
 		for _, job := range list[:len(list)-maxEndedJobs] {
 			delete(j.jobs, job.state.ID)
-			if len(job.state.Targets) > 0 && !job.unrecorded && !j.keptSince.IsZero() && job.state.Finished.After(j.keptSince) {
-				j.keptSince = job.state.Finished // (its record goes)
+			if !job.unrecorded {
+				j.leftOut(job.state) // (its record goes)
 			}
 		}
 	}
@@ -318,6 +318,9 @@ func (j *Jobs) Remove(id string) error {
 		return fmt.Errorf("%w: %s: abort it first", ErrJobRunning, id)
 	}
 	delete(j.jobs, id)
+	if !job.unrecorded {
+		j.leftOut(job.state)
+	}
 	j.mu.Unlock()
 	if len(job.state.Targets) > 0 {
 		j.saveRecords()

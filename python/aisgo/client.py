@@ -955,6 +955,15 @@ class _SendTimeoutHTTPSPool(urllib3.HTTPSConnectionPool):
 UNANSWERED_GRACE = 60.0
 
 
+def _kept_since(node: Mapping[str, Any], kind: str) -> int:
+    """Since when (Unix ns) a target lists its ended parts of jobs of a kind
+    across its restarts (0: not known), as api.NodeStatus.KeptSince."""
+    since = node.get("jobs_since") or {}
+    if not isinstance(since, Mapping):
+        return 0
+    return int(since.get(kind, since.get("", 0)) or 0)
+
+
 def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[str, Any]]) -> List[str]:
     """The parts of a job that ended whose outcome is not known: a target the
     job names that did not answer, that restarted while the job ran and
@@ -964,6 +973,7 @@ def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[
     started = min((int(j.get("started") or 0) for j in jobs), default=0)
     ended = max((int(j.get("finished") or 0) for j in jobs), default=0)
     running = any(j.get("running") for j in jobs)
+    kind = next((str(j.get("kind") or "") for j in jobs), "")
     present = {n.get("id", "") for n in nodes}
     out = [f"{t}: has left the cluster: whether its part of the job was done is not known; run the job again"
            for t in sorted(targets - present)]
@@ -976,7 +986,7 @@ def _lost_parts(nodes: List[Mapping[str, Any]], job_id: str, jobs: List[Mapping[
             out.append(f"{node}: did not answer, its part of the job is unknown: {n['error']}")
         elif has or int(n.get("started") or 0) <= started:
             continue
-        elif not running and int(n.get("started") or 0) >= ended and not (0 < int(n.get("jobs_since") or 0) < started):
+        elif not running and int(n.get("started") or 0) >= ended and not (0 < _kept_since(n, kind) < started):
             # Restarted after the job ended everywhere, keeping no record
             # of its parts from before: it forgot a part done.
             continue

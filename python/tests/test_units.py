@@ -546,7 +546,10 @@ def test_job_parts_lost_or_unknown():
     assert len(_lost_parts(nodes, "j", [job])) == 1
     # unless it keeps its ended parts (since before the job): not listing
     # it, its part was cut
-    nodes[2]["jobs_since"] = 50
+    job["kind"] = "copy-bck"
+    nodes[2]["jobs_since"] = {"": 50, "copy-bck": 120}  # its kind's records begin after the job
+    assert len(_lost_parts(nodes, "j", [job])) == 1
+    nodes[2]["jobs_since"] = {"": 200, "copy-bck": 50}
     assert [p[:3] for p in _lost_parts(nodes, "j", [job])] == ["t2:", "t3:"]
     # listing it (kept across its restart): its part is done
     nodes[2]["jobs"] = [job]
