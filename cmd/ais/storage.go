@@ -232,7 +232,7 @@ func followJob(ctx context.Context, c *api.Client, id string) (api.ClusterJob, e
 			bars.Wait()
 			if errors.Is(err, api.ErrForbidden) {
 				// Started all the same: not to be started again.
-				return j, fmt.Errorf("job %s runs, but following it needs LIST on its bucket (or the cluster), which this token does not grant (--no-wait starts one without following it): %w", id, err)
+				return j, fmt.Errorf("job %s runs, but following it needs LIST on its bucket and LIST or PUT on the one it writes into (or LIST on the cluster), which this token does not grant (--no-wait starts one without following it): %w", id, err)
 			}
 			return j, err
 		}
