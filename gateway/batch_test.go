@@ -54,6 +54,20 @@ func batchFixture(t *testing.T) (*gatewaytest.Cluster, *api.Client) {
 	return c, client
 }
 
+// trainObjectNotOn names an object of the fixture's train bucket that
+// target id does not own.
+func trainObjectNotOn(t *testing.T, m *cluster.Map, id string) string {
+	t.Helper()
+	for i := range 20 {
+		name := fmt.Sprintf("obj-%02d", i)
+		if o, _ := m.Owner(cluster.Uname("ais", "train", name)); o.ID != id {
+			return name
+		}
+	}
+	t.Fatal("every object on one target")
+	return ""
+}
+
 // readTar returns the names and contents of a tar, in order.
 func readTar(t *testing.T, data []byte) ([]string, map[string]string) {
 	t.Helper()
@@ -346,15 +360,7 @@ func TestGetBatchIfChecksum(t *testing.T) {
 	ctx := t.Context()
 	m := c.Primary().Node.Map()
 	first, _ := m.Owner(cluster.Uname("ais", "train", "obj-00"))
-	other := ""
-	for i := 1; i < 20 && other == ""; i++ {
-		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != first.ID {
-			other = fmt.Sprintf("obj-%02d", i)
-		}
-	}
-	if other == "" {
-		t.Fatal("every object on one target")
-	}
+	other := trainObjectNotOn(t, m, first.ID)
 	sums := map[string]api.BatchEntry{}
 	for _, name := range []string{"obj-00", other} {
 		meta, err := client.Head(ctx, "train", name)
@@ -391,12 +397,7 @@ func TestGetBatchIfChecksum(t *testing.T) {
 	// A file of a shard read from its owner (whose answer has no
 	// checksum): checked too; the value's case does not matter.
 	shardOwner, _ := m.Owner(cluster.Uname("ais", "train", "shard-0.tar"))
-	elsewhere := ""
-	for i := 1; i < 20 && elsewhere == ""; i++ {
-		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != shardOwner.ID {
-			elsewhere = fmt.Sprintf("obj-%02d", i)
-		}
-	}
+	elsewhere := trainObjectNotOn(t, m, shardOwner.ID)
 	meta, err := client.Head(ctx, "train", "shard-0.tar")
 	if err != nil {
 		t.Fatal(err)
@@ -440,15 +441,7 @@ func TestGetBatchIfETagOfAShardWithoutChecksum(t *testing.T) {
 	}
 	m := c.Primary().Node.Map()
 	owner, _ := m.Owner(cluster.Uname("ais", "plain", "s.tar"))
-	elsewhere := ""
-	for i := 0; i < 20 && elsewhere == ""; i++ {
-		if o, _ := m.Owner(cluster.Uname("ais", "train", fmt.Sprintf("obj-%02d", i))); o.ID != owner.ID {
-			elsewhere = fmt.Sprintf("obj-%02d", i)
-		}
-	}
-	if elsewhere == "" {
-		t.Fatal("every object on one target")
-	}
+	elsewhere := trainObjectNotOn(t, m, owner.ID)
 	first := shard("first")
 	if _, err := client.Put(ctx, "plain", "s.tar", bytes.NewReader(first), api.PutOptions{Size: int64(len(first))}); err != nil {
 		t.Fatal(err)

@@ -116,12 +116,9 @@ func unstartedNodeIn(t *testing.T, cfg Config, dir string) *Node {
 // setLoops gives a node made without Start the context of its loops.
 func (n *Node) setLoops(ctx context.Context) { n.loops.Store(&ctx) }
 
-// A push that reaches a target before its Start (it serves first) is
-// refused, to be sent again: taken, the first map's restart rebalance
-// would have no manager to start it, and never run.
-func TestMetasyncBeforeStartIsRefused(t *testing.T) {
-	n := unstartedNode(t, Config{ID: "t1", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"})
-	defer n.Close()
+// pushFirstMap pushes target t1 its first map from primary g1 and
+// returns the answer.
+func pushFirstMap(n *Node) *httptest.ResponseRecorder {
 	m := &cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
 		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"},
 		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"},
@@ -131,6 +128,16 @@ func TestMetasyncBeforeStartIsRefused(t *testing.T) {
 	req.Header.Set(peer.HeaderNode, "g1")
 	w := httptest.NewRecorder()
 	n.handleMetasync(w, req)
+	return w
+}
+
+// A push that reaches a target before its Start (it serves first) is
+// refused, to be sent again: taken, the first map's restart rebalance
+// would have no manager to start it, and never run.
+func TestMetasyncBeforeStartIsRefused(t *testing.T) {
+	n := unstartedNode(t, Config{ID: "t1", Role: cluster.RoleTarget, Join: "http://127.0.0.1:2"})
+	defer n.Close()
+	w := pushFirstMap(n)
 	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
 		t.Fatalf("a push before Start: %d %s, map %v", w.Code, w.Body, n.currentMap())
 	}
@@ -202,15 +209,7 @@ func TestMetasyncWhileDsortRecoveryRunsIsRefused(t *testing.T) {
 		<-started
 	}()
 	<-held.waiting
-	m := &cluster.Map{Version: 5, UUID: "u", Primary: "g1", Nodes: []cluster.Node{
-		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:2"},
-		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:1"},
-	}}
-	body, _ := json.Marshal(peer.MetaMessage{Map: m})
-	req := httptest.NewRequest(http.MethodPut, "/v1/metasync", bytes.NewReader(body))
-	req.Header.Set(peer.HeaderNode, "g1")
-	w := httptest.NewRecorder()
-	n.handleMetasync(w, req)
+	w := pushFirstMap(n)
 	close(held.release)
 	if w.Code != http.StatusServiceUnavailable || n.currentMap() != nil {
 		t.Fatalf("a push while the dSort recovery runs: %d %s, map %v", w.Code, w.Body, n.currentMap())

@@ -521,18 +521,24 @@ func (s recordClosesFail) Put(ctx context.Context, b store.Bucket, name string, 
 	return s.Store.Put(ctx, b, name, bytes.NewReader(record), opts)
 }
 
+// closesFailCluster is a cluster of gateways and a target whose record
+// closes fail while failing is set, a Complete's close tried once more.
+func closesFailCluster(t *testing.T, gateways int, failing *atomic.Bool) *gatewaytest.Cluster {
+	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
+	return gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: gateways, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.S3Keys = map[string]string{accessKey: secretKey}
+		if cfg.Store != nil {
+			cfg.Store = recordClosesFail{Store: cfg.Store, failing: failing}
+		}
+	}})
+}
+
 // A Complete whose cleanup could not close the record leaves its mark on
 // it: an abort then is NoSuchUpload (the object is the upload's), not a
 // refusal for a Complete that ended.
 func TestAbortAfterACompleteThatLeftItsMark(t *testing.T) {
-	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
 	var failing atomic.Bool
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 2, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.S3Keys = map[string]string{accessKey: secretKey}
-		if cfg.Store != nil {
-			cfg.Store = recordClosesFail{Store: cfg.Store, failing: &failing}
-		}
-	}})
+	c := closesFailCluster(t, 2, &failing)
 	client := newClient(c.Primary().URL()+"/s3", secretKey)
 	ctx := t.Context()
 	up, parts := twoPartUpload(t, client, "marked", "k")
@@ -562,14 +568,8 @@ func TestAbortAfterACompleteThatLeftItsMark(t *testing.T) {
 // record is swept at the next sweep, young as it is: open, it would take
 // that Complete sent again over a later write of the key.
 func TestSweepRemovesAnUploadItsCompleteLeftOpen(t *testing.T) {
-	t.Cleanup(s3api.SetCloseRetries(10 * time.Millisecond))
 	var failing atomic.Bool
-	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 1, NoSync: true, Configure: func(cfg *gateway.Config) {
-		cfg.S3Keys = map[string]string{accessKey: secretKey}
-		if cfg.Store != nil {
-			cfg.Store = recordClosesFail{Store: cfg.Store, failing: &failing}
-		}
-	}})
+	c := closesFailCluster(t, 1, &failing)
 	client, native := newClient(c.Primary().URL()+"/s3", secretKey), c.Client()
 	ctx := t.Context()
 	up, parts := twoPartUpload(t, client, "left", "k")
