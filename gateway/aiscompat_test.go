@@ -465,6 +465,10 @@ func TestBucketSummaryAndJobSnapshots(t *testing.T) {
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusServiceUnavailable || !strings.Contains(string(body), killed.Node.ID()) {
 		t.Fatalf("the summary with a target of it silent: %d %s, want 503 naming it", status, body)
 	}
+	// A new one is not started: what only that target holds has no owner.
+	if status, body, _ := call(t, http.MethodGet, url, nil, `{"action":"summary-bck"}`); status != http.StatusServiceUnavailable || !strings.Contains(string(body), "settled") {
+		t.Fatalf("a summary started with a target silent: %d %s, want 503", status, body)
+	}
 	// Back with its part (kept across the restart): the summary is given.
 	restarted := c.Restart(killed)
 	if status, body, _ := call(t, http.MethodGet, url, nil, summary); status != http.StatusOK || !strings.Contains(string(body), `"obj_count_present":"12"`) {

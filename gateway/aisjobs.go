@@ -365,6 +365,7 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 			disks += c.Total
 		}
 	}
+	moved := n.targetsUnchanged(req, "summary", "objects moved between the targets, counted twice or not at all: run the summary again once the rebalance ends")
 	out := make([]summaryPart, 0, len(buckets))
 	for _, bck := range buckets {
 		// An HTTP origin cannot be listed: its count is not known, not 0.
@@ -373,6 +374,9 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 		props, _ := md.Props(bck)
 		mirrored := props.Mirror.Enabled && props.Mirror.Copies > 1 && n.config.Storage != nil
 		err := n.eachLocal(ctx, bck, prefix, func(o store.ObjectMeta) error {
+			if err := moved(); err != nil {
+				return err
+			}
 			copies := int64(1)
 			if mirrored {
 				if c, err := n.config.Storage.Copies(ctx, bck, o.Name); err == nil && len(c) > 0 {
@@ -506,6 +510,11 @@ func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, 
 			return "", fmt.Errorf("%w: summary: %w", api.ErrUnavailable, err)
 		}
 		req.Remote, req.Writer = true, owner.ID
+	}
+	// Each target counts what it owns: with objects moving, or a target
+	// away (what only it holds has no owner), the totals would be off.
+	if err := n.settledForOwners(ctx, req, "summary of"); err != nil {
+		return "", err
 	}
 	return n.startClusterJob(ctx, req)
 }

@@ -162,8 +162,11 @@ func TestJobStartRollbackThatFailsSaysWhereItRuns(t *testing.T) {
 	}))
 	defer started.Close()
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPut {
+		switch r.Method {
+		case http.MethodPut:
 			fail(w, http.StatusBadRequest, "the test's target refuses it")
+		case http.MethodDelete:
+			fail(w, http.StatusConflict, "the test's target does not stop it either")
 		}
 	}))
 	defer refusing.Close()
@@ -175,7 +178,8 @@ func TestJobStartRollbackThatFailsSaysWhereItRuns(t *testing.T) {
 	n := &Node{control: &laggingControl{local: membership.Snapshot{Map: m}, stuck: true}, clock: hlc.New(time.Now),
 		logger: slog.New(slog.DiscardHandler), peer: peer.NewClient(peer.ClientConfig{Auth: peer.NewAuth(peer.NewSecret(), peer.Options{}), Node: "g1"})}
 	_, err := n.startClusterJobAs(t.Context(), peer.JobRequest{Kind: jobDeleteObjects, ID: "delete-objects-1"})
-	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "may still run on t1") || !strings.Contains(err.Error(), "delete-objects-1") {
+	// (Not t2, which refused it.)
+	if !errors.Is(err, api.ErrConflict) || !strings.Contains(err.Error(), "may still run on t1, which") || !strings.Contains(err.Error(), "delete-objects-1") {
 		t.Fatalf("a start whose rollback failed: %v, want a 409 (not sent again) naming t1 and the id", err)
 	}
 }

@@ -1208,8 +1208,12 @@ func (n *Node) startClusterJobAs(ctx context.Context, req peer.JobRequest) (stri
 			for _, s := range undo {
 				aerr := n.peer.AbortJob(context.WithoutCancel(ctx), s, req.ID)
 				if aerr != nil && !errors.Is(aerr, api.ErrJobNotFound) && !errors.Is(aerr, pipeline.ErrJobNotFound) {
-					n.logger.Warn("a job that failed to start could not be stopped on a target that started it", "job", req.ID, "target", s.ID, "err", aerr)
-					running = append(running, s.ID)
+					n.logger.Warn("a job that failed to start could not be stopped on a target that may have started it", "job", req.ID, "target", s.ID, "err", aerr)
+					if s.ID != t.ID {
+						// (The one that failed is not said to run it: its
+						// start most likely never reached it, as its abort.)
+						running = append(running, s.ID)
+					}
 					continue
 				}
 				if errors.Is(err, pipeline.ErrJobExists) {
