@@ -66,12 +66,13 @@ func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
 // map that did not answer.
 const headerUnanswered = "Ais-Unanswered"
 
-// unansweredTargets are the targets of a status that did not answer and
-// are not offline in the map (those ran no job since).
+// unansweredTargets are the targets of a status that did not answer, or
+// are starting (the jobs they resume not listed yet), and are not offline
+// in the map (those ran no job since).
 func unansweredTargets(nodes []api.NodeStatus) []string {
 	var silent []string
 	for _, node := range nodes {
-		if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
+		if (node.Error != "" || node.Starting) && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
 			silent = append(silent, node.ID)
 		}
 	}
@@ -164,7 +165,9 @@ func snapsOf(nodes []api.NodeStatus, q api.JobQuery) (api.JobSnaps, error) {
 	// found is not known (a client waiting on it would give up), unless
 	// that target is offline in the map (its jobs ended with it).
 	for id := range starting {
-		if found && named[q.ID][id] && len(parts[q.ID][id]) == 0 {
+		// Asked by id: waited for, as one that does not answer (unless
+		// it lists it, or it is not of a job found).
+		if q.ID != "" && (!found || named[q.ID][id]) && len(parts[q.ID][id]) == 0 {
 			silent = append(silent, id)
 		}
 	}

@@ -89,6 +89,7 @@ func TestJobByIDWithATargetSilent(t *testing.T) {
 		{"a rebalance, an offline target silent", "reb-3", []api.NodeStatus{target("t1", rebalance), silent("t2", "offline")}, nil},
 		{"found, a target of it starting without it", "j1", []api.NodeStatus{target("t1", copyJob), {ID: "t2", Role: "target", State: "active", Starting: true, Started: time.Now().UnixNano()}}, api.ErrUnavailable},
 		{"found, a target of it starting with it", "j1", []api.NodeStatus{target("t1", copyJob), {ID: "t2", Role: "target", State: "active", Starting: true, Jobs: []api.JobStatus{copyJob}}}, nil},
+		{"unknown, a target starting", "j9", []api.NodeStatus{target("t1", copyJob), {ID: "t2", Role: "target", State: "active", Starting: true}}, api.ErrUnavailable},
 		{"unknown, every target answers", "j9", []api.NodeStatus{target("t1", copyJob)}, api.ErrJobNotFound},
 		{"unknown, an offline target silent", "j9", []api.NodeStatus{target("t1", copyJob), silent("t2", "offline")}, api.ErrJobNotFound},
 	} {

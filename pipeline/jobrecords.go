@@ -80,16 +80,19 @@ func (j *Jobs) KeptSince() map[string]time.Time {
 
 // leftOut moves the beginning of the records of a kind past a job of it
 // they no longer hold. j.mu is held.
-func (j *Jobs) leftOut(s JobState) {
-	if j.keptSince == nil || len(s.Targets) == 0 {
+func (j *Jobs) leftOut(s JobState) { leftOut(j.keptSince, s) }
+
+// leftOut moves the beginning of a kind's records in keptSince past s.
+func leftOut(keptSince map[string]time.Time, s JobState) {
+	if keptSince == nil || len(s.Targets) == 0 {
 		return
 	}
-	since, ok := j.keptSince[s.Kind]
+	since, ok := keptSince[s.Kind]
 	if !ok {
-		since = j.keptSince[""]
+		since = keptSince[""]
 	}
 	if s.Finished.After(since) {
-		j.keptSince[s.Kind] = s.Finished
+		keptSince[s.Kind] = s.Finished
 	}
 }
 
@@ -147,9 +150,11 @@ func (j *Jobs) saveRecords() {
 	j.mu.Unlock()
 }
 
-// encodeRecords encodes the ended jobs of targets within the bounds, and
-// moves KeptSince past those left out. j.mu is held.
+// encodeRecords encodes the ended jobs of targets within the bounds,
+// the file's beginnings past those left out (listed here until a
+// restart, they move KeptSince then). j.mu is held.
 func (j *Jobs) encodeRecords() []byte {
+	keptSince := maps.Clone(j.keptSince)
 	var states []JobState
 	for _, job := range j.jobs {
 		if job.state.Running || len(job.state.Targets) == 0 || job.unrecorded {
@@ -168,14 +173,14 @@ func (j *Jobs) encodeRecords() []byte {
 	for _, s := range states {
 		encoded, err := json.Marshal(s)
 		if err != nil || len(encoded) > maxRecord || size+len(encoded) > maxRecordsSize-4096 {
-			j.leftOut(s)
+			leftOut(keptSince, s)
 			continue
 		}
 		size += len(encoded) + 1
 		kept.Jobs = append(kept.Jobs, s)
 	}
-	kept.Since = j.keptSince[""].UnixNano()
-	for kind, since := range j.keptSince {
+	kept.Since = keptSince[""].UnixNano()
+	for kind, since := range keptSince {
 		if kind != "" {
 			if kept.Kinds == nil {
 				kept.Kinds = map[string]int64{}
