@@ -66,13 +66,12 @@ func (n *Node) handleQueryJobs(w http.ResponseWriter, r *http.Request) {
 // map that did not answer.
 const headerUnanswered = "Ais-Unanswered"
 
-// unansweredTargets are the targets of a status that did not answer, or
-// are starting (the jobs they resume not listed yet), and are not offline
-// in the map (those ran no job since).
+// unansweredTargets are the targets of a status that did not answer and
+// are not offline in the map (those ran no job since).
 func unansweredTargets(nodes []api.NodeStatus) []string {
 	var silent []string
 	for _, node := range nodes {
-		if (node.Error != "" || node.Starting) && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
+		if node.Error != "" && cluster.Role(node.Role).IsTarget() && node.State != string(cluster.StateOffline) {
 			silent = append(silent, node.ID)
 		}
 	}
@@ -513,11 +512,6 @@ func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, 
 			return "", fmt.Errorf("%w: summary: %w", api.ErrUnavailable, err)
 		}
 		req.Remote, req.Writer = true, owner.ID
-	}
-	// Each target counts what it owns: with objects moving, or a target
-	// away (what only it holds has no owner), the totals would be off.
-	if err := n.settledForOwners(ctx, req, "summary of"); err != nil {
-		return "", err
 	}
 	return n.startClusterJob(ctx, req)
 }

@@ -592,8 +592,9 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("node: work directory: %w", err)
 		}
 		// Its parts of cluster jobs that ended are listed after a
-		// restart: one not listed is a part the restart lost.
-		n.jobs.Keep(filepath.Join(n.stateDir(), jobRecordsFile))
+		// restart: one not listed is a part the restart lost. (Not a
+		// summary's: frequent, large with many buckets, and asked again.)
+		n.jobs.Keep(filepath.Join(n.stateDir(), jobRecordsFile), jobSummary)
 		n.keepClock()
 		// Erasure coding's temporary files are of requests that ended
 		// with the last run (a crash leaves them).

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -137,6 +139,9 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 		var jobs []api.JobStatus
 		for _, j := range node.Jobs {
 			if j.ID == id {
+				if notCluster != nil {
+					j.Error = hideAddresses(j.Error) // (a peer's, in a copy's)
+				}
 				jobs = append(jobs, j)
 				buckets[j.Bucket] = false
 				if _, known := buckets[j.To]; j.To != "" && !known {
@@ -160,6 +165,20 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 		}
 	}
 	writeJSON(w, s)
+}
+
+// addresses are what hideAddresses hides: a link's host, an IP address
+// with its port.
+var addresses = regexp.MustCompile(`(https?://)[^/\s"']+|\[[0-9A-Fa-f:.]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`)
+
+// hideAddresses replaces the nodes' addresses in an error with <node>.
+func hideAddresses(message string) string {
+	return addresses.ReplaceAllStringFunc(message, func(found string) string {
+		if scheme, _, ok := strings.Cut(found, "://"); ok {
+			return scheme + "://<node>"
+		}
+		return "<node>"
+	})
 }
 
 // capacityWithin is the store's capacity within capacityTimeout: a disk

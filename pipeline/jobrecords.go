@@ -37,8 +37,10 @@ type records struct {
 // restarted after its part of a job ended then still lists it, and one
 // restarted while its part ran, which lists none, reads as a part lost
 // (for a job that started after KeptSince). A file that cannot be read
-// is logged and started anew. Call it before the first job starts.
-func (j *Jobs) Keep(path string) {
+// is logged and started anew. Jobs of the kinds not kept (frequent ones,
+// whose part a caller can ask for again) are listed from this start
+// only. Call it before the first job starts.
+func (j *Jobs) Keep(path string, notKept ...string) {
 	kept, err := readRecords(path)
 	if err != nil {
 		j.logger.Warn("the records of ended jobs cannot be read: the jobs of targets before this start are not listed", "path", path, "err", err)
@@ -48,7 +50,12 @@ func (j *Jobs) Keep(path string) {
 	j.records = path
 	// Since the file was made (a first start, or this version's), or,
 	// of a kind, since the oldest it left out.
-	j.keptSince = map[string]time.Time{"": time.Now()}
+	now := time.Now()
+	j.keptSince = map[string]time.Time{"": now}
+	j.notKept = map[string]time.Time{}
+	for _, kind := range notKept {
+		j.notKept[kind] = now
+	}
 	if err == nil && kept.Since > 0 {
 		j.keptSince[""] = time.Unix(0, kept.Since)
 		for kind, since := range kept.Kinds {
@@ -56,7 +63,7 @@ func (j *Jobs) Keep(path string) {
 		}
 	}
 	for _, s := range kept.Jobs {
-		if ValidateJobID(s.ID) != nil || s.Kind == "" || s.Running || len(s.Targets) == 0 || j.jobs[s.ID] != nil {
+		if ValidateJobID(s.ID) != nil || s.Kind == "" || s.Running || len(s.Targets) == 0 || j.jobs[s.ID] != nil || !j.kept(s) {
 			continue
 		}
 		job := &runningJob{state: s, cancel: func(error) {}, done: make(chan struct{})}
@@ -75,7 +82,15 @@ func (j *Jobs) Keep(path string) {
 func (j *Jobs) KeptSince() map[string]time.Time {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	return maps.Clone(j.keptSince)
+	since := maps.Clone(j.keptSince)
+	maps.Copy(since, j.notKept)
+	return since
+}
+
+// kept reports a job whose record is kept (Keep). j.mu is held.
+func (j *Jobs) kept(s JobState) bool {
+	_, not := j.notKept[s.Kind]
+	return j.records != "" && len(s.Targets) > 0 && !not
 }
 
 // leftOut moves the beginning of the records of a kind past a job of it
@@ -138,10 +153,10 @@ func (j *Jobs) saveRecords() {
 	j.saving = true
 	for j.saveAgain {
 		j.saveAgain = false
-		data := j.encodeRecords()
-		path := j.records
+		states, keptSince, path := j.recordsNow()
 		j.mu.Unlock()
-		if err := atomicfile.Write(path, data, 0o644); err != nil {
+		err := atomicfile.Write(path, encodeRecords(states, keptSince), 0o644)
+		if err != nil {
 			j.logger.Warn("record the ended jobs: a restart of this node will read their parts here as lost", "path", path, "err", err)
 		}
 		j.mu.Lock()
@@ -150,21 +165,27 @@ func (j *Jobs) saveRecords() {
 	j.mu.Unlock()
 }
 
-// encodeRecords encodes the ended jobs of targets within the bounds,
-// the file's beginnings past those left out (listed here until a
-// restart, they move KeptSince then). j.mu is held.
-func (j *Jobs) encodeRecords() []byte {
-	keptSince := maps.Clone(j.keptSince)
+// recordsNow returns the ended jobs to keep, and the beginnings of the
+// records. j.mu is held.
+func (j *Jobs) recordsNow() ([]JobState, map[string]time.Time, string) {
 	var states []JobState
 	for _, job := range j.jobs {
-		if job.state.Running || len(job.state.Targets) == 0 || job.unrecorded {
+		if job.state.Running || job.unrecorded || !j.kept(job.state) {
 			continue
 		}
-		s := job.snapshot()
-		if len(s.Error) > maxRecordError {
-			s.Error = s.Error[:maxRecordError] + "..."
+		states = append(states, job.snapshot())
+	}
+	return states, maps.Clone(j.keptSince), j.records
+}
+
+// encodeRecords encodes the ended jobs within the bounds, the file's
+// beginnings past those left out (listed here until a restart, they
+// move KeptSince then).
+func encodeRecords(states []JobState, keptSince map[string]time.Time) []byte {
+	for i := range states {
+		if len(states[i].Error) > maxRecordError {
+			states[i].Error = states[i].Error[:maxRecordError] + "..."
 		}
-		states = append(states, s)
 	}
 	// Newest first: the oldest are those left out.
 	slices.SortFunc(states, func(a, b JobState) int { return b.Finished.Compare(a.Finished) })

@@ -41,6 +41,7 @@ type Jobs struct {
 	// they changed meanwhile.
 	records           string
 	keptSince         map[string]time.Time
+	notKept           map[string]time.Time // kinds not kept, since Keep
 	saving, saveAgain bool
 }
 
@@ -188,8 +189,9 @@ func (j *Jobs) run(ctx context.Context, job *runningJob, fn JobFunc) {
 	}
 	job.unrecorded = errors.Is(err, ErrShuttingDown)
 	state := job.state
+	kept := j.kept(state) && !job.unrecorded
 	j.mu.Unlock()
-	if len(state.Targets) > 0 && !job.unrecorded {
+	if kept {
 		j.saveRecords()
 	}
 	if err != nil {
@@ -216,7 +218,7 @@ func (j *Jobs) prune() {
 		slices.SortFunc(list, func(a, b *runningJob) int { return a.state.Finished.Compare(b.state.Finished) })
 		for _, job := range list[:len(list)-maxEndedJobs] {
 			delete(j.jobs, job.state.ID)
-			if !job.unrecorded {
+			if !job.unrecorded && j.kept(job.state) {
 				j.leftOut(job.state) // (its record goes)
 			}
 		}
@@ -318,11 +320,12 @@ func (j *Jobs) Remove(id string) error {
 		return fmt.Errorf("%w: %s: abort it first", ErrJobRunning, id)
 	}
 	delete(j.jobs, id)
-	if !job.unrecorded {
+	kept := j.kept(job.state) && !job.unrecorded
+	if kept {
 		j.leftOut(job.state)
 	}
 	j.mu.Unlock()
-	if len(job.state.Targets) > 0 {
+	if kept {
 		j.saveRecords()
 	}
 	return nil
