@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -140,7 +141,7 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 		for _, j := range node.Jobs {
 			if j.ID == id {
 				if notCluster != nil {
-					j.Error = hideAddresses(j.Error) // (a peer's, in a copy's)
+					j.Error = n.hideAddresses(j.Error) // (a peer's, in a copy's)
 				}
 				jobs = append(jobs, j)
 				buckets[j.Bucket] = false
@@ -167,18 +168,20 @@ func (n *Node) writeJobOnlyStatus(w http.ResponseWriter, r *http.Request, id str
 	writeJSON(w, s)
 }
 
-// addresses are what hideAddresses hides: a link's host, an IP address
-// with its port.
-var addresses = regexp.MustCompile(`(https?://)[^/\s"']+|\[[0-9A-Fa-f:.]+\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`)
+// ipAddresses are the IP addresses hideAddresses hides, with a port.
+var ipAddresses = regexp.MustCompile(`\[[0-9A-Fa-f:.]+(%[\w.-]+)?\](:\d+)?|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b`)
 
-// hideAddresses replaces the nodes' addresses in an error with <node>.
-func hideAddresses(message string) string {
-	return addresses.ReplaceAllStringFunc(message, func(found string) string {
-		if scheme, _, ok := strings.Cut(found, "://"); ok {
-			return scheme + "://<node>"
+// hideAddresses replaces in an error the nodes' host names (as the map
+// has them) and IP addresses with <node>.
+func (n *Node) hideAddresses(message string) string {
+	if m := n.currentMap(); m != nil {
+		for _, node := range m.Nodes {
+			if u, err := url.Parse(node.URL); err == nil && u.Hostname() != "" {
+				message = strings.ReplaceAll(message, u.Hostname(), "<node>")
+			}
 		}
-		return "<node>"
-	})
+	}
+	return ipAddresses.ReplaceAllString(message, "<node>")
 }
 
 // capacityWithin is the store's capacity within capacityTimeout: a disk

@@ -287,3 +287,33 @@ func TestEndedJobsOfTargetsAreKept(t *testing.T) {
 		t.Fatal("jobs listed from a broken file")
 	}
 }
+
+// A kind not kept (a summary's) is not recorded, and is listed from this
+// start only: its beginning is when Keep ran, whatever the file says.
+func TestKindsNotKept(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ended-jobs.json")
+	b := store.NewBucket("b")
+	jobs := pipeline.NewJobs(nil)
+	jobs.Keep(path, "summary")
+	done := func(ctx context.Context, p *store.Progress) (any, error) { return nil, nil }
+	for _, kind := range []string{"summary", "copy-bck"} {
+		id := kind + "-1"
+		if _, err := jobs.StartOnShared(t.Context(), id, kind, b, []string{"t1"}, done); err != nil {
+			t.Fatal(err)
+		}
+		jobs.Wait(t.Context(), id)
+	}
+	jobs.Close()
+	before := time.Now()
+	again := pipeline.NewJobs(nil)
+	again.Keep(path, "summary")
+	if _, err := again.Status("summary-1"); err == nil {
+		t.Fatal("a summary was kept across a restart")
+	}
+	if _, err := again.Status("copy-bck-1"); err != nil {
+		t.Fatalf("the copy: %v", err)
+	}
+	if since := again.KeptSince(); since["summary"].Before(before) || !since[""].Before(before) {
+		t.Fatalf("kept since %v: want the summary's from this start, the others' from before", since)
+	}
+}
