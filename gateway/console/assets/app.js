@@ -1284,15 +1284,14 @@ function dsortJobPage(id, main) {
     }
     const infos = Object.entries(perTarget || {}).sort(([a], [b]) => a.localeCompare(b));
     const state = jobState(infos);
-    if (state !== 'running') {
-      aborting = false;
-    }
-    const shown = aborting ? 'aborting' : state;
+    // Once asked, an abort holds: a poll between the targets' end and the
+    // coordinator's record of it may read the job running again.
+    const shown = aborting && state === 'running' ? 'aborting' : state;
     stateNode.className = `badge ${shown}`;
     set(stateNode, shown);
     if (aborting) {
       abort.disabled = true;
-      abort.textContent = 'Aborting…';
+      abort.textContent = {running: 'Aborting…', aborted: 'Aborted'}[state] || 'Abort';
     } else if (!confirming) {
       abort.disabled = state !== 'running';
       abort.textContent = state === 'aborted' ? 'Aborted' : 'Abort';
