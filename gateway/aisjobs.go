@@ -513,7 +513,26 @@ func (n *Node) startSummary(ctx context.Context, b store.Bucket, prefix string, 
 		}
 		req.Remote, req.Writer = true, owner.ID
 	}
+	// Each target counts what it owns: while a rebalance moves objects,
+	// those not moved yet are counted by none. (A target offline, or a
+	// disk away, does not stop it: its objects are left out, as it may
+	// stay so.)
+	if id := rebalanceRunning(n.status(ctx)); id != "" {
+		return "", fmt.Errorf("%w: summary: rebalance %s moves objects between the targets, and those not moved yet would be counted by none: retry once it ends", api.ErrUnavailable, id)
+	}
 	return n.startClusterJob(ctx, req)
+}
+
+// rebalanceRunning names a rebalance a target of the status runs, or "".
+func rebalanceRunning(status api.ClusterStatus) string {
+	for _, node := range status.Nodes {
+		for _, j := range node.Jobs {
+			if j.Kind == "rebalance" && j.Running && cluster.Role(node.Role).IsTarget() {
+				return j.ID
+			}
+		}
+	}
+	return ""
 }
 
 // collectSummary adds up the targets' parts of a summary job; done is

@@ -3,6 +3,7 @@ package gateway
 import (
 	"testing"
 
+	"github.com/aisgo/aisgo/api"
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 )
@@ -23,6 +24,27 @@ func TestHideAddresses(t *testing.T) {
 	} {
 		if got := n.hideAddresses(in); got != want {
 			t.Errorf("hideAddresses(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// A summary is not started while a target's rebalance moves objects
+// (those not moved yet are counted by none); an ended one, one of a
+// gateway, or an offline target's absence do not hold it up.
+func TestRebalanceRunning(t *testing.T) {
+	run := func(running bool) api.JobStatus {
+		return api.JobStatus{ID: "reb-4", Kind: "rebalance", Running: running}
+	}
+	for _, tc := range []struct {
+		nodes []api.NodeStatus
+		want  string
+	}{
+		{[]api.NodeStatus{{ID: "t1", Role: "target", Jobs: []api.JobStatus{run(true)}}}, "reb-4"},
+		{[]api.NodeStatus{{ID: "t1", Role: "target", Jobs: []api.JobStatus{run(false)}}, {ID: "t2", Role: "target", State: "offline", Error: "refused"}}, ""},
+		{[]api.NodeStatus{{ID: "g1", Role: "gateway", Jobs: []api.JobStatus{run(true)}}}, ""},
+	} {
+		if got := rebalanceRunning(api.ClusterStatus{Nodes: tc.nodes}); got != tc.want {
+			t.Errorf("rebalanceRunning(%+v) = %q, want %q", tc.nodes, got, tc.want)
 		}
 	}
 }
