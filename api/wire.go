@@ -291,10 +291,13 @@ type JobStatus struct {
 	Objects int64           `json:"objects"`
 	Bytes   int64           `json:"bytes"`
 	// Total is the objects the job expects on the node (0: not known).
-	Total    int64  `json:"total,omitempty"`
-	Error    string `json:"error,omitempty"`
-	Started  int64  `json:"started,omitempty"`  // Unix nanoseconds
-	Finished int64  `json:"finished,omitempty"` // Unix nanoseconds
+	Total int64  `json:"total,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ErrorKind is Error's kind (Kinds), when it has one: a failed
+	// summary answers with its status (404 for a bucket gone, ...).
+	ErrorKind string `json:"error_kind,omitempty"`
+	Started   int64  `json:"started,omitempty"`  // Unix nanoseconds
+	Finished  int64  `json:"finished,omitempty"` // Unix nanoseconds
 	// Targets are the targets a download or prefetch runs on.
 	Targets []string `json:"targets,omitempty"`
 }

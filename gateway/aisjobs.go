@@ -571,7 +571,7 @@ func (n *Node) collectSummary(ctx context.Context, id string) (out []api.BucketS
 				return nil, false, nil
 			}
 			if j.Error != "" {
-				return nil, false, fmt.Errorf("summary %s on target %s: %s", id, node.ID, j.Error)
+				return nil, false, fmt.Errorf("summary %s on target %s: %w", id, node.ID, jobError(j))
 			}
 			var parts []summaryPart
 			if err := json.Unmarshal(j.Result, &parts); err != nil {
@@ -1226,3 +1226,19 @@ func bucketTo(query, fallback string) (store.Bucket, error) {
 	}
 	return b, nil
 }
+
+// jobError is the error a job ended with on a node, of the kind it said
+// (a bucket gone answers 404, a remote down 503), or of none (500).
+func jobError(j api.JobStatus) error {
+	return remoteJobError{message: j.Error, kind: api.Kinds.Err(j.ErrorKind)}
+}
+
+// remoteJobError is an error that crossed nodes as text: its message as
+// said, its kind's sentinel for errors.Is.
+type remoteJobError struct {
+	message string
+	kind    error
+}
+
+func (e remoteJobError) Error() string { return e.message }
+func (e remoteJobError) Unwrap() error { return e.kind }

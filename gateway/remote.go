@@ -398,9 +398,10 @@ func (n *Node) eachRemoteObject(ctx context.Context, b store.Bucket, props store
 		// would otherwise hold the job until it is aborted.
 		pageCtx, cancel := context.WithTimeout(ctx, remotePageTimeout)
 		list, next, err := n.config.RemoteBuckets.List(pageCtx, b, props, prefix, token, 1000)
+		timedOut := pageCtx.Err() != nil // (read before cancel, which sets it)
 		cancel()
 		if err != nil {
-			if ctx.Err() == nil && pageCtx.Err() != nil {
+			if ctx.Err() == nil && timedOut {
 				err = fmt.Errorf("%w: bucket %s: a page of the remote's listing did not come within %s: %w", store.ErrRemote, b, remotePageTimeout, err)
 			}
 			return remoteError(err)

@@ -45,6 +45,8 @@ type countingRemote struct {
 	// reversed answers each page in reverse name order (as S3's
 	// directory buckets list out of order).
 	reversed bool
+	// failList, when set, is what every listing fails with.
+	failList error
 }
 
 func (r *countingRemote) HeadBucket(context.Context, store.Bucket) error { return nil }
@@ -103,6 +105,9 @@ func (r *countingRemote) DeleteObject(_ context.Context, _ store.Bucket, name st
 func (r *countingRemote) ListObjects(_ context.Context, _ store.Bucket, prefix, token string, max int) ([]remote.ObjectAttrs, string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.failList != nil {
+		return nil, "", r.failList
+	}
 	after := ""
 	if token != "" && r.ignoreTokens {
 		token = "" // a remote that lists from the start again
@@ -740,6 +745,32 @@ func TestRemoteBucketSummaryCountsTheRemote(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("HEAD bsumm_remote="+tc.value, []api.BucketSummary{s}, 1, tc.objects, tc.bytes)
+	}
+}
+
+// A summary that fails on a target answers with its cause's status, as
+// the target said it: a remote refusing the listing is 403 with its
+// error (it was a bare 500), one down is 503.
+func TestFailedSummaryAnswersItsCausesStatus(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"a": []byte("1")}}
+	c := remoteCluster(t, rs, 2)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	for _, tc := range []struct {
+		cause  error
+		status int
+	}{
+		{fmt.Errorf("%w: access denied by the test", store.ErrRemoteForbidden), http.StatusForbidden},
+		{fmt.Errorf("%w: the test's remote is down", store.ErrRemote), http.StatusServiceUnavailable},
+	} {
+		rs.mu.Lock()
+		rs.failList = tc.cause
+		rs.mu.Unlock()
+		_, err := c.Client().BucketSummary(ctx, "s3://rb", api.SummaryMessage{}, 20*time.Millisecond)
+		var answer *api.Error
+		if !errors.As(err, &answer) || answer.Status != tc.status || !errors.Is(err, errors.Unwrap(tc.cause)) || !strings.Contains(err.Error(), tc.cause.Error()) {
+			t.Fatalf("a summary whose remote listing fails with %q: %v, want status %d naming it", tc.cause, err, tc.status)
+		}
 	}
 }
 

@@ -241,7 +241,7 @@ func (n *Node) jobStatuses() []api.JobStatus {
 	out := append(n.rebalanceStatuses(), n.dsortStatuses()...)
 	for _, j := range n.jobs.List() {
 		s := api.JobStatus{ID: j.ID, Kind: j.Kind, Running: j.Running, Aborted: j.Aborted, Objects: j.Objects, Bytes: j.Bytes, Total: j.Total,
-			Error: j.Error, Result: j.Result, Started: j.Started.UnixNano(), Targets: j.Targets}
+			Error: j.Error, ErrorKind: j.ErrorKind, Result: j.Result, Started: j.Started.UnixNano(), Targets: j.Targets}
 		if j.Bucket.Name != "" {
 			s.Bucket = j.Bucket.String()
 		}

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/errkind"
 	"github.com/aisgo/aisgo/store"
 )
 
@@ -43,6 +44,7 @@ type Jobs struct {
 	keptSince         map[string]time.Time
 	notKept           map[string]time.Time // kinds not kept, since Keep
 	saving, saveAgain bool
+	kinds             errkind.Table // names an ended job's error (ErrorKind)
 }
 
 // NewJobs returns an empty registry.
@@ -51,6 +53,15 @@ func NewJobs(logger *slog.Logger) *Jobs {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Jobs{logger: logger, jobs: map[string]*runningJob{}}
+}
+
+// SetErrorKinds sets the table that names the errors jobs end with
+// (JobState.ErrorKind), so that a node asked for a job's status answers
+// a failed one with its condition's status, not a bare 500.
+func (j *Jobs) SetErrorKinds(kinds errkind.Table) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.kinds = kinds
 }
 
 // JobFunc is a job's work; what it returns is the job's result, encoded
@@ -70,11 +81,14 @@ type JobState struct {
 	Objects int64        `json:"objects"`
 	Bytes   int64        `json:"bytes"`
 	// Total is store.Progress's Total: the objects expected (0: unknown).
-	Total    int64           `json:"total,omitempty"`
-	Error    string          `json:"error,omitempty"`
-	Result   json.RawMessage `json:"result,omitempty"`
-	Started  time.Time       `json:"started"`
-	Finished time.Time       `json:"finished,omitzero"`
+	Total int64  `json:"total,omitempty"`
+	Error string `json:"error,omitempty"`
+	// ErrorKind names Error's condition by the table SetErrorKinds gave
+	// (e.g. "bucket-not-found"): the status a node asked answers with.
+	ErrorKind string          `json:"error_kind,omitempty"`
+	Result    json.RawMessage `json:"result,omitempty"`
+	Started   time.Time       `json:"started"`
+	Finished  time.Time       `json:"finished,omitzero"`
 	// Targets are the targets a job that spans several runs on (a
 	// download's), when it says.
 	Targets []string `json:"targets,omitempty"`
@@ -184,7 +198,7 @@ func (j *Jobs) run(ctx context.Context, job *runningJob, fn JobFunc) {
 	j.mu.Lock()
 	job.state.Running, job.state.Finished, job.state.Result = false, time.Now(), encoded
 	if err != nil {
-		job.state.Error = err.Error()
+		job.state.Error, job.state.ErrorKind = err.Error(), j.kinds.Of(err)
 		job.state.Aborted = errors.Is(err, ErrAborted)
 	}
 	job.unrecorded = errors.Is(err, ErrShuttingDown)

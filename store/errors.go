@@ -65,8 +65,10 @@ var (
 // to the same sentinels.
 var Kinds = errkind.Table{
 	{Name: "not-found", Err: ErrNotFound},
-	{Name: "remote-unavailable", Err: ErrRemote},
+	// A refusal before ErrRemote, which may wrap it (a listing failed by
+	// a refusal): the refusal is what holds, not a retry's chance.
 	{Name: "remote-forbidden", Err: ErrRemoteForbidden},
+	{Name: "remote-unavailable", Err: ErrRemote},
 	{Name: "exists", Err: ErrExists},
 	{Name: "bucket-not-found", Err: ErrBucketNotFound},
 	{Name: "bucket-exists", Err: ErrBucketExists},
