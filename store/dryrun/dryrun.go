@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aisgo/aisgo/internal/namelock"
 	"github.com/aisgo/aisgo/internal/pool"
 	"github.com/aisgo/aisgo/store"
 )
@@ -32,6 +33,10 @@ const patternSize = patternPeriod * 4096
 type Store struct {
 	store.Store
 	pattern []byte
+	// names holds a name from a write's conditions to its commit, as the
+	// real store's lock does: its Precommit (an EC write's, which asks
+	// this store, and sends to peers) runs under it, not under mu.
+	names namelock.Locks
 
 	mu struct {
 		sync.Mutex
@@ -117,22 +122,17 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
 	}
+	unlock := s.names.Lock(b.String() + "/" + name)
+	defer unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	objects := s.mu.objects[b.Name]
-	if objects == nil {
-		objects = map[string]store.ObjectMeta{}
-		s.mu.objects[b.Name] = objects
-	}
-	old, exists := objects[name]
+	old, exists := s.mu.objects[b.Name][name]
+	tomb, deleted := s.mu.tombstones[b.Name][name]
+	s.mu.Unlock()
 	if err := store.CheckPutConditions(opts, name, exists, old); err != nil {
 		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, err)
 	}
-	if opts.IfNewer {
-		tomb, deleted := s.mu.tombstones[b.Name][name]
-		if exists && old.Stamp.Compare(opts.Stamp) >= 0 || deleted && tomb.Stamp.Compare(opts.Stamp) >= 0 {
-			return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, store.ErrExists)
-		}
+	if opts.IfNewer && (exists && old.Stamp.Compare(opts.Stamp) >= 0 || deleted && tomb.Stamp.Compare(opts.Stamp) >= 0) {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w", b, name, store.ErrExists)
 	}
 	if opts.Precommit != nil {
 		release, stamp, err := opts.Precommit()
@@ -155,6 +155,19 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		if v, err := strconv.ParseInt(old.Version, 10, 64); exists && err == nil {
 			meta.Version = strconv.FormatInt(v+1, 10)
 		}
+	}
+	// The bucket again: one destroyed (and made again) while the body
+	// came, or the commit waited, takes no object written to the one
+	// before.
+	if now, err := s.bucketProps(ctx, b); err != nil || now.Created != props.Created {
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: the bucket was destroyed while the object was written", b, name, store.ErrBucketNotFound)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	objects := s.mu.objects[b.Name]
+	if objects == nil {
+		objects = map[string]store.ObjectMeta{}
+		s.mu.objects[b.Name] = objects
 	}
 	objects[name] = meta
 	return meta, nil
@@ -221,12 +234,24 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if _, err := s.bucketProps(ctx, b); err != nil {
 		return err
 	}
+	unlock := s.names.Lock(b.String() + "/" + name)
+	defer unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	meta, ok := s.mu.objects[b.Name][name]
-	if ok && !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp || ok && !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 {
+	s.mu.Unlock()
+	if ok && !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp || ok && !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 ||
+		ok && !opts.IfReadBefore.IsZero() && !meta.Atime.Before(opts.IfReadBefore) {
 		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrExists)
 	}
+	if opts.Precommit != nil {
+		release, err := opts.Precommit()
+		if err != nil {
+			return err
+		}
+		defer release()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	delete(s.mu.objects[b.Name], name)
 	if opts.Tombstone && !opts.Stamp.IsZero() {
 		tombs := s.mu.tombstones[b.Name]

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/store"
 	"github.com/aisgo/aisgo/store/dryrun"
@@ -258,4 +259,80 @@ func TestPartDeletesPassThrough(t *testing.T) {
 	if parts, _ := inner.PartsOf(ctx, b, "o"); len(parts) != 1 || parts[0].Index != 0 {
 		t.Fatalf("parts left: %+v, want the first alone", parts)
 	}
+}
+
+// A write's Precommit runs under the name's lock only: an erasure-coded
+// bucket's asks the store it wraps (a Head), which deadlocked every
+// request of a dry-run target. A delete's Precommit and IfReadBefore
+// refuse it as the real store's do (a rebalance keeps the copy it sent
+// when the placement changed back; an eviction keeps one read since).
+func TestPrecommitsAndReadConditions(t *testing.T) {
+	st, _, b := newStore(t)
+	ctx := t.Context()
+	released := false
+	_, err := st.Put(ctx, b, "o", strings.NewReader("data"), store.PutOptions{Size: 4, Precommit: func() (func(), store.Stamp, error) {
+		_, err := st.Head(ctx, b, "o") // as ec.Store's does
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("a Head from a Precommit: %v, want ErrNotFound", err)
+		}
+		return func() { released = true }, store.Stamp{}, nil
+	}})
+	if err != nil || !released {
+		t.Fatalf("a put with a Precommit asking the store: %v (released %v)", err, released)
+	}
+	refused := errors.New("the placement changed")
+	err = st.Delete(ctx, b, "o", store.DeleteOptions{Precommit: func() (func(), error) {
+		if _, err := st.Head(ctx, b, "o"); err != nil {
+			t.Errorf("a Head from a delete's Precommit: %v", err)
+		}
+		return nil, refused
+	}})
+	if !errors.Is(err, refused) {
+		t.Fatalf("a delete its Precommit refused: %v", err)
+	}
+	if _, err := st.Head(ctx, b, "o"); err != nil {
+		t.Fatalf("the object a refused delete kept: %v", err)
+	}
+	if err := st.Delete(ctx, b, "o", store.DeleteOptions{IfReadBefore: time.Now().Add(-time.Hour)}); !errors.Is(err, store.ErrExists) {
+		t.Fatalf("a delete of an object read since: %v, want ErrExists", err)
+	}
+	if err := st.Delete(ctx, b, "o", store.DeleteOptions{IfReadBefore: time.Now().Add(time.Second)}); err != nil {
+		t.Fatalf("a delete of an object not read since: %v", err)
+	}
+}
+
+// A put whose bucket is destroyed and made again while its body comes
+// is refused: the new bucket takes no object of the one before.
+func TestPutIntoABucketMadeAgainMeanwhile(t *testing.T) {
+	st, _, b := newStore(t)
+	ctx := t.Context()
+	body := &hookReader{Reader: strings.NewReader("old"), before: func() {
+		if err := st.DestroyBucket(ctx, b); err != nil {
+			t.Error(err)
+		}
+		props := store.DefaultProps()
+		if err := st.CreateBucket(ctx, b, props); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := st.Put(ctx, b, "o", body, store.PutOptions{Size: 3}); !errors.Is(err, store.ErrBucketNotFound) {
+		t.Fatalf("a put across its bucket's destroy and create: %v, want ErrBucketNotFound", err)
+	}
+	if _, err := st.Head(ctx, b, "o"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("the new bucket holds the old one's object: %v", err)
+	}
+}
+
+// hookReader runs before once, at its first read.
+type hookReader struct {
+	io.Reader
+	before func()
+}
+
+func (h *hookReader) Read(p []byte) (int, error) {
+	if h.before != nil {
+		h.before()
+		h.before = nil
+	}
+	return h.Reader.Read(p)
 }
