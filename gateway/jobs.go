@@ -92,9 +92,15 @@ func (n *Node) endJob(ctx context.Context, id, cause string) error {
 	if cause != "" {
 		state = membership.JobAborted
 	}
-	_, err := n.control.Propose(ctx, membership.Change{Kind: membership.JobEnded, Job: membership.Job{
+	change := membership.Change{Kind: membership.JobEnded, Level: membership.LevelKeepAway, Job: membership.Job{
 		ID: id, State: state, Cause: cause, Ended: time.Now().UnixNano(),
-	}})
+	}}
+	_, err := n.control.Propose(ctx, change)
+	if errors.Is(err, membership.ErrLeaderBehind) {
+		// An older build leads (an upgrade under way): its pruning rule.
+		change.Level = 0
+		_, err = n.control.Propose(ctx, change)
+	}
 	err = membershipError(err)
 	if errors.Is(err, api.ErrJobNotFound) {
 		return nil // gone from the registry (removed, or pruned): nothing left to record

@@ -232,7 +232,7 @@ type Change struct {
 // change of a higher one comes from a newer gateway's leader: applied by
 // the older rules (or refused), the state would differ from the other
 // nodes', so a node stops following the log instead (ErrTooNew).
-const ProtocolLevel = LevelJobNames
+const ProtocolLevel = LevelKeepAway
 
 // LevelRevokeKeys is the level of a RevokeToken that takes the S3 keys
 // made with the token (RevokedToken.KeysUntil): a node before it would
@@ -251,6 +251,13 @@ const LevelJobLost = 4
 // has its output (Job.Names in the same bucket): a node before it would
 // register it.
 const LevelJobNames = 5
+
+// LevelKeepAway is the level of a JobEnded whose pruning of the oldest
+// ended jobs keeps an aborted one while a target of it is offline: back,
+// that target asks the registry how the job ended, and removes the
+// shards it wrote only when it says aborted (pruned, they would stay for
+// good). A node before it would prune it.
+const LevelKeepAway = 6
 
 // Errors of Apply.
 var (
@@ -339,7 +346,7 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 		next.Config, next.Tokens, next.S3Keys = cloneControl(rest)
 		return next, nil
 	case JobStarted, JobEnded, JobRemoved, JobLost:
-		jobs, err := applyJob(s.Jobs, c)
+		jobs, err := applyJob(s.Jobs, s.Map, c)
 		if err != nil {
 			return s, err
 		}
@@ -386,8 +393,10 @@ func apply(s Snapshot, c Change) (Snapshot, error) {
 }
 
 // applyJob registers a job, records its output lost, or records how it
-// ended; an end is recorded once (the first wins), and only the newest MaxEndedJobs ended jobs stay.
-func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
+// ended; an end is recorded once (the first wins), and only the newest
+// MaxEndedJobs ended jobs stay (and, at LevelKeepAway, the aborted ones of
+// a target offline in m, as many again at most).
+func applyJob(current map[string]Job, m *cluster.Map, c Change) (map[string]Job, error) {
 	if c.Job.ID == "" {
 		return nil, fmt.Errorf("%w: %s without a job id", ErrUnknownChange, c.Kind)
 	}
@@ -453,11 +462,26 @@ func applyJob(current map[string]Job, c Change) (map[string]Job, error) {
 		slices.SortFunc(ended, func(a, b Job) int {
 			return cmp.Or(cmp.Compare(a.Ended, b.Ended), strings.Compare(a.ID, b.ID))
 		})
+		held := 0 // bounded: as many again at most
 		for _, e := range ended[:len(ended)-MaxEndedJobs] {
+			if c.Level >= LevelKeepAway && held < MaxEndedJobs && e.State == JobAborted && targetOffline(m, e.Targets) {
+				held++
+				continue
+			}
 			delete(jobs, e.ID)
 		}
 	}
 	return jobs, nil
+}
+
+// targetOffline tells whether one of the targets is offline in the map.
+func targetOffline(m *cluster.Map, targets []string) bool {
+	for _, id := range targets {
+		if t, ok := m.Node(id); ok && t.State == cluster.StateOffline {
+			return true
+		}
+	}
+	return false
 }
 
 // applyLead makes a gateway the primary, creating the map of a new

@@ -1073,6 +1073,63 @@ func TestJobRegistry(t *testing.T) {
 	}
 }
 
+// At LevelKeepAway, the pruning of the oldest ended jobs keeps an aborted
+// one while a target of it is offline: back, that target asks how the
+// job ended, and removes its shards only when the registry says aborted
+// (pruned, they stayed for good). Back, the next pruning takes it; at an
+// older level, it goes as any other.
+func TestPruningKeepsAnAbortedJobOfAnOfflineTarget(t *testing.T) {
+	offline := &cluster.Map{Version: 2, Primary: "g1", Nodes: []cluster.Node{
+		{ID: "g1", Role: cluster.RoleGateway, URL: "http://127.0.0.1:1", State: cluster.StateActive},
+		{ID: "t1", Role: cluster.RoleTarget, URL: "http://127.0.0.1:2", State: cluster.StateActive},
+		{ID: "t2", Role: cluster.RoleTarget, URL: "http://127.0.0.1:3", State: cluster.StateOffline},
+	}}
+	back := offline.Clone()
+	back.Version, back.Nodes[2].State = 3, cluster.StateActive
+	fill := func(s membership.Snapshot, level, from int) membership.Snapshot {
+		t.Helper()
+		for i := range membership.MaxEndedJobs + 1 {
+			id := fmt.Sprintf("srt-%04d", from+i)
+			var err error
+			if s, err = membership.Apply(s, membership.Change{Kind: membership.JobStarted, Job: membership.Job{ID: id, Targets: []string{"t1"}}}); err != nil {
+				t.Fatal(err)
+			}
+			if s, err = membership.Apply(s, membership.Change{Kind: membership.JobEnded, Level: level, Job: membership.Job{ID: id, State: membership.JobFinished, Ended: int64(10 + from + i)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s
+	}
+	start := func(m *cluster.Map, state membership.JobState) membership.Snapshot {
+		t.Helper()
+		s, err := membership.Apply(membership.Snapshot{Map: m}, membership.Change{Kind: membership.JobStarted, Job: membership.Job{ID: "srt-away", Targets: []string{"t1", "t2"}}})
+		if err == nil {
+			s, err = membership.Apply(s, membership.Change{Kind: membership.JobEnded, Job: membership.Job{ID: "srt-away", State: state, Cause: "test", Ended: 1}})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := fill(start(offline, membership.JobAborted), membership.LevelKeepAway, 0)
+	if _, ok := s.Jobs["srt-away"]; !ok {
+		t.Fatal("an aborted job of an offline target was pruned")
+	}
+	if _, ok := s.Jobs["srt-0000"]; ok || len(s.Jobs) != membership.MaxEndedJobs+1 {
+		t.Fatalf("%d jobs kept, want the newest %d and the held one", len(s.Jobs), membership.MaxEndedJobs)
+	}
+	s.Map = back
+	if s = fill(s, membership.LevelKeepAway, 1000); len(s.Jobs) != membership.MaxEndedJobs {
+		t.Fatalf("%d jobs kept once the target is back, want %d", len(s.Jobs), membership.MaxEndedJobs)
+	}
+	if _, ok := fill(start(offline, membership.JobAborted), 0, 0).Jobs["srt-away"]; ok {
+		t.Fatal("an older level's pruning kept the aborted job")
+	}
+	if _, ok := fill(start(offline, membership.JobFinished), membership.LevelKeepAway, 0).Jobs["srt-away"]; ok {
+		t.Fatal("a finished job of an offline target was kept past the bound")
+	}
+}
+
 // A job counted lost keeps running in the registry with its cause (its
 // output's removal to be finished by any leader), and ends aborted with
 // that cause whoever records its end, finished or not.
