@@ -132,7 +132,7 @@ func (n *Node) getFromArchive(w http.ResponseWriter, r *http.Request, b store.Bu
 // a directory each.
 func (n *Node) openMember(ctx context.Context, f formats.Format, b store.Bucket, obj store.Object, name, member string) (io.Reader, int64, error) {
 	if f.Offsets() {
-		e, err := n.tarDirs.find(f, b, name, contextObject{obj, ctx}, member)
+		e, err := n.tarDirs.find(ctx, f, b, name, contextObject{obj, ctx}, member)
 		if err != nil {
 			return nil, 0, err
 		}

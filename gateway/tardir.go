@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"container/list"
+	"context"
 	"io"
 	"sync"
 
@@ -25,7 +26,22 @@ type tarDirs struct {
 	// maxTarDirBuilds at once, so that concurrent reads of shards not yet
 	// known cannot each hold a directory's worth of memory.
 	building int
+	// tooBig are the versions of shards whose directory passed
+	// maxTarDirBytes (at most maxTooBig): read again, they are scanned
+	// with no directory made, maxTarDirBuilds at once (each scan reads
+	// every header of half a million files or more: a get-batch of many
+	// of their files would keep every disk and CPU busy otherwise).
+	tooBig   map[tarDirKey]tarVersion
+	scanning int
+	scanned  chan struct{} // closed and replaced when a scan ends
 }
+
+// maxTooBig bounds the shards remembered too big for a directory;
+// maxTooBigScans bounds the scans of them at once.
+const (
+	maxTooBig      = 1024
+	maxTooBigScans = 2
+)
 
 // maxTarDirBytes bounds the memory of all the directories kept, and of
 // one being made (a shard's names are its own: a tar name may be a
@@ -66,9 +82,36 @@ func versionOf(meta store.ObjectMeta) tarVersion {
 // find returns a file of a tar shard, from the directory of the shard's
 // version, made (a scan of its headers) when there is none. It returns
 // store.ErrNotFound (wrapped) when the shard has no such file.
-func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.Object, member string) (formats.Entry, error) {
+func (d *tarDirs) find(ctx context.Context, f formats.Format, b store.Bucket, name string, obj store.Object, member string) (formats.Entry, error) {
 	key, version := tarDirKey{b.Normalize(), name}, versionOf(obj.Meta())
 	d.mu.Lock()
+	if known, ok := d.tooBig[key]; ok && known == version {
+		for d.scanning >= maxTooBigScans {
+			if d.scanned == nil {
+				d.scanned = make(chan struct{})
+			}
+			wait := d.scanned
+			d.mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return formats.Entry{}, context.Cause(ctx)
+			case <-wait:
+			}
+			d.mu.Lock()
+		}
+		d.scanning++
+		d.mu.Unlock()
+		defer func() {
+			d.mu.Lock()
+			d.scanning--
+			if d.scanned != nil {
+				close(d.scanned)
+				d.scanned = nil
+			}
+			d.mu.Unlock()
+		}()
+		return scanFor(f, name, obj, member)
+	}
 	if el, ok := d.byShard[key]; ok {
 		dir := el.Value.(*tarDir)
 		if dir.version == version {
@@ -82,16 +125,17 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 		}
 	}
 	// Past the builds allowed, this read scans for its file alone.
-	var files map[string]formats.Entry
-	if d.building < maxTarDirBuilds {
-		d.building++
-		files = map[string]formats.Entry{}
-		defer func() {
-			d.mu.Lock()
-			d.building--
-			d.mu.Unlock()
-		}()
+	if d.building >= maxTarDirBuilds {
+		d.mu.Unlock()
+		return scanFor(f, name, obj, member)
 	}
+	d.building++
+	files := map[string]formats.Entry{}
+	defer func() {
+		d.mu.Lock()
+		d.building--
+		d.mu.Unlock()
+	}()
 	d.mu.Unlock()
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
@@ -129,10 +173,51 @@ func (d *tarDirs) find(f formats.Format, b store.Bucket, name string, obj store.
 		files[e.Name] = *e // the later of a name
 		if cost > maxTarDirBytes {
 			files = nil // too big to keep: this read scans for its file
+			d.markTooBig(key, version)
 		}
 	}
 	if files != nil {
 		d.keep(&tarDir{key: key, version: version, files: files, bytes: cost})
+	}
+	if found == nil {
+		return formats.Entry{}, missingMember(name, member)
+	}
+	return *found, nil
+}
+
+// markTooBig remembers a shard's version too big for a directory.
+func (d *tarDirs) markTooBig(key tarDirKey, version tarVersion) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.tooBig == nil || len(d.tooBig) >= maxTooBig {
+		d.tooBig = map[tarDirKey]tarVersion{} // (bounded: forgotten, one is made again once)
+	}
+	d.tooBig[key] = version
+}
+
+// scanFor reads a tar shard's headers to the end for a file: of a name
+// twice, the later copy is the file.
+func scanFor(f formats.Format, name string, obj store.Object, member string) (formats.Entry, error) {
+	rd, err := f.NewReader(obj, obj.Meta().Size, name)
+	if err != nil {
+		return formats.Entry{}, err
+	}
+	var found *formats.Entry
+	for {
+		e, err := rd.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if found != nil {
+				break // whole before the damage: served
+			}
+			return formats.Entry{}, err
+		}
+		if e.Name == member {
+			copied := *e
+			found = &copied
+		}
 	}
 	if found == nil {
 		return formats.Entry{}, missingMember(name, member)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aisgo/aisgo/formats"
 	"github.com/aisgo/aisgo/store"
@@ -41,7 +42,7 @@ func tarShard(t *testing.T, clock int64, files ...string) memObject {
 func readFile(t *testing.T, d *tarDirs, obj memObject, member string) (string, error) {
 	t.Helper()
 	f, _ := formats.Default().ByExtension(".tar")
-	e, err := d.find(f, store.NewBucket("b"), "s.tar", obj, member)
+	e, err := d.find(t.Context(), f, store.NewBucket("b"), "s.tar", obj, member)
 	if err != nil {
 		return "", err
 	}
@@ -106,6 +107,55 @@ func TestTarDirs(t *testing.T) {
 	}
 	if d.members != 0 || d.building != 0 {
 		t.Fatalf("kept %d files, %d builds running, with no build allowed", d.members, d.building)
+	}
+}
+
+// A shard too big for a directory is remembered so: read again, none is
+// made, and its scans (each of every header) run maxTooBigScans at once,
+// the others waiting, until their caller gives up.
+func TestTarDirTooBigScansAreBounded(t *testing.T) {
+	defer func(old int64) { maxTarDirBytes = old }(maxTarDirBytes)
+	maxTarDirBytes = 2 * 97
+	var d tarDirs
+	big := tarShard(t, 3, "1", "2", "3", "2")
+	for range 2 {
+		if got, err := readFile(t, &d, big, "2"); got != "2 of version 3, 3" || err != nil {
+			t.Fatalf("a shard past the bound: %q %v, want the later file", got, err)
+		}
+	}
+	if len(d.tooBig) != 1 || d.members != 0 || d.scanning != 0 {
+		t.Fatalf("%d shards known too big, %d files kept, %d scans running; want 1, 0, 0", len(d.tooBig), d.members, d.scanning)
+	}
+	f, _ := formats.Default().ByExtension(".tar")
+	d.mu.Lock()
+	d.scanning = maxTooBigScans // as if that many ran
+	d.mu.Unlock()
+	read := func(ctx context.Context) chan error {
+		done := make(chan error, 1)
+		go func() {
+			_, err := d.find(ctx, f, store.NewBucket("b"), "s.tar", big, "3")
+			done <- err
+		}()
+		return done
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	gaveUp, waits := read(ctx), read(t.Context())
+	select {
+	case err := <-gaveUp:
+		t.Fatalf("a scan past the bound did not wait: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancel()
+	if err := <-gaveUp; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a waiting scan whose caller gave up: %v", err)
+	}
+	d.mu.Lock() // one of the scans ends
+	d.scanning--
+	close(d.scanned)
+	d.scanned = nil
+	d.mu.Unlock()
+	if err := <-waits; err != nil {
+		t.Fatalf("a waiting scan once one ended: %v", err)
 	}
 }
 
