@@ -122,7 +122,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		}
 		meta.Custom[store.CustomETag] = hex.EncodeToString(etag.Sum(nil))
 	}
-	unlock := s.names.Lock(b.String() + "/" + name)
+	unlock := s.names.Lock(b.Name + "/" + name)
 	defer unlock()
 	s.mu.Lock()
 	old, exists := s.mu.objects[b.Name][name]
@@ -158,11 +158,25 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	}
 	// The bucket again: one destroyed (and made again) while the body
 	// came, or the commit waited, takes no object written to the one
-	// before.
-	if now, err := s.bucketProps(ctx, b); err != nil || now.Created != props.Created {
-		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: the bucket was destroyed while the object was written", b, name, store.ErrBucketNotFound)
+	// before. A change of buckets between the look and the insert (its
+	// generation) is looked at again.
+	for {
+		s.mu.Lock()
+		generation := s.mu.generation
+		s.mu.Unlock()
+		now, err := s.bucketProps(ctx, b)
+		if errors.Is(err, store.ErrBucketNotFound) || err == nil && now.Created != props.Created {
+			return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: the bucket was destroyed while the object was written", b, name, store.ErrBucketNotFound)
+		}
+		if err != nil {
+			return store.ObjectMeta{}, err
+		}
+		s.mu.Lock()
+		if s.mu.generation == generation {
+			break // (s.mu held)
+		}
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
 	objects := s.mu.objects[b.Name]
 	if objects == nil {
@@ -234,15 +248,10 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	if _, err := s.bucketProps(ctx, b); err != nil {
 		return err
 	}
-	unlock := s.names.Lock(b.String() + "/" + name)
+	unlock := s.names.Lock(b.Name + "/" + name)
 	defer unlock()
-	s.mu.Lock()
-	meta, ok := s.mu.objects[b.Name][name]
-	s.mu.Unlock()
-	if ok && !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp || ok && !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 ||
-		ok && !opts.IfReadBefore.IsZero() && !meta.Atime.Before(opts.IfReadBefore) {
-		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrExists)
-	}
+	// The Precommit first, as the real store's (a placement changed is
+	// the answer before the object's conditions).
 	if opts.Precommit != nil {
 		release, err := opts.Precommit()
 		if err != nil {
@@ -252,6 +261,12 @@ func (s *Store) Delete(ctx context.Context, b store.Bucket, name string, opts st
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	meta, ok := s.mu.objects[b.Name][name]
+	// (Reads are not kept: IfReadBefore is of the object's write.)
+	if ok && !opts.IfStamp.IsZero() && meta.Stamp != opts.IfStamp || ok && !opts.Stamp.IsZero() && meta.Stamp.Compare(opts.Stamp) > 0 ||
+		ok && !opts.IfReadBefore.IsZero() && !meta.Atime.Before(opts.IfReadBefore) {
+		return fmt.Errorf("delete %s/%s: %w", b, name, store.ErrExists)
+	}
 	delete(s.mu.objects[b.Name], name)
 	if opts.Tombstone && !opts.Stamp.IsZero() {
 		tombs := s.mu.tombstones[b.Name]
@@ -371,6 +386,10 @@ func (s *Store) DestroyBucket(ctx context.Context, b store.Bucket) error {
 	defer s.mu.Unlock()
 	delete(s.mu.objects, b.Name)
 	delete(s.mu.tombstones, b.Name)
+	// With the objects gone, not after: a put between would see the
+	// bucket cached and add to it (see Put).
+	s.mu.buckets = nil
+	s.mu.generation++
 	return nil
 }
 

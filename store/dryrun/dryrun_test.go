@@ -265,7 +265,8 @@ func TestPartDeletesPassThrough(t *testing.T) {
 // bucket's asks the store it wraps (a Head), which deadlocked every
 // request of a dry-run target. A delete's Precommit and IfReadBefore
 // refuse it as the real store's do (a rebalance keeps the copy it sent
-// when the placement changed back; an eviction keeps one read since).
+// when the placement changed back; an eviction keeps one written since
+// it was listed: reads are not kept here).
 func TestPrecommitsAndReadConditions(t *testing.T) {
 	st, _, b := newStore(t)
 	ctx := t.Context()
