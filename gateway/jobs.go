@@ -92,11 +92,16 @@ func (n *Node) endJob(ctx context.Context, id, cause string) error {
 	if cause != "" {
 		state = membership.JobAborted
 	}
-	change := membership.Change{Kind: membership.JobEnded, Level: membership.LevelKeepAway, Job: membership.Job{
+	change := membership.Change{Kind: membership.JobEnded, Job: membership.Job{
 		ID: id, State: state, Cause: cause, Ended: time.Now().UnixNano(),
 	}}
+	if membership.KeepsAway(n.control.Current()) {
+		// (Otherwise of the older level: gateways of an older build,
+		// in an upgrade, follow it.)
+		change.Level = membership.LevelKeepAway
+	}
 	_, err := n.control.Propose(ctx, change)
-	if errors.Is(err, membership.ErrLeaderBehind) {
+	if errors.Is(err, membership.ErrLeaderBehind) && change.Level > 0 {
 		// An older build leads (an upgrade under way): its pruning rule.
 		change.Level = 0
 		_, err = n.control.Propose(ctx, change)

@@ -474,6 +474,19 @@ func applyJob(current map[string]Job, m *cluster.Map, c Change) (map[string]Job,
 	return jobs, nil
 }
 
+// KeepsAway tells whether a JobEnded applied to s needs LevelKeepAway to
+// give what it gives: an ended job is aborted with a target offline (at
+// a lower level, the pruning may take it). Otherwise a JobEnded stays of
+// the older level, which gateways of an older build follow.
+func KeepsAway(s Snapshot) bool {
+	for _, j := range s.Jobs {
+		if j.State == JobAborted && targetOffline(s.Map, j.Targets) {
+			return true
+		}
+	}
+	return false
+}
+
 // targetOffline tells whether one of the targets is offline in the map.
 func targetOffline(m *cluster.Map, targets []string) bool {
 	for _, id := range targets {

@@ -1111,6 +1111,12 @@ func TestPruningKeepsAnAbortedJobOfAnOfflineTarget(t *testing.T) {
 		}
 		return s
 	}
+	if !membership.KeepsAway(start(offline, membership.JobAborted)) {
+		t.Fatal("an aborted job of an offline target does not ask for LevelKeepAway")
+	}
+	if membership.KeepsAway(start(back, membership.JobAborted)) || membership.KeepsAway(start(offline, membership.JobFinished)) {
+		t.Fatal("LevelKeepAway asked with no aborted job of an offline target: older gateways would stop following the log")
+	}
 	s := fill(start(offline, membership.JobAborted), membership.LevelKeepAway, 0)
 	if _, ok := s.Jobs["srt-away"]; !ok {
 		t.Fatal("an aborted job of an offline target was pruned")
