@@ -18,6 +18,7 @@ import (
 	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/cluster/membership"
 	"github.com/aisgo/aisgo/gateway/peer"
+	"github.com/aisgo/aisgo/internal/errkind"
 	"github.com/aisgo/aisgo/pipeline"
 	"github.com/aisgo/aisgo/shards"
 	"github.com/aisgo/aisgo/store"
@@ -1227,10 +1228,24 @@ func bucketTo(query, fallback string) (store.Bucket, error) {
 	return b, nil
 }
 
+// jobErrorKinds name the errors jobs end with (JobStatus.ErrorKind): a
+// refusal first (a remote the dial guard refused is unreachable too, and
+// the refusal holds), then api.Kinds.
+var jobErrorKinds = append(errkind.Table{{Name: api.KindForbidden, Err: api.ErrForbidden}}, api.Kinds...)
+
 // jobError is the error a job ended with on a node, of the kind it said
-// (a bucket gone answers 404, a remote down 503), or of none (500).
+// (a bucket gone answers 404, a remote refusing 403), or of none (500).
+// A remote unreachable is 502, not 503: the job has ended, and a poll
+// sent again (as clients do on a 503) answers the same; a new job may
+// do better.
 func jobError(j api.JobStatus) error {
-	return remoteJobError{message: j.Error, kind: api.Kinds.Err(j.ErrorKind)}
+	kind := jobErrorKinds.Err(j.ErrorKind)
+	switch kind {
+	case store.ErrRemote, api.ErrUnavailable, store.ErrInvalidToken:
+		// (An invalid token is the remote's own: a job walks its pages.)
+		kind = api.ErrBadGateway
+	}
+	return remoteJobError{message: j.Error, kind: kind}
 }
 
 // remoteJobError is an error that crossed nodes as text: its message as

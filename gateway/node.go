@@ -587,7 +587,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.jobs = pipeline.NewJobs(n.logger)
-	n.jobs.SetErrorKinds(api.Kinds)
+	n.jobs.SetErrorKinds(jobErrorKinds)
 	if cfg.Role.IsTarget() {
 		if err := pathsafe.MkdirAll(cfg.WorkDir, filepath.Join(cfg.WorkDir, "ec"), 0o755); err != nil {
 			return nil, fmt.Errorf("node: work directory: %w", err)

@@ -750,7 +750,9 @@ func TestRemoteBucketSummaryCountsTheRemote(t *testing.T) {
 
 // A summary that fails on a target answers with its cause's status, as
 // the target said it: a remote refusing the listing is 403 with its
-// error (it was a bare 500), one down is 503.
+// error (it was a bare 500), also when the dial guard refused it; one
+// down is 502 (the job ended: a poll again, as on a 503, answers the
+// same).
 func TestFailedSummaryAnswersItsCausesStatus(t *testing.T) {
 	rs := &countingRemote{objects: map[string][]byte{"a": []byte("1")}}
 	c := remoteCluster(t, rs, 2)
@@ -758,17 +760,19 @@ func TestFailedSummaryAnswersItsCausesStatus(t *testing.T) {
 	defer cancel()
 	for _, tc := range []struct {
 		cause  error
+		kind   error
 		status int
 	}{
-		{fmt.Errorf("%w: access denied by the test", store.ErrRemoteForbidden), http.StatusForbidden},
-		{fmt.Errorf("%w: the test's remote is down", store.ErrRemote), http.StatusServiceUnavailable},
+		{fmt.Errorf("%w: access denied by the test", store.ErrRemoteForbidden), store.ErrRemoteForbidden, http.StatusForbidden},
+		{fmt.Errorf("%w: %w", store.ErrRemote, fmt.Errorf("%w: address 127.0.0.1 is loopback (the test's)", api.ErrForbidden)), api.ErrForbidden, http.StatusForbidden},
+		{fmt.Errorf("%w: the test's remote is down", store.ErrRemote), api.ErrBadGateway, http.StatusBadGateway},
 	} {
 		rs.mu.Lock()
 		rs.failList = tc.cause
 		rs.mu.Unlock()
 		_, err := c.Client().BucketSummary(ctx, "s3://rb", api.SummaryMessage{}, 20*time.Millisecond)
 		var answer *api.Error
-		if !errors.As(err, &answer) || answer.Status != tc.status || !errors.Is(err, errors.Unwrap(tc.cause)) || !strings.Contains(err.Error(), tc.cause.Error()) {
+		if !errors.As(err, &answer) || answer.Status != tc.status || !errors.Is(err, tc.kind) || !strings.Contains(err.Error(), tc.cause.Error()) {
 			t.Fatalf("a summary whose remote listing fails with %q: %v, want status %d naming it", tc.cause, err, tc.status)
 		}
 	}
