@@ -673,7 +673,13 @@ func (s *Store) encode(ctx context.Context, layout Layout, data source) ([]sourc
 		if !ok {
 			buf = pool.Get(int(size))
 			free = func() { pool.Put(buf); held() }
-			if _, err := data.ReadAt(buf, 0); err != nil && !errors.Is(err, io.EOF) {
+			n, err := data.ReadAt(buf, 0)
+			if n < len(buf) && (err == nil || errors.Is(err, io.EOF)) {
+				// Shorter than its size: the pooled buffer's tail would
+				// be encoded as the object's.
+				err = fmt.Errorf("%w: %d of the object's %d bytes read", store.ErrCorrupt, n, size)
+			}
+			if n < len(buf) {
 				free()
 				return nil, nil, err
 			}
@@ -1425,7 +1431,10 @@ func (s *Store) rebuild(ctx context.Context, b store.Bucket, name string, meta s
 				continue
 			}
 			in[i] = make([]byte, g.Size())
-			if _, err := g.ReadAt(in[i], 0); err != nil && !errors.Is(err, io.EOF) {
+			if n, err := g.ReadAt(in[i], 0); n < len(in[i]) {
+				if err == nil || errors.Is(err, io.EOF) {
+					err = fmt.Errorf("%w: slice %d: %d of its %d bytes read", store.ErrCorrupt, i, n, len(in[i]))
+				}
 				cleanup()
 				release()
 				return nil, nothing, err

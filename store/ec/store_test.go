@@ -2894,3 +2894,16 @@ func testKeptProtectWaitsForTheJoin(t *testing.T, until time.Time) {
 		}
 	}
 }
+
+// An object whose bytes read short of its size is not encoded: the
+// pooled buffer's tail (another object's bytes) became its parity.
+func TestEncodeRefusesAShortRead(t *testing.T) {
+	st := ec.Wrap(onlyStore{}, fleetPeers{}, ec.Options{})
+	err := st.EncodeShort(t.Context(), ec.Layout{Data: 2, Parity: 1}, []byte("only half"), 18)
+	if !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("the encode of an object read short: %v, want ErrCorrupt", err)
+	}
+	if err := st.EncodeShort(t.Context(), ec.Layout{Data: 2, Parity: 1}, []byte("all of it"), 9); err != nil {
+		t.Fatalf("the encode of a whole object: %v", err)
+	}
+}
