@@ -230,6 +230,53 @@ func TestKeepaliveTakesDeadTargetOfflineAndRestartRejoins(t *testing.T) {
 	}
 }
 
+// A target back from offline stops its parts of the cluster jobs stopped
+// on another of their targets meanwhile (a stop reached the targets that
+// answered; a partitioned one ran its part on), and keeps those whose
+// other parts failed or finished.
+func TestReturnedTargetStopsJobsStoppedElsewhere(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true})
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	if err := c.Client().CreateBucket(ctx, "b", nil); err != nil {
+		t.Fatal(err)
+	}
+	first, back := c.Targets()[0].Node, c.Targets()[1].Node
+	targets := []string{first.ID(), back.ID()}
+	b := store.NewBucket("b")
+	start := func(n *gateway.Node, id string, fn func(context.Context) error) {
+		t.Helper()
+		if _, err := gateway.StartJobOn(ctx, n, id, "copy-bck", b, targets, fn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hold := func(ctx context.Context) error { <-ctx.Done(); return context.Cause(ctx) }
+	for _, id := range []string{"copy-stopped", "copy-failed", "copy-done"} {
+		start(back, id, hold)
+	}
+	start(first, "copy-stopped", hold)
+	start(first, "copy-failed", func(context.Context) error { return errors.New("a part that failed by itself") })
+	start(first, "copy-done", func(context.Context) error { return nil })
+	if err := gateway.AbortLocalJob(first, "copy-stopped"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		s, err := gateway.JobState(first, "copy-failed")
+		d, derr := gateway.JobState(first, "copy-done")
+		return err == nil && !s.Running && derr == nil && !d.Running
+	}, "the other parts did not end")
+	gateway.StopJobsStoppedElsewhere(back)
+	eventually(t, func() bool {
+		s, err := gateway.JobState(back, "copy-stopped")
+		return err == nil && !s.Running && s.Aborted
+	}, "the part of a job stopped on the other target runs on")
+	for _, id := range []string{"copy-failed", "copy-done"} {
+		if s, err := gateway.JobState(back, id); err != nil || !s.Running {
+			t.Fatalf("the part of %s, not stopped elsewhere: %+v %v, want it running", id, s, err)
+		}
+	}
+}
+
 // A target told to stop is taken offline while it still serves, long
 // before the keepalive's timeout: gateways send the clients elsewhere
 // before its port closes. It refuses the pushes meanwhile, and comes

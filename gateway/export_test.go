@@ -556,3 +556,15 @@ func OnIndexBuilt(hook func(shard string)) (restore func()) {
 	indexBuilt = hook
 	return func() { indexBuilt = old }
 }
+
+// StartJobOn runs fn on a node as its part of a cluster job of kind on
+// b, which runs on targets.
+func StartJobOn(ctx context.Context, n *Node, id, kind string, b store.Bucket, targets []string, fn func(context.Context) error) (string, error) {
+	return n.jobs.StartOnShared(ctx, id, kind, b, targets, func(ctx context.Context, _ *store.Progress) (any, error) { return nil, fn(ctx) })
+}
+
+// StopJobsStoppedElsewhere runs what a target back from offline runs.
+func StopJobsStoppedElsewhere(n *Node) { n.stopJobsStoppedElsewhere() }
+
+// JobState is a node's state of one of its jobs.
+func JobState(n *Node, id string) (pipeline.JobState, error) { return n.jobs.Status(id) }

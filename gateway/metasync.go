@@ -346,6 +346,9 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 		// Mirroring changed while it was away (owed.go).
 		n.background(n.payOwedCopies)
 	}
+	if returned {
+		n.background(n.stopJobsStoppedElsewhere)
+	}
 	if previous.Map == nil || leavingAgain || returned || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)
 		if previous.Map != nil || n.savedMap.Load() > 0 {

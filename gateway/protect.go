@@ -1704,6 +1704,45 @@ func (n *Node) stopClusterJob(ctx context.Context, id string) error {
 	return n.onEveryTarget(ctx, id, n.peer.AbortJob)
 }
 
+// stopJobsStoppedElsewhere aborts this target's parts of cluster jobs
+// stopped on another of their targets while this one was offline: a stop
+// reaches the targets that answer, and a partitioned one ran its part
+// on. A part aborted elsewhere says the job was stopped (by a user, or
+// with its bucket destroyed); a part that failed or was cut by a
+// shutdown is not aborted.
+func (n *Node) stopJobsStoppedElsewhere() {
+	ctx := n.loopsContext()
+	m := n.currentMap()
+	statuses := map[string]*api.NodeStatus{} // asked once each
+	for _, j := range n.jobs.List() {
+		// (A download is not stopped while a target of it is offline.)
+		if !j.Running || len(j.Targets) < 2 || j.Kind == jobDownload {
+			continue
+		}
+		for _, id := range j.Targets {
+			t, ok := m.Node(id)
+			if id == n.config.ID || !ok || t.State == cluster.StateOffline {
+				continue
+			}
+			s, asked := statuses[id]
+			if !asked {
+				call, cancel := context.WithTimeout(ctx, peerQueryTimeout)
+				if got, err := n.peer.Status(call, t); err == nil {
+					s = &got
+				}
+				cancel()
+				statuses[id] = s
+			}
+			if s == nil || !slices.ContainsFunc(s.Jobs, func(o api.JobStatus) bool { return o.ID == j.ID && o.Aborted }) {
+				continue
+			}
+			n.logger.Warn("a job stopped on the other targets while this one was offline: its part here is stopped", "job", j.ID, "kind", j.Kind, "aborted on", id)
+			n.jobs.Cancel(j.ID, fmt.Errorf("stopped on target %s while this target was offline", id))
+			break
+		}
+	}
+}
+
 // downloadPartOffline refuses to abort or remove a download while a
 // target of it is offline: its part resumes when the target comes back,
 // and would go on with the job stopped everywhere else. (A target offline
