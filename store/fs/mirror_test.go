@@ -2338,11 +2338,17 @@ func TestHealthCheckTakesAShortageOfDescriptorsForNoFailure(t *testing.T) {
 func TestHealthCheckDisablesAHungDisk(t *testing.T) {
 	st, mps := threeMountpaths(t, fs.Config{})
 	release := make(chan struct{})
-	defer close(release)
+	var hung sync.WaitGroup
+	defer func() {
+		close(release)
+		hung.Wait() // its probe's file written before the directories go
+	}()
 	var hungProbes, slowProbes atomic.Int64
 	defer fs.OnHealthProbe(func(mountpath string, probe func() error) error {
 		switch mountpath {
 		case mps[1]:
+			hung.Add(1)
+			defer hung.Done()
 			hungProbes.Add(1)
 			<-release
 		case mps[2]:
