@@ -110,7 +110,8 @@ func (d *tarDirs) find(ctx context.Context, f formats.Format, b store.Bucket, na
 			}
 			d.mu.Unlock()
 		}()
-		return scanFor(f, name, obj, member)
+		e, _, err := scanFor(f, name, obj, member, nil)
+		return e, err
 	}
 	if el, ok := d.byShard[key]; ok {
 		dir := el.Value.(*tarDir)
@@ -127,7 +128,8 @@ func (d *tarDirs) find(ctx context.Context, f formats.Format, b store.Bucket, na
 	// Past the builds allowed, this read scans for its file alone.
 	if d.building >= maxTarDirBuilds {
 		d.mu.Unlock()
-		return scanFor(f, name, obj, member)
+		e, _, err := scanFor(f, name, obj, member, nil)
+		return e, err
 	}
 	d.building++
 	files := map[string]formats.Entry{}
@@ -137,35 +139,10 @@ func (d *tarDirs) find(ctx context.Context, f formats.Format, b store.Bucket, na
 		d.mu.Unlock()
 	}()
 	d.mu.Unlock()
-	rd, err := f.NewReader(obj, obj.Meta().Size, name)
-	if err != nil {
-		return formats.Entry{}, err
-	}
-	// To its end (headers only: the data is skipped): of a name twice,
-	// the later copy is the file, as tar -x, Python's tarfile, dSort and
-	// a shard's index take it.
 	var cost int64
-	var found *formats.Entry
-	for {
-		e, err := rd.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			if found != nil {
-				// The file is whole before the damage: served, as a read
-				// that scans to it alone serves it; the index not kept.
-				files = nil
-				break
-			}
-			return formats.Entry{}, err
-		}
-		if e.Name == member {
-			copied := *e
-			found = &copied
-		}
+	found, whole, err := scanFor(f, name, obj, member, func(e *formats.Entry) {
 		if files == nil {
-			continue
+			return
 		}
 		if _, seen := files[e.Name]; !seen {
 			cost += entryCost(e)
@@ -175,14 +152,11 @@ func (d *tarDirs) find(ctx context.Context, f formats.Format, b store.Bucket, na
 			files = nil // too big to keep: this read scans for its file
 			d.markTooBig(key, version)
 		}
-	}
-	if files != nil {
+	})
+	if whole && files != nil {
 		d.keep(&tarDir{key: key, version: version, files: files, bytes: cost})
 	}
-	if found == nil {
-		return formats.Entry{}, missingMember(name, member)
-	}
-	return *found, nil
+	return found, err
 }
 
 // markTooBig remembers a shard's version too big for a directory.
@@ -195,12 +169,15 @@ func (d *tarDirs) markTooBig(key tarDirKey, version tarVersion) {
 	d.tooBig[key] = version
 }
 
-// scanFor reads a tar shard's headers to the end for a file: of a name
-// twice, the later copy is the file.
-func scanFor(f formats.Format, name string, obj store.Object, member string) (formats.Entry, error) {
+// scanFor reads a tar shard's headers to the end (the data is skipped)
+// for a file: of a name twice, the later copy is the file, as tar -x,
+// Python's tarfile, dSort and a shard's index take it. It hands each
+// header to each, when set. whole is false when damage ended the scan
+// past the file: served, as a read that scans to it alone serves it.
+func scanFor(f formats.Format, name string, obj store.Object, member string, each func(*formats.Entry)) (e formats.Entry, whole bool, err error) {
 	rd, err := f.NewReader(obj, obj.Meta().Size, name)
 	if err != nil {
-		return formats.Entry{}, err
+		return formats.Entry{}, false, err
 	}
 	var found *formats.Entry
 	for {
@@ -210,19 +187,22 @@ func scanFor(f formats.Format, name string, obj store.Object, member string) (fo
 		}
 		if err != nil {
 			if found != nil {
-				break // whole before the damage: served
+				return *found, false, nil
 			}
-			return formats.Entry{}, err
+			return formats.Entry{}, false, err
 		}
 		if e.Name == member {
 			copied := *e
 			found = &copied
 		}
+		if each != nil {
+			each(e)
+		}
 	}
 	if found == nil {
-		return formats.Entry{}, missingMember(name, member)
+		return formats.Entry{}, true, missingMember(name, member)
 	}
-	return *found, nil
+	return *found, true, nil
 }
 
 // keep adds a directory, replacing the shard's older one, and drops the
