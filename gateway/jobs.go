@@ -563,6 +563,7 @@ func (n *Node) settleFinishedMarks(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-n.marksNow:
 		}
 	}
 }

@@ -348,6 +348,10 @@ func (n *Node) mapChanged(previous, next membership.Snapshot) {
 	}
 	if returned {
 		n.background(n.stopJobsStoppedElsewhere)
+		select {
+		case n.marksNow <- struct{}{}:
+		default: // (asked already)
+		}
 	}
 	if previous.Map == nil || leavingAgain || returned || !cluster.SameTargets(previous.Map, next.Map) {
 		n.startRebalance(next.Map)

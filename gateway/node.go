@@ -436,8 +436,12 @@ type Node struct {
 	// would serve those shards, and a rebalance could move them away
 	// from the recovery.
 	takesPushes atomic.Bool
-	wg          sync.WaitGroup
-	bgMu        sync.Mutex
+	// marksNow asks settleFinishedMarks for a round now: a target back
+	// from offline asks about the dSort jobs it finished before their
+	// records can go (an aborted one's shards here go then).
+	marksNow chan struct{}
+	wg       sync.WaitGroup
+	bgMu     sync.Mutex
 
 	// rebalance moves objects on target changes; nil on gateways and
 	// until Start (a push served meanwhile reads it).
@@ -533,14 +537,15 @@ func New(cfg Config) (*Node, error) {
 		cfg.Logger.Warn("intra-cluster authentication is OFF (-insecure-no-peer-auth): any process that reaches this node can act as a node")
 	}
 	n := &Node{
-		config:  cfg,
-		self:    cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},
-		logger:  cfg.Logger.With("node", cfg.ID),
-		formats: cfg.Formats,
-		auth:    auth,
-		clock:   hlc.New(nil),
-		started: time.Now(),
-		metrics: newMetrics(),
+		marksNow: make(chan struct{}, 1),
+		config:   cfg,
+		self:     cluster.Node{ID: cfg.ID, Role: cfg.Role, URL: cfg.URL, State: cluster.StateActive},
+		logger:   cfg.Logger.With("node", cfg.ID),
+		formats:  cfg.Formats,
+		auth:     auth,
+		clock:    hlc.New(nil),
+		started:  time.Now(),
+		metrics:  newMetrics(),
 		// 4 × formats.MaxBufferedRecord at most.
 		recordRewrites: make(chan struct{}, 4),
 		zipMemory:      formats.ZipDirectories,
