@@ -398,6 +398,21 @@ func (n *Node) summarize(ctx context.Context, b store.Bucket, req peer.JobReques
 		if err != nil {
 			return nil, err
 		}
+		// The slices and replicas of erasure-coded objects kept here
+		// take the disks too (of objects other targets own).
+		err = n.config.Store.WalkParts(ctx, bck, func(pm store.PartMeta) error {
+			if !strings.HasPrefix(pm.Name, prefix) {
+				return nil
+			}
+			if err := moved(); err != nil {
+				return err
+			}
+			part.OnDisk += pm.SliceSize
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
 		if req.Remote && req.Writer == n.config.ID && listable {
 			err := n.eachRemoteObject(ctx, bck, props, prefix, func(o store.ObjectMeta) {
 				part.RemoteObjects++

@@ -614,6 +614,28 @@ func TestMirroringChangedWhileItsJobRuns(t *testing.T) {
 	}
 }
 
+// A summary of an erasure-coded bucket counts its slices on disk: the
+// object once, and on_disk the object and its 3 slices of half of it.
+func TestSummaryOfAnECBucketCountsItsSlices(t *testing.T) {
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 4, NoSync: true})
+	client := c.Client()
+	ctx := t.Context()
+	if err := client.CreateBucket(ctx, "e", map[string]any{"ec": map[string]any{"enabled": true, "data_slices": 2, "parity_slices": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("erasure-coded "), 1000) // 14000 bytes: slices of 7000
+	if _, err := client.Put(ctx, "e", "o", bytes.NewReader(data), api.PutOptions{Size: int64(len(data))}); err != nil {
+		t.Fatal(err)
+	}
+	sums, err := client.BucketSummary(ctx, "e", api.SummaryMessage{}, 20*time.Millisecond)
+	if err != nil || len(sums) != 1 {
+		t.Fatalf("summary: %+v %v", sums, err)
+	}
+	if s := sums[0]; int64(s.ObjCount.Present) != 1 || int64(s.TotalSize.PresentObjs) != 14000 || int64(s.TotalSize.OnDisk) != 14000+3*7000 {
+		t.Fatalf("summary of an EC bucket: %d objects, %d bytes, %d on disk; want 1, 14000, %d", s.ObjCount.Present, s.TotalSize.PresentObjs, s.TotalSize.OnDisk, 14000+3*7000)
+	}
+}
+
 // A scrub's repair removes a bad part on its holder, and has the object's
 // owner store it again: the object keeps its redundancy.
 func TestScrubRepairStoresABadPartAgain(t *testing.T) {
