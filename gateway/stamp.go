@@ -97,9 +97,15 @@ func (n *Node) keepClock() {
 		saved, err = strconv.ParseInt(strings.TrimSpace(string(data)), 10, 64)
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		// Started from the wall clock alone, its stamps may be behind
-		// those it gave before (a wall clock stepped back).
-		n.logger.Error("the clock's lease cannot be read: stamps start from the wall clock", "path", path, "err", err)
+		// Not the value read (out of range, ParseInt gives its bound:
+		// stamps past any other for good). The time the lease was
+		// written bounds from below what it held (a reading then, a
+		// step ahead): a wall clock stepped back since stays behind.
+		saved = 0
+		if info, serr := os.Stat(path); serr == nil {
+			saved = info.ModTime().Add(clockLeaseStep).UnixNano()
+		}
+		n.logger.Error("the clock's lease cannot be read: stamps start past the time it was written, or the wall clock", "path", path, "err", err)
 	}
 	n.clock.Keep(saved, clockLeaseStep, func(until int64) error {
 		err := atomicfile.Write(path, []byte(strconv.FormatInt(until, 10)), 0o644)
