@@ -254,6 +254,17 @@ func TestReturnedTargetStopsJobsStoppedElsewhere(t *testing.T) {
 	for _, id := range []string{"copy-stopped", "copy-failed", "copy-done"} {
 		start(back, id, hold)
 	}
+	// A make-n-copies part replaced on the other target reads aborted
+	// there: not stopped (the target catches up on its own).
+	if _, err := gateway.StartJobOn(ctx, back, "mnc-replaced", "make-n-copies", b, targets, hold); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gateway.StartJobOn(ctx, first, "mnc-replaced", "make-n-copies", b, targets, hold); err != nil {
+		t.Fatal(err)
+	}
+	if err := gateway.AbortLocalJob(first, "mnc-replaced"); err != nil {
+		t.Fatal(err)
+	}
 	start(first, "copy-stopped", hold)
 	start(first, "copy-failed", func(context.Context) error { return errors.New("a part that failed by itself") })
 	start(first, "copy-done", func(context.Context) error { return nil })
@@ -270,7 +281,7 @@ func TestReturnedTargetStopsJobsStoppedElsewhere(t *testing.T) {
 		s, err := gateway.JobState(back, "copy-stopped")
 		return err == nil && !s.Running && s.Aborted
 	}, "the part of a job stopped on the other target runs on")
-	for _, id := range []string{"copy-failed", "copy-done"} {
+	for _, id := range []string{"copy-failed", "copy-done", "mnc-replaced"} {
 		if s, err := gateway.JobState(back, id); err != nil || !s.Running {
 			t.Fatalf("the part of %s, not stopped elsewhere: %+v %v, want it running", id, s, err)
 		}

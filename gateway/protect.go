@@ -1715,8 +1715,10 @@ func (n *Node) stopJobsStoppedElsewhere() {
 	m := n.currentMap()
 	statuses := map[string]*api.NodeStatus{} // asked once each
 	for _, j := range n.jobs.List() {
-		// (A download is not stopped while a target of it is offline.)
-		if !j.Running || len(j.Targets) < 2 || j.Kind == jobDownload {
+		// (A download is not stopped while a target of it is offline; a
+		// make-n-copies or ec-cleanup part reads aborted where a newer
+		// one replaced it, and this target catches up on its own.)
+		if !j.Running || len(j.Targets) < 2 || j.Kind == jobDownload || j.Kind == jobMakeCopies || j.Kind == jobECCleanup {
 			continue
 		}
 		for _, id := range j.Targets {
@@ -1733,7 +1735,7 @@ func (n *Node) stopJobsStoppedElsewhere() {
 				cancel()
 				statuses[id] = s
 			}
-			if s == nil || !slices.ContainsFunc(s.Jobs, func(o api.JobStatus) bool { return o.ID == j.ID && o.Aborted }) {
+			if s == nil || !slices.ContainsFunc(s.Jobs, func(o api.JobStatus) bool { return o.ID == j.ID && o.Kind == j.Kind && o.Aborted }) {
 				continue
 			}
 			n.logger.Warn("a job stopped on the other targets while this one was offline: its part here is stopped", "job", j.ID, "kind", j.Kind, "aborted on", id)
