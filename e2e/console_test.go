@@ -483,11 +483,16 @@ func TestConsole(t *testing.T) {
 		b.do("confirm the abort", chromedp.Click(chromedp.ID("abort")))
 		// While the abort waits for the targets, the page says so: never
 		// "running" with Abort to click again.
-		eval[chromedp.Void](b, `window.reenabled = false; window.watchAbort = setInterval(() => {
-			if (document.querySelector("#job-state")?.textContent === "running" || !document.querySelector("#abort").disabled) { window.reenabled = true; } }, 20)`)
+		// The first such moment is kept, with what the page said then.
+		eval[chromedp.Void](b, `window.reenabled = ""; window.watchAbort = setInterval(() => {
+			const state = document.querySelector("#job-state")?.textContent, button = document.querySelector("#abort");
+			if (!window.reenabled && (state === "running" || !button.disabled)) {
+				window.reenabled = JSON.stringify({state, disabled: button.disabled, label: button.textContent,
+					notice: document.querySelector("#job-notice")?.textContent, error: document.querySelector("#job-action-error")?.textContent});
+			} }, 20)`)
 		b.until("the job to be aborted", `document.querySelector("#job-state")?.textContent === "aborted"`, 30*time.Second)
-		if eval[bool](b, `(clearInterval(window.watchAbort), window.reenabled)`) {
-			t.Error("while its abort was under way, the job was shown running with Abort enabled")
+		if seen := eval[string](b, `(clearInterval(window.watchAbort), window.reenabled)`); seen != "" {
+			t.Errorf("while its abort was under way, the job was shown running with Abort enabled: %s", seen)
 		}
 		b.until("the targets' errors", `document.querySelector("#job-error-list") !== null`, 10*time.Second)
 		metrics, err := client.DsortMetrics(ctx, id)
