@@ -1237,6 +1237,11 @@ function dsortJobPage(id, main) {
     aborting = true;
     abort.disabled = true;
     abort.textContent = 'Aborting…';
+    // At once, not at the next poll: the badge read "running" meanwhile.
+    if (stateNode.textContent === 'running') {
+      stateNode.className = 'badge aborting';
+      set(stateNode, 'aborting');
+    }
     set(notice, 'Aborting: every target stops and removes what it wrote.');
     try {
       await call('DELETE', '/v1/sort/abort', {query: {uuid: id}});
@@ -1247,6 +1252,7 @@ function dsortJobPage(id, main) {
       // Kept in its own box, which the polls do not clear.
       actionError.show(new Error(`Abort: ${err.message || err}`));
       aborting = false;
+      task.tick(); // the badge as the job is
       set(notice, '');
       abort.disabled = false;
       abort.textContent = 'Abort';
