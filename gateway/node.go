@@ -577,15 +577,7 @@ func New(cfg Config) (*Node, error) {
 		DialContext:           n.route.DialContext,
 		ResponseHeaderTimeout: time.Minute, IdleConnTimeout: 90 * time.Second,
 		MaxResponseHeaderBytes: maxOriginHeader},
-		// A link's query may hold a token: net/http would send it on as
-		// the Referer of a redirect to another host.
-		CheckRedirect: func(r *http.Request, via []*http.Request) error {
-			r.Header.Del("Referer")
-			if len(via) >= 10 {
-				return errors.New("stopped after 10 redirects")
-			}
-			return nil
-		}}
+		CheckRedirect: egress.NoReferer}
 	n.tunnels = make(chan struct{}, maxTunnels)
 	var err error
 	if n.control, err = n.newControl(); err != nil {

@@ -3,6 +3,7 @@ package egress
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -146,4 +147,15 @@ func CheckedProxy(proxyOf func(*http.Request) (*url.URL, error), control Control
 		}
 		return proxy, nil
 	}
+}
+
+// NoReferer is a CheckRedirect that sends no Referer: a link's query may
+// hold a token, which net/http would send on to the redirect's host. It
+// stops after 10 redirects, as net/http does.
+func NoReferer(r *http.Request, via []*http.Request) error {
+	r.Header.Del("Referer")
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	return nil
 }

@@ -208,5 +208,6 @@ func NewClient(route egress.Route) *http.Client {
 	// redirects are many hosts.
 	return &http.Client{Transport: &http.Transport{Proxy: route.Proxy, DialContext: route.DialContext,
 		MaxIdleConnsPerHost: 16, MaxIdleConns: 256, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: time.Minute, DisableCompression: true,
-		MaxResponseHeaderBytes: 64 << 10, TLSHandshakeTimeout: 10 * time.Second}}
+		MaxResponseHeaderBytes: 64 << 10, TLSHandshakeTimeout: 10 * time.Second},
+		CheckRedirect: egress.NoReferer}
 }

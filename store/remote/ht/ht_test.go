@@ -265,3 +265,26 @@ func TestCloseDelimitedBodyIsCheckedAtItsEnd(t *testing.T) {
 		}
 	}
 }
+
+// A redirect does not carry the origin's URL, with a token in its query,
+// to the next host as its Referer.
+func TestRedirectSendsNoReferer(t *testing.T) {
+	referer := "unset"
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		referer = r.Header.Get("Referer")
+		io.WriteString(w, "payload")
+	}))
+	defer target.Close()
+	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/cdn/file", http.StatusFound)
+	}))
+	defer origin.Close()
+	resp, err := ht.NewClient(egress.Checked(nil)).Get(origin.URL + "/file?access_token=SECRET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if referer != "" {
+		t.Fatalf("the redirect's target was sent Referer %q", referer)
+	}
+}
