@@ -101,6 +101,7 @@ func followDownload(ctx context.Context, c *api.Client, id string) (api.Download
 	defer tick.Stop()
 	lastLine := time.Now()
 	var watch api.JobWatch // a gateway restarting is waited for
+	var silent time.Time    // since the job ended on every target that answers
 	for {
 		s, err := c.DownloadStatus(ctx, id)
 		switch {
@@ -118,8 +119,21 @@ func followDownload(ctx context.Context, c *api.Client, id string) (api.Download
 			bar.SetTotal(-1, true)
 			bars.Wait()
 			return s, nil
-		default:
+		case !s.Running:
+			// Ended but for a target that does not answer: it resumes its
+			// part when back, waited for a while, not for good.
 			watch = api.JobWatch{}
+			if silent.IsZero() {
+				silent = time.Now()
+			}
+			if time.Since(silent) > api.UnansweredGrace {
+				bar.Abort(false)
+				bars.Wait()
+				s.Errors = append(s.Errors, api.DownloadFailed{Error: fmt.Sprintf("stopped waiting after %v for the targets that did not answer ('ais job wait %s' waits again)", api.UnansweredGrace, id)})
+				return s, nil
+			}
+		default:
+			watch, silent = api.JobWatch{}, time.Time{}
 			bar.SetCurrent(int64(s.Finished))
 			if !isTerminal(os.Stderr) && time.Since(lastLine) > 5*time.Second {
 				fmt.Fprintf(os.Stderr, "%s: %d of %d files, %d bytes\n", id, s.Finished, s.Total, s.Bytes)
