@@ -464,6 +464,9 @@ func TestRemoteBucket(t *testing.T) {
 	if _, errOut, err := aisResult(c.endpoint, "prefetch", bucket, "--template", "x-{9..1}"); err == nil || !strings.Contains(errOut, "template") {
 		t.Fatalf("a malformed template: %v %s", err, errOut)
 	}
+	if _, errOut, err := aisResult(c.endpoint, "prefetch", bucket+"/no-such-object"); err == nil || !strings.Contains(errOut, "1 of the 1 objects named are not in") {
+		t.Fatalf("a prefetch of an object the remote does not have: %v %s", err, errOut)
+	}
 	fmt.Printf("remote: 1,000 cold GETs and a 500-object prefetch from versitygw, all served with it stopped; 50 concurrent cold GETs of 64 MiB made 1 S3 GET\n")
 }
 

@@ -101,7 +101,7 @@ func followDownload(ctx context.Context, c *api.Client, id string) (api.Download
 	defer tick.Stop()
 	lastLine := time.Now()
 	var watch api.JobWatch // a gateway restarting is waited for
-	var silent time.Time    // since the job ended on every target that answers
+	var silent time.Time   // since the job ended on every target that answers
 	for {
 		s, err := c.DownloadStatus(ctx, id)
 		switch {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -161,7 +163,15 @@ func newRemoteCommand(use, short string, start func(c *api.Client, cmd *cobra.Co
 			if err != nil {
 				return err
 			}
-			return reportJob(cmd.Context(), c, id, noWait)
+			if use != "prefetch" || noWait {
+				return reportJob(cmd.Context(), c, id, noWait)
+			}
+			fmt.Fprintf(os.Stderr, "job %s\n", id)
+			j, err := followJob(cmd.Context(), c, id)
+			if err != nil {
+				return err
+			}
+			return prefetchVerdict(os.Stdout, j, bucket, selection)
 		},
 	}
 	cmd.Flags().StringVar(&template, "template", "", "the names of a template, e.g. 'train-{0000..0999}.tar'")
@@ -223,4 +233,25 @@ func prefixSelection(prefix string) (api.ListRange, error) {
 		return api.ListRange{}, fmt.Errorf("--prefix %q: a prefix with '{', '}', '@', '%%' or '*' would be read as a template (a '*' as any name from there); give the prefix without it, or select those objects with --template or by name", prefix)
 	}
 	return api.ListRange{Template: prefix}, nil
+}
+
+// prefetchVerdict prints what a prefetch fetched, found cached and
+// skipped. A name the remote does not have is skipped (a template's gap,
+// as AIStore's prefetch does); one named on its own is an error: the user
+// asked for that object.
+func prefetchVerdict(out io.Writer, j api.ClusterJob, bucket string, selection api.ListRange) error {
+	var sum struct{ Fetched, Cached, Skipped int64 }
+	for _, node := range j.Nodes {
+		var part struct{ Fetched, Cached, Skipped int64 }
+		if json.Unmarshal(node.Result, &part) == nil {
+			sum.Fetched += part.Fetched
+			sum.Cached += part.Cached
+			sum.Skipped += part.Skipped
+		}
+	}
+	fmt.Fprintf(out, "prefetched %d objects of %s (%d already cached, %d not on the remote)\n", sum.Fetched, uri(bucket), sum.Cached, sum.Skipped)
+	if sum.Skipped > 0 && len(selection.ObjNames) > 0 {
+		return fmt.Errorf("%d of the %d objects named are not in %s", sum.Skipped, len(selection.ObjNames), uri(bucket))
+	}
+	return nil
 }
