@@ -1986,6 +1986,8 @@ class Client:
         ``raise_on_abort`` is false) and DsortTimeout after ``timeout``
         seconds.
         """
+        # Each poll asks every node: not in a loop without a pause.
+        poll = poll if poll > 0 else 0.1
         deadline = None if timeout is None else time.monotonic() + timeout
         missed_since: Optional[float] = None
         while True:

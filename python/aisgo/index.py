@@ -258,6 +258,14 @@ class ShardIndex:
         if size == self.shard_size:
             self.check_shard(bucket, {"Ais-Checksum-Type": str(meta.get("checksum_type") or ""), "Ais-Checksum-Value": str(meta.get("checksum") or ""),
                                       "ETag": str(meta.get("etag") or "")})
+            if not self.shard_checksum:
+                # Of the indexed size, and without a checksum to tell: the
+                # shard's own from now on, so the reads that follow (a
+                # batch's offsets) tell it rewritten to the same size.
+                if meta.get("checksum_type") and meta.get("checksum"):
+                    self.shard_checksum = (str(meta["checksum_type"]), str(meta["checksum"]))
+                elif meta.get("etag"):
+                    self.shard_checksum = (ETAG, str(meta["etag"]))
         if size is not None and size != self.shard_size:
             raise ShardIndexError(
                 f"ais://{bucket}/{index_name(self.shard)} indexes a shard of {self.shard_size} bytes, ais://{bucket}/{self.shard} has {size}: "

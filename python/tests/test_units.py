@@ -2085,3 +2085,34 @@ def test_index_refuses_a_sparse_file():
     index refuses it."""
     with pytest.raises(aisgo.ShardError, match="GNU sparse file"):
         ShardIndex.from_tar(io.BytesIO(sparse_tar()), "sparse.tar")
+
+
+def test_dsort_wait_pauses_between_polls():
+    """Each poll asks every node: a poll of 0 or less pauses a tenth of a
+    second, as a job wait's does (it polled in a loop, or raised
+    ValueError from time.sleep)."""
+
+    calls = []
+    done_at = [3]  # the poll that finds the job done
+
+    class Handler(_QuietHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            calls.append(self.path)
+            body = json.dumps({"t1": {"id": "srt-1", "archived": len(calls) >= done_at[0], "metrics": {}}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = _serve(Handler)
+    try:
+        client = aisgo.Client(f"http://127.0.0.1:{server.server_address[1]}")
+        assert client.dsort_wait("srt-1", poll=-1).done
+        calls.clear()
+        done_at[0] = 1 << 30
+        with pytest.raises(aisgo.DsortTimeout):
+            client.dsort_wait("srt-1", poll=0, timeout=0.35)
+        assert 2 <= len(calls) <= 6, f"{len(calls)} polls in 0.35 s"
+    finally:
+        server.shutdown()
