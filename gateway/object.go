@@ -844,6 +844,10 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 
 // putOwnedHeld is putOwned for a writer that holds the name's shard lock.
 func (n *Node) putOwnedHeld(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
+	if (opts.IfMatch != "" || opts.IfNoneMatch != "") && b.IsRemote() {
+		// Refused before the HEAD below, which would ask the remote.
+		return store.ObjectMeta{}, store.ConditionalRemotePut(b, name)
+	}
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// The current object may be on an offline target only: the
 		// condition cannot be checked (If-None-Match: * would overwrite
@@ -862,8 +866,7 @@ func (n *Node) putOwnedHeld(ctx context.Context, b store.Bucket, name string, bo
 			// Parts that moved or went answer "not found" too: the
 			// object is not known to be absent.
 			return store.ObjectMeta{}, fmt.Errorf("%w: %s/%s: its condition cannot be checked now (%v): retry", api.ErrUnavailable, b, name, err)
-		case err == nil, errors.Is(err, store.ErrNotFound), b.IsRemote():
-			// (A remote bucket's store refuses the condition itself.)
+		case err == nil, errors.Is(err, store.ErrNotFound):
 		case errors.Is(err, store.ErrCorrupt):
 			return store.ObjectMeta{}, fmt.Errorf("%s/%s: its condition cannot be checked: %w", b, name, err)
 		default:

@@ -1016,3 +1016,30 @@ func TestRemoteListingBoundsTheCachedShardsFiles(t *testing.T) {
 		t.Fatalf("a page of two shards: %d entries (%v), want 42", len(page.Entries), err)
 	}
 }
+
+// A conditional PUT to a remote bucket is refused as not implemented
+// (501: the remote is the truth, and the copy here cannot tell), before
+// anything asks the remote or writes.
+func TestConditionalPutToARemoteBucketIsNotImplemented(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{}}
+	c := remoteCluster(t, rs, 1)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, c.Primary().URL()+"/v1/objects/rb/o?provider=aws", strings.NewReader("data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("If-None-Match", "*")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "conditional PUT to a remote bucket") {
+		t.Fatalf("a conditional PUT to a remote bucket: %s %s, want 501", resp.Status, body)
+	}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.heads != 0 || rs.puts != 0 {
+		t.Fatalf("the refused PUT sent the remote %d HEADs and %d PUTs", rs.heads, rs.puts)
+	}
+}

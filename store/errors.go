@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/aisgo/aisgo/internal/errkind"
 )
@@ -86,4 +87,12 @@ var Kinds = errkind.Table{
 	{Name: "bucket-not-empty", Err: ErrBucketNotEmpty},
 	{Name: "placement-changed", Err: ErrPlacementChanged},
 	{Name: "invalid-token", Err: ErrInvalidToken},
+}
+
+// ConditionalRemotePut refuses If-Match or If-None-Match on a write to a
+// remote bucket (501, as what is not implemented): the remote is written
+// first and is the truth, and a copy here cannot say whether a condition
+// holds there.
+func ConditionalRemotePut(b Bucket, name string) error {
+	return fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket", b, name, ErrUnsupported)
 }

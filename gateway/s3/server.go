@@ -460,6 +460,8 @@ func backendError(err error, bucket, key string) error {
 		return ErrInvalidRange.WithMessage("%v", err).WithResource(key)
 	case errors.Is(err, store.ErrInvalidProps):
 		return ErrInvalidArgument.WithMessage("%v", err)
+	case errors.Is(err, api.ErrNotImplemented):
+		return ErrNotImplemented.WithMessage("%v", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, api.ErrSlowBody):
 		return &Error{Code: "RequestTimeout", Message: err.Error(), Status: http.StatusBadRequest}
 	case errors.Is(err, api.ErrBodyCut):

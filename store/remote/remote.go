@@ -775,9 +775,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		return store.ObjectMeta{}, errNoBytes("write", b, name)
 	}
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
-		// The remote is written first and is the truth: the local
-		// copy cannot say whether a condition holds there.
-		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket is not supported", b, name, store.ErrInvalidProps)
+		return store.ObjectMeta{}, store.ConditionalRemotePut(b, name)
 	}
 	// Under the name's lock, the remote gets the writes of a name in the
 	// order they are stored here: taken once the body is staged here
