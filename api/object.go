@@ -281,7 +281,11 @@ func (c *Client) GetBytes(ctx context.Context, bucket, name string, opts GetOpti
 
 // Head returns an object's metadata.
 func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
-	resp, err := c.do(ctx, request{method: http.MethodHead, path: objectPath(bucket, name), bucket: bucket, object: name})
+	return c.head(ctx, bucket, name, nil)
+}
+
+func (c *Client) head(ctx context.Context, bucket, name string, query url.Values) (store.ObjectMeta, error) {
+	resp, err := c.do(ctx, request{method: http.MethodHead, path: objectPath(bucket, name), query: query, bucket: bucket, object: name})
 	if err != nil {
 		return store.ObjectMeta{}, err
 	}
@@ -289,6 +293,13 @@ func (c *Client) Head(ctx context.Context, bucket, name string) (store.ObjectMet
 	meta := metaFromHeaders(name, resp.Header)
 	meta.Size = resp.ContentLength
 	return meta, nil
+}
+
+// HeadLatest returns the metadata of a remote bucket's object as the
+// remote has it now (latest-ver): a cached copy of another version is not
+// described, and an object the remote no longer has is ErrNotFound.
+func (c *Client) HeadLatest(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
+	return c.head(ctx, bucket, name, url.Values{QueryLatest: {"true"}})
 }
 
 // Delete removes an object.

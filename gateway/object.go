@@ -940,8 +940,20 @@ func (n *Node) unlessOffline(w http.ResponseWriter, err error, b store.Bucket, n
 func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket, name string, fallback bool) {
 	// (archpath and archregx, which AIStore's clients send on a HEAD as
 	// on the GET they go with, are not looked at: the shard is described.)
-	meta, err := n.storeFor(fallback).Head(r.Context(), b, name)
-	if err != nil && fallback && notHere(err) && !n.remoteDecides(b, false) {
+	latest, err := latestOf(r.URL.Query())
+	if err != nil {
+		n.writeError(w, r, err)
+		return
+	}
+	var meta store.ObjectMeta
+	if latestHeader, ok := n.config.Store.(store.LatestHeader); ok && latest && fallback && b.IsRemote() {
+		// What a GET with it would serve: the remote's version, which
+		// a cached copy may not be.
+		meta, err = latestHeader.HeadLatest(r.Context(), b, name)
+	} else {
+		meta, err = n.storeFor(fallback).Head(r.Context(), b, name)
+	}
+	if err != nil && fallback && notHere(err) && !n.remoteDecides(b, latest) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}
@@ -1000,6 +1012,23 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 	w.WriteHeader(http.StatusOK)
 }
 
+// latestOf reads latest-ver and synchronize: either asks a read of a
+// remote bucket's object to check the remote's version, and a GET with
+// either drops a cached copy the remote no longer has (store/remote).
+func latestOf(q url.Values) (bool, error) {
+	latest := false
+	for _, key := range []string{api.QueryLatest, api.QuerySynchronize} {
+		if v := q.Get(key); v != "" {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return false, badRequest("%s=%q is not true or false", key, v)
+			}
+			latest = latest || on
+		}
+	}
+	return latest, nil
+}
+
 // storeFor returns the store a read goes to: the owner's (fallback) may
 // rebuild a lost object from its parts; a read of what this target holds
 // (another target asks, or the map is spreading) must not.
@@ -1033,22 +1062,13 @@ func (n *Node) getObject(w http.ResponseWriter, r *http.Request, b store.Bucket,
 			return
 		}
 	}
-	// latest-ver checks the remote's version; synchronize does too, and
-	// both drop a cached copy the remote no longer has (store/remote).
-	latest := false
-	for _, key := range []string{api.QueryLatest, api.QuerySynchronize} {
-		if v := q.Get(key); v != "" {
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				n.writeError(w, r, badRequest("%s=%q is not true or false", key, v))
-				return
-			}
-			latest = latest || on
-		}
+	latest, err := latestOf(q)
+	if err != nil {
+		n.writeError(w, r, err)
+		return
 	}
 	opts := store.OpenOptions{Validate: validate, Latest: latest}
 	var obj store.Object
-	var err error
 	whole := r.Header.Get("Range") == "" && q.Get(api.QueryArchPath) == "" && q.Get(api.QueryArchRegex) == ""
 	if b.IsRemote() && fallback && !latest && hasPreconditions(r) && n.notCached(r.Context(), b, name) {
 		// Checked first against what the remote's HEAD says: a read

@@ -1043,3 +1043,52 @@ func TestConditionalPutToARemoteBucketIsNotImplemented(t *testing.T) {
 		t.Fatalf("the refused PUT sent the remote %d HEADs and %d PUTs", rs.heads, rs.puts)
 	}
 }
+
+// A HEAD with latest-ver describes what a GET with it serves: the
+// remote's version, not a stale cached copy's (404 once the remote has
+// none); without it, the cached copy. The copy stays either way.
+func TestHeadLatestAsksTheRemote(t *testing.T) {
+	rs := &countingRemote{objects: map[string][]byte{"o": []byte("first")}}
+	c := remoteCluster(t, rs, 1)
+	ctx := t.Context()
+	if got, err := c.Client().GetBytes(ctx, "s3://rb", "o", api.GetOptions{}); err != nil || string(got) != "first" {
+		t.Fatalf("the first read: %q %v", got, err)
+	}
+	head := func(query string) (int, http.Header) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodHead, c.Primary().URL()+"/v1/objects/rb/o?provider=aws"+query, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header
+	}
+	rs.mu.Lock()
+	rs.objects["o"] = []byte("second!")
+	rs.mu.Unlock()
+	if status, h := head(""); status != http.StatusOK || h.Get("Content-Length") != "5" || h.Get(api.HeaderPresent) != "true" {
+		t.Fatalf("a plain HEAD: %d, %s bytes, present %s: want the cached copy", status, h.Get("Content-Length"), h.Get(api.HeaderPresent))
+	}
+	if status, h := head("&latest-ver=true"); status != http.StatusOK || h.Get("Content-Length") != "7" || h.Get(api.HeaderPresent) != "false" {
+		t.Fatalf("a HEAD with latest-ver: %d, %s bytes, present %s: want the remote's new version, not cached", status, h.Get("Content-Length"), h.Get(api.HeaderPresent))
+	}
+	if meta, err := c.Client().HeadLatest(ctx, "s3://rb", "o"); err != nil || meta.Size != 7 {
+		t.Fatalf("HeadLatest: %d bytes, %v; want 7", meta.Size, err)
+	}
+	if status, _ := head("&latest-ver=maybe"); status != http.StatusBadRequest {
+		t.Fatalf("latest-ver=maybe: %d, want 400", status)
+	}
+	rs.mu.Lock()
+	delete(rs.objects, "o")
+	rs.mu.Unlock()
+	if status, _ := head("&synchronize=true"); status != http.StatusNotFound {
+		t.Fatalf("a HEAD with synchronize of an object the remote deleted: %d, want 404", status)
+	}
+	if got, err := c.Client().GetBytes(ctx, "s3://rb", "o", api.GetOptions{}); err != nil || string(got) != "first" {
+		t.Fatalf("a plain read after the HEADs: %q %v, want the cached copy kept", got, err)
+	}
+}

@@ -226,6 +226,14 @@ type CachedOpener interface {
 	OpenCached(ctx context.Context, b Bucket, name string) (Object, error)
 }
 
+// LatestHeader is a Store that describes a remote bucket's object as the
+// remote has it now: the copy here when it is that version, the remote's
+// otherwise (not cached: Atime zero); ErrNotFound when the remote no
+// longer has it. A look that fetches nothing and drops nothing.
+type LatestHeader interface {
+	HeadLatest(ctx context.Context, b Bucket, name string) (ObjectMeta, error)
+}
+
 // PropsReader is a Store that reads one bucket's props without copying
 // the whole metadata (up to 50,000 buckets) as Buckets does.
 type PropsReader interface {

@@ -761,6 +761,32 @@ func (s *Store) Head(ctx context.Context, b store.Bucket, name string) (store.Ob
 	return store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)}, nil
 }
 
+// HeadLatest is Head asked of the remote when a copy is cached here too
+// (store.LatestHeader): a HEAD with latest-ver describes what a GET with
+// it would serve. The cached copy, of another version or gone from the
+// remote, stays: a GET decides that under the name's lock.
+func (s *Store) HeadLatest(ctx context.Context, b store.Bucket, name string) (store.ObjectMeta, error) {
+	be, _, remote, err := s.backend(ctx, b)
+	if !remote {
+		return s.Store.Head(ctx, b, name)
+	}
+	if err != nil {
+		return store.ObjectMeta{}, err
+	}
+	meta, err := s.Store.Head(ctx, b, name)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return meta, err
+	}
+	attrs, herr := be.HeadObject(ctx, b, name)
+	switch {
+	case herr != nil:
+		return store.ObjectMeta{}, herr
+	case err == nil && sameVersion(meta, attrs):
+		return meta, nil
+	}
+	return store.ObjectMeta{Name: name, Size: attrs.Size, Version: attrs.Version, Custom: customOf(attrs)}, nil
+}
+
 // Put writes through: the object is stored locally, then in the remote,
 // and only then acknowledged; a remote failure removes the local copy.
 func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
