@@ -568,3 +568,9 @@ func StopJobsStoppedElsewhere(n *Node) { n.stopJobsStoppedElsewhere() }
 
 // JobState is a node's state of one of its jobs.
 func JobState(n *Node, id string) (pipeline.JobState, error) { return n.jobs.Status(id) }
+
+// Prefetch runs n's part of a prefetch of names in b, as a job started on
+// targets runs it.
+func Prefetch(ctx context.Context, n *Node, b store.Bucket, names, targets []string) (any, error) {
+	return n.prefetchSelected(ctx, b, peer.JobRequest{Names: names, Targets: targets}, &store.Progress{})
+}

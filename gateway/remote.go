@@ -286,14 +286,27 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	// The map changed since the job started: the owner's cold GET (what
 	// it has cached, it sends back) fills it.
 	throughOwner := func(name string) error {
+		if kept, err := n.clusterClient().Head(gctx, b.String(), name); err == nil && !kept.Atime.IsZero() {
+			cached.Add(1)
+			return nil
+		}
 		body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
 		if err == nil {
 			_, err = io.Copy(io.Discard, body)
 			body.Close()
 		}
+		if err == nil {
+			// The owner serves a large object as it streams in, whether
+			// or not its copy is kept (its disk filled): asked after.
+			var kept store.ObjectMeta
+			if kept, err = n.clusterClient().Head(gctx, b.String(), name); err == nil && kept.Atime.IsZero() {
+				err = fmt.Errorf("the owner served it but kept no copy")
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
 		}
+		fetched.Add(1)
 		p.Objects.Add(1)
 		p.Bytes.Add(meta.Size)
 		return nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aisgo/aisgo/api"
+	"github.com/aisgo/aisgo/cluster"
 	"github.com/aisgo/aisgo/gateway"
 	"github.com/aisgo/aisgo/gateway/gatewaytest"
 	"github.com/aisgo/aisgo/store"
@@ -59,7 +60,7 @@ func (r *countingRemote) HeadObject(_ context.Context, _ store.Bucket, name stri
 	if !ok {
 		return remote.ObjectAttrs{}, store.ErrNotFound
 	}
-	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data)), Modified: r.modified}, nil
+	return remote.ObjectAttrs{Name: name, Size: int64(len(data)), ETag: fmt.Sprintf("%x", md5.Sum(data)), ETagNotMD5: r.kms, Modified: r.modified}, nil
 }
 
 func (r *countingRemote) GetObject(ctx context.Context, b store.Bucket, name string) (io.ReadCloser, remote.ObjectAttrs, error) {
@@ -1090,5 +1091,79 @@ func TestHeadLatestAsksTheRemote(t *testing.T) {
 	}
 	if got, err := c.Client().GetBytes(ctx, "s3://rb", "o", api.GetOptions{}); err != nil || string(got) != "first" {
 		t.Fatalf("a plain read after the HEADs: %q %v, want the cached copy kept", got, err)
+	}
+}
+
+// A prefetch through an object's owner (the map changed since the job
+// started) counts the object done only when the owner kept a copy: a large
+// object is served as it streams in, whether or not its copy is kept (the
+// owner's disk filled), and the job ended "0 failed" with nothing cached.
+func TestPrefetchThroughTheOwnerChecksTheCopyIsKept(t *testing.T) {
+	// An ETag that is no MD5: the stream is not held to a checksum, so a
+	// copy given up does not cut it.
+	rs := &countingRemote{objects: map[string][]byte{}, kms: true}
+	resolve := func(context.Context, store.Bucket, store.Props) (remote.Backend, error) { return rs, nil }
+	var mu sync.Mutex
+	stores := map[string]*remote.Store{}
+	c := gatewaytest.NewCluster(t, gatewaytest.Options{Gateways: 1, Targets: 2, NoSync: true, Configure: func(cfg *gateway.Config) {
+		cfg.RemoteBuckets = remote.Buckets{Resolve: resolve}
+		id := cfg.ID
+		cfg.Remote = func(st store.Store) store.Store {
+			rst := remote.New(st, resolve)
+			mu.Lock()
+			stores[id] = rst
+			mu.Unlock()
+			return rst
+		}
+	}})
+	ctx := t.Context()
+	b := store.Bucket{Name: "rb", Provider: store.ProviderAWS}
+	// A name the second target owns, big enough to be streamed.
+	targets := c.Targets()
+	name := ""
+	for i := 0; name == "" && i < 100; i++ {
+		candidate := fmt.Sprintf("big-%d", i)
+		owner, err := c.Primary().Node.Map().Owner(cluster.Uname(b.Provider, b.Name, candidate))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if owner.ID == targets[1].Node.ID() {
+			name = candidate
+		}
+	}
+	if name == "" {
+		t.Fatal("no name of 100 is the second target's")
+	}
+	rs.mu.Lock()
+	rs.objects[name] = bytes.Repeat([]byte("x"), store.SpaceCheckBytes+8<<20)
+	rs.objects["small"] = []byte("x")
+	rs.mu.Unlock()
+	// A first read adds the bucket to the cluster.
+	if _, err := c.Client().GetBytes(ctx, "s3://rb", "small", api.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The owner's disk fills once the object streams in (checked before
+	// it starts, then every store.SpaceCheckBytes).
+	var checks atomic.Int64
+	stores[targets[1].Node.ID()].SetSpaceCheck(func(context.Context) error {
+		if checks.Add(1) > 1 {
+			return fmt.Errorf("%w: the test's disk is full", store.ErrNoSpace)
+		}
+		return nil
+	})
+	result, err := gateway.Prefetch(ctx, targets[0].Node, b, []string{name}, []string{targets[0].Node.ID()})
+	if err == nil || !strings.Contains(err.Error(), "kept no copy") {
+		t.Fatalf("a prefetch through an owner that kept no copy: %v %v, want it failed", result, err)
+	}
+	if _, err := stores[targets[1].Node.ID()].OpenCached(ctx, b, name); err == nil {
+		t.Fatal("the owner kept a copy after all: the test made no failure")
+	}
+	// With room on the owner, it is fetched there; then found cached.
+	checks.Store(-1 << 40)
+	for _, want := range []string{"fetched", "cached"} {
+		result, err := gateway.Prefetch(ctx, targets[0].Node, b, []string{name}, []string{targets[0].Node.ID()})
+		if counts, _ := result.(map[string]int64); err != nil || counts[want] != 1 {
+			t.Fatalf("a prefetch through the owner: %v %v, want 1 %s", result, err, want)
+		}
 	}
 }
