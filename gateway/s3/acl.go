@@ -24,6 +24,13 @@ type AccessControlPolicy struct {
 	Grants  []Grant  `xml:"AccessControlList>Grant"`
 }
 
+// aclRequest is AccessControlPolicy as a request body: it names no
+// namespace, so bodies with and without one are accepted.
+type aclRequest struct {
+	XMLName xml.Name `xml:"AccessControlPolicy"`
+	Grants  []Grant  `xml:"AccessControlList>Grant"`
+}
+
 // Grant gives a grantee a permission.
 type Grant struct {
 	Grantee    Grantee `xml:"Grantee"`
@@ -77,7 +84,7 @@ func checkPrivateACL(r *http.Request) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil // a chunked request with no body
 	}
-	var policy AccessControlPolicy
+	var policy aclRequest
 	if err := DecodeXML(bytes.NewReader(body), aclBodyLimit, &policy); err != nil {
 		return err
 	}
@@ -95,6 +102,13 @@ type Tagging struct {
 	XMLName xml.Name `xml:"http://s3.amazonaws.com/doc/2006-03-01/ Tagging"`
 	// TagSet is written even when empty: clients read it as required.
 	TagSet TagSet `xml:"TagSet"`
+}
+
+// taggingRequest is Tagging as a request body: it names no namespace, so
+// bodies with and without one are accepted.
+type taggingRequest struct {
+	XMLName xml.Name `xml:"Tagging"`
+	TagSet  TagSet   `xml:"TagSet"`
 }
 
 // TagSet holds a Tagging's tags.
@@ -117,7 +131,7 @@ const taggingBodyLimit = 64 << 10
 // tag and DeleteObjectTagging done; tags themselves are not kept (501).
 func (s *Server) objectTagging(w http.ResponseWriter, r *http.Request, bucket, key string) error {
 	if r.Method == http.MethodPut {
-		var tagging Tagging
+		var tagging taggingRequest
 		if err := DecodeXML(r.Body, taggingBodyLimit, &tagging); err != nil {
 			return err
 		}

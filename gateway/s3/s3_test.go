@@ -1647,6 +1647,15 @@ func TestObjectTagging(t *testing.T) {
 	if _, err := client.PutObjectTagging(ctx, &s3.PutObjectTaggingInput{Bucket: bucket, Key: key, Tagging: tagged}); code(err) != "NotImplemented" {
 		t.Fatalf("a PUT of tags: %v, want NotImplemented", err)
 	}
+	// Bodies without S3's namespace (as some SDKs send them) are read.
+	for path, body := range map[string]string{
+		"/tags/k?tagging": "<Tagging><TagSet></TagSet></Tagging>",
+		"/tags/k?acl":     "<AccessControlPolicy><AccessControlList></AccessControlList></AccessControlPolicy>",
+	} {
+		if status, answer := signedPut(t, endpoint, path, body, hex.EncodeToString(sha256Of(body)), nil); status != http.StatusOK {
+			t.Fatalf("PUT %s with a body without namespace: %d %s", path, status, answer)
+		}
+	}
 	if _, err := client.DeleteObjectTagging(ctx, &s3.DeleteObjectTaggingInput{Bucket: bucket, Key: key}); err != nil {
 		t.Fatalf("DeleteObjectTagging: %v", err)
 	}
