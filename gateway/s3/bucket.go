@@ -78,7 +78,13 @@ func (s *Server) serveBucket(w http.ResponseWriter, r *http.Request, bucket stri
 		if err := s.checkBucketConfiguration(r); err != nil {
 			return err
 		}
-		if err := s.config.Backend.CreateBucket(ctx, bucket, nil); err != nil {
+		err := s.config.Backend.CreateBucket(ctx, bucket, nil)
+		if errors.Is(err, api.ErrBucketExists) && s.config.Region == "us-east-1" {
+			// As S3 answers there (its legacy region): a bucket made
+			// again is made, so a setup script runs twice.
+			err = nil
+		}
+		if err != nil {
 			return backendError(err, bucket, "")
 		}
 		w.Header().Set("Location", "/"+bucket)
