@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"context"
+	"encoding/xml"
 	"fmt"
 	"io"
 	"net"
@@ -348,5 +349,88 @@ func TestPutWithoutALengthIsRefused(t *testing.T) {
 	}
 	if _, err := native.Head(t.Context(), "b", "k"); err != nil {
 		t.Fatalf("the object the bytes after named: %v, want it there", err)
+	}
+}
+
+// recordReads counts the reads of upload records.
+type recordReads struct {
+	clientBackend
+	reads atomic.Int64
+}
+
+func (r *recordReads) Get(ctx context.Context, bucket, name string, opts api.GetOptions) (io.ReadCloser, store.ObjectMeta, error) {
+	if strings.HasPrefix(name, ".s3-multipart/") && strings.HasSuffix(name, "/upload") {
+		r.reads.Add(1)
+	}
+	return r.clientBackend.Get(ctx, bucket, name, opts)
+}
+
+// ListMultipartUploads pages without reading every upload's record for
+// each page (a bucket of 10,000 uploads cost 10,000 reads a page, and a
+// user who may list could ask max-uploads=1 in a loop): the keys read
+// once are remembered, and a page reads again only the uploads it
+// answers with (one closed since drops out).
+func TestListUploadsReadsRecordsOnce(t *testing.T) {
+	native := objectToOverwrite(t)
+	backend := &recordReads{clientBackend: clientBackend{native}}
+	server := httptest.NewServer(s3api.New(s3api.Config{Backend: backend}).Handler(""))
+	defer server.Close()
+	do := func(method, path string, out any) {
+		t.Helper()
+		req, _ := http.NewRequest(method, server.URL+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, body)
+		}
+		if out != nil {
+			if err := xml.Unmarshal(body, out); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	const uploads = 20
+	ids := map[string]string{}
+	for i := range uploads {
+		var started s3api.InitiateMultipartUploadResult
+		do(http.MethodPost, fmt.Sprintf("/b/key-%02d?uploads", i), &started)
+		ids[started.Key] = started.UploadID
+	}
+	var listed []string
+	keyMarker, idMarker := "", ""
+	for page := 0; ; page++ {
+		if page > uploads {
+			t.Fatal("the listing does not end")
+		}
+		if page == 3 {
+			// Aborted between pages: not listed.
+			do(http.MethodDelete, "/b/key-15?uploadId="+ids["key-15"], nil)
+		}
+		var out s3api.ListMultipartUploadsResult
+		do(http.MethodGet, "/b?uploads&max-uploads=2&key-marker="+keyMarker+"&upload-id-marker="+idMarker, &out)
+		for _, u := range out.Uploads {
+			listed = append(listed, u.Key)
+		}
+		if !out.IsTruncated {
+			break
+		}
+		keyMarker, idMarker = out.NextKeyMarker, out.NextUploadIDMarker
+	}
+	var want []string
+	for i := range uploads {
+		if i != 15 {
+			want = append(want, fmt.Sprintf("key-%02d", i))
+		}
+	}
+	if strings.Join(listed, ",") != strings.Join(want, ",") {
+		t.Fatalf("listed %v, want %v", listed, want)
+	}
+	// The first page reads every record; each next one, its own two.
+	if reads := backend.reads.Load(); reads > uploads+2*uploads/2+2 {
+		t.Fatalf("%d record reads to list %d uploads 2 a page, want every record read once and each page's again", reads, uploads)
 	}
 }

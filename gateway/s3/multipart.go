@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aisgo/aisgo/api"
@@ -878,10 +879,9 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		}
 		limit = min(n, 1000)
 	}
-	var uploads []Upload
 	// One level: an upload's directory, not its parts. Its record tells
 	// the key (ids are not in key order): the uploads read are bounded.
-	read := 0
+	var ids []string
 	for e, err := range s.hidden().ListAll(ctx, bucket, api.ListObjectsMessage{Prefix: multipartPrefix, Flags: api.ListNoRecursion}) {
 		if err != nil {
 			return backendError(err, bucket, "")
@@ -890,30 +890,70 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 		if !ok || !validUploadID(id) {
 			continue
 		}
-		if read++; read > maxListedUploads() {
+		if len(ids) >= maxListedUploads() {
 			return ErrInvalidRequest.WithMessage("bucket %s has more than %d multipart uploads in progress, more than a listing reads: complete or abort those not needed", bucket, maxListedUploads())
 		}
-		data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
-		if err != nil && !errors.Is(err, api.ErrNotFound) {
-			// A record that cannot be read now (a target busy or away)
-			// fails the listing: left out, its upload would be skipped
-			// by this page and every page after it.
-			return backendError(err, bucket, "")
+		ids = append(ids, id)
+	}
+	// A record's key never changes: the keys an earlier listing read are
+	// taken as they were, and only the uploads this page answers with
+	// are read again (closed since, they drop out), not every record of
+	// the bucket for each page.
+	known := s.uploadKeys.of(bucket)
+	seen := make(map[string]uploadKey, len(ids))
+	var uploads []Upload
+	confirmed := map[string]bool{}
+	for _, id := range ids {
+		k, ok := known[id]
+		if !ok {
+			up, found, err := s.readUploadKey(ctx, bucket, id)
+			if err != nil {
+				return err
+			}
+			if !found {
+				continue
+			}
+			k, confirmed[id] = uploadKey{key: up.Key, initiated: up.Initiated}, true
 		}
-		var up upload
-		if err != nil || json.Unmarshal(data, &up) != nil || up.Closed || !strings.HasPrefix(up.Key, prefix) {
+		seen[id] = k
+		if !strings.HasPrefix(k.key, prefix) {
 			continue
 		}
 		// After the markers: later keys, or later uploads of the marker key.
-		if keyMarker != "" && (up.Key < keyMarker || up.Key == keyMarker && (idMarker == "" || id <= idMarker)) {
+		if keyMarker != "" && (k.key < keyMarker || k.key == keyMarker && (idMarker == "" || id <= idMarker)) {
 			continue
 		}
-		uploads = append(uploads, Upload{Key: up.Key, UploadID: id, Initiated: FormatTime(up.Initiated), Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"})
+		uploads = append(uploads, Upload{Key: k.key, UploadID: id, Initiated: FormatTime(k.initiated), Owner: owner(), Initiator: owner(), StorageClass: "STANDARD"})
 	}
 	slices.SortFunc(uploads, func(a, b Upload) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.UploadID, b.UploadID))
 	})
-	out := pageUploads(uploads, prefix, delimiter, keyMarker, limit)
+	// The page's uploads whose keys came from memory are read now: one
+	// closed since drops out, and the page is made again without it.
+	var out ListMultipartUploadsResult
+	for {
+		out = pageUploads(uploads, prefix, delimiter, keyMarker, limit)
+		gone := map[string]bool{}
+		for _, u := range pageMembers(uploads, out) {
+			if confirmed[u.UploadID] {
+				continue
+			}
+			_, found, err := s.readUploadKey(ctx, bucket, u.UploadID)
+			if err != nil {
+				return err
+			}
+			confirmed[u.UploadID] = found
+			if !found {
+				gone[u.UploadID] = true
+				delete(seen, u.UploadID)
+			}
+		}
+		if len(gone) == 0 {
+			break
+		}
+		uploads = slices.DeleteFunc(uploads, func(u Upload) bool { return gone[u.UploadID] })
+	}
+	s.uploadKeys.set(bucket, seen)
 	out.Bucket, out.Prefix, out.Delimiter, out.KeyMarker, out.UploadIDMarker, out.MaxUploads = bucket, prefix, delimiter, keyMarker, idMarker, limit
 	if encoding != "url" {
 		for _, name := range []string{out.Prefix, out.Delimiter, out.KeyMarker, out.NextKeyMarker} {
@@ -943,6 +983,97 @@ func (s *Server) listUploads(w http.ResponseWriter, r *http.Request, bucket stri
 	}
 	WriteXML(w, http.StatusOK, out)
 	return nil
+}
+
+// readUploadKey reads an upload's record: found is false for one gone or
+// closed. A record that cannot be read now (a target busy or away) fails
+// the listing: left out, its upload would be skipped by this page and
+// every page after it.
+func (s *Server) readUploadKey(ctx context.Context, bucket, id string) (up upload, found bool, err error) {
+	data, err := getBytes(ctx, s.hidden(), bucket, uploadRecord(id), 64<<10)
+	switch {
+	case errors.Is(err, api.ErrNotFound):
+		return up, false, nil
+	case err != nil:
+		return up, false, backendError(err, bucket, "")
+	}
+	if json.Unmarshal(data, &up) != nil || up.Closed {
+		return up, false, nil
+	}
+	return up, true, nil
+}
+
+// uploadKey is what a listing takes of an upload's record: its key and
+// start, which never change.
+type uploadKey struct {
+	key       string
+	initiated time.Time
+}
+
+// uploadKeys remembers, by bucket, the keys of the uploads the last
+// listing of it saw, maxUploadKeysBytes of them at most.
+type uploadKeys struct {
+	mu      sync.Mutex
+	buckets map[string]keyedUploads
+	bytes   int
+}
+
+type keyedUploads struct {
+	keys  map[string]uploadKey // replaced whole, never changed in place
+	bytes int
+}
+
+// maxUploadKeysBytes bounds what uploadKeys holds: 12,000 uploads of
+// 1 KiB keys in one bucket.
+const maxUploadKeysBytes = 16 << 20
+
+func (k *uploadKeys) of(bucket string) map[string]uploadKey {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.buckets[bucket].keys
+}
+
+func (k *uploadKeys) set(bucket string, keys map[string]uploadKey) {
+	size := 0
+	for id, key := range keys {
+		size += len(id) + len(key.key) + 64
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.buckets == nil {
+		k.buckets = map[string]keyedUploads{}
+	}
+	k.bytes -= k.buckets[bucket].bytes
+	delete(k.buckets, bucket)
+	if size > maxUploadKeysBytes {
+		return // read whole by each listing
+	}
+	for other, held := range k.buckets {
+		if k.bytes+size <= maxUploadKeysBytes {
+			break
+		}
+		// Any other: a later listing of it reads its records again.
+		k.bytes -= held.bytes
+		delete(k.buckets, other)
+	}
+	k.buckets[bucket] = keyedUploads{keys: keys, bytes: size}
+	k.bytes += size
+}
+
+// pageMembers returns the uploads a page answers with: its own, and for
+// each common prefix the first of those it rolls up (one open upload
+// under it is enough to list it).
+func pageMembers(uploads []Upload, page ListMultipartUploadsResult) []Upload {
+	members := slices.Clone(page.Uploads)
+	for _, common := range page.CommonPrefixes {
+		for _, u := range uploads {
+			if strings.HasPrefix(u.Key, common.Prefix) {
+				members = append(members, u)
+				break
+			}
+		}
+	}
+	return members
 }
 
 // pageUploads takes a page of sorted uploads after the markers: with a

@@ -131,3 +131,33 @@ func TestCompleteMarkHoldsForItsLease(t *testing.T) {
 		}
 	}
 }
+
+// The keys listings remember stay within their bound: a bucket's that
+// would pass it is not kept, and others make room for a new one.
+func TestUploadKeysAreBounded(t *testing.T) {
+	var k uploadKeys
+	keysOf := func(n, keyBytes int) map[string]uploadKey {
+		keys := map[string]uploadKey{}
+		for i := range n {
+			keys[fmt.Sprintf("id-%06d", i)] = uploadKey{key: strings.Repeat("k", keyBytes)}
+		}
+		return keys
+	}
+	k.set("huge", keysOf(20000, 1024))
+	if k.of("huge") != nil || k.bytes != 0 {
+		t.Fatalf("a bucket's keys past the bound were kept (%d bytes)", k.bytes)
+	}
+	for i := range 40 {
+		k.set(fmt.Sprintf("b%d", i), keysOf(1000, 1024))
+		if k.bytes > maxUploadKeysBytes {
+			t.Fatalf("%d bytes held, past the bound", k.bytes)
+		}
+	}
+	if k.of("b39") == nil {
+		t.Fatal("the bucket listed last is not kept")
+	}
+	k.set("b39", nil)
+	if k.of("b39") != nil {
+		t.Fatal("a bucket's keys set again are not replaced")
+	}
+}

@@ -92,6 +92,8 @@ type Server struct {
 	slowWrites chan struct{}
 	// instance tells this Server's marks on upload records from others'.
 	instance string
+	// uploadKeys are the keys of the uploads listings saw.
+	uploadKeys uploadKeys
 }
 
 // maxSlowWrites is how many long writes (copies, Completes) a gateway runs
