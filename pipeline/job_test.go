@@ -3667,3 +3667,67 @@ func TestRefusedStartLeavesTheOutputBucketToTheOtherJob(t *testing.T) {
 		}
 	}
 }
+
+// An output shard that cannot be indexed (a member name that is not
+// UTF-8, which tar allows) is written without its index, and the job
+// warns naming it: with output_index, the job failed after its sort.
+func TestUnindexableOutputShardIsWarned(t *testing.T) {
+	inputs := generate(t, datasets.Spec{Template: "in-{0..2}.tar", Records: 5, RecordSize: 500, Seed: 2})
+	var renamed bytes.Buffer
+	tr := tar.NewReader(bytes.NewReader(inputs["in-1.tar"]))
+	tw := tar.NewWriter(&renamed)
+	for first := true; ; first = false {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first {
+			h.Name = "caf\xe9-" + h.Name // Latin-1
+			h.Format = tar.FormatGNU     // (PAX names are UTF-8)
+		}
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	inputs["in-1.tar"] = renamed.Bytes()
+	var c *memCluster
+	c = newMemCluster(t, 2, func(id string, st store.Store) store.Store { return ownerStore{Store: st, cluster: &c} })
+	c.createBucket("src")
+	c.putInputs("src", inputs)
+	spec := baseSpec("in-{0..2}.tar", "out-{00..99}.tar")
+	spec.OutputIndex = true
+	status, err := c.run(spec)
+	if err != nil || !status.Archived {
+		t.Fatalf("a job whose output has a name that is not UTF-8: %+v %v", status, err)
+	}
+	warned := false
+	for _, w := range c.workers {
+		st, _ := w.Stats(status.ID)
+		for _, msg := range st.Warnings {
+			warned = warned || strings.Contains(msg, "without its index") && strings.Contains(msg, "not UTF-8")
+		}
+	}
+	if !warned {
+		t.Fatal("no warning names the shard written without its index")
+	}
+	shards, indexes := 0, 0
+	for name := range c.outputs("dst") {
+		if formats.IsIndexName(name) {
+			indexes++
+		} else {
+			shards++
+		}
+	}
+	if shards == 0 || indexes != shards-1 {
+		t.Fatalf("%d shards and %d indexes, want every shard but one indexed", shards, indexes)
+	}
+}

@@ -906,6 +906,11 @@ func (s outputSink) writeIndex(ctx context.Context, name string) error {
 	meta := obj.Meta()
 	idx, err := formats.BuildIndex(s.j.plan.OutputFormat, obj, meta.Size, name)
 	obj.Close()
+	if errors.Is(err, formats.ErrNotIndexable) {
+		// The shard stands without one (too many members, a name that
+		// is not UTF-8): its records are all there, and readers list it.
+		return s.j.react(ReactWarn, fmt.Errorf("output shard %s is written without its index: %w", name, err))
+	}
 	if err != nil {
 		return fmt.Errorf("index %s: %w", name, err)
 	}
