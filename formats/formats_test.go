@@ -953,9 +953,9 @@ func TestRecordNamesAtTheLimit(t *testing.T) {
 	}
 }
 
-// Links are skipped, and told: a tar's hard and symbolic links and a
-// zip's symbolic links, in every tar-based format; a directory is not
-// a link.
+// Links are skipped, and told: a tar's hard and symbolic links (and its
+// entries with data of types that are not files) and a zip's symbolic
+// links, in every tar-based format; a directory is not a link.
 func TestLinksAreTold(t *testing.T) {
 	var tarData bytes.Buffer
 	tw := tar.NewWriter(&tarData)
@@ -972,6 +972,8 @@ func TestLinksAreTold(t *testing.T) {
 	add(&tar.Header{Typeflag: tar.TypeLink, Name: "b.jpg", Linkname: "a.jpg"}, "")
 	add(&tar.Header{Typeflag: tar.TypeSymlink, Name: "c.jpg", Linkname: "a.jpg"}, "")
 	add(&tar.Header{Typeflag: tar.TypeReg, Name: "b.cls", Mode: 0o644}, "1")
+	// A vendor's type, with data: skipped, and told.
+	add(&tar.Header{Typeflag: 'A', Name: "v.bin", Mode: 0o644}, "vendor")
 	tw.Close()
 	check := func(f formats.Format, data []byte, want []string) {
 		t.Helper()
@@ -990,12 +992,12 @@ func TestLinksAreTold(t *testing.T) {
 			t.Fatalf("%s: links %d %q, want %q", f.Name(), count, names, want)
 		}
 	}
-	check(formats.Tar{}, tarData.Bytes(), []string{"b.jpg", "c.jpg"})
+	check(formats.Tar{}, tarData.Bytes(), []string{"b.jpg", "c.jpg", `v.bin (type 'A')`})
 	var gz bytes.Buffer
 	zw := gzip.NewWriter(&gz)
 	zw.Write(tarData.Bytes())
 	zw.Close()
-	check(formats.TarGzip{}, gz.Bytes(), []string{"b.jpg", "c.jpg"})
+	check(formats.TarGzip{}, gz.Bytes(), []string{"b.jpg", "c.jpg", `v.bin (type 'A')`})
 
 	var zipData bytes.Buffer
 	w := zip.NewWriter(&zipData)

@@ -107,8 +107,9 @@ type tarReader struct {
 	// name (for its data's errors).
 	current int64
 	name    string
-	// links are the hard and symbolic links skipped; skipped counts
-	// every entry skipped (links, directories, ...).
+	// links are the hard and symbolic links skipped, and the entries
+	// of other types with data; skipped counts every entry skipped
+	// (links, directories, ...).
 	links   skippedLinks
 	skipped int
 	// failure returns the first error of the underlying storage, if any.
@@ -130,6 +131,10 @@ var (
 
 // isHeaderOnly mirrors archive/tar: these types have no data whatever their
 // size field says.
+// gnuDumpDir is GNU tar's directory entry whose data lists the
+// directory's names: no file's.
+const gnuDumpDir = 'D'
+
 func isHeaderOnly(flag byte) bool {
 	switch flag {
 	case tar.TypeLink, tar.TypeSymlink, tar.TypeChar, tar.TypeBlock, tar.TypeDir, tar.TypeFifo:
@@ -210,9 +215,15 @@ func (r *tarReader) Next() (*Entry, error) {
 			if r.skipped++; r.skipped > maxSkippedEntries {
 				return nil, r.fail(header, fmt.Errorf("more than %d entries that are not files (directories, links, ...)", maxSkippedEntries))
 			}
-			if h.Typeflag == tar.TypeLink || h.Typeflag == tar.TypeSymlink {
+			switch {
+			case h.Typeflag == tar.TypeLink || h.Typeflag == tar.TypeSymlink:
 				// A member whose data is another's: skipped, and told.
 				r.links.skip(h.Name)
+			case h.Size > 0 && !isHeaderOnly(h.Typeflag) && h.Typeflag != gnuDumpDir:
+				// Data of a type this reader does not know (a vendor's
+				// 'A'..'Z'): skipped, as WebDataset skips it, and told,
+				// as GNU tar and Python's tarfile read it as a file.
+				r.links.skip(fmt.Sprintf("%s (type %q)", h.Name, h.Typeflag))
 			}
 			continue // directories, devices, global headers, ...
 		}
@@ -251,7 +262,8 @@ func (r *tarReader) Next() (*Entry, error) {
 	}
 }
 
-// Links reports the hard and symbolic links skipped so far.
+// Links reports the hard and symbolic links skipped so far, and the
+// entries with data of types that are not files.
 func (r *tarReader) Links() (int, []string) { return r.links.Links() }
 
 func (r *tarReader) Read(p []byte) (int, error) {

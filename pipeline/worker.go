@@ -475,14 +475,15 @@ func (j *targetJob) react(reaction string, err error) error {
 	return nil
 }
 
-// linksSkipped tells of the links an input shard had, which no record
-// gets (as WebDataset skips them).
+// linksSkipped tells of the links an input shard had, and its entries of
+// types that are not files, which no record gets (as WebDataset skips
+// them).
 func linksSkipped(shard string, count int, names []string) error {
 	more := ""
 	if count > len(names) {
 		more = fmt.Sprintf(" and %d more", count-len(names))
 	}
-	return fmt.Errorf("input shard %s: %d links skipped (a link has no data of its own; its record does not get it): %s%s",
+	return fmt.Errorf("input shard %s: %d links or entries that are not files skipped (a link has no data of its own; no record gets them): %s%s",
 		shard, count, strings.Join(names, ", "), more)
 }
 
