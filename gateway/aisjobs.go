@@ -1246,7 +1246,15 @@ func bucketTo(query, fallback string) (store.Bucket, error) {
 // jobErrorKinds name the errors jobs end with (JobStatus.ErrorKind): a
 // refusal first (a remote the dial guard refused is unreachable too, and
 // the refusal holds), then api.Kinds.
-var jobErrorKinds = append(errkind.Table{{Name: api.KindForbidden, Err: api.ErrForbidden}}, api.Kinds...)
+var jobErrorKinds = slices.Concat(errkind.Table{{Name: api.KindForbidden, Err: api.ErrForbidden}}, api.Kinds,
+	// The store's conditions a node answers 503 for, which have no kind
+	// of their own: a job that ended on one did not fail inside (500).
+	errkind.Table{
+		{Name: api.KindUnavailable, Err: store.ErrUnreached},
+		{Name: api.KindUnavailable, Err: store.ErrBucketSealed},
+		{Name: api.KindUnavailable, Err: store.ErrBucketBehind},
+		{Name: api.KindUnavailable, Err: store.ErrPlacementChanged},
+	})
 
 // jobError is the error a job ended with on a node, of the kind it said
 // (a bucket gone answers 404, a remote refusing 403), or of none (500).

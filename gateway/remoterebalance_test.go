@@ -767,6 +767,8 @@ func TestFailedSummaryAnswersItsCausesStatus(t *testing.T) {
 		{fmt.Errorf("%w: access denied by the test", store.ErrRemoteForbidden), store.ErrRemoteForbidden, http.StatusForbidden},
 		{fmt.Errorf("%w: %w", store.ErrRemote, fmt.Errorf("%w: address 127.0.0.1 is loopback (the test's)", api.ErrForbidden)), api.ErrForbidden, http.StatusForbidden},
 		{fmt.Errorf("%w: the test's remote is down", store.ErrRemote), api.ErrBadGateway, http.StatusBadGateway},
+		// A condition of the store with no kind of its own: not 500.
+		{fmt.Errorf("%w: the test's bucket", store.ErrBucketBehind), api.ErrBadGateway, http.StatusBadGateway},
 	} {
 		rs.mu.Lock()
 		rs.failList = tc.cause
