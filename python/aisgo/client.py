@@ -1287,6 +1287,10 @@ class Client:
             except errors.Unavailable as exc:
                 if isinstance(exc, errors.NoQuorum):
                     raise
+                if exc.proxy and not replayable:
+                    # A proxy's 503 may come after the gateway took the
+                    # request: a second job, a second append, is not sent.
+                    raise
                 # Past the fixed schedule, a node restarting (its port
                 # open, not ready yet) is waited for as long as
                 # retry_time lets, as one down is.
@@ -1340,12 +1344,14 @@ class Client:
                 # A gateway that cannot serve (removed from the cluster,
                 # starting): the next one is asked before any wait, as the
                 # Go client does, whatever the request (a gateway's 503 is
-                # work not done). A quorum lost is every gateway's answer.
+                # work not done; a proxy's is not known to be). A quorum
+                # lost is every gateway's answer.
                 if (
                     getattr(exc, "from_gateway", None) != _origin(gateway)
                     or first_hop is not None
                     or len(self._gateways) < 2
                     or isinstance(exc, errors.NoQuorum)
+                    or exc.proxy and not replayable
                 ):
                     raise
                 if not self._pass_over(gateway, tried, body):

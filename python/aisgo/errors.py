@@ -82,6 +82,10 @@ class AisError(Exception):
         self.node = node
         self.method = method
         self.path = path
+        #: A server error no node of the cluster sent (no JSON, no
+        #: ``Ais-Node-Id``): a proxy's in front, which may have passed the
+        #: request on before it failed.
+        self.proxy = False
 
     def __str__(self) -> str:
         parts = []
@@ -386,8 +390,15 @@ def error_from_response(status: int, body: Any, headers: Optional[Mapping[str, s
     message = str(info.get("message") or text or _reason(status))
     kind = str(info.get("kind") or "")
     tcode = str(info.get("tcode") or "")
+    # Every node names itself and says its error in JSON: a server error
+    # with neither is a proxy's in front (an ingress's "upstream reset"
+    # while a gateway restarts), as the Go client reads it.
+    proxy = status >= 500 and not info and headers is not None and not headers.get("Ais-Node-Id")
+    if proxy:
+        line = message.split("\n", 1)[0][:200]
+        message = f"answered {status} {_reason(status)} by no node of the cluster (a proxy in front?): {line}"
     cls = error_class(kind, status, tcode)
-    return cls(
+    err = cls(
         message,
         status=status,
         kind=kind,
@@ -396,6 +407,8 @@ def error_from_response(status: int, body: Any, headers: Optional[Mapping[str, s
         method=str(info.get("method") or method),
         path=str(info.get("url_path") or path),
     )
+    err.proxy = proxy
+    return err
 
 
 def _reason(status: int) -> str:

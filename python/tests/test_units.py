@@ -1455,6 +1455,51 @@ def test_a_gateway_that_answers_503_is_passed_over_for_an_action():
     assert asked == [503, 200], f"asked {asked}"
 
 
+def test_a_proxys_503_is_not_sent_again_for_an_action():
+    """A 503 no node sent (no JSON, no Ais-Node-Id: an ingress's
+    "upstream reset" while a gateway restarts) may come after the gateway
+    took the request: a bucket's create, a job's start, is not sent again
+    (to this gateway or the next), as the Go client does; a read is."""
+
+    asked = []
+
+    class Handler(_QuietHandler):
+        def answer(self):
+            asked.append(self.command)
+            if len(asked) == 1 or self.command == "POST":
+                data = b"upstream connect error or disconnect/reset before headers"
+                self.send_response(503)
+                self.send_header("Content-Type", "text/plain")
+            else:
+                data = json.dumps([{"name": "b", "provider": "ais"}]).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.answer()
+
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.answer()
+
+    proxy, other = _serve(Handler), _serve(Handler)
+    try:
+        c = aisgo.Client(f"http://127.0.0.1:{proxy.server_address[1]},http://127.0.0.1:{other.server_address[1]}")
+        assert [b["name"] for b in c.list_buckets()] == ["b"]
+        assert asked == ["GET", "GET"], f"a read: asked {asked}"
+        asked.clear()
+        with pytest.raises(aisgo.AisError, match="proxy in front") as raised:
+            c.create_bucket("b")
+        assert raised.value.proxy and raised.value.status == 503
+        assert asked == ["POST"], f"a create: asked {asked}, want it sent once"
+    finally:
+        proxy.shutdown()
+        other.shutdown()
+
+
 class _FakeResponse:
     """What ObjectReader takes of a requests.Response."""
 
