@@ -36,6 +36,15 @@ def parse_uri(uri: str) -> Tuple[str, str]:
     return bucket, name
 
 
+def printable(text: str) -> str:
+    """``text`` with its control characters escaped: a name or message from
+    the cluster is any user's text, and an escape sequence in it would
+    drive the terminal of whoever lists it (as the Go CLI escapes them)."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def _size(n: int) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -51,7 +60,7 @@ def cmd_ls(c: Client, args: argparse.Namespace) -> int:
             print(json.dumps(buckets, indent=1))
         else:
             for b in buckets:
-                print(f"{b.get('provider', 'ais')}://{b['name']}")
+                print(printable(f"{b.get('provider', 'ais')}://{b['name']}"))
         return 0
     bucket, prefix = parse_uri(args.uri)
     n = 0
@@ -61,7 +70,7 @@ def cmd_ls(c: Client, args: argparse.Namespace) -> int:
         if args.json:
             entries.append({"name": e.name, "size": e.size})
         else:
-            print(f"{e.name}\t{e.size if args.bytes else _size(e.size)}")
+            print(f"{printable(e.name)}\t{e.size if args.bytes else _size(e.size)}")
         if args.limit and n >= args.limit:
             break
     if args.json:
@@ -75,7 +84,11 @@ def cmd_get(c: Client, args: argparse.Namespace) -> int:
         raise ValueError(f"{args.uri}: want ais://BUCKET/NAME")
     dest = args.dest
     if dest is None:
-        dest = os.path.basename(args.archpath or name)
+        # Named after the object: a file, even one named "-" (only a
+        # destination given as "-" is stdout).
+        dest = os.path.join(".", os.path.basename(args.archpath or name))
+        if os.path.basename(dest) in ("", ".", ".."):
+            raise ValueError(f"{printable(args.uri)}: no file name to take from it; give a destination")
     with c.open_object(bucket, name, archpath=args.archpath) as r:
         if dest == "-":
             out = sys.stdout.buffer
@@ -97,11 +110,15 @@ def cmd_get(c: Client, args: argparse.Namespace) -> int:
             try:
                 with os.fdopen(fd, "wb") as f:
                     shutil.copyfileobj(r, f, CHUNK_SIZE)
+                    # On disk before it takes the name: a crash leaves
+                    # the old file or the whole new one, not an empty one.
+                    f.flush()
+                    os.fsync(f.fileno())
                 os.replace(tmp, dest)
             except BaseException:
                 os.unlink(tmp)
                 raise
-            print(f"GET ais://{bucket}/{name}{' (' + args.archpath + ')' if args.archpath else ''} -> {dest}", file=sys.stderr)
+            print(printable(f"GET ais://{bucket}/{name}{' (' + args.archpath + ')' if args.archpath else ''} -> {dest}"), file=sys.stderr)
     return 0
 
 
@@ -115,7 +132,7 @@ def cmd_put(c: Client, args: argparse.Namespace) -> int:
         meta = c.put_object(bucket, name, sys.stdin.buffer)
     else:
         meta = c.put_object(bucket, name, args.src)
-    print(f"PUT {args.src} -> ais://{bucket}/{name} ({meta.get('size')} bytes)", file=sys.stderr)
+    print(printable(f"PUT {args.src} -> ais://{bucket}/{name} ({meta.get('size')} bytes)"), file=sys.stderr)
     return 0
 
 
@@ -159,7 +176,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except BrokenPipeError:
         return 0
     except (AisError, ValueError, OSError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -522,10 +522,10 @@ def test_client_pickles(client: Client, bucket: str):
 # -- the command line ------------------------------------------------------------
 
 
-def _cli(cluster, *args, input=None):
+def _cli(cluster, *args, input=None, cwd=None):
     env = cluster.env()
     env["PYTHONPATH"] = PYROOT + os.pathsep + env.get("PYTHONPATH", "")
-    return subprocess.run([sys.executable, "-m", "aisgo", *args], env=env, capture_output=True, input=input, timeout=60)
+    return subprocess.run([sys.executable, "-m", "aisgo", *args], env=env, capture_output=True, input=input, timeout=60, cwd=cwd)
 
 
 def test_cli(cluster, client: Client, bucket: str, tmp_path):
@@ -550,6 +550,15 @@ def test_cli(cluster, client: Client, bucket: str, tmp_path):
     dest = tmp_path / "out.bin"
     assert _cli(cluster, "get", f"ais://{bucket}/x/in.bin", str(dest)).returncode == 0
     assert dest.read_bytes() == b"cli data"
+
+    # Named after an object whose base name is "-": a file, not stdout.
+    client.put_object(bucket, "logs/-", b"dash")
+    p = _cli(cluster, "get", f"ais://{bucket}/logs/-", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == b"" and (tmp_path / "-").read_bytes() == b"dash"
+    # A name's control characters are escaped, not sent to the terminal.
+    client.put_object(bucket, "esc/a\x1b[2K\rclean.tar", b"")
+    p = _cli(cluster, "ls", f"ais://{bucket}/esc/")
+    assert p.returncode == 0 and b"\x1b" not in p.stdout and b"esc/a\\x1b[2K\\rclean.tar" in p.stdout, p.stdout
 
     p = _cli(cluster, "get", f"ais://{bucket}/none", "-")
     assert p.returncode == 1 and b"not found" in p.stderr
