@@ -425,8 +425,11 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		// some holders: they are made again from it. A write refused
 		// before it sent parts (its condition failed) replaced none.
 		if herr == nil && !sent.IsZero() {
-			if perr := s.protectStored(undo, b, props, name, nil); perr != nil {
-				s.logger.Warn("protect an object again after a failed write", "bucket", b.String(), "object", name, "err", perr)
+			if perr := s.protectStored(undo, b, props, name, nil); perr != nil && !errors.Is(perr, store.ErrNotFound) && !errors.Is(perr, store.ErrExists) {
+				// (A holder down now): tried again, as nothing else
+				// would make them until an ec-resilver.
+				s.logger.Warn("protect an object again after a failed write: tried again", "bucket", b.String(), "object", name, "err", perr)
+				s.protectLater(undo, b, name)
 			}
 		}
 	}

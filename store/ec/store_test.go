@@ -60,8 +60,10 @@ type fleet struct {
 	unreadable, moved map[string]bool
 	// mountpaths each target has (1 when 0).
 	mountpaths int
-	// storing fails the parts sent to a target with its error.
-	storing map[string]error
+	// storing fails the parts sent to a target with its error; refusing,
+	// when set, fails those it returns an error for.
+	storing  map[string]error
+	refusing func(to string, meta store.PartMeta) error
 	// opened are the names whose parts were opened (OpenPart).
 	opened map[string]bool
 }
@@ -110,6 +112,11 @@ func (p fleetPeers) SendPart(ctx context.Context, to cluster.Node, meta store.Pa
 	}
 	if err := p.f.storing[to.ID]; err != nil {
 		return err
+	}
+	if p.f.refusing != nil {
+		if err := p.f.refusing(to.ID, meta); err != nil {
+			return err
+		}
 	}
 	err = st.PutPart(ctx, meta, r)
 	p.f.mu.Lock()
@@ -1014,6 +1021,53 @@ func TestFailedOverwriteKeepsThePartsOfTheVersionBefore(t *testing.T) {
 	}
 	if got, err := f.get("o", true); err != nil || !bytes.Equal(got, old) {
 		t.Fatalf("the acknowledged version after the failed overwrite: %d bytes, %v", len(got), err)
+	}
+}
+
+// An overwrite that fails after it replaced a part of the version
+// before, whose parts cannot be made again then (holders refusing), has
+// them made again later: they were left short for good.
+func TestFailedOverwriteMakesThePartsBeforeAgainLater(t *testing.T) {
+	defer ec.SetDropRetry(20 * time.Millisecond)()
+	f := newFleet(t, 5, 2, 2, 0)
+	old := bytes.Repeat([]byte("acknowledged"), 1000)
+	f.put("o", old)
+	owner, st := f.owner("o")
+	before, err := f.inner[owner].Head(t.Context(), bucket, "o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One holder takes the new version's part (its old one replaced),
+	// the others refuse theirs; the old version's part made again is
+	// refused too, until the holders are back.
+	kept := ""
+	for id := range f.others(owner) {
+		kept = id
+		break
+	}
+	var back atomic.Bool
+	f.refusing = func(to string, meta store.PartMeta) error {
+		if meta.Stamp == before.Stamp && !back.Load() || meta.Stamp != before.Stamp && to != kept {
+			return fmt.Errorf("store a part: %w", store.ErrIO)
+		}
+		return nil
+	}
+	if _, err := st.Put(t.Context(), bucket, "o", bytes.NewReader([]byte("never acknowledged")), store.PutOptions{Size: 18}); err == nil {
+		t.Fatal("a PUT whose parts three holders refused succeeded")
+	}
+	if n := f.parts("o"); n != 3 {
+		t.Fatalf("%d parts right after the failed write, want the old version's 3", n)
+	}
+	back.Store(true)
+	for deadline := time.Now().Add(10 * time.Second); f.parts("o") != 4; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d parts of the version before, 10 s after the holders took parts again: want 4", f.parts("o"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	f.dropReplica("o")
+	if got, err := f.get("o", true); err != nil || !bytes.Equal(got, old) {
+		t.Fatalf("the acknowledged version: %d bytes, %v", len(got), err)
 	}
 }
 
