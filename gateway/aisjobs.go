@@ -1249,11 +1249,10 @@ func bucketTo(query, fallback string) (store.Bucket, error) {
 var jobErrorKinds = slices.Concat(errkind.Table{{Name: api.KindForbidden, Err: api.ErrForbidden}}, api.Kinds,
 	// The store's conditions a node answers 503 for, which have no kind
 	// of their own: a job that ended on one did not fail inside (500).
+	// (Sealed and placement-changed have theirs: see jobError.)
 	errkind.Table{
 		{Name: api.KindUnavailable, Err: store.ErrUnreached},
-		{Name: api.KindUnavailable, Err: store.ErrBucketSealed},
 		{Name: api.KindUnavailable, Err: store.ErrBucketBehind},
-		{Name: api.KindUnavailable, Err: store.ErrPlacementChanged},
 	})
 
 // jobError is the error a job ended with on a node, of the kind it said
@@ -1264,7 +1263,7 @@ var jobErrorKinds = slices.Concat(errkind.Table{{Name: api.KindForbidden, Err: a
 func jobError(j api.JobStatus) error {
 	kind := jobErrorKinds.Err(j.ErrorKind)
 	switch kind {
-	case store.ErrRemote, api.ErrUnavailable, store.ErrInvalidToken:
+	case store.ErrRemote, api.ErrUnavailable, store.ErrInvalidToken, store.ErrBucketSealed, store.ErrPlacementChanged:
 		// (An invalid token is the remote's own: a job walks its pages.)
 		kind = api.ErrBadGateway
 	}

@@ -769,6 +769,8 @@ func TestFailedSummaryAnswersItsCausesStatus(t *testing.T) {
 		{fmt.Errorf("%w: the test's remote is down", store.ErrRemote), api.ErrBadGateway, http.StatusBadGateway},
 		// A condition of the store with no kind of its own: not 500.
 		{fmt.Errorf("%w: the test's bucket", store.ErrBucketBehind), api.ErrBadGateway, http.StatusBadGateway},
+		{fmt.Errorf("%w: the test's bucket", store.ErrBucketSealed), api.ErrBadGateway, http.StatusBadGateway},
+		{fmt.Errorf("%w: the test's map", store.ErrPlacementChanged), api.ErrBadGateway, http.StatusBadGateway},
 	} {
 		rs.mu.Lock()
 		rs.failList = tc.cause
