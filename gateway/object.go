@@ -845,8 +845,9 @@ func (n *Node) putOwned(ctx context.Context, b store.Bucket, name string, body i
 // putOwnedHeld is putOwned for a writer that holds the name's shard lock.
 func (n *Node) putOwnedHeld(ctx context.Context, b store.Bucket, name string, body io.Reader, opts store.PutOptions) (store.ObjectMeta, error) {
 	if (opts.IfMatch != "" || opts.IfNoneMatch != "") && b.IsRemote() {
-		// Refused before the HEAD below, which would ask the remote.
-		return store.ObjectMeta{}, store.ConditionalRemotePut(b, name)
+		// Refused before the HEAD below, which would ask the remote (as
+		// the remote store refuses it, of a kind clients read).
+		return store.ObjectMeta{}, fmt.Errorf("put %s/%s: %w: a conditional PUT to a remote bucket", b, name, api.ErrNotImplemented)
 	}
 	if opts.IfMatch != "" || opts.IfNoneMatch != "" {
 		// The current object may be on an offline target only: the

@@ -1042,6 +1042,11 @@ func TestConditionalPutToARemoteBucketIsNotImplemented(t *testing.T) {
 	if resp.StatusCode != http.StatusNotImplemented || !strings.Contains(string(body), "conditional PUT to a remote bucket") {
 		t.Fatalf("a conditional PUT to a remote bucket: %s %s, want 501", resp.Status, body)
 	}
+	// The Go client reads its kind.
+	_, err = c.Client().Put(t.Context(), "s3://rb", "o", strings.NewReader("data"), api.PutOptions{Size: 4, IfNoneMatch: "*"})
+	if !errors.Is(err, api.ErrNotImplemented) {
+		t.Fatalf("a conditional PUT to a remote bucket through the client: %v, want ErrNotImplemented", err)
+	}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if rs.heads != 0 || rs.puts != 0 {
