@@ -109,7 +109,13 @@ func (s *Store) retryProtects(ctx context.Context) {
 		props, on := s.props(p.bucket)
 		var err error
 		if on {
-			err = s.protectStored(ctx, p.bucket, props, p.name, nil)
+			// Only the parts missing are made: each try read and sent
+			// every part again, every 30 s while a holder was down.
+			var meta store.ObjectMeta
+			if meta, err = s.Store.Head(ctx, p.bucket, p.name); err == nil {
+				present := s.presentParts(ctx, s.peers.Map(), p.bucket, props, []store.ObjectMeta{meta})
+				err = s.protectStored(ctx, p.bucket, props, p.name, present[p.name])
+			}
 		}
 		// Done, gone or replaced (that write's own parts), or erasure
 		// coding off again: not kept.
