@@ -302,6 +302,13 @@ func (c *Client) HeadLatest(ctx context.Context, bucket, name string) (store.Obj
 	return c.head(ctx, bucket, name, url.Values{QueryLatest: {"true"}})
 }
 
+// HeadCached returns the metadata of a remote bucket's object the
+// cluster holds (AIStore's presence=2), the remote not asked:
+// ErrNotFound when no copy is cached.
+func (c *Client) HeadCached(ctx context.Context, bucket, name string) (store.ObjectMeta, error) {
+	return c.head(ctx, bucket, name, url.Values{QueryPresence: {"2"}})
+}
+
 // Delete removes an object.
 func (c *Client) Delete(ctx context.Context, bucket, name string) error {
 	resent := false

@@ -574,3 +574,11 @@ func JobState(n *Node, id string) (pipeline.JobState, error) { return n.jobs.Sta
 func Prefetch(ctx context.Context, n *Node, b store.Bucket, names, targets []string) (any, error) {
 	return n.prefetchSelected(ctx, b, peer.JobRequest{Names: names, Targets: targets}, &store.Progress{})
 }
+
+// SetOwnerKeptWait changes how long a prefetch through an object's owner
+// looks for the copy it keeps, and returns the restore.
+func SetOwnerKeptWait(d time.Duration) func() {
+	old := ownerKeptWait
+	ownerKeptWait = d
+	return func() { ownerKeptWait = old }
+}

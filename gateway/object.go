@@ -946,19 +946,35 @@ func (n *Node) headObject(w http.ResponseWriter, r *http.Request, b store.Bucket
 		n.writeError(w, r, err)
 		return
 	}
+	// AIStore's presence: 2 to 4 ask of a remote bucket's object only
+	// whether the cluster holds it (404 if not), the remote not asked.
+	inCluster := false
+	switch v := r.URL.Query().Get(api.QueryPresence); v {
+	case "", "0", "1", "5":
+	case "2", "3", "4":
+		inCluster = b.IsRemote()
+	default:
+		n.writeError(w, r, badRequest("%s=%q: want 0 to 5", api.QueryPresence, v))
+		return
+	}
 	var meta store.ObjectMeta
-	if latestHeader, ok := n.config.Store.(store.LatestHeader); ok && latest && fallback && b.IsRemote() {
+	switch latestHeader, ok := n.config.Store.(store.LatestHeader); {
+	case inCluster:
+		meta, err = n.local.Head(r.Context(), b, name)
+	case ok && latest && fallback && b.IsRemote():
 		// What a GET with it would serve: the remote's version, which
 		// a cached copy may not be.
 		meta, err = latestHeader.HeadLatest(r.Context(), b, name)
-	} else {
+	default:
 		meta, err = n.storeFor(fallback).Head(r.Context(), b, name)
 	}
 	if err != nil && fallback && notHere(err) && !n.remoteDecides(b, latest) {
 		if n.serveFromNeighbors(w, r, b, name) {
 			return
 		}
-		meta, err = n.config.Store.Head(r.Context(), b, name)
+		if !inCluster {
+			meta, err = n.config.Store.Head(r.Context(), b, name)
+		}
 		err = n.unlessOffline(w, err, b, name)
 	}
 	if err != nil && !fallback && n.readElsewhere(w, r, b, name, err) {

@@ -286,22 +286,21 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 	// The map changed since the job started: the owner's cold GET (what
 	// it has cached, it sends back) fills it.
 	throughOwner := func(name string) error {
-		if kept, err := n.clusterClient().Head(gctx, b.String(), name); err == nil && !kept.Atime.IsZero() {
+		client := n.clusterClient()
+		if _, err := client.HeadCached(gctx, b.String(), name); err == nil {
 			cached.Add(1)
 			return nil
 		}
-		body, meta, err := n.clusterClient().Get(gctx, b.String(), name, api.GetOptions{})
+		body, meta, err := client.Get(gctx, b.String(), name, api.GetOptions{})
 		if err == nil {
 			_, err = io.Copy(io.Discard, body)
 			body.Close()
 		}
 		if err == nil {
-			// The owner serves a large object as it streams in, whether
-			// or not its copy is kept (its disk filled): asked after.
-			var kept store.ObjectMeta
-			if kept, err = n.clusterClient().Head(gctx, b.String(), name); err == nil && kept.Atime.IsZero() {
-				err = fmt.Errorf("the owner served it but kept no copy")
-			}
+			// The owner serves a large object as it streams in, and
+			// commits its copy once the read ends, or keeps none (its
+			// disk filled): looked for until it shows.
+			err = n.ownerKept(gctx, b, name)
 		}
 		if err != nil {
 			return fmt.Errorf("prefetch %s/%s through its owner: %w", b, name, err)
@@ -374,6 +373,30 @@ func (n *Node) prefetchSelected(ctx context.Context, b store.Bucket, req peer.Jo
 		err = fmt.Errorf("prefetch %s: %d objects failed (%s)", b, failures.count, strings.Join(failures.first, "; "))
 	}
 	return map[string]int64{"fetched": fetched.Load(), "cached": cached.Load(), "skipped": skipped.Load(), "failed": int64(failures.count)}, err
+}
+
+// ownerKeptWait bounds the look for a copy the owner commits after the
+// read that fetched it ends.
+var ownerKeptWait = 10 * time.Second
+
+// ownerKept waits for the cluster to hold a copy of a remote bucket's
+// object its owner just served: an error when it keeps none.
+func (n *Node) ownerKept(ctx context.Context, b store.Bucket, name string) error {
+	deadline := time.Now().Add(ownerKeptWait)
+	for pause := 5 * time.Millisecond; ; pause = min(2*pause, 500*time.Millisecond) {
+		_, err := n.clusterClient().HeadCached(ctx, b.String(), name)
+		if err == nil || !errors.Is(err, api.ErrNotFound) {
+			return err
+		}
+		if time.Now().Add(pause).After(deadline) {
+			return fmt.Errorf("the owner served it but kept no copy (%v later)", ownerKeptWait)
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(pause):
+		}
+	}
 }
 
 // eachRemote calls fn on every name of a remote bucket under a prefix.

@@ -1089,6 +1089,27 @@ func TestHeadLatestAsksTheRemote(t *testing.T) {
 	if meta, err := c.Client().HeadLatest(ctx, "s3://rb", "o"); err != nil || meta.Size != 7 {
 		t.Fatalf("HeadLatest: %d bytes, %v; want 7", meta.Size, err)
 	}
+	// presence=2 asks the cluster only: the cached copy, and for a name
+	// not cached 404, the remote not asked.
+	rs.mu.Lock()
+	rs.objects["uncached"] = []byte("x")
+	heads := rs.heads
+	rs.mu.Unlock()
+	if meta, err := c.Client().HeadCached(ctx, "s3://rb", "o"); err != nil || meta.Size != 5 {
+		t.Fatalf("HeadCached of a cached object: %d bytes, %v; want the copy's 5", meta.Size, err)
+	}
+	if _, err := c.Client().HeadCached(ctx, "s3://rb", "uncached"); !errors.Is(err, api.ErrNotFound) {
+		t.Fatalf("HeadCached of an object not cached: %v, want not found", err)
+	}
+	rs.mu.Lock()
+	asked := rs.heads - heads
+	rs.mu.Unlock()
+	if asked != 0 {
+		t.Fatalf("HEADs with presence=2 asked the remote %d times", asked)
+	}
+	if status, _ := head("&presence=9"); status != http.StatusBadRequest {
+		t.Fatalf("presence=9: %d, want 400", status)
+	}
 	if status, _ := head("&latest-ver=maybe"); status != http.StatusBadRequest {
 		t.Fatalf("latest-ver=maybe: %d, want 400", status)
 	}
@@ -1108,6 +1129,7 @@ func TestHeadLatestAsksTheRemote(t *testing.T) {
 // object is served as it streams in, whether or not its copy is kept (the
 // owner's disk filled), and the job ended "0 failed" with nothing cached.
 func TestPrefetchThroughTheOwnerChecksTheCopyIsKept(t *testing.T) {
+	defer gateway.SetOwnerKeptWait(300 * time.Millisecond)()
 	// An ETag that is no MD5: the stream is not held to a checksum, so a
 	// copy given up does not cut it.
 	rs := &countingRemote{objects: map[string][]byte{}, kms: true}
