@@ -49,10 +49,10 @@ func TestPrefetchVerdictNamesMissingObjects(t *testing.T) {
 	}}
 	var out strings.Builder
 	err := prefetchVerdict(&out, j, "s3://b", api.ListRange{ObjNames: []string{"a", "b", "c", "d", "e", "f", "g"}})
-	if err == nil || !strings.Contains(err.Error(), "1 of the 7 objects named are not in s3://b") {
+	if err == nil || !strings.Contains(err.Error(), "1 of the 7 objects named are not in s3://b or have names") {
 		t.Fatalf("named objects, one missing: %v", err)
 	}
-	if !strings.Contains(out.String(), "prefetched 5 objects of s3://b (1 already cached, 1 not on the remote)") {
+	if !strings.Contains(out.String(), "prefetched 5 objects of s3://b (1 already cached, 1 skipped: not on the remote") {
 		t.Fatalf("the report: %q", out.String())
 	}
 	if err := prefetchVerdict(io.Discard, j, "s3://b", api.ListRange{Template: "x-{0..9}"}); err != nil {

@@ -236,9 +236,9 @@ func prefixSelection(prefix string) (api.ListRange, error) {
 }
 
 // prefetchVerdict prints what a prefetch fetched, found cached and
-// skipped. A name the remote does not have is skipped (a template's gap,
-// as AIStore's prefetch does); one named on its own is an error: the user
-// asked for that object.
+// skipped. A name the remote does not have (or this cluster cannot keep)
+// is skipped (a template's gap, as AIStore's prefetch does); one named on
+// its own is an error: the user asked for that object.
 func prefetchVerdict(out io.Writer, j api.ClusterJob, bucket string, selection api.ListRange) error {
 	var sum struct{ Fetched, Cached, Skipped int64 }
 	for _, node := range j.Nodes {
@@ -249,9 +249,9 @@ func prefetchVerdict(out io.Writer, j api.ClusterJob, bucket string, selection a
 			sum.Skipped += part.Skipped
 		}
 	}
-	fmt.Fprintf(out, "prefetched %d objects of %s (%d already cached, %d not on the remote)\n", sum.Fetched, uri(bucket), sum.Cached, sum.Skipped)
+	fmt.Fprintf(out, "prefetched %d objects of %s (%d already cached, %d skipped: not on the remote, or names this cluster cannot keep)\n", sum.Fetched, uri(bucket), sum.Cached, sum.Skipped)
 	if sum.Skipped > 0 && len(selection.ObjNames) > 0 {
-		return fmt.Errorf("%d of the %d objects named are not in %s", sum.Skipped, len(selection.ObjNames), uri(bucket))
+		return fmt.Errorf("%d of the %d objects named are not in %s or have names this cluster cannot keep", sum.Skipped, len(selection.ObjNames), uri(bucket))
 	}
 	return nil
 }
