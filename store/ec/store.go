@@ -333,6 +333,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	// are told of a failure (an offline one, in a later map, too).
 	var placed *cluster.Map
 	replaces := false // an object of the name was there
+	allSent := false  // every part of this write was stored
 	ended := func() {}
 	defer func() { ended() }()
 	opts.Precommit = func() (func(), store.Stamp, error) {
@@ -377,6 +378,7 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 		if err != nil {
 			return nil, store.Stamp{}, fmt.Errorf("erasure-code %s/%s: %w", b, name, err)
 		}
+		allSent = true
 		release := func() {}
 		if outer != nil {
 			if release, _, err = outer(); err != nil {
@@ -411,9 +413,20 @@ func (s *Store) Put(ctx context.Context, b store.Bucket, name string, r io.Reade
 	if err != nil {
 		undo := context.WithoutCancel(ctx)
 		stored, herr := s.Store.Head(undo, b, name)
+		// Its parts replaced those of the version before on every
+		// holder, and that version's copy is gone (its disk failed as
+		// the write did): they are all that is left of the object, and
+		// stay. The write's outcome was not told (a client sends it
+		// again); without them the object was lost whole.
+		// (Not when the map changed: the copy may have moved to its
+		// new owner.)
+		lostBefore := allSent && replaces && errors.Is(herr, store.ErrNotFound) && (placed == nil || s.peers.Map().Placement() == placed.Placement())
+		if lostBefore {
+			s.logger.Warn("a failed overwrite's parts are kept: the copy of the version before is gone, and they replaced its parts", "bucket", b.String(), "object", name, "err", err)
+		}
 		// The parts of a write that failed after they were stored go: a
 		// restore must not bring back a version never acknowledged.
-		if !sent.IsZero() && opts.Stamp.IsZero() && (herr != nil || stored.Stamp != sent) {
+		if !sent.IsZero() && opts.Stamp.IsZero() && !lostBefore && (herr != nil || stored.Stamp != sent) {
 			s.dropParts(undo, b, name, sent, oneWrite)
 			if placed != nil && s.peers.Map().Placement() != placed.Placement() {
 				// A holder the map took offline meanwhile is not among

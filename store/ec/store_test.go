@@ -1114,6 +1114,45 @@ func TestFailedOverwriteOfACopyOnAMountpathAwayKeepsTheVersionBefore(t *testing.
 	}
 }
 
+// An overwrite whose parts replaced every part of the version before,
+// and which then fails as the disk of that version's copy goes, leaves
+// the object readable (as the failed write's version, whose outcome the
+// client did not learn): dropping its parts lost the object whole.
+func TestFailedOverwriteAsTheCopysDiskGoesLosesNothing(t *testing.T) {
+	f := newFleetOn(t, 5, 2, 2, 0, 2, nil)
+	old := bytes.Repeat([]byte("acknowledged"), 1000)
+	f.put("o", old)
+	owner, st := f.owner("o")
+	var replica string
+	for _, mp := range f.inner[owner].Mountpaths() {
+		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, "o")); err == nil {
+			replica = mp
+		}
+	}
+	if replica == "" {
+		t.Fatal("the replica's mountpath is not found")
+	}
+	// Every part sent, then the copy's disk goes and the write fails.
+	calls := 0
+	fails := func() (func(), store.Stamp, error) {
+		if calls++; calls > 1 {
+			if err := f.inner[owner].DisableMountpath(t.Context(), replica, "test"); err != nil {
+				t.Error(err)
+			}
+			return nil, store.Stamp{}, fmt.Errorf("%w: the test's disk went", store.ErrIO)
+		}
+		return func() {}, store.Stamp{}, nil
+	}
+	newer := bytes.Repeat([]byte("in flight"), 1000)
+	if _, err := st.Put(t.Context(), bucket, "o", bytes.NewReader(newer), store.PutOptions{Size: int64(len(newer)), Precommit: fails}); err == nil {
+		t.Fatal("a PUT that failed after its parts were sent succeeded")
+	}
+	got, err := f.get("o", true)
+	if err != nil || !bytes.Equal(got, old) && !bytes.Equal(got, newer) {
+		t.Fatalf("the object after an overwrite failed as its copy's disk went: %d bytes, %v; want either version", len(got), err)
+	}
+}
+
 // The deletes of failed writes' parts kept for another try are one per
 // write, unless the name's pending ranged delete covers them: a client
 // retrying a failing PUT does not fill the list.
