@@ -1076,8 +1076,19 @@ func (c *Control) proposeAsLeader(ctx context.Context, ch membership.Change, dea
 			// older build, a full disk) or takes it slowly would stall
 			// every commit while the others are a bare majority. It asks
 			// to be promoted once it caught up (PromoteVoter), else the
-			// leader's keepalive sees it did (promoteCaughtUp). One that
-			// is a voter already (its restart) stays one.
+			// leader's keepalive sees it did (promoteCaughtUp). A joiner
+			// has an empty log (a restart with its own does not join):
+			// one the log still counts a voter (its removal cut short,
+			// its directory moved away) is removed first, else its
+			// empty log would vote (AddNonvoter keeps a voter one).
+			if c.isVoterBySuffrage(ch.Node.ID) {
+				if err := c.checkQuorumWithout(ctx, ch.Node.ID); err != nil {
+					return s, false, err
+				}
+				if err := c.removeVoter(ctx, ch.Node.ID); err != nil {
+					return s, false, err
+				}
+			}
 			f := c.raftNode().AddNonvoter(hraft.ServerID(ch.Node.ID), hraft.ServerAddress(ch.Node.URL), 0, c.config.ApplyTimeout)
 			if err := c.await(f); err != nil {
 				return s, false, c.applyError(ctx, err)
@@ -1315,6 +1326,16 @@ func (c *Control) isVoter(id string) bool {
 		return false
 	}
 	return slices.ContainsFunc(f.Configuration().Servers, func(s hraft.Server) bool { return string(s.ID) == id })
+}
+
+// isVoterBySuffrage reports a node the log's configuration counts as a
+// voter (isVoter: as any server of it).
+func (c *Control) isVoterBySuffrage(id string) bool {
+	f := c.raftNode().GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	return slices.ContainsFunc(f.Configuration().Servers, func(s hraft.Server) bool { return string(s.ID) == id && s.Suffrage == hraft.Voter })
 }
 
 // checkNotLastVoter refuses to remove the log's last voter.

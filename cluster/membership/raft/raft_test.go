@@ -1685,3 +1685,67 @@ func TestNothingAnswers(t *testing.T) {
 		}
 	}
 }
+
+// A gateway out of the map but still a voter (its removal cut short) that
+// joins again with an empty log (its directory moved away, as its refused
+// start says to) is a nonvoter until it caught up: a voter at once, its
+// empty log could elect a leader without the entries it had acknowledged.
+func TestGatewayRejoiningWithAnEmptyLogDoesNotVoteAtOnce(t *testing.T) {
+	n, gws := threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
+	leader := primaryInOffice(t, gws)
+	stray := aFollower(gws, leader)
+	id := stray.config.Self.ID
+	// The map's change only: the voter's removal never happened.
+	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: id}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the gateway out of the leader's map", func() bool { _, ok := leader.Current().Map.Node(id); return !ok })
+	n.kill(stray)
+	// Its replay held: it does not catch up (and ask to vote) meanwhile.
+	release := make(chan struct{})
+	n.mu.Lock()
+	n.changed = func(node string, _, _ membership.Snapshot) {
+		if node == id {
+			<-release
+		}
+	}
+	n.mu.Unlock()
+	defer func() {
+		select {
+		case <-release:
+		default:
+			close(release)
+		}
+	}()
+	url := "http://127.0.0.1:7995"
+	started := make(chan error, 1)
+	go func() {
+		_, err := n.startNodeErr(t, id, leader.config.Self.URL, url, "", cluster.RoleGateway)
+		started <- err
+	}()
+	server := func() (hraft.Server, bool) {
+		f := leader.raftNode().GetConfiguration()
+		if f.Error() != nil {
+			return hraft.Server{}, false
+		}
+		for _, s := range f.Configuration().Servers {
+			if string(s.ID) == id {
+				return s, true
+			}
+		}
+		return hraft.Server{}, false
+	}
+	eventually(t, "the gateway in the log's configuration at its new address", func() bool {
+		s, ok := server()
+		return ok && string(s.Address) == url
+	})
+	s, _ := server()
+	close(release)
+	if s.Suffrage == hraft.Voter {
+		t.Fatalf("%s joined again with an empty log as a voter", id)
+	}
+	if err := <-started; err != nil {
+		t.Fatal(err)
+	}
+}
