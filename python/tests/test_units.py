@@ -29,6 +29,15 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+    def answer_json(self, status: int, value) -> None:
+        """Answers with value as JSON."""
+        body = json.dumps(value).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
 
 # The ports _free_port handed out, each held by a socket bound but not
 # listening: connections to it are refused (a node down), and nothing else
@@ -1466,14 +1475,12 @@ def test_a_proxys_503_is_not_sent_again_for_an_action():
     class Handler(_QuietHandler):
         def answer(self):
             asked.append(self.command)
-            if len(asked) == 1 or self.command == "POST":
-                data = b"upstream connect error or disconnect/reset before headers"
-                self.send_response(503)
-                self.send_header("Content-Type", "text/plain")
-            else:
-                data = json.dumps([{"name": "b", "provider": "ais"}]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
+            if len(asked) > 1 and self.command != "POST":
+                self.answer_json(200, [{"name": "b", "provider": "ais"}])
+                return
+            data = b"upstream connect error or disconnect/reset before headers"
+            self.send_response(503)
+            self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
@@ -2143,12 +2150,7 @@ def test_dsort_wait_pauses_between_polls():
     class Handler(_QuietHandler):
         def do_GET(self):  # noqa: N802 (http.server's name)
             calls.append(self.path)
-            body = json.dumps({"t1": {"id": "srt-1", "archived": len(calls) >= done_at[0], "metrics": {}}}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.answer_json(200, {"t1": {"id": "srt-1", "archived": len(calls) >= done_at[0], "metrics": {}}})
 
     server = _serve(Handler)
     try:

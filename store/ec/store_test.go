@@ -318,6 +318,19 @@ func (f *fleet) parts(name string) int {
 	return n
 }
 
+// replicaMountpath is the mountpath of target id that holds the full
+// replica of name.
+func (f *fleet) replicaMountpath(id, name string) string {
+	f.t.Helper()
+	for _, mp := range f.inner[id].Mountpaths() {
+		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, name)); err == nil {
+			return mp
+		}
+	}
+	f.t.Fatalf("the mountpath of the replica of %s is not found", name)
+	return ""
+}
+
 // dropReplica removes the owner's full replica behind the decorator.
 func (f *fleet) dropReplica(name string) {
 	id, _ := f.owner(name)
@@ -1086,15 +1099,7 @@ func TestFailedOverwriteOfACopyOnAMountpathAwayKeepsTheVersionBefore(t *testing.
 	old := bytes.Repeat([]byte("acknowledged"), 1000)
 	f.put("o", old)
 	owner, st := f.owner("o")
-	var replica string
-	for _, mp := range f.inner[owner].Mountpaths() {
-		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, "o")); err == nil {
-			replica = mp
-		}
-	}
-	if replica == "" {
-		t.Fatal("the replica's mountpath is not found")
-	}
+	replica := f.replicaMountpath(owner, "o")
 	if err := f.inner[owner].DisableMountpath(t.Context(), replica, "test"); err != nil {
 		t.Fatal(err)
 	}
@@ -1123,15 +1128,7 @@ func TestFailedOverwriteAsTheCopysDiskGoesLosesNothing(t *testing.T) {
 	old := bytes.Repeat([]byte("acknowledged"), 1000)
 	f.put("o", old)
 	owner, st := f.owner("o")
-	var replica string
-	for _, mp := range f.inner[owner].Mountpaths() {
-		if _, err := os.Stat(filepath.Join(mp, "ais", bucket.Name, "o")); err == nil {
-			replica = mp
-		}
-	}
-	if replica == "" {
-		t.Fatal("the replica's mountpath is not found")
-	}
+	replica := f.replicaMountpath(owner, "o")
 	// Every part sent, then the copy's disk goes and the write fails.
 	calls := 0
 	fails := func() (func(), store.Stamp, error) {
