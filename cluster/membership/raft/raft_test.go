@@ -474,6 +474,20 @@ func threeGateways(t *testing.T) (*net, []*Control) {
 	return n, []*Control{g1, n.start(t, "g2", url), n.start(t, "g3", url)}
 }
 
+// aStrayVoter starts three gateways and takes a follower out of the map
+// only: its removal from the voters never happened (cut short).
+func aStrayVoter(t *testing.T) (n *net, gws []*Control, leader, stray *Control) {
+	t.Helper()
+	n, gws = threeGateways(t)
+	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
+	leader = primaryInOffice(t, gws)
+	stray = aFollower(gws, leader)
+	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: stray.config.Self.ID}}); err != nil {
+		t.Fatal(err)
+	}
+	return n, gws, leader, stray
+}
+
 // aFollower is one of the gateways that is not the leader.
 func aFollower(gws []*Control, leader *Control) *Control {
 	for _, g := range gws {
@@ -629,15 +643,8 @@ func TestHaltedGatewayDoesNotLead(t *testing.T) {
 // back as the primary; and the leader takes it out of the voters once the
 // grace a join needs has passed.
 func TestGatewayOutOfTheMapDoesNotLead(t *testing.T) {
-	n, gws := threeGateways(t)
-	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
-	leader := primaryInOffice(t, gws)
-	stray := aFollower(gws, leader)
+	n, gws, leader, stray := aStrayVoter(t)
 	id := stray.config.Self.ID
-	// The map's change only: the voter's removal never happened.
-	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: id}}); err != nil {
-		t.Fatal(err)
-	}
 	eventually(t, "the stray gateway out of every map", func() bool {
 		for _, g := range gws {
 			if _, ok := g.Current().Map.Node(id); ok {
@@ -1691,15 +1698,8 @@ func TestNothingAnswers(t *testing.T) {
 // start says to) is a nonvoter until it caught up: a voter at once, its
 // empty log could elect a leader without the entries it had acknowledged.
 func TestGatewayRejoiningWithAnEmptyLogDoesNotVoteAtOnce(t *testing.T) {
-	n, gws := threeGateways(t)
-	eventually(t, "every gateway in the map", func() bool { return len(gws[2].Current().Map.Gateways()) == 3 })
-	leader := primaryInOffice(t, gws)
-	stray := aFollower(gws, leader)
+	n, _, leader, stray := aStrayVoter(t)
 	id := stray.config.Self.ID
-	// The map's change only: the voter's removal never happened.
-	if _, err := leader.apply(membership.Change{Kind: membership.Leave, Node: cluster.Node{ID: id}}); err != nil {
-		t.Fatal(err)
-	}
 	eventually(t, "the gateway out of the leader's map", func() bool { _, ok := leader.Current().Map.Node(id); return !ok })
 	n.kill(stray)
 	// Its replay held: it does not catch up (and ask to vote) meanwhile.
